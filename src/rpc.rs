@@ -1,0 +1,737 @@
+//! DCE/RPC connection-oriented PDUs (C706 chapter 12, MS-RPCE), just enough to ask an
+//! `ncacn_ip_tcp` endpoint whether it serves the KMS interface.
+//!
+//! The check is a `bind` and nothing else: no request PDU is ever sent, so a KMS host never
+//! counts the auditor as a client. Everything read here comes from the network and is parsed
+//! defensively: every length is checked against the bytes actually present.
+
+use std::fmt;
+
+/// An RPC interface or transfer syntax identifier: a UUID plus a `major.minor` version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyntaxId {
+    pub uuid: [u8; 16],
+    pub version_major: u16,
+    pub version_minor: u16,
+}
+
+impl SyntaxId {
+    /// Builds a syntax id from a UUID in its usual text form (`8-4-4-4-12` hex digits).
+    pub const fn new(uuid: &str, version_major: u16, version_minor: u16) -> Self {
+        Self {
+            uuid: parse_uuid(uuid),
+            version_major,
+            version_minor,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&uuid_to_ndr(&self.uuid));
+        out.extend_from_slice(&self.version_major.to_le_bytes());
+        out.extend_from_slice(&self.version_minor.to_le_bytes());
+    }
+}
+
+impl fmt::Display for SyntaxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = &self.uuid;
+        write!(
+            f,
+            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x} v{}.{}",
+            u[0],
+            u[1],
+            u[2],
+            u[3],
+            u[4],
+            u[5],
+            u[6],
+            u[7],
+            u[8],
+            u[9],
+            u[10],
+            u[11],
+            u[12],
+            u[13],
+            u[14],
+            u[15],
+            self.version_major,
+            self.version_minor
+        )
+    }
+}
+
+/// The KMS activation interface (MS-KMS / ncacn_ip_tcp port 1688).
+pub const KMS_INTERFACE: SyntaxId = SyntaxId::new("51c82175-844e-4750-b0d8-ec255555bc06", 1, 0);
+/// NDR 2.0, the classic transfer syntax ("NDR32").
+pub const NDR32: SyntaxId = SyntaxId::new("8a885d04-1ceb-11c9-9fe8-08002b104860", 2, 0);
+/// NDR64, preferred by Windows 8 / Server 2012 and later.
+pub const NDR64: SyntaxId = SyntaxId::new("71710533-beba-4937-8319-b5dbef9ccc36", 1, 0);
+/// An interface nobody serves ("kmsaudit-probe" in hex-ish): a server that accepts a bind for it
+/// accepts anything, which is how KMS emulators give themselves away.
+pub const MADE_UP_INTERFACE: SyntaxId =
+    SyntaxId::new("6b6d7361-7564-6974-8000-70726f626521", 1, 0);
+
+/// Largest PDU we accept in reply to a bind. Our bind advertises 5840-byte fragments; a
+/// `bind_ack` is a few dozen bytes. Anything larger is not an honest answer.
+pub const MAX_REPLY_FRAGMENT: usize = 8192;
+/// Size of the common header that starts every connection-oriented PDU.
+pub const HEADER_LEN: usize = 16;
+
+const RPC_VERSION: u8 = 5;
+const RPC_VERSION_MINOR: u8 = 0;
+const PFC_FIRST_FRAG: u8 = 0x01;
+const PFC_LAST_FRAG: u8 = 0x02;
+const MAX_FRAG: u16 = 5840;
+
+/// Packet types (C706 12.6.4.1) that a reply to `bind` can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketType {
+    Request,
+    Response,
+    Fault,
+    Bind,
+    BindAck,
+    BindNak,
+    Other(u8),
+}
+
+impl PacketType {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Request,
+            2 => Self::Response,
+            3 => Self::Fault,
+            11 => Self::Bind,
+            12 => Self::BindAck,
+            13 => Self::BindNak,
+            other => Self::Other(other),
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Self::Request => 0,
+            Self::Response => 2,
+            Self::Fault => 3,
+            Self::Bind => 11,
+            Self::BindAck => 12,
+            Self::BindNak => 13,
+            Self::Other(v) => v,
+        }
+    }
+}
+
+/// Result of one presentation context in a `bind_ack` (C706 12.6.3.1 `p_cont_def_result_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextResult {
+    /// 0 acceptance, 1 user rejection, 2 provider rejection, 3 negotiate ack.
+    pub result: u16,
+    /// For a provider rejection: 1 abstract syntax not supported, 2 transfer syntax not supported.
+    pub reason: u16,
+    pub transfer_syntax: SyntaxId,
+}
+
+impl ContextResult {
+    pub const ACCEPTANCE: u16 = 0;
+
+    pub fn describe(&self) -> String {
+        match (self.result, self.reason) {
+            (0, _) => "accepted".into(),
+            (1, _) => "user rejection".into(),
+            (2, 1) => "provider rejection: abstract syntax (interface) not supported".into(),
+            (2, 2) => "provider rejection: transfer syntax not supported".into(),
+            (2, r) => format!("provider rejection (reason {r})"),
+            (3, _) => "negotiate ack".into(),
+            (r, reason) => format!("unknown result {r} (reason {reason})"),
+        }
+    }
+}
+
+/// What a server answered to our `bind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindReply {
+    /// A `bind_ack`: the per-context results, in the order of the contexts we offered.
+    Ack {
+        secondary_address: String,
+        max_xmit_frag: u16,
+        max_recv_frag: u16,
+        results: Vec<ContextResult>,
+    },
+    /// A `bind_nak` with its provider reject reason (C706 12.6.4.2).
+    Nak { reason: u16 },
+    /// A `fault` PDU with its status code.
+    Fault { status: u32 },
+    /// Valid DCE/RPC, but a packet type that makes no sense as an answer to `bind`.
+    Unexpected { packet_type: u8 },
+}
+
+impl BindReply {
+    /// The context id (index in our offer) that was accepted, if any.
+    pub fn accepted_context(&self) -> Option<usize> {
+        match self {
+            Self::Ack { results, .. } => results
+                .iter()
+                .position(|r| r.result == ContextResult::ACCEPTANCE),
+            _ => None,
+        }
+    }
+}
+
+/// Why a reply could not be understood as DCE/RPC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("not DCE/RPC (version {major}.{minor}, expected 5.0)")]
+    NotRpc { major: u8, minor: u8 },
+    #[error("reply truncated: needed {needed} bytes, got {got}")]
+    Truncated { needed: usize, got: usize },
+    #[error("reply fragment of {0} bytes is larger than the {MAX_REPLY_FRAGMENT}-byte limit")]
+    Oversized(usize),
+    #[error("fragment length {0} is smaller than the 16-byte header")]
+    BadFragmentLength(usize),
+    #[error("reply call id {got} does not match request call id {expected}")]
+    CallIdMismatch { expected: u32, got: u32 },
+    #[error("reply is not the first fragment of a PDU")]
+    NotFirstFragment,
+    #[error("unsupported data representation {0:#04x}")]
+    UnsupportedDataRepresentation(u8),
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+}
+
+/// Encodes a `bind` PDU that offers `interface` with each of `transfer_syntaxes` as its own
+/// presentation context (context id = index), as MS-RPCE clients do.
+pub fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(12 + transfer_syntaxes.len() * 44);
+    body.extend_from_slice(&MAX_FRAG.to_le_bytes()); // max_xmit_frag
+    body.extend_from_slice(&MAX_FRAG.to_le_bytes()); // max_recv_frag
+    body.extend_from_slice(&0u32.to_le_bytes()); // assoc_group_id: new association
+    body.push(transfer_syntaxes.len() as u8); // n_context_elem
+    body.extend_from_slice(&[0, 0, 0]); // reserved
+    for (context_id, transfer) in transfer_syntaxes.iter().enumerate() {
+        body.extend_from_slice(&(context_id as u16).to_le_bytes());
+        body.push(1); // n_transfer_syn
+        body.push(0); // reserved
+        interface.encode(&mut body);
+        transfer.encode(&mut body);
+    }
+    let mut pdu = encode_header(PacketType::Bind, call_id, body.len());
+    pdu.extend_from_slice(&body);
+    pdu
+}
+
+/// Encodes a `bind_ack` (used by the lab's KMS stand-in and by tests).
+pub fn encode_bind_ack(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&MAX_FRAG.to_le_bytes());
+    body.extend_from_slice(&MAX_FRAG.to_le_bytes());
+    body.extend_from_slice(&0x0001_2345u32.to_le_bytes()); // assoc_group_id
+    let mut port = secondary_address.as_bytes().to_vec();
+    port.push(0);
+    body.extend_from_slice(&(port.len() as u16).to_le_bytes());
+    body.extend_from_slice(&port);
+    // Align the result list to 4 bytes counted from the start of the PDU.
+    while (HEADER_LEN + body.len()) % 4 != 0 {
+        body.push(0);
+    }
+    body.push(results.len() as u8);
+    body.extend_from_slice(&[0, 0, 0]);
+    for r in results {
+        body.extend_from_slice(&r.result.to_le_bytes());
+        body.extend_from_slice(&r.reason.to_le_bytes());
+        r.transfer_syntax.encode(&mut body);
+    }
+    let mut pdu = encode_header(PacketType::BindAck, call_id, body.len());
+    pdu.extend_from_slice(&body);
+    pdu
+}
+
+/// Encodes a `bind_nak` with the given provider reject reason.
+pub fn encode_bind_nak(call_id: u32, reason: u16) -> Vec<u8> {
+    let mut body = reason.to_le_bytes().to_vec();
+    body.push(1); // n_protocols
+    body.extend_from_slice(&[RPC_VERSION, RPC_VERSION_MINOR]);
+    let mut pdu = encode_header(PacketType::BindNak, call_id, body.len());
+    pdu.extend_from_slice(&body);
+    pdu
+}
+
+fn encode_header(packet_type: PacketType, call_id: u32, body_len: usize) -> Vec<u8> {
+    let frag_length = (HEADER_LEN + body_len) as u16;
+    let mut out = Vec::with_capacity(HEADER_LEN + body_len);
+    out.extend_from_slice(&[
+        RPC_VERSION,
+        RPC_VERSION_MINOR,
+        packet_type.to_u8(),
+        PFC_FIRST_FRAG | PFC_LAST_FRAG,
+        0x10, // little-endian integers, ASCII, IEEE floats
+        0,
+        0,
+        0,
+    ]);
+    out.extend_from_slice(&frag_length.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes()); // auth_length
+    out.extend_from_slice(&call_id.to_le_bytes());
+    out
+}
+
+/// The parts of the common header a reader needs before the body arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub packet_type: PacketType,
+    pub flags: u8,
+    pub little_endian: bool,
+    pub frag_length: usize,
+    pub call_id: u32,
+}
+
+/// Parses and validates the 16-byte common header.
+pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
+    let head = bytes.get(..HEADER_LEN).ok_or(ParseError::Truncated {
+        needed: HEADER_LEN,
+        got: bytes.len(),
+    })?;
+    if head[0] != RPC_VERSION || head[1] != RPC_VERSION_MINOR {
+        return Err(ParseError::NotRpc {
+            major: head[0],
+            minor: head[1],
+        });
+    }
+    let little_endian = match head[4] >> 4 {
+        1 => true,
+        0 => false,
+        _ => return Err(ParseError::UnsupportedDataRepresentation(head[4])),
+    };
+    let reader = Reader::new(head, little_endian);
+    let frag_length = reader.u16_at(8)? as usize;
+    if frag_length < HEADER_LEN {
+        return Err(ParseError::BadFragmentLength(frag_length));
+    }
+    if frag_length > MAX_REPLY_FRAGMENT {
+        return Err(ParseError::Oversized(frag_length));
+    }
+    Ok(Header {
+        packet_type: PacketType::from_u8(head[2]),
+        flags: head[3],
+        little_endian,
+        frag_length,
+        call_id: reader.u32_at(12)?,
+    })
+}
+
+/// Parses a complete reply PDU (header and body) to a `bind` sent with `call_id`.
+pub fn parse_bind_reply(pdu: &[u8], call_id: u32) -> Result<BindReply, ParseError> {
+    let header = parse_header(pdu)?;
+    if pdu.len() < header.frag_length {
+        return Err(ParseError::Truncated {
+            needed: header.frag_length,
+            got: pdu.len(),
+        });
+    }
+    if header.flags & PFC_FIRST_FRAG == 0 {
+        return Err(ParseError::NotFirstFragment);
+    }
+    if header.call_id != call_id {
+        return Err(ParseError::CallIdMismatch {
+            expected: call_id,
+            got: header.call_id,
+        });
+    }
+    let pdu = Reader::new(&pdu[..header.frag_length], header.little_endian);
+    match header.packet_type {
+        PacketType::BindAck => parse_bind_ack(&pdu),
+        PacketType::BindNak => Ok(BindReply::Nak {
+            reason: pdu.u16_at(HEADER_LEN)?,
+        }),
+        // fault: alloc_hint(4) p_cont_id(2) cancel_count(1) reserved(1) status(4)
+        PacketType::Fault => Ok(BindReply::Fault {
+            status: pdu.u32_at(HEADER_LEN + 8)?,
+        }),
+        other => Ok(BindReply::Unexpected {
+            packet_type: other.to_u8(),
+        }),
+    }
+}
+
+fn parse_bind_ack(pdu: &Reader<'_>) -> Result<BindReply, ParseError> {
+    let max_xmit_frag = pdu.u16_at(16)?;
+    let max_recv_frag = pdu.u16_at(18)?;
+    let sec_addr_len = pdu.u16_at(24)? as usize;
+    let sec_addr = pdu.slice(26, sec_addr_len)?;
+    let secondary_address = String::from_utf8_lossy(sec_addr)
+        .trim_end_matches('\0')
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let mut offset = 26 + sec_addr_len;
+    offset += (4 - offset % 4) % 4;
+    let n_results = pdu.u8_at(offset)? as usize;
+    offset += 4;
+    let mut results = Vec::with_capacity(n_results);
+    for _ in 0..n_results {
+        let result = pdu.u16_at(offset)?;
+        let reason = pdu.u16_at(offset + 2)?;
+        let uuid = pdu.slice(offset + 4, 16)?;
+        let transfer_syntax = SyntaxId {
+            uuid: if pdu.little_endian {
+                uuid_from_ndr(uuid)
+            } else {
+                uuid.try_into().map_err(|_| ParseError::Malformed("uuid"))?
+            },
+            version_major: pdu.u16_at(offset + 20)?,
+            version_minor: pdu.u16_at(offset + 22)?,
+        };
+        results.push(ContextResult {
+            result,
+            reason,
+            transfer_syntax,
+        });
+        offset += 24;
+    }
+    Ok(BindReply::Ack {
+        secondary_address,
+        max_xmit_frag,
+        max_recv_frag,
+        results,
+    })
+}
+
+/// Bounds-checked little/big-endian reads; every failure is a `Truncated` error.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    little_endian: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], little_endian: bool) -> Self {
+        Self {
+            bytes,
+            little_endian,
+        }
+    }
+
+    fn slice(&self, offset: usize, len: usize) -> Result<&'a [u8], ParseError> {
+        let end = offset.checked_add(len).ok_or(ParseError::Malformed("length"))?;
+        self.bytes.get(offset..end).ok_or(ParseError::Truncated {
+            needed: end,
+            got: self.bytes.len(),
+        })
+    }
+
+    fn u8_at(&self, offset: usize) -> Result<u8, ParseError> {
+        Ok(self.slice(offset, 1)?[0])
+    }
+
+    fn u16_at(&self, offset: usize) -> Result<u16, ParseError> {
+        let b: [u8; 2] = self.slice(offset, 2)?.try_into().expect("2 bytes");
+        Ok(if self.little_endian {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    }
+
+    fn u32_at(&self, offset: usize) -> Result<u32, ParseError> {
+        let b: [u8; 4] = self.slice(offset, 4)?.try_into().expect("4 bytes");
+        Ok(if self.little_endian {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+}
+
+/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` into its 16 bytes in text order.
+/// Used only on constants, so a malformed literal fails at compile time.
+const fn parse_uuid(text: &str) -> [u8; 16] {
+    let s = text.as_bytes();
+    assert!(s.len() == 36, "UUID literal must be 36 characters");
+    let mut out = [0u8; 16];
+    let mut i = 0;
+    let mut n = 0;
+    while i < s.len() {
+        if s[i] == b'-' {
+            i += 1;
+            continue;
+        }
+        out[n] = hex_value(s[i]) << 4 | hex_value(s[i + 1]);
+        n += 1;
+        i += 2;
+    }
+    assert!(n == 16, "UUID literal must hold 32 hex digits");
+    out
+}
+
+const fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("bad hex digit in UUID literal"),
+    }
+}
+
+/// NDR puts the first three UUID fields in little-endian order; the last 8 bytes as they are.
+fn uuid_to_ndr(u: &[u8; 16]) -> [u8; 16] {
+    let mut out = *u;
+    out[0..4].reverse();
+    out[4..6].reverse();
+    out[6..8].reverse();
+    out
+}
+
+fn uuid_from_ndr(b: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&b[..16]);
+    uuid_to_ndr(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted(transfer: SyntaxId) -> ContextResult {
+        ContextResult {
+            result: 0,
+            reason: 0,
+            transfer_syntax: transfer,
+        }
+    }
+
+    fn rejected(reason: u16) -> ContextResult {
+        ContextResult {
+            result: 2,
+            reason,
+            transfer_syntax: SyntaxId {
+                uuid: [0; 16],
+                version_major: 0,
+                version_minor: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn bind_matches_the_bytes_windows_clients_send() {
+        let pdu = encode_bind(2, KMS_INTERFACE, &[NDR32]);
+        // Header: v5.0, bind, first+last, LE drep, frag_length 72, no auth, call id 2.
+        assert_eq!(
+            &pdu[..16],
+            &[5, 0, 11, 3, 0x10, 0, 0, 0, 72, 0, 0, 0, 2, 0, 0, 0]
+        );
+        assert_eq!(pdu.len(), 72);
+        // max frags 5840 (0x16d0), assoc group 0, one context.
+        assert_eq!(&pdu[16..28], &[0xd0, 0x16, 0xd0, 0x16, 0, 0, 0, 0, 1, 0, 0, 0]);
+        // KMS interface UUID in NDR byte order, version 1.0.
+        assert_eq!(
+            &pdu[32..52],
+            &[
+                0x75, 0x21, 0xc8, 0x51, 0x4e, 0x84, 0x50, 0x47, 0xb0, 0xd8, 0xec, 0x25, 0x55,
+                0x55, 0xbc, 0x06, 1, 0, 0, 0
+            ]
+        );
+        // NDR transfer syntax 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.
+        assert_eq!(
+            &pdu[52..72],
+            &[
+                0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b,
+                0x10, 0x48, 0x60, 2, 0, 0, 0
+            ]
+        );
+    }
+
+    #[test]
+    fn bind_with_two_contexts_numbers_them() {
+        let pdu = encode_bind(7, KMS_INTERFACE, &[NDR32, NDR64]);
+        assert_eq!(pdu.len(), 28 + 2 * 44);
+        assert_eq!(pdu[24], 2);
+        assert_eq!(&pdu[28..30], &[0, 0]);
+        assert_eq!(&pdu[72..74], &[1, 0]);
+    }
+
+    #[test]
+    fn ack_round_trips_and_reports_the_accepted_context() {
+        let ack = encode_bind_ack(9, "1688", &[rejected(2), accepted(NDR64)]);
+        let reply = parse_bind_reply(&ack, 9).unwrap();
+        assert_eq!(reply.accepted_context(), Some(1));
+        match reply {
+            BindReply::Ack {
+                secondary_address,
+                results,
+                ..
+            } => {
+                assert_eq!(secondary_address, "1688");
+                assert_eq!(results[1].transfer_syntax, NDR64);
+                assert_eq!(
+                    results[0].describe(),
+                    "provider rejection: transfer syntax not supported"
+                );
+            }
+            other => panic!("expected ack, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ack_padding_depends_on_secondary_address_length() {
+        for addr in ["", "1", "12", "135", "1688", "49667", "abcdefgh"] {
+            let ack = encode_bind_ack(1, addr, &[accepted(NDR32)]);
+            let reply = parse_bind_reply(&ack, 1).unwrap();
+            assert_eq!(reply.accepted_context(), Some(0), "address {addr:?}");
+        }
+    }
+
+    #[test]
+    fn ack_with_every_context_rejected_is_not_accepted() {
+        let ack = encode_bind_ack(1, "1688", &[rejected(1), rejected(1)]);
+        assert_eq!(parse_bind_reply(&ack, 1).unwrap().accepted_context(), None);
+    }
+
+    #[test]
+    fn nak_and_fault_are_recognised() {
+        let nak = encode_bind_nak(4, 4);
+        assert_eq!(
+            parse_bind_reply(&nak, 4).unwrap(),
+            BindReply::Nak { reason: 4 }
+        );
+        let mut fault = encode_header(PacketType::Fault, 4, 16);
+        fault.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0, 0x1c, 0, 0, 0, 0]);
+        assert_eq!(
+            parse_bind_reply(&fault, 4).unwrap(),
+            BindReply::Fault { status: 0x1c00_0005 }
+        );
+    }
+
+    #[test]
+    fn big_endian_ack_is_understood() {
+        // Same ack as a big-endian server would write it.
+        let mut pdu = vec![5, 0, 12, 3, 0x00, 0, 0, 0];
+        let body_len = 8 + 2 + 5 + 1 + 4 + 24; // frags+group, len, "1688\0", pad, list, result
+        pdu.extend_from_slice(&((16 + body_len) as u16).to_be_bytes());
+        pdu.extend_from_slice(&[0, 0]);
+        pdu.extend_from_slice(&3u32.to_be_bytes());
+        pdu.extend_from_slice(&[0x16, 0xd0, 0x16, 0xd0, 0, 0, 0, 1]);
+        pdu.extend_from_slice(&5u16.to_be_bytes());
+        pdu.extend_from_slice(b"1688\0");
+        pdu.push(0); // pad 31 -> 32
+        pdu.extend_from_slice(&[1, 0, 0, 0]);
+        pdu.extend_from_slice(&[0, 0, 0, 0]);
+        pdu.extend_from_slice(&NDR32.uuid);
+        pdu.extend_from_slice(&[0, 2, 0, 0]);
+        let reply = parse_bind_reply(&pdu, 3).unwrap();
+        assert_eq!(reply.accepted_context(), Some(0));
+        if let BindReply::Ack { results, .. } = reply {
+            assert_eq!(results[0].transfer_syntax, NDR32);
+        }
+    }
+
+    #[test]
+    fn truncated_replies_are_errors_not_panics() {
+        let ack = encode_bind_ack(1, "1688", &[accepted(NDR32)]);
+        for cut in 0..ack.len() {
+            let err = parse_bind_reply(&ack[..cut], 1).unwrap_err();
+            assert!(
+                matches!(err, ParseError::Truncated { .. }),
+                "cut at {cut}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lying_lengths_inside_the_body_are_errors() {
+        let mut ack = encode_bind_ack(1, "1688", &[accepted(NDR32)]);
+        // Secondary address length far beyond the fragment.
+        ack[24] = 0xff;
+        ack[25] = 0xff;
+        assert!(matches!(
+            parse_bind_reply(&ack, 1),
+            Err(ParseError::Truncated { .. })
+        ));
+        // Result count larger than the results present.
+        let mut ack = encode_bind_ack(1, "1688", &[accepted(NDR32)]);
+        ack[32] = 200;
+        assert!(matches!(
+            parse_bind_reply(&ack, 1),
+            Err(ParseError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_and_undersized_fragments_are_rejected() {
+        let mut ack = encode_bind_ack(1, "1688", &[accepted(NDR32)]);
+        ack[8..10].copy_from_slice(&0xffffu16.to_le_bytes());
+        assert_eq!(parse_header(&ack), Err(ParseError::Oversized(0xffff)));
+        ack[8..10].copy_from_slice(&4u16.to_le_bytes());
+        assert_eq!(parse_header(&ack), Err(ParseError::BadFragmentLength(4)));
+    }
+
+    #[test]
+    fn garbage_is_not_rpc() {
+        assert!(matches!(
+            parse_header(b"HTTP/1.1 400 Bad Request\r\n"),
+            Err(ParseError::NotRpc { major: b'H', .. })
+        ));
+        assert!(matches!(
+            parse_header(b"SSH-2.0-OpenSSH_9.2p1\r\n"),
+            Err(ParseError::NotRpc { .. })
+        ));
+        let mut bad_drep = encode_bind_nak(1, 0);
+        bad_drep[4] = 0x20;
+        assert_eq!(
+            parse_header(&bad_drep),
+            Err(ParseError::UnsupportedDataRepresentation(0x20))
+        );
+    }
+
+    #[test]
+    fn call_id_and_fragment_flags_are_checked() {
+        let ack = encode_bind_ack(1, "1688", &[accepted(NDR32)]);
+        assert_eq!(
+            parse_bind_reply(&ack, 2),
+            Err(ParseError::CallIdMismatch {
+                expected: 2,
+                got: 1
+            })
+        );
+        let mut middle = ack.clone();
+        middle[3] = 0;
+        assert_eq!(
+            parse_bind_reply(&middle, 1),
+            Err(ParseError::NotFirstFragment)
+        );
+    }
+
+    #[test]
+    fn unexpected_packet_type_is_reported() {
+        let mut pdu = encode_bind_nak(1, 0);
+        pdu[2] = 2; // response
+        assert_eq!(
+            parse_bind_reply(&pdu, 1).unwrap(),
+            BindReply::Unexpected { packet_type: 2 }
+        );
+    }
+
+    #[test]
+    fn every_byte_prefix_of_random_noise_parses_without_panicking() {
+        // A cheap deterministic fuzz: xorshift noise with a valid header glued on.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..2000 {
+            let mut bytes = vec![5u8, 0, 12, 3, 0x10, 0, 0, 0];
+            let len = (round % 300) as u16;
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(&[0, 0, 1, 0, 0, 0]);
+            for _ in 0..(round % 320) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                bytes.push(state as u8);
+            }
+            let _ = parse_bind_reply(&bytes, 1);
+        }
+    }
+
+    #[test]
+    fn syntax_ids_display_in_text_form() {
+        assert_eq!(
+            KMS_INTERFACE.to_string(),
+            "51c82175-844e-4750-b0d8-ec255555bc06 v1.0"
+        );
+    }
+}

@@ -1,1 +1,3 @@
+pub mod classify;
+pub mod model;
 pub mod rpc;

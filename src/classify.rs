@@ -1,0 +1,510 @@
+//! Classification: a pure function from what was observed about one domain to findings.
+//! Nothing here does I/O, so every rule is unit-tested with hand-built observations.
+//!
+//! "Where do we decide a host is dead?" — here, and only here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::model::{
+    DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
+    ProbeOutcome, QueryStatus, Severity, SrvRecord, normalize_name,
+};
+
+/// The port KMS hosts listen on unless `slmgr /sprt` changed it.
+pub const KMS_PORT: u16 = 1688;
+
+/// Classifies one domain. Findings come out in a stable order: domain-level findings first,
+/// then per record/target/address in record order.
+pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>, DomainSummary) {
+    let mut out = Findings {
+        domain: &obs.domain,
+        list: Vec::new(),
+    };
+    let mut summary = DomainSummary {
+        records: obs.records.len(),
+        ..DomainSummary::default()
+    };
+
+    if let Some(err) = &obs.discovery_error {
+        out.push(
+            FindingCode::ServerFailure,
+            Severity::Critical,
+            None,
+            None,
+            None,
+            format!("could not find the authoritative servers: {err}"),
+        );
+        return finish(out.list, summary);
+    }
+
+    let answering: Vec<_> = obs.servers.iter().filter(|s| s.status.is_answer()).collect();
+    let all_failed = answering.is_empty();
+    for server in obs.servers.iter().filter(|s| !s.status.is_answer()) {
+        let mut detail = format!(
+            "authoritative server {} ({}) for {}: {}",
+            server.name,
+            server.address,
+            obs.query_name,
+            server.status.describe()
+        );
+        if let Some(extra) = &server.detail {
+            detail.push_str(&format!(" — {extra}"));
+        }
+        out.push(
+            FindingCode::ServerFailure,
+            if all_failed {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            None,
+            None,
+            None,
+            detail,
+        );
+    }
+    if all_failed {
+        if obs.servers.is_empty() {
+            out.push(
+                FindingCode::ServerFailure,
+                Severity::Critical,
+                None,
+                None,
+                None,
+                "no authoritative server to ask".into(),
+            );
+        }
+        return finish(out.list, summary);
+    }
+    summary.complete = true;
+
+    disagreement(obs, &answering, &mut out);
+
+    if obs.records.is_empty() {
+        let how = if answering.iter().all(|s| s.status == QueryStatus::NxDomain) {
+            "does not exist (NXDOMAIN)"
+        } else {
+            "has no SRV records"
+        };
+        let (severity, consequence) = if policy.expect_records {
+            (
+                Severity::Critical,
+                "KMS clients in this domain cannot discover a host (0x8007232B)",
+            )
+        } else {
+            (
+                Severity::Info,
+                "clients will look in their other search domains",
+            )
+        };
+        out.push(
+            FindingCode::NoRecords,
+            severity,
+            None,
+            None,
+            None,
+            format!("{} {how}: {consequence}", obs.query_name),
+        );
+        missing_authorized_hosts(obs, policy, &mut out);
+        return finish(out.list, summary);
+    }
+
+    record_shape(obs, &mut out);
+    let healthy = hosts(obs, policy, &mut out, &mut summary);
+    shared_addresses(obs, &mut out);
+
+    if healthy == 0 {
+        out.push(
+            FindingCode::NoHealthyHost,
+            Severity::Critical,
+            None,
+            None,
+            None,
+            format!(
+                "{} record(s) published, none leads to a working authorized KMS host: clients fail with 0xC004F074",
+                obs.records.len()
+            ),
+        );
+    }
+    missing_authorized_hosts(obs, policy, &mut out);
+    finish(out.list, summary)
+}
+
+struct Findings<'a> {
+    domain: &'a str,
+    list: Vec<Finding>,
+}
+
+impl Findings<'_> {
+    fn push(
+        &mut self,
+        code: FindingCode,
+        severity: Severity,
+        target: Option<&str>,
+        port: Option<u16>,
+        address: Option<IpAddr>,
+        detail: String,
+    ) {
+        self.list.push(Finding {
+            domain: self.domain.to_string(),
+            code,
+            severity,
+            target: target.map(str::to_string),
+            port,
+            address,
+            detail,
+        });
+    }
+}
+
+fn finish(findings: Vec<Finding>, mut summary: DomainSummary) -> (Vec<Finding>, DomainSummary) {
+    summary.worst = findings.iter().map(|f| f.severity).max();
+    (findings, summary)
+}
+
+/// Servers that answered authoritatively but with different RRsets.
+fn disagreement(
+    obs: &DomainObservation,
+    answering: &[&crate::model::ServerObservation],
+    out: &mut Findings<'_>,
+) {
+    if answering.len() < 2 {
+        return;
+    }
+    let sets: Vec<BTreeSet<_>> = answering
+        .iter()
+        .map(|s| s.records.iter().map(SrvRecord::rdata_key).collect())
+        .collect();
+    if sets.windows(2).all(|w| w[0] == w[1]) {
+        return;
+    }
+    for record in &obs.records {
+        let key = record.rdata_key();
+        let (with, without): (Vec<_>, Vec<_>) = answering
+            .iter()
+            .zip(&sets)
+            .partition(|(_, set)| set.contains(&key));
+        if without.is_empty() {
+            continue;
+        }
+        let names = |v: &[(&&crate::model::ServerObservation, &BTreeSet<_>)]| {
+            v.iter()
+                .map(|(s, _)| format!("{} ({})", s.name, s.address))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push(
+            FindingCode::ServerDisagreement,
+            Severity::Warning,
+            Some(&record.target),
+            Some(record.port),
+            None,
+            format!(
+                "{record} is served by {} but not by {}: replication lag or a stale secondary",
+                names(&with),
+                names(&without)
+            ),
+        );
+    }
+}
+
+/// Per-record checks that need no probing: `.` targets, ports, duplicates, aliases.
+fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
+    let mut by_target_port: BTreeMap<(String, u16), Vec<&SrvRecord>> = BTreeMap::new();
+    for record in &obs.records {
+        by_target_port
+            .entry((normalize_name(&record.target), record.port))
+            .or_default()
+            .push(record);
+    }
+    let mut reported_duplicates = BTreeSet::new();
+    let mut reported_alias = BTreeSet::new();
+    for record in &obs.records {
+        if record.is_root_target() {
+            out.push(
+                FindingCode::InvalidTarget,
+                Severity::Warning,
+                Some(&record.target),
+                Some(record.port),
+                None,
+                format!(
+                    "{record}: target `.` means \"no service here\" (RFC 2782); KMS clients cannot use it"
+                ),
+            );
+            continue;
+        }
+        if record.port != KMS_PORT {
+            out.push(
+                FindingCode::NonstandardPort,
+                Severity::Info,
+                Some(&record.target),
+                Some(record.port),
+                None,
+                format!(
+                    "{record}: port {} instead of {KMS_PORT}; fine only if the host was moved with `slmgr /sprt`",
+                    record.port
+                ),
+            );
+        }
+        let key = (normalize_name(&record.target), record.port);
+        let group = &by_target_port[&key];
+        if group.len() > 1 && reported_duplicates.insert(key.clone()) {
+            let listed = group
+                .iter()
+                .map(|r| format!("{} {}", r.priority, r.weight))
+                .collect::<Vec<_>>()
+                .join("; ");
+            out.push(
+                FindingCode::DuplicateRecord,
+                Severity::Warning,
+                Some(&record.target),
+                Some(record.port),
+                None,
+                format!(
+                    "{} is published {} times for port {} (priority weight: {listed}): clients weigh it more than intended",
+                    record.target,
+                    group.len(),
+                    record.port
+                ),
+            );
+        }
+        if let Some(target) = target_of(obs, &record.target)
+            && let Some(alias) = &target.cname
+            && reported_alias.insert(key.0.clone())
+        {
+            out.push(
+                FindingCode::InvalidTarget,
+                Severity::Warning,
+                Some(&record.target),
+                Some(record.port),
+                None,
+                format!(
+                    "target {} is an alias (CNAME to {alias}); RFC 2782 requires the host's own name",
+                    record.target
+                ),
+            );
+        }
+    }
+}
+
+fn target_of<'a>(
+    obs: &'a DomainObservation,
+    target: &str,
+) -> Option<&'a crate::model::TargetObservation> {
+    let wanted = normalize_name(target);
+    obs.targets
+        .iter()
+        .find(|t| normalize_name(&t.target) == wanted)
+}
+
+/// Per target and address: resolution and probe findings. Returns how many healthy
+/// (live and authorized) endpoints were found.
+fn hosts(
+    obs: &DomainObservation,
+    policy: &DomainPolicy,
+    out: &mut Findings<'_>,
+    summary: &mut DomainSummary,
+) -> usize {
+    let mut healthy = 0;
+    let mut seen = BTreeSet::new();
+    for record in obs.records.iter().filter(|r| !r.is_root_target()) {
+        let name = normalize_name(&record.target);
+        if !seen.insert((name.clone(), record.port)) {
+            continue;
+        }
+        let target = target_of(obs, &record.target);
+        let addresses = target.map(|t| t.addresses.as_slice()).unwrap_or_default();
+        if addresses.is_empty() {
+            let why = target
+                .and_then(|t| t.resolution_error.clone())
+                .unwrap_or_else(|| "no A or AAAA record".into());
+            out.push(
+                FindingCode::NoAddress,
+                Severity::Warning,
+                Some(&record.target),
+                Some(record.port),
+                None,
+                format!(
+                    "{record}: the target has no address ({why}); the record is dangling"
+                ),
+            );
+            continue;
+        }
+        for probe in obs
+            .probes
+            .iter()
+            .filter(|p| p.port == record.port && normalize_name(&p.target) == name)
+        {
+            summary.hosts_probed += 1;
+            if probe_finding(record, probe, policy, out, summary) {
+                healthy += 1;
+            }
+        }
+    }
+    healthy
+}
+
+/// The finding for one probe; true when the endpoint is healthy and authorized.
+fn probe_finding(
+    record: &SrvRecord,
+    probe: &ProbeObservation,
+    policy: &DomainPolicy,
+    out: &mut Findings<'_>,
+    summary: &mut DomainSummary,
+) -> bool {
+    let at = format!("{}:{}", display_addr(probe.address), probe.port);
+    let timing = format!("{:.0} ms", probe.duration_ms);
+    let mut push = |code, severity, detail| {
+        out.push(
+            code,
+            severity,
+            Some(&record.target),
+            Some(record.port),
+            Some(probe.address),
+            detail,
+        )
+    };
+    match probe.outcome {
+        ProbeOutcome::KmsRpc => {
+            let authorized = match &policy.authorized {
+                None => true,
+                Some(list) => list
+                    .iter()
+                    .any(|p| p.matches_name(&record.target) || p.matches_address(probe.address)),
+            };
+            if probe.accepts_any_interface {
+                push(
+                    FindingCode::KmsEmulator,
+                    Severity::Warning,
+                    format!(
+                        "{} at {at} also accepted a bind for an interface nobody serves: a KMS emulator (e.g. vlmcsd), not Windows",
+                        record.target
+                    ),
+                );
+            }
+            if authorized {
+                summary.healthy += 1;
+                let how = if policy.authorized.is_some() {
+                    "authorized KMS host"
+                } else {
+                    "KMS host (no allowlist to check it against)"
+                };
+                push(
+                    FindingCode::Healthy,
+                    Severity::Ok,
+                    format!(
+                        "{} at {at} answers the KMS RPC interface ({}, {timing}): {how}",
+                        record.target,
+                        probe.transfer_syntax.as_deref().unwrap_or("accepted")
+                    ),
+                );
+                true
+            } else {
+                summary.unauthorized += 1;
+                push(
+                    FindingCode::UnauthorizedHost,
+                    Severity::Critical,
+                    format!(
+                        "{} at {at} is a live KMS host that is not on the allowlist: typically a client with a KMS host key (CSVLK) installed by mistake; its clients fail with 0xC004C008 or 0xC004F041",
+                        record.target
+                    ),
+                );
+                false
+            }
+        }
+        outcome if outcome.is_dead() => {
+            summary.dead += 1;
+            push(
+                FindingCode::DeadHost,
+                Severity::Warning,
+                format!(
+                    "{} at {at}: {} ({timing}); clients that try it lose time or fail with 0x800706BA",
+                    record.target, probe.detail
+                ),
+            );
+            false
+        }
+        _ => {
+            summary.not_kms += 1;
+            push(
+                FindingCode::NotKms,
+                Severity::Warning,
+                format!(
+                    "{} at {at} accepts TCP but is not a KMS host: {} ({timing})",
+                    record.target, probe.detail
+                ),
+            );
+            false
+        }
+    }
+}
+
+/// Distinct target names that resolve to the same address and port: one host counted twice.
+fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
+    let mut names_by_endpoint: BTreeMap<(IpAddr, u16), BTreeSet<String>> = BTreeMap::new();
+    for record in obs.records.iter().filter(|r| !r.is_root_target()) {
+        if let Some(target) = target_of(obs, &record.target) {
+            for address in &target.addresses {
+                names_by_endpoint
+                    .entry((*address, record.port))
+                    .or_default()
+                    .insert(normalize_name(&record.target));
+            }
+        }
+    }
+    for ((address, port), names) in names_by_endpoint {
+        if names.len() > 1 {
+            let listed = names.iter().cloned().collect::<Vec<_>>().join(", ");
+            out.push(
+                FindingCode::DuplicateRecord,
+                Severity::Info,
+                names.first().map(String::as_str),
+                Some(port),
+                Some(address),
+                format!(
+                    "{listed} all point at {}:{port}: one host published under several names",
+                    display_addr(address)
+                ),
+            );
+        }
+    }
+}
+
+fn missing_authorized_hosts(obs: &DomainObservation, policy: &DomainPolicy, out: &mut Findings<'_>) {
+    for expected in &policy.expected {
+        let published = obs.records.iter().any(|r| {
+            expected.matches_name(&r.target)
+                || target_of(obs, &r.target)
+                    .is_some_and(|t| t.addresses.iter().any(|a| expected.matches_address(*a)))
+        });
+        if !published {
+            let (target, address) = match expected {
+                crate::model::HostPattern::Name(n) => (Some(n.as_str()), None),
+                crate::model::HostPattern::Network(net) => (None, Some(net.addr())),
+            };
+            out.push(
+                FindingCode::AuthorizedHostMissing,
+                Severity::Warning,
+                target,
+                None,
+                address,
+                format!(
+                    "authorized KMS host {expected} should serve {} but no record in {} points at it (check its DnsDomainPublishList and event 12293)",
+                    obs.domain, obs.query_name
+                ),
+            );
+        }
+    }
+}
+
+/// IPv6 addresses in `host:port` text need brackets.
+pub fn display_addr(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,425 @@
+//! The audit model: what was observed (DNS answers, target addresses, probe results) and what
+//! it means (findings). Discovery and probing fill in observations, classification turns them
+//! into findings, and every renderer reads the same [`Report`]. Field names here are the JSON
+//! contract documented in README: add fields, never rename or remove them.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Info,
+    Warning,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ok => "ok",
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        })
+    }
+}
+
+/// Stable finding codes. The kebab-case spelling is the contract (README lists them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingCode {
+    Healthy,
+    DeadHost,
+    NotKms,
+    UnauthorizedHost,
+    KmsEmulator,
+    NoAddress,
+    InvalidTarget,
+    DuplicateRecord,
+    NonstandardPort,
+    NoRecords,
+    NoHealthyHost,
+    ServerDisagreement,
+    ServerFailure,
+    AuthorizedHostMissing,
+}
+
+impl FindingCode {
+    pub const ALL: [FindingCode; 14] = [
+        Self::Healthy,
+        Self::DeadHost,
+        Self::NotKms,
+        Self::UnauthorizedHost,
+        Self::KmsEmulator,
+        Self::NoAddress,
+        Self::InvalidTarget,
+        Self::DuplicateRecord,
+        Self::NonstandardPort,
+        Self::NoRecords,
+        Self::NoHealthyHost,
+        Self::ServerDisagreement,
+        Self::ServerFailure,
+        Self::AuthorizedHostMissing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::DeadHost => "dead-host",
+            Self::NotKms => "not-kms",
+            Self::UnauthorizedHost => "unauthorized-host",
+            Self::KmsEmulator => "kms-emulator",
+            Self::NoAddress => "no-address",
+            Self::InvalidTarget => "invalid-target",
+            Self::DuplicateRecord => "duplicate-record",
+            Self::NonstandardPort => "nonstandard-port",
+            Self::NoRecords => "no-records",
+            Self::NoHealthyHost => "no-healthy-host",
+            Self::ServerDisagreement => "server-disagreement",
+            Self::ServerFailure => "server-failure",
+            Self::AuthorizedHostMissing => "authorized-host-missing",
+        }
+    }
+}
+
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One conclusion about one domain, record, target or address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub domain: String,
+    pub code: FindingCode,
+    pub severity: Severity,
+    pub target: Option<String>,
+    pub port: Option<u16>,
+    pub address: Option<IpAddr>,
+    pub detail: String,
+}
+
+/// One SRV record as published (RFC 2782 fields plus TTL). `target` is in presentation form
+/// with the trailing dot, so that `.` (no service) stays distinguishable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SrvRecord {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: String,
+    pub ttl: u32,
+}
+
+impl SrvRecord {
+    /// The RDATA identity of the record; TTL differences between servers are not disagreement.
+    pub fn rdata_key(&self) -> (u16, u16, u16, String) {
+        (
+            self.priority,
+            self.weight,
+            self.port,
+            self.target.to_ascii_lowercase(),
+        )
+    }
+
+    pub fn is_root_target(&self) -> bool {
+        self.target == "."
+    }
+}
+
+impl fmt::Display for SrvRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SRV {} {} {} {}",
+            self.priority, self.weight, self.port, self.target
+        )
+    }
+}
+
+/// How an authoritative server answered the SRV query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueryStatus {
+    /// NOERROR, authoritative, with SRV records.
+    Answer,
+    /// NOERROR, authoritative, no SRV records at the name (the name exists).
+    NoData,
+    /// NXDOMAIN, authoritative: the name does not exist.
+    NxDomain,
+    ServFail,
+    Refused,
+    /// The server answered without the AA bit: it is not authoritative for the zone (lame).
+    NotAuthoritative,
+    Timeout,
+    /// Could not reach the server (connection refused, unreachable, socket error).
+    NetworkError,
+    /// Any other response code (FORMERR, NOTIMP, ...), or a reply that could not be parsed.
+    OtherError,
+}
+
+impl QueryStatus {
+    /// True when the server gave a usable, authoritative answer (positive or negative).
+    pub fn is_answer(self) -> bool {
+        matches!(self, Self::Answer | Self::NoData | Self::NxDomain)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Answer => "answered",
+            Self::NoData => "NODATA (name exists, no SRV records)",
+            Self::NxDomain => "NXDOMAIN (name does not exist)",
+            Self::ServFail => "SERVFAIL (the server could not load or serve the zone)",
+            Self::Refused => "REFUSED (the server does not serve this zone to us)",
+            Self::NotAuthoritative => {
+                "answer without the AA bit (lame delegation: the server is not authoritative)"
+            }
+            Self::Timeout => "no answer before the timeout",
+            Self::NetworkError => "unreachable",
+            Self::OtherError => "error",
+        }
+    }
+}
+
+/// One authoritative server's answer for `_vlmcs._tcp.<domain>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerObservation {
+    /// The server's host name where known (from NS), else its address.
+    pub name: String,
+    pub address: SocketAddr,
+    pub status: QueryStatus,
+    /// `udp`, or `tcp` when the UDP answer was truncated (or UDP failed over to TCP).
+    pub transport: String,
+    pub truncated_over_udp: bool,
+    pub records: Vec<SrvRecord>,
+    pub response_code: Option<String>,
+    pub detail: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// What the addresses of one SRV target turned out to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetObservation {
+    pub target: String,
+    /// Where the addresses came from: `additional` (the SRV answer), `lookup` or `none`.
+    pub source: String,
+    /// The alias this target points to, when the target is a CNAME (RFC 2782 forbids it).
+    pub cname: Option<String>,
+    pub addresses: Vec<IpAddr>,
+    /// Why there are no addresses (NXDOMAIN, NODATA, lookup failure), when there are none.
+    pub resolution_error: Option<String>,
+}
+
+/// How the TCP + RPC probe of one address ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeOutcome {
+    /// `bind_ack` with the KMS interface accepted: a live KMS endpoint.
+    KmsRpc,
+    /// `bind_ack` with every context rejected: RPC is spoken here, but not the KMS interface.
+    RpcRejected,
+    /// `bind_nak` or `fault`.
+    RpcNak,
+    /// Something answered, but not DCE/RPC (or malformed DCE/RPC).
+    NotRpc,
+    /// The connection was accepted, then nothing came back before the timeout.
+    Silent,
+    /// The connection was accepted and then closed without a reply.
+    Closed,
+    /// TCP connection refused (RST): nothing listens there.
+    Refused,
+    /// No route, host unreachable, network unreachable.
+    Unreachable,
+    /// The TCP handshake did not complete before the timeout (filtered or host down).
+    ConnectTimeout,
+}
+
+impl ProbeOutcome {
+    /// The port does not accept TCP at all: the host (or the service on it) is gone.
+    pub fn is_dead(self) -> bool {
+        matches!(
+            self,
+            Self::Refused | Self::Unreachable | Self::ConnectTimeout
+        )
+    }
+}
+
+/// One probe of one address of one target on one port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeObservation {
+    pub target: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub outcome: ProbeOutcome,
+    /// Time from the start of the connect to the end of the probe.
+    pub duration_ms: f64,
+    /// Time to establish the TCP connection, when it was established.
+    pub connect_ms: Option<f64>,
+    pub detail: String,
+    /// The transfer syntax the endpoint accepted (`NDR` or `NDR64`).
+    pub transfer_syntax: Option<String>,
+    /// The endpoint also accepted a bind for an interface nobody serves.
+    pub accepts_any_interface: bool,
+}
+
+/// Everything observed about one domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainObservation {
+    pub domain: String,
+    pub query_name: String,
+    /// The zone that holds the query name (from SOA), where discovery found it.
+    pub zone: Option<String>,
+    /// Where the list of servers came from: `discovered` (SOA + NS), `configured`.
+    pub servers_from: String,
+    /// Discovery failed before any authoritative server could be asked.
+    pub discovery_error: Option<String>,
+    pub servers: Vec<ServerObservation>,
+    /// The union of the SRV records that any server returned, sorted.
+    pub records: Vec<SrvRecord>,
+    pub targets: Vec<TargetObservation>,
+    pub probes: Vec<ProbeObservation>,
+}
+
+/// A host entry of an allowlist: a host name or an address / network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostPattern {
+    Network(ipnet::IpNet),
+    Name(String),
+}
+
+impl HostPattern {
+    /// Parses a name or an address (`10.0.0.5`, `2001:db8::5`, `10.0.0.0/24`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Ok(ip) = text.parse::<IpAddr>() {
+            return Ok(Self::Network(ipnet::IpNet::from(ip)));
+        }
+        if let Ok(net) = text.parse::<ipnet::IpNet>() {
+            return Ok(Self::Network(net));
+        }
+        let name = normalize_name(text);
+        if name.is_empty() || name.len() > 253 {
+            return Err(format!("`{text}` is neither an IP address, a network nor a host name"));
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if !name.split('.').all(label_ok) {
+            return Err(format!(
+                "`{text}` is not a valid host name (labels of letters, digits, `-` and `_`, separated by dots)"
+            ));
+        }
+        Ok(Self::Name(name))
+    }
+
+    pub fn matches_name(&self, target: &str) -> bool {
+        matches!(self, Self::Name(n) if *n == normalize_name(target))
+    }
+
+    pub fn matches_address(&self, address: IpAddr) -> bool {
+        matches!(self, Self::Network(net) if net.contains(&address))
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Network(net) if net.prefix_len() == net.max_prefix_len() => {
+                write!(f, "{}", net.addr())
+            }
+            Self::Network(net) => write!(f, "{net}"),
+            Self::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Lower-case, no trailing dot: how host names are compared.
+pub fn normalize_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Who may serve KMS for one domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainPolicy {
+    /// Hosts allowed to be KMS hosts here (global and per-domain entries); `None` when no
+    /// allowlist is configured at all, in which case rogue hosts cannot be told apart.
+    pub authorized: Option<Vec<HostPattern>>,
+    /// Hosts that should be published in this domain (the per-domain entries).
+    pub expected: Vec<HostPattern>,
+    /// Whether this domain is expected to have records (false for search-list domains that
+    /// were not asked for explicitly).
+    pub expect_records: bool,
+}
+
+/// Counts per domain, for the summary line and for monitoring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainSummary {
+    pub records: usize,
+    pub hosts_probed: usize,
+    pub healthy: usize,
+    pub dead: usize,
+    pub not_kms: usize,
+    pub unauthorized: usize,
+    pub worst: Option<Severity>,
+    /// False when no authoritative server gave a usable answer: the state is unknown.
+    pub complete: bool,
+}
+
+/// One domain in the report: what was seen, and the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainReport {
+    #[serde(flatten)]
+    pub observation: DomainObservation,
+    pub summary: DomainSummary,
+}
+
+/// The whole result of a scan: the one model every renderer reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub tool: String,
+    pub version: String,
+    /// RFC 3339 time the scan started.
+    pub started_at: String,
+    pub duration_ms: f64,
+    pub timeout_ms: u64,
+    pub allowlist_configured: bool,
+    /// True when every domain could be scanned (exit code 3 otherwise).
+    pub complete: bool,
+    /// The worst severity found, `ok` when there were no findings.
+    pub worst_severity: Severity,
+    /// The Nagios-style exit code this report maps to.
+    pub exit_code: i32,
+    pub notes: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub domains: Vec<DomainReport>,
+}
+
+/// Nagios / Icinga plugin exit codes.
+pub mod exit_code {
+    pub const OK: i32 = 0;
+    pub const WARNING: i32 = 1;
+    pub const CRITICAL: i32 = 2;
+    pub const UNKNOWN: i32 = 3;
+}
+
+impl Report {
+    /// 0 nothing above info, 1 warning, 2 critical, 3 the scan could not complete.
+    pub fn compute_exit_code(complete: bool, worst: Severity) -> i32 {
+        if !complete {
+            return exit_code::UNKNOWN;
+        }
+        match worst {
+            Severity::Ok | Severity::Info => exit_code::OK,
+            Severity::Warning => exit_code::WARNING,
+            Severity::Critical => exit_code::CRITICAL,
+        }
+    }
+}

@@ -274,6 +274,59 @@ fn encode_header(packet_type: PacketType, call_id: u32, body_len: usize) -> Vec<
     out
 }
 
+/// One presentation context of a `bind`: what the client offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedContext {
+    pub context_id: u16,
+    pub abstract_syntax: SyntaxId,
+    pub transfer_syntaxes: Vec<SyntaxId>,
+}
+
+/// Parses a `bind` PDU (the server side; used by the lab's stand-in KMS hosts). Returns the
+/// call id and the offered contexts.
+pub fn parse_bind(pdu: &[u8]) -> Result<(u32, Vec<OfferedContext>), ParseError> {
+    let header = parse_header(pdu)?;
+    if header.packet_type != PacketType::Bind {
+        return Err(ParseError::Malformed("bind: wrong packet type"));
+    }
+    let pdu = Reader::new(pdu.get(..header.frag_length).ok_or(ParseError::Truncated {
+        needed: header.frag_length,
+        got: pdu.len(),
+    })?, header.little_endian);
+    let syntax_at = |offset: usize| -> Result<SyntaxId, ParseError> {
+        let raw = pdu.slice(offset, 16)?;
+        Ok(SyntaxId {
+            uuid: if pdu.little_endian {
+                uuid_from_ndr(raw)
+            } else {
+                raw.try_into().map_err(|_| ParseError::Malformed("uuid"))?
+            },
+            version_major: pdu.u16_at(offset + 16)?,
+            version_minor: pdu.u16_at(offset + 18)?,
+        })
+    };
+    let count = pdu.u8_at(24)? as usize;
+    let mut offset = 28;
+    let mut contexts = Vec::with_capacity(count);
+    for _ in 0..count {
+        let context_id = pdu.u16_at(offset)?;
+        let n_transfer = pdu.u8_at(offset + 2)? as usize;
+        let abstract_syntax = syntax_at(offset + 4)?;
+        offset += 24;
+        let mut transfer_syntaxes = Vec::with_capacity(n_transfer);
+        for _ in 0..n_transfer {
+            transfer_syntaxes.push(syntax_at(offset)?);
+            offset += 20;
+        }
+        contexts.push(OfferedContext {
+            context_id,
+            abstract_syntax,
+            transfer_syntaxes,
+        });
+    }
+    Ok((header.call_id, contexts))
+}
+
 /// The parts of the common header a reader needs before the body arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -724,6 +777,20 @@ mod tests {
                 bytes.push(state as u8);
             }
             let _ = parse_bind_reply(&bytes, 1);
+        }
+    }
+
+    #[test]
+    fn bind_round_trips_through_the_server_side_parser() {
+        let pdu = encode_bind(5, KMS_INTERFACE, &[NDR32, NDR64]);
+        let (call_id, contexts) = parse_bind(&pdu).unwrap();
+        assert_eq!(call_id, 5);
+        assert_eq!(contexts.len(), 2);
+        assert_eq!(contexts[1].context_id, 1);
+        assert_eq!(contexts[1].abstract_syntax, KMS_INTERFACE);
+        assert_eq!(contexts[1].transfer_syntaxes, vec![NDR64]);
+        for cut in 0..pdu.len() {
+            assert!(parse_bind(&pdu[..cut]).is_err());
         }
     }
 

@@ -1,0 +1,179 @@
+//! One DNS question to one server, through hickory's client: UDP first, TCP when the answer
+//! comes back truncated. No cache and no resolver logic: the auditor wants to see exactly what
+//! each server says, including the response code and the AA bit.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hickory_net::client::Client;
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_net::tcp::TcpClientStream;
+use hickory_net::udp::UdpClientStream;
+use hickory_net::xfer::DnsHandle;
+use hickory_net::NetError;
+use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+
+/// Which transport carried the final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// A reply from a server, whatever its response code.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub message: Message,
+    pub transport: Transport,
+    /// The UDP answer had the TC bit and the question was asked again over TCP.
+    pub truncated_over_udp: bool,
+    pub elapsed: Duration,
+}
+
+impl Reply {
+    pub fn response_code(&self) -> ResponseCode {
+        self.message.metadata.response_code
+    }
+
+    pub fn authoritative(&self) -> bool {
+        self.message.metadata.authoritative
+    }
+}
+
+/// Why no reply came back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Network(String),
+    #[error("unusable reply: {0}")]
+    Malformed(String),
+}
+
+/// How to ask.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryOptions {
+    /// Set RD. Off for authoritative servers (a recursing server would answer from its
+    /// cache), on for the bootstrap resolver.
+    pub recursion_desired: bool,
+    pub timeout: Duration,
+}
+
+/// Asks `server` for `name`/`record_type`, over UDP and then TCP if the answer was truncated.
+/// The whole exchange, both transports included, is bounded by `options.timeout`.
+pub async fn query(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+) -> Result<Reply, QueryError> {
+    let started = Instant::now();
+    let deadline = started + options.timeout;
+    let udp = bounded(deadline, options.timeout, ask_udp(server, name, record_type, options)).await?;
+    if !udp.metadata.truncation {
+        return Ok(Reply {
+            message: udp,
+            transport: Transport::Udp,
+            truncated_over_udp: false,
+            elapsed: started.elapsed(),
+        });
+    }
+    tracing::debug!(%server, %name, "UDP answer truncated, asking again over TCP");
+    let tcp = bounded(deadline, options.timeout, ask_tcp(server, name, record_type, options, deadline)).await?;
+    Ok(Reply {
+        message: tcp,
+        transport: Transport::Tcp,
+        truncated_over_udp: true,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn bounded<T>(
+    deadline: Instant,
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, QueryError>>,
+) -> Result<T, QueryError> {
+    match tokio::time::timeout_at(deadline.into(), fut).await {
+        Ok(result) => result,
+        Err(_) => Err(QueryError::Timeout(timeout)),
+    }
+}
+
+fn request(name: &Name, record_type: RecordType, options: QueryOptions) -> DnsRequest {
+    let mut request_options = DnsRequestOptions::default();
+    request_options.recursion_desired = options.recursion_desired;
+    // A large EDNS buffer keeps big RRsets on UDP where the path allows; truncation still
+    // falls back to TCP.
+    request_options.edns_payload_len = 1232;
+    DnsRequest::from_query(Query::query(name.clone(), record_type), request_options)
+}
+
+async fn ask_udp(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+) -> Result<Message, QueryError> {
+    let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
+        .with_timeout(Some(options.timeout))
+        .build();
+    let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
+    let background = tokio::spawn(background);
+    let result = first_response(&client, request(name, record_type, options), options.timeout).await;
+    background.abort();
+    result
+}
+
+async fn ask_tcp(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+    deadline: Instant,
+) -> Result<Message, QueryError> {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let exchange = TcpClientStream::exchange(
+        server,
+        None,
+        remaining,
+        Some(1),
+        TokioRuntimeProvider::default(),
+    )
+    .await
+    .map_err(|e| net_error(e, remaining))?;
+    first_response(&exchange, request(name, record_type, options), remaining).await
+}
+
+async fn first_response<H: DnsHandle>(
+    handle: &H,
+    request: DnsRequest,
+    timeout: Duration,
+) -> Result<Message, QueryError> {
+    let mut responses = handle.send(request);
+    match responses.next().await {
+        Some(Ok(response)) => Ok(response.into_message()),
+        Some(Err(e)) => Err(net_error(e, timeout)),
+        None => Err(QueryError::Network("connection closed without a reply".into())),
+    }
+}
+
+fn net_error(error: NetError, timeout: Duration) -> QueryError {
+    match error {
+        NetError::Timeout => QueryError::Timeout(timeout),
+        NetError::Io(e) => QueryError::Network(e.to_string()),
+        NetError::Proto(e) => QueryError::Malformed(e.to_string()),
+        other => QueryError::Network(other.to_string()),
+    }
+}

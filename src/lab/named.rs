@@ -1,0 +1,157 @@
+//! Starting a real BIND 9 (`named` from Debian's `bind9` package) on a loopback port with
+//! zones generated for the run. Used by the demo lab and the integration tests.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::{Name, RecordType};
+
+use crate::dns::{self, QueryOptions};
+
+/// One zone: its origin (`example.test.`) and the zone file text.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub origin: String,
+    pub text: String,
+}
+
+/// A running `named`; killed when dropped. Its files live in `dir`.
+pub struct Named {
+    pub address: SocketAddr,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where `named` is: PATH, then the sbin directories a non-root PATH lacks.
+pub fn named_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into(), "/sbin".into()])
+        .map(|d: PathBuf| d.join("named"))
+        .find(|p| p.is_file())
+}
+
+impl Named {
+    /// Starts `named` on `ip` at a free port, serving `zones` (plus any extra `options` and
+    /// top-level `extra_conf`), and waits until it answers for the first zone.
+    pub async fn start(dir: &Path, ip: IpAddr, zones: &[Zone], extra_conf: &str) -> Result<Self, String> {
+        let binary = named_binary().ok_or_else(|| {
+            "`named` not found: install BIND 9 (`apt-get install bind9 bind9-utils bind9-dnsutils`)".to_string()
+        })?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let mut last_error = String::new();
+        // A free port can be taken between our check and named's bind: try a few.
+        for _ in 0..5 {
+            let port = free_port(ip)?;
+            let address = SocketAddr::new(ip, port);
+            write_config(dir, address, zones, extra_conf)?;
+            let log = std::fs::File::create(dir.join("named.log")).map_err(|e| e.to_string())?;
+            let child = Command::new(&binary)
+                .arg("-c")
+                .arg(dir.join("named.conf"))
+                .args(["-g", "-n", "1"])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+            let mut named = Named {
+                address,
+                dir: dir.to_path_buf(),
+                child,
+            };
+            match named.wait_ready(zones.first().map(|z| z.origin.as_str()).unwrap_or(".")).await {
+                Ok(()) => return Ok(named),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn wait_ready(&mut self, origin: &str) -> Result<(), String> {
+        let name = Name::from_ascii(origin).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("named exited ({status}):\n{}", self.log_tail()));
+            }
+            let answer = dns::query(
+                self.address,
+                &name,
+                RecordType::SOA,
+                QueryOptions {
+                    recursion_desired: false,
+                    timeout: Duration::from_millis(300),
+                },
+            )
+            .await;
+            if answer.is_ok_and(|a| a.authoritative()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("named did not answer within 15 s:\n{}", self.log_tail()))
+    }
+
+    /// The last lines of named's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("named.log")).unwrap_or_default();
+        let lines: Vec<_> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+fn free_port(ip: IpAddr) -> Result<u16, String> {
+    for _ in 0..50 {
+        let tcp = TcpListener::bind((ip, 0)).map_err(|e| format!("binding {ip}: {e}"))?;
+        let port = tcp.local_addr().map_err(|e| e.to_string())?.port();
+        if UdpSocket::bind((ip, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port on {ip}"))
+}
+
+fn write_config(dir: &Path, address: SocketAddr, zones: &[Zone], extra_conf: &str) -> Result<(), String> {
+    let d = dir.display();
+    let mut conf = format!(
+        r#"options {{
+    directory "{d}";
+    pid-file "{d}/named.pid";
+    session-keyfile "{d}/session.key";
+    managed-keys-directory "{d}";
+    listen-on port {port} {{ {ip}; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    notify no;
+    dnssec-validation no;
+    minimal-responses no;
+}};
+controls {{ }};
+logging {{ category default {{ default_stderr; }}; category lame-servers {{ null; }}; }};
+{extra_conf}
+"#,
+        port = address.port(),
+        ip = address.ip(),
+    );
+    for zone in zones {
+        let file = format!("{}zone", zone.origin);
+        std::fs::write(dir.join(&file), &zone.text).map_err(|e| format!("writing zone: {e}"))?;
+        let _ = write!(
+            conf,
+            "zone \"{}\" {{ type primary; file \"{d}/{file}\"; }};\n",
+            zone.origin
+        );
+    }
+    std::fs::write(dir.join("named.conf"), conf).map_err(|e| format!("writing named.conf: {e}"))
+}

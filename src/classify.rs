@@ -38,13 +38,16 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
         return finish(out.list, summary);
     }
 
-    let answering: Vec<_> = obs.servers.iter().filter(|s| s.status.is_answer()).collect();
+    let answering: Vec<_> = obs
+        .servers
+        .iter()
+        .filter(|s| s.status.is_answer())
+        .collect();
     let all_failed = answering.is_empty();
     for server in obs.servers.iter().filter(|s| !s.status.is_answer()) {
         let mut detail = format!(
-            "authoritative server {} ({}) for {}: {}",
-            server.name,
-            server.address,
+            "authoritative server {} for {}: {}",
+            server_label(server),
             obs.query_name,
             server.status.describe()
         );
@@ -190,7 +193,7 @@ fn disagreement(
         }
         let names = |v: &[(&&crate::model::ServerObservation, &BTreeSet<_>)]| {
             v.iter()
-                .map(|(s, _)| format!("{} ({})", s.name, s.address))
+                .map(|(s, _)| server_label(s))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -325,9 +328,7 @@ fn hosts(
                 Some(&record.target),
                 Some(record.port),
                 None,
-                format!(
-                    "{record}: the target has no address ({why}); the record is dangling"
-                ),
+                format!("{record}: the target has no address ({why}); the record is dangling"),
             );
             continue;
         }
@@ -471,7 +472,11 @@ fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
     }
 }
 
-fn missing_authorized_hosts(obs: &DomainObservation, policy: &DomainPolicy, out: &mut Findings<'_>) {
+fn missing_authorized_hosts(
+    obs: &DomainObservation,
+    policy: &DomainPolicy,
+    out: &mut Findings<'_>,
+) {
     for expected in &policy.expected {
         let published = obs.records.iter().any(|r| {
             expected.matches_name(&r.target)
@@ -495,6 +500,15 @@ fn missing_authorized_hosts(obs: &DomainObservation, policy: &DomainPolicy, out:
                 ),
             );
         }
+    }
+}
+
+/// `ns1.example.com. (192.0.2.1:53)`, or just the address when the server has no name.
+fn server_label(server: &crate::model::ServerObservation) -> String {
+    if server.name == server.address.to_string() {
+        server.name.clone()
+    } else {
+        format!("{} ({})", server.name, server.address)
     }
 }
 

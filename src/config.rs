@@ -87,7 +87,10 @@ impl<'de> Deserialize<'de> for DomainEntry {
                     servers: vec![],
                 })
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DomainEntry, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<DomainEntry, A::Error> {
                 let m = DomainMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(DomainEntry {
                     name: m.name.0,
@@ -105,7 +108,9 @@ struct DomainName(String);
 impl<'de> Deserialize<'de> for DomainName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        validate_domain(&text).map(Self).map_err(serde::de::Error::custom)
+        validate_domain(&text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -129,7 +134,9 @@ pub struct ServerEntry(pub SocketAddr);
 impl<'de> Deserialize<'de> for ServerEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_server(&text).map(Self).map_err(serde::de::Error::custom)
+        parse_server(&text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -140,7 +147,9 @@ pub struct DurationEntry(pub Duration);
 impl<'de> Deserialize<'de> for DurationEntry {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_duration(&text).map(Self).map_err(serde::de::Error::custom)
+        parse_duration(&text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -202,7 +211,9 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     serde_norway::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
-            .map(|l| refine_location(text, l.index(), &e.to_string()).unwrap_or((l.line(), l.column())))
+            .map(|l| {
+                refine_location(text, l.index(), &e.to_string()).unwrap_or((l.line(), l.column()))
+            })
             .unwrap_or((1, 1));
         // The location is already in our prefix; drop serde's own " at line X column Y".
         let message = e.to_string();
@@ -278,7 +289,8 @@ pub fn build(
     };
     let arg = ConfigError::Argument;
 
-    let mut authorized: Vec<HostPattern> = file.authorized_hosts.iter().map(|h| h.0.clone()).collect();
+    let mut authorized: Vec<HostPattern> =
+        file.authorized_hosts.iter().map(|h| h.0.clone()).collect();
     for a in &overrides.allow {
         authorized.push(HostPattern::parse(a).map_err(|e| arg(format!("--allow: {e}")))?);
     }
@@ -417,7 +429,12 @@ mod tests {
             "domains:\n  - corp.example.com\n  - name: emea.corp.example.com\n    kms_hosts: [kms2.emea.corp.example.com, 10.1.0.5]\n    servers: ['10.1.0.53']\nauthorized_hosts: [kms1.corp.example.com, 10.0.0.0/24]\ntimeout: 1500ms\nconcurrency: 10\n",
         )
         .unwrap();
-        let s = build(Some((Path::new("a.yaml"), cfg)), &Overrides::default(), no_search).unwrap();
+        let s = build(
+            Some((Path::new("a.yaml"), cfg)),
+            &Overrides::default(),
+            no_search,
+        )
+        .unwrap();
         assert_eq!(s.domains.len(), 2);
         assert_eq!(s.domains[1].servers, vec!["10.1.0.53:53".parse().unwrap()]);
         assert_eq!(s.domains[1].policy.expected.len(), 2);
@@ -434,7 +451,13 @@ mod tests {
         let err = parse("domains:\n  - corp.example.com\ntimeout: [1\n").unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("audit.yaml:"), "{text}");
-        assert!(matches!(err, ConfigError::Syntax { line: 4, .. } | ConfigError::Syntax { line: 3, .. }), "{text}");
+        assert!(
+            matches!(
+                err,
+                ConfigError::Syntax { line: 4, .. } | ConfigError::Syntax { line: 3, .. }
+            ),
+            "{text}"
+        );
     }
 
     #[test]
@@ -445,9 +468,14 @@ mod tests {
         assert!(text.contains("not a valid host name"), "{text}");
 
         let err = parse("timeout: soon\n").unwrap_err().to_string();
-        assert!(err.contains("audit.yaml:1:") && err.contains("not a duration"), "{err}");
+        assert!(
+            err.contains("audit.yaml:1:") && err.contains("not a duration"),
+            "{err}"
+        );
 
-        let err = parse("servers: [ns1.example.com]\n").unwrap_err().to_string();
+        let err = parse("servers: [ns1.example.com]\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a DNS server address"), "{err}");
     }
 
@@ -457,13 +485,20 @@ mod tests {
         assert!(err.contains("audit.yaml:1:1"), "{err}");
         assert!(err.contains("unknown field `timout`"), "{err}");
         assert!(err.contains("timeout"), "{err}");
-        let err = parse("domains:\n  - name: a.example\n    kms_host: [x.example]\n").unwrap_err().to_string();
-        assert!(err.contains("unknown field `kms_host`") && err.contains("audit.yaml:3:"), "{err}");
+        let err = parse("domains:\n  - name: a.example\n    kms_host: [x.example]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown field `kms_host`") && err.contains("audit.yaml:3:"),
+            "{err}"
+        );
     }
 
     #[test]
     fn wrong_shapes_say_what_was_expected() {
-        let err = parse("domains: corp.example.com\n").unwrap_err().to_string();
+        let err = parse("domains: corp.example.com\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected a sequence"), "{err}");
         let err = parse("domains:\n  - 42\n").unwrap_err().to_string();
         assert!(err.contains("a domain name, or a map"), "{err}");
@@ -471,7 +506,9 @@ mod tests {
 
     #[test]
     fn command_line_overrides_the_file() {
-        let cfg = parse("domains: [a.example.com, b.example.com]\nservers: ['192.0.2.1']\ntimeout: 5s\n").unwrap();
+        let cfg =
+            parse("domains: [a.example.com, b.example.com]\nservers: ['192.0.2.1']\ntimeout: 5s\n")
+                .unwrap();
         let overrides = Overrides {
             domains: vec!["B.example.com.".into()],
             servers: vec!["192.0.2.9:5353".into()],
@@ -482,7 +519,10 @@ mod tests {
         let s = build(Some((Path::new("a.yaml"), cfg)), &overrides, no_search).unwrap();
         assert_eq!(s.domains.len(), 1);
         assert_eq!(s.domains[0].name, "b.example.com");
-        assert_eq!(s.domains[0].servers, vec!["192.0.2.9:5353".parse().unwrap()]);
+        assert_eq!(
+            s.domains[0].servers,
+            vec!["192.0.2.9:5353".parse().unwrap()]
+        );
         assert_eq!(s.timeout, Duration::from_secs(1));
         assert!(s.allowlist_configured);
     }
@@ -532,10 +572,22 @@ mod tests {
 
     #[test]
     fn servers_parse_in_every_usual_form() {
-        assert_eq!(parse_server("10.0.0.5").unwrap(), "10.0.0.5:53".parse().unwrap());
-        assert_eq!(parse_server("10.0.0.5:5353").unwrap(), "10.0.0.5:5353".parse().unwrap());
-        assert_eq!(parse_server("2001:db8::1").unwrap(), "[2001:db8::1]:53".parse().unwrap());
-        assert_eq!(parse_server("[2001:db8::1]:54").unwrap(), "[2001:db8::1]:54".parse().unwrap());
+        assert_eq!(
+            parse_server("10.0.0.5").unwrap(),
+            "10.0.0.5:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("10.0.0.5:5353").unwrap(),
+            "10.0.0.5:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("2001:db8::1").unwrap(),
+            "[2001:db8::1]:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_server("[2001:db8::1]:54").unwrap(),
+            "[2001:db8::1]:54".parse().unwrap()
+        );
         assert!(parse_server("10.0.0.5:99999").is_err());
     }
 

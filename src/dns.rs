@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use hickory_net::NetError;
 use hickory_net::client::Client;
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsHandle;
-use hickory_net::NetError;
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
@@ -81,7 +81,12 @@ pub async fn query(
 ) -> Result<Reply, QueryError> {
     let started = Instant::now();
     let deadline = started + options.timeout;
-    let udp = bounded(deadline, options.timeout, ask_udp(server, name, record_type, options)).await?;
+    let udp = bounded(
+        deadline,
+        options.timeout,
+        ask_udp(server, name, record_type, options),
+    )
+    .await?;
     if !udp.metadata.truncation {
         return Ok(Reply {
             message: udp,
@@ -91,7 +96,12 @@ pub async fn query(
         });
     }
     tracing::debug!(%server, %name, "UDP answer truncated, asking again over TCP");
-    let tcp = bounded(deadline, options.timeout, ask_tcp(server, name, record_type, options, deadline)).await?;
+    let tcp = bounded(
+        deadline,
+        options.timeout,
+        ask_tcp(server, name, record_type, options, deadline),
+    )
+    .await?;
     Ok(Reply {
         message: tcp,
         transport: Transport::Tcp,
@@ -131,7 +141,12 @@ async fn ask_udp(
         .build();
     let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
     let background = tokio::spawn(background);
-    let result = first_response(&client, request(name, record_type, options), options.timeout).await;
+    let result = first_response(
+        &client,
+        request(name, record_type, options),
+        options.timeout,
+    )
+    .await;
     background.abort();
     result
 }
@@ -165,7 +180,9 @@ async fn first_response<H: DnsHandle>(
     match responses.next().await {
         Some(Ok(response)) => Ok(response.into_message()),
         Some(Err(e)) => Err(net_error(e, timeout)),
-        None => Err(QueryError::Network("connection closed without a reply".into())),
+        None => Err(QueryError::Network(
+            "connection closed without a reply".into(),
+        )),
     }
 }
 

@@ -1,7 +1,17 @@
+//! vlmcs-audit: audit the `_vlmcs._tcp` SRV records that announce Microsoft KMS hosts.
+//!
+//! The pipeline, one module per step: [`config`] → [`discover`] (DNS, through [`dns`]) →
+//! [`probe`] (TCP + DCE/RPC, through [`rpc`]) → [`classify`] → [`report`]. [`scan`] runs it;
+//! [`model`] holds what flows between the steps. [`lab`] builds real loopback test beds.
+
 pub mod classify;
+pub mod cli;
 pub mod config;
+pub mod discover;
 pub mod dns;
 pub mod lab;
 pub mod model;
 pub mod probe;
+pub mod report;
 pub mod rpc;
+pub mod scan;

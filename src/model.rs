@@ -149,9 +149,12 @@ pub enum QueryStatus {
     /// NOERROR, authoritative, with SRV records.
     Answer,
     /// NOERROR, authoritative, no SRV records at the name (the name exists).
+    #[serde(rename = "nodata")]
     NoData,
     /// NXDOMAIN, authoritative: the name does not exist.
+    #[serde(rename = "nxdomain")]
     NxDomain,
+    #[serde(rename = "servfail")]
     ServFail,
     Refused,
     /// The server answered without the AA bit: it is not authoritative for the zone (lame).
@@ -305,12 +308,15 @@ impl HostPattern {
         }
         let name = normalize_name(text);
         if name.is_empty() || name.len() > 253 {
-            return Err(format!("`{text}` is neither an IP address, a network nor a host name"));
+            return Err(format!(
+                "`{text}` is neither an IP address, a network nor a host name"
+            ));
         }
         let label_ok = |l: &str| {
             !l.is_empty()
                 && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !name.split('.').all(label_ok) {
             return Err(format!(

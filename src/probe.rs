@@ -29,7 +29,12 @@ pub struct ProbeOptions {
 
 /// Probes `address:port` and records what happened. Never fails: every outcome is an
 /// observation.
-pub async fn probe(target: &str, address: IpAddr, port: u16, options: ProbeOptions) -> ProbeObservation {
+pub async fn probe(
+    target: &str,
+    address: IpAddr,
+    port: u16,
+    options: ProbeOptions,
+) -> ProbeObservation {
     let started = Instant::now();
     let endpoint = SocketAddr::new(address, port);
     let result = bind_once(endpoint, KMS_INTERFACE, options.timeout).await;
@@ -95,10 +100,18 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
     match timeout_at(deadline, stream.write_all(&bind)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            return BindResult::new(ProbeOutcome::Closed, connect, format!("connection dropped while sending the bind: {e}"));
+            return BindResult::new(
+                ProbeOutcome::Closed,
+                connect,
+                format!("connection dropped while sending the bind: {e}"),
+            );
         }
         Err(_) => {
-            return BindResult::new(ProbeOutcome::Silent, connect, "the port accepted TCP but did not take our bind before the timeout");
+            return BindResult::new(
+                ProbeOutcome::Silent,
+                connect,
+                "the port accepted TCP but did not take our bind before the timeout",
+            );
         }
     }
     let pdu = match timeout_at(deadline, read_pdu(&mut stream)).await {
@@ -110,7 +123,11 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
             );
         }
         Ok(Err(ReadFailure::ClosedBeforeReply)) => {
-            return BindResult::new(ProbeOutcome::Closed, connect, "the port accepted TCP, then closed without replying to the RPC bind");
+            return BindResult::new(
+                ProbeOutcome::Closed,
+                connect,
+                "the port accepted TCP, then closed without replying to the RPC bind",
+            );
         }
         Ok(Err(ReadFailure::NotRpc(detail))) => {
             return BindResult::new(ProbeOutcome::NotRpc, connect, detail);
@@ -119,7 +136,11 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
     };
     let _ = stream.shutdown().await;
     match parse_bind_reply(&pdu, CALL_ID) {
-        Err(e) => BindResult::new(ProbeOutcome::NotRpc, connect, format!("malformed DCE/RPC reply: {e}")),
+        Err(e) => BindResult::new(
+            ProbeOutcome::NotRpc,
+            connect,
+            format!("malformed DCE/RPC reply: {e}"),
+        ),
         Ok(reply) => interpret(reply, connect),
     }
 }
@@ -149,7 +170,9 @@ fn interpret(reply: BindReply, connect: Option<Duration>) -> BindResult {
                 BindResult::new(
                     ProbeOutcome::RpcRejected,
                     connect,
-                    format!("an RPC server without the KMS interface (bind_ack rejected every context: {why})"),
+                    format!(
+                        "an RPC server without the KMS interface (bind_ack rejected every context: {why})"
+                    ),
                 )
             }
         },
@@ -173,7 +196,10 @@ fn interpret(reply: BindReply, connect: Option<Duration>) -> BindResult {
 
 fn connect_error(e: &io::Error) -> BindResult {
     let (outcome, what) = match e.kind() {
-        io::ErrorKind::ConnectionRefused => (ProbeOutcome::Refused, "TCP connection refused (nothing listens on the port)"),
+        io::ErrorKind::ConnectionRefused => (
+            ProbeOutcome::Refused,
+            "TCP connection refused (nothing listens on the port)",
+        ),
         io::ErrorKind::TimedOut => (ProbeOutcome::ConnectTimeout, "TCP connect timed out"),
         io::ErrorKind::HostUnreachable => (ProbeOutcome::Unreachable, "host unreachable"),
         io::ErrorKind::NetworkUnreachable => (ProbeOutcome::Unreachable, "network unreachable"),
@@ -210,9 +236,12 @@ async fn read_pdu(stream: &mut TcpStream) -> Result<Vec<u8>, ReadFailure> {
         return Err(ReadFailure::ClosedBeforeReply);
     }
     if got < rpc::HEADER_LEN {
-        return Err(ReadFailure::NotRpc(format!("connection closed after {got} bytes of an RPC header")));
+        return Err(ReadFailure::NotRpc(format!(
+            "connection closed after {got} bytes of an RPC header"
+        )));
     }
-    let parsed = parse_header(&header).map_err(|e| ReadFailure::NotRpc(format!("the reply is not DCE/RPC: {e}")))?;
+    let parsed = parse_header(&header)
+        .map_err(|e| ReadFailure::NotRpc(format!("the reply is not DCE/RPC: {e}")))?;
     let mut pdu = vec![0u8; parsed.frag_length];
     pdu[..rpc::HEADER_LEN].copy_from_slice(&header);
     let body = read_up_to(stream, &mut pdu[rpc::HEADER_LEN..]).await;
@@ -243,7 +272,13 @@ fn printable(bytes: &[u8]) -> String {
     let text: String = bytes
         .iter()
         .take(16)
-        .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' })
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            }
+        })
         .collect();
     format!("{text:?}")
 }

@@ -68,8 +68,7 @@ pub const NDR32: SyntaxId = SyntaxId::new("8a885d04-1ceb-11c9-9fe8-08002b104860"
 pub const NDR64: SyntaxId = SyntaxId::new("71710533-beba-4937-8319-b5dbef9ccc36", 1, 0);
 /// An interface nobody serves ("kmsaudit-probe" in hex-ish): a server that accepts a bind for it
 /// accepts anything, which is how KMS emulators give themselves away.
-pub const MADE_UP_INTERFACE: SyntaxId =
-    SyntaxId::new("6b6d7361-7564-6974-8000-70726f626521", 1, 0);
+pub const MADE_UP_INTERFACE: SyntaxId = SyntaxId::new("6b6d7361-7564-6974-8000-70726f626521", 1, 0);
 
 /// Largest PDU we accept in reply to a bind. Our bind advertises 5840-byte fragments; a
 /// `bind_ack` is a few dozen bytes. Anything larger is not an honest answer.
@@ -220,7 +219,11 @@ pub fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[Synta
 }
 
 /// Encodes a `bind_ack` (used by the lab's KMS stand-in and by tests).
-pub fn encode_bind_ack(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Vec<u8> {
+pub fn encode_bind_ack(
+    call_id: u32,
+    secondary_address: &str,
+    results: &[ContextResult],
+) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&MAX_FRAG.to_le_bytes());
     body.extend_from_slice(&MAX_FRAG.to_le_bytes());
@@ -289,10 +292,13 @@ pub fn parse_bind(pdu: &[u8]) -> Result<(u32, Vec<OfferedContext>), ParseError> 
     if header.packet_type != PacketType::Bind {
         return Err(ParseError::Malformed("bind: wrong packet type"));
     }
-    let pdu = Reader::new(pdu.get(..header.frag_length).ok_or(ParseError::Truncated {
-        needed: header.frag_length,
-        got: pdu.len(),
-    })?, header.little_endian);
+    let pdu = Reader::new(
+        pdu.get(..header.frag_length).ok_or(ParseError::Truncated {
+            needed: header.frag_length,
+            got: pdu.len(),
+        })?,
+        header.little_endian,
+    );
     let syntax_at = |offset: usize| -> Result<SyntaxId, ParseError> {
         let raw = pdu.slice(offset, 16)?;
         Ok(SyntaxId {
@@ -463,7 +469,9 @@ impl<'a> Reader<'a> {
     }
 
     fn slice(&self, offset: usize, len: usize) -> Result<&'a [u8], ParseError> {
-        let end = offset.checked_add(len).ok_or(ParseError::Malformed("length"))?;
+        let end = offset
+            .checked_add(len)
+            .ok_or(ParseError::Malformed("length"))?;
         self.bytes.get(offset..end).ok_or(ParseError::Truncated {
             needed: end,
             got: self.bytes.len(),
@@ -572,21 +580,24 @@ mod tests {
         );
         assert_eq!(pdu.len(), 72);
         // max frags 5840 (0x16d0), assoc group 0, one context.
-        assert_eq!(&pdu[16..28], &[0xd0, 0x16, 0xd0, 0x16, 0, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(
+            &pdu[16..28],
+            &[0xd0, 0x16, 0xd0, 0x16, 0, 0, 0, 0, 1, 0, 0, 0]
+        );
         // KMS interface UUID in NDR byte order, version 1.0.
         assert_eq!(
             &pdu[32..52],
             &[
-                0x75, 0x21, 0xc8, 0x51, 0x4e, 0x84, 0x50, 0x47, 0xb0, 0xd8, 0xec, 0x25, 0x55,
-                0x55, 0xbc, 0x06, 1, 0, 0, 0
+                0x75, 0x21, 0xc8, 0x51, 0x4e, 0x84, 0x50, 0x47, 0xb0, 0xd8, 0xec, 0x25, 0x55, 0x55,
+                0xbc, 0x06, 1, 0, 0, 0
             ]
         );
         // NDR transfer syntax 8a885d04-1ceb-11c9-9fe8-08002b104860 v2.
         assert_eq!(
             &pdu[52..72],
             &[
-                0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b,
-                0x10, 0x48, 0x60, 2, 0, 0, 0
+                0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10,
+                0x48, 0x60, 2, 0, 0, 0
             ]
         );
     }
@@ -648,7 +659,9 @@ mod tests {
         fault.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0, 0x1c, 0, 0, 0, 0]);
         assert_eq!(
             parse_bind_reply(&fault, 4).unwrap(),
-            BindReply::Fault { status: 0x1c00_0005 }
+            BindReply::Fault {
+                status: 0x1c00_0005
+            }
         );
     }
 

@@ -1,9 +1,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::*;
-use crate::model::{
-    HostPattern, ProbeObservation, ServerObservation, TargetObservation,
-};
+use crate::model::{HostPattern, ProbeObservation, ServerObservation, TargetObservation};
 
 fn srv(priority: u16, weight: u16, port: u16, target: &str) -> SrvRecord {
     SrvRecord {
@@ -84,7 +82,12 @@ fn healthy_domain() -> DomainObservation {
     domain(
         vec![srv(0, 0, 1688, "kms1.corp.example.com.")],
         vec![target("kms1.corp.example.com.", &["192.0.2.10"])],
-        vec![probe("kms1.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc)],
+        vec![probe(
+            "kms1.corp.example.com.",
+            "192.0.2.10",
+            1688,
+            ProbeOutcome::KmsRpc,
+        )],
     )
 }
 
@@ -98,7 +101,12 @@ fn no_allowlist() -> DomainPolicy {
 
 fn allow(entries: &[&str]) -> DomainPolicy {
     DomainPolicy {
-        authorized: Some(entries.iter().map(|e| HostPattern::parse(e).unwrap()).collect()),
+        authorized: Some(
+            entries
+                .iter()
+                .map(|e| HostPattern::parse(e).unwrap())
+                .collect(),
+        ),
         expected: vec![],
         expect_records: true,
     }
@@ -124,9 +132,18 @@ fn one_live_host_without_allowlist_is_healthy() {
 
 #[test]
 fn allowlisted_by_name_or_address_is_healthy() {
-    for entry in ["kms1.corp.example.com", "KMS1.Corp.Example.com.", "192.0.2.10", "192.0.2.0/24"] {
+    for entry in [
+        "kms1.corp.example.com",
+        "KMS1.Corp.Example.com.",
+        "192.0.2.10",
+        "192.0.2.0/24",
+    ] {
         let (findings, _) = classify(&healthy_domain(), &allow(&[entry]));
-        assert_eq!(codes(&findings), vec![(FindingCode::Healthy, Severity::Ok)], "{entry}");
+        assert_eq!(
+            codes(&findings),
+            vec![(FindingCode::Healthy, Severity::Ok)],
+            "{entry}"
+        );
     }
 }
 
@@ -148,14 +165,27 @@ fn live_host_missing_from_allowlist_is_unauthorized_and_leaves_no_healthy_host()
 #[test]
 fn unauthorized_host_next_to_a_healthy_one() {
     let obs = domain(
-        vec![srv(0, 0, 1688, "kms1.corp.example.com."), srv(0, 0, 1688, "pc42.corp.example.com.")],
+        vec![
+            srv(0, 0, 1688, "kms1.corp.example.com."),
+            srv(0, 0, 1688, "pc42.corp.example.com."),
+        ],
         vec![
             target("kms1.corp.example.com.", &["192.0.2.10"]),
             target("pc42.corp.example.com.", &["192.0.2.42"]),
         ],
         vec![
-            probe("kms1.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc),
-            probe("pc42.corp.example.com.", "192.0.2.42", 1688, ProbeOutcome::KmsRpc),
+            probe(
+                "kms1.corp.example.com.",
+                "192.0.2.10",
+                1688,
+                ProbeOutcome::KmsRpc,
+            ),
+            probe(
+                "pc42.corp.example.com.",
+                "192.0.2.42",
+                1688,
+                ProbeOutcome::KmsRpc,
+            ),
         ],
     );
     let (findings, _) = classify(&obs, &allow(&["kms1.corp.example.com"]));
@@ -166,12 +196,19 @@ fn unauthorized_host_next_to_a_healthy_one() {
             (FindingCode::UnauthorizedHost, Severity::Critical),
         ]
     );
-    assert_eq!(findings[1].target.as_deref(), Some("pc42.corp.example.com."));
+    assert_eq!(
+        findings[1].target.as_deref(),
+        Some("pc42.corp.example.com.")
+    );
 }
 
 #[test]
 fn dead_outcomes_are_dead_hosts() {
-    for outcome in [ProbeOutcome::Refused, ProbeOutcome::Unreachable, ProbeOutcome::ConnectTimeout] {
+    for outcome in [
+        ProbeOutcome::Refused,
+        ProbeOutcome::Unreachable,
+        ProbeOutcome::ConnectTimeout,
+    ] {
         let obs = domain(
             vec![srv(0, 0, 1688, "old.corp.example.com.")],
             vec![target("old.corp.example.com.", &["192.0.2.20"])],
@@ -216,13 +253,22 @@ fn open_port_without_kms_rpc_is_not_kms() {
 fn dead_host_next_to_a_healthy_one_is_only_a_warning() {
     let mut obs = healthy_domain();
     obs.records.push(srv(10, 0, 1688, "old.corp.example.com."));
-    obs.targets.push(target("old.corp.example.com.", &["192.0.2.20"]));
-    obs.probes.push(probe("old.corp.example.com.", "192.0.2.20", 1688, ProbeOutcome::Refused));
+    obs.targets
+        .push(target("old.corp.example.com.", &["192.0.2.20"]));
+    obs.probes.push(probe(
+        "old.corp.example.com.",
+        "192.0.2.20",
+        1688,
+        ProbeOutcome::Refused,
+    ));
     obs.servers[0].records = obs.records.clone();
     let (findings, summary) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::Healthy, Severity::Ok), (FindingCode::DeadHost, Severity::Warning)]
+        vec![
+            (FindingCode::Healthy, Severity::Ok),
+            (FindingCode::DeadHost, Severity::Warning)
+        ]
     );
     assert_eq!(summary.worst, Some(Severity::Warning));
 }
@@ -231,19 +277,39 @@ fn dead_host_next_to_a_healthy_one_is_only_a_warning() {
 fn every_address_of_a_target_is_judged_on_its_own() {
     let obs = domain(
         vec![srv(0, 0, 1688, "kms1.corp.example.com.")],
-        vec![target("kms1.corp.example.com.", &["192.0.2.10", "2001:db8::10"])],
+        vec![target(
+            "kms1.corp.example.com.",
+            &["192.0.2.10", "2001:db8::10"],
+        )],
         vec![
-            probe("kms1.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc),
-            probe("kms1.corp.example.com.", "2001:db8::10", 1688, ProbeOutcome::ConnectTimeout),
+            probe(
+                "kms1.corp.example.com.",
+                "192.0.2.10",
+                1688,
+                ProbeOutcome::KmsRpc,
+            ),
+            probe(
+                "kms1.corp.example.com.",
+                "2001:db8::10",
+                1688,
+                ProbeOutcome::ConnectTimeout,
+            ),
         ],
     );
     let (findings, summary) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::Healthy, Severity::Ok), (FindingCode::DeadHost, Severity::Warning)]
+        vec![
+            (FindingCode::Healthy, Severity::Ok),
+            (FindingCode::DeadHost, Severity::Warning)
+        ]
     );
     assert_eq!(findings[1].address, Some(ip("2001:db8::10")));
-    assert!(findings[1].detail.contains("[2001:db8::10]:1688"), "{}", findings[1].detail);
+    assert!(
+        findings[1].detail.contains("[2001:db8::10]:1688"),
+        "{}",
+        findings[1].detail
+    );
     assert_eq!(summary.hosts_probed, 2);
 }
 
@@ -287,14 +353,26 @@ fn cname_target_is_invalid_but_its_addresses_are_still_probed() {
     let obs = domain(
         vec![srv(0, 0, 1688, "alias.corp.example.com.")],
         vec![t],
-        vec![probe("alias.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc)],
+        vec![probe(
+            "alias.corp.example.com.",
+            "192.0.2.10",
+            1688,
+            ProbeOutcome::KmsRpc,
+        )],
     );
     let (findings, _) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::InvalidTarget, Severity::Warning), (FindingCode::Healthy, Severity::Ok)]
+        vec![
+            (FindingCode::InvalidTarget, Severity::Warning),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
     );
-    assert!(findings[0].detail.contains("CNAME to kms1.corp.example.com."));
+    assert!(
+        findings[0]
+            .detail
+            .contains("CNAME to kms1.corp.example.com.")
+    );
 }
 
 #[test]
@@ -306,14 +384,26 @@ fn same_target_twice_is_a_duplicate_reported_once() {
             srv(10, 0, 1688, "kms1.corp.example.com."),
         ],
         vec![target("kms1.corp.example.com.", &["192.0.2.10"])],
-        vec![probe("kms1.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc)],
+        vec![probe(
+            "kms1.corp.example.com.",
+            "192.0.2.10",
+            1688,
+            ProbeOutcome::KmsRpc,
+        )],
     );
     let (findings, summary) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::DuplicateRecord, Severity::Warning), (FindingCode::Healthy, Severity::Ok)]
+        vec![
+            (FindingCode::DuplicateRecord, Severity::Warning),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
     );
-    assert!(findings[0].detail.contains("3 times"), "{}", findings[0].detail);
+    assert!(
+        findings[0].detail.contains("3 times"),
+        "{}",
+        findings[0].detail
+    );
     // The one host was probed and counted once.
     assert_eq!(summary.hosts_probed, 1);
 }
@@ -321,18 +411,34 @@ fn same_target_twice_is_a_duplicate_reported_once() {
 #[test]
 fn two_names_for_one_address_is_an_informational_duplicate() {
     let obs = domain(
-        vec![srv(0, 0, 1688, "kms1.corp.example.com."), srv(0, 0, 1688, "kms.corp.example.com.")],
+        vec![
+            srv(0, 0, 1688, "kms1.corp.example.com."),
+            srv(0, 0, 1688, "kms.corp.example.com."),
+        ],
         vec![
             target("kms1.corp.example.com.", &["192.0.2.10"]),
             target("kms.corp.example.com.", &["192.0.2.10"]),
         ],
         vec![
-            probe("kms1.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc),
-            probe("kms.corp.example.com.", "192.0.2.10", 1688, ProbeOutcome::KmsRpc),
+            probe(
+                "kms1.corp.example.com.",
+                "192.0.2.10",
+                1688,
+                ProbeOutcome::KmsRpc,
+            ),
+            probe(
+                "kms.corp.example.com.",
+                "192.0.2.10",
+                1688,
+                ProbeOutcome::KmsRpc,
+            ),
         ],
     );
     let (findings, _) = classify(&obs, &no_allowlist());
-    let dup: Vec<_> = findings.iter().filter(|f| f.code == FindingCode::DuplicateRecord).collect();
+    let dup: Vec<_> = findings
+        .iter()
+        .filter(|f| f.code == FindingCode::DuplicateRecord)
+        .collect();
     assert_eq!(dup.len(), 1);
     assert_eq!(dup[0].severity, Severity::Info);
     assert_eq!(dup[0].address, Some(ip("192.0.2.10")));
@@ -343,12 +449,20 @@ fn nonstandard_port_is_informational() {
     let obs = domain(
         vec![srv(0, 0, 11688, "kms1.corp.example.com.")],
         vec![target("kms1.corp.example.com.", &["192.0.2.10"])],
-        vec![probe("kms1.corp.example.com.", "192.0.2.10", 11688, ProbeOutcome::KmsRpc)],
+        vec![probe(
+            "kms1.corp.example.com.",
+            "192.0.2.10",
+            11688,
+            ProbeOutcome::KmsRpc,
+        )],
     );
     let (findings, _) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::NonstandardPort, Severity::Info), (FindingCode::Healthy, Severity::Ok)]
+        vec![
+            (FindingCode::NonstandardPort, Severity::Info),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
     );
     assert_eq!(findings[0].port, Some(11688));
 }
@@ -360,7 +474,10 @@ fn kms_emulator_is_flagged_but_still_serves() {
     let (findings, _) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
-        vec![(FindingCode::KmsEmulator, Severity::Warning), (FindingCode::Healthy, Severity::Ok)]
+        vec![
+            (FindingCode::KmsEmulator, Severity::Warning),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
     );
 }
 
@@ -370,10 +487,22 @@ fn nxdomain_and_nodata_are_no_records() {
         let mut obs = domain(vec![], vec![], vec![]);
         obs.servers[0].status = status;
         let (findings, summary) = classify(&obs, &no_allowlist());
-        assert_eq!(codes(&findings), vec![(FindingCode::NoRecords, Severity::Critical)], "{status:?}");
+        assert_eq!(
+            codes(&findings),
+            vec![(FindingCode::NoRecords, Severity::Critical)],
+            "{status:?}"
+        );
         assert!(findings[0].detail.contains("0x8007232B"));
-        let expected = if status == QueryStatus::NxDomain { "NXDOMAIN" } else { "no SRV records" };
-        assert!(findings[0].detail.contains(expected), "{}", findings[0].detail);
+        let expected = if status == QueryStatus::NxDomain {
+            "NXDOMAIN"
+        } else {
+            "no SRV records"
+        };
+        assert!(
+            findings[0].detail.contains(expected),
+            "{}",
+            findings[0].detail
+        );
         assert!(summary.complete);
     }
 }
@@ -385,7 +514,10 @@ fn no_records_in_a_search_domain_nobody_asked_for_is_informational() {
     let mut policy = no_allowlist();
     policy.expect_records = false;
     let (findings, _) = classify(&obs, &policy);
-    assert_eq!(codes(&findings), vec![(FindingCode::NoRecords, Severity::Info)]);
+    assert_eq!(
+        codes(&findings),
+        vec![(FindingCode::NoRecords, Severity::Info)]
+    );
 }
 
 #[test]
@@ -403,7 +535,10 @@ fn failing_server_next_to_an_answering_one_is_a_warning() {
         let (findings, summary) = classify(&obs, &no_allowlist());
         assert_eq!(
             codes(&findings),
-            vec![(FindingCode::ServerFailure, Severity::Warning), (FindingCode::Healthy, Severity::Ok)],
+            vec![
+                (FindingCode::ServerFailure, Severity::Warning),
+                (FindingCode::Healthy, Severity::Ok)
+            ],
             "{status:?}"
         );
         assert!(findings[0].detail.contains(status.describe()));
@@ -414,7 +549,10 @@ fn failing_server_next_to_an_answering_one_is_a_warning() {
 #[test]
 fn every_server_failing_leaves_the_domain_incomplete() {
     let mut obs = domain(vec![], vec![], vec![]);
-    obs.servers = vec![server(1, QueryStatus::Timeout, vec![]), server(2, QueryStatus::ServFail, vec![])];
+    obs.servers = vec![
+        server(1, QueryStatus::Timeout, vec![]),
+        server(2, QueryStatus::ServFail, vec![]),
+    ];
     let (findings, summary) = classify(&obs, &no_allowlist());
     assert_eq!(
         codes(&findings),
@@ -432,7 +570,10 @@ fn discovery_failure_leaves_the_domain_incomplete() {
     obs.servers.clear();
     obs.discovery_error = Some("SOA lookup timed out".into());
     let (findings, summary) = classify(&obs, &no_allowlist());
-    assert_eq!(codes(&findings), vec![(FindingCode::ServerFailure, Severity::Critical)]);
+    assert_eq!(
+        codes(&findings),
+        vec![(FindingCode::ServerFailure, Severity::Critical)]
+    );
     assert!(findings[0].detail.contains("SOA lookup timed out"));
     assert!(!summary.complete);
 }
@@ -441,16 +582,35 @@ fn discovery_failure_leaves_the_domain_incomplete() {
 fn servers_that_disagree_are_reported_per_record() {
     let mut obs = healthy_domain();
     obs.records.push(srv(0, 0, 1688, "kms2.corp.example.com."));
-    obs.targets.push(target("kms2.corp.example.com.", &["192.0.2.11"]));
-    obs.probes.push(probe("kms2.corp.example.com.", "192.0.2.11", 1688, ProbeOutcome::KmsRpc));
+    obs.targets
+        .push(target("kms2.corp.example.com.", &["192.0.2.11"]));
+    obs.probes.push(probe(
+        "kms2.corp.example.com.",
+        "192.0.2.11",
+        1688,
+        ProbeOutcome::KmsRpc,
+    ));
     obs.servers[0].records = obs.records.clone();
-    obs.servers.push(server(2, QueryStatus::Answer, vec![srv(0, 0, 1688, "kms1.corp.example.com.")]));
+    obs.servers.push(server(
+        2,
+        QueryStatus::Answer,
+        vec![srv(0, 0, 1688, "kms1.corp.example.com.")],
+    ));
     let (findings, _) = classify(&obs, &no_allowlist());
-    let disagree: Vec<_> =
-        findings.iter().filter(|f| f.code == FindingCode::ServerDisagreement).collect();
+    let disagree: Vec<_> = findings
+        .iter()
+        .filter(|f| f.code == FindingCode::ServerDisagreement)
+        .collect();
     assert_eq!(disagree.len(), 1);
-    assert_eq!(disagree[0].target.as_deref(), Some("kms2.corp.example.com."));
-    assert!(disagree[0].detail.contains("not by ns2.example.com."), "{}", disagree[0].detail);
+    assert_eq!(
+        disagree[0].target.as_deref(),
+        Some("kms2.corp.example.com.")
+    );
+    assert!(
+        disagree[0].detail.contains("not by ns2.example.com."),
+        "{}",
+        disagree[0].detail
+    );
 }
 
 #[test]
@@ -458,7 +618,11 @@ fn nodata_on_one_server_and_records_on_another_disagree() {
     let mut obs = healthy_domain();
     obs.servers.push(server(2, QueryStatus::NxDomain, vec![]));
     let (findings, _) = classify(&obs, &no_allowlist());
-    assert!(findings.iter().any(|f| f.code == FindingCode::ServerDisagreement));
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.code == FindingCode::ServerDisagreement)
+    );
 }
 
 #[test]
@@ -473,11 +637,20 @@ fn ttl_differences_are_not_disagreement() {
 
 #[test]
 fn expected_host_not_published_is_missing() {
-    let mut policy = allow(&["kms1.corp.example.com", "kms2.corp.example.com", "192.0.2.99"]);
-    policy.expected = ["kms1.corp.example.com", "kms2.corp.example.com", "192.0.2.99", "192.0.2.10"]
-        .iter()
-        .map(|e| HostPattern::parse(e).unwrap())
-        .collect();
+    let mut policy = allow(&[
+        "kms1.corp.example.com",
+        "kms2.corp.example.com",
+        "192.0.2.99",
+    ]);
+    policy.expected = [
+        "kms1.corp.example.com",
+        "kms2.corp.example.com",
+        "192.0.2.99",
+        "192.0.2.10",
+    ]
+    .iter()
+    .map(|e| HostPattern::parse(e).unwrap())
+    .collect();
     let (findings, _) = classify(&healthy_domain(), &policy);
     assert_eq!(
         codes(&findings),
@@ -513,7 +686,11 @@ fn every_code_has_a_distinct_kebab_case_spelling() {
     for code in FindingCode::ALL {
         let json = serde_json::to_string(&code).unwrap();
         assert_eq!(json, format!("\"{}\"", code.as_str()));
-        assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        assert!(
+            code.as_str()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+        );
         assert!(seen.insert(code.as_str()));
     }
 }
@@ -524,9 +701,18 @@ fn host_patterns_reject_garbage() {
     assert!(HostPattern::parse("kms 1.corp").is_err());
     assert!(HostPattern::parse("kms;rm -rf /").is_err());
     assert!(HostPattern::parse("a..b").is_err());
-    assert_eq!(HostPattern::parse("10.0.0.5").unwrap().to_string(), "10.0.0.5");
-    assert_eq!(HostPattern::parse("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
-    assert_eq!(HostPattern::parse("KMS.Corp.").unwrap().to_string(), "kms.corp");
+    assert_eq!(
+        HostPattern::parse("10.0.0.5").unwrap().to_string(),
+        "10.0.0.5"
+    );
+    assert_eq!(
+        HostPattern::parse("10.0.0.0/8").unwrap().to_string(),
+        "10.0.0.0/8"
+    );
+    assert_eq!(
+        HostPattern::parse("KMS.Corp.").unwrap().to_string(),
+        "kms.corp"
+    );
 }
 
 #[test]

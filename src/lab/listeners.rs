@@ -81,7 +81,9 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
             let mut buf = [0u8; 512];
             let _ = stream.read(&mut buf).await?;
             stream
-                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await?;
             return Ok(());
         }
@@ -107,7 +109,11 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
     };
     let reply = match behavior {
         Behavior::Nak => rpc::encode_bind_nak(call_id, 4),
-        _ => rpc::encode_bind_ack(call_id, &stream.local_addr()?.port().to_string(), &results(behavior, &contexts)),
+        _ => rpc::encode_bind_ack(
+            call_id,
+            &stream.local_addr()?.port().to_string(),
+            &results(behavior, &contexts),
+        ),
     };
     match behavior {
         Behavior::CloseMidPdu => stream.write_all(&reply[..reply.len() / 2]).await?,
@@ -147,7 +153,9 @@ fn results(behavior: Behavior, contexts: &[rpc::OfferedContext]) -> Vec<ContextR
         .iter()
         .map(|c| {
             let serves = match behavior {
-                Behavior::Kms | Behavior::CloseMidPdu | Behavior::Slowloris => c.abstract_syntax == KMS_INTERFACE,
+                Behavior::Kms | Behavior::CloseMidPdu | Behavior::Slowloris => {
+                    c.abstract_syntax == KMS_INTERFACE
+                }
                 Behavior::Emulator => true,
                 _ => false,
             };
@@ -201,7 +209,9 @@ impl Blackhole {
         let mut fillers = Vec::new();
         // Fill the accept queue until a connection attempt stalls; that is the proof.
         for _ in 0..16 {
-            match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(address)).await {
+            match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(address))
+                .await
+            {
                 Ok(Ok(stream)) => fillers.push(stream),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {

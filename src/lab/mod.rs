@@ -5,7 +5,8 @@
 //! README's demo; the integration tests build their own scenarios from the same parts.
 //!
 //! Linux routes all of 127.0.0.0/8 to the loopback interface, so every host gets its own
-//! address (127.X.Y.n) and listens on the real KMS port 1688, without root.
+//! address (127.X.Y.n) and listens on the real KMS port 1688, without root. BIND only listens
+//! on addresses configured on an interface, so the DNS servers use 127.0.0.1 and free ports.
 
 pub mod listeners;
 pub mod named;
@@ -17,6 +18,9 @@ use std::path::{Path, PathBuf};
 pub use listeners::{Behavior, Blackhole, StandIn};
 pub use named::{Named, Zone};
 
+/// Where the lab's DNS servers listen.
+pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
 /// The lab's zone; every lab domain lives under it.
 pub const LAB_ZONE: &str = "kms-lab.test.";
 
@@ -27,7 +31,11 @@ pub fn random_loopback_net() -> [u8; 3] {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let mixed = nanos ^ (std::process::id().wrapping_mul(2_654_435_761));
-    [127, (mixed % 200) as u8 + 20, ((mixed >> 8) % 250) as u8 + 1]
+    [
+        127,
+        (mixed % 200) as u8 + 20,
+        ((mixed >> 8) % 250) as u8 + 1,
+    ]
 }
 
 /// The address `.n` in a lab network.
@@ -35,15 +43,15 @@ pub fn host(net: [u8; 3], n: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(net[0], net[1], net[2], n))
 }
 
-/// A zone file with SOA and NS (`ns1` at `.1` of the net) followed by `body`.
-pub fn zone_text(origin: &str, serial: u32, net: [u8; 3], body: &str) -> String {
+/// A zone file with SOA and NS (`ns1` at 127.0.0.1, where the lab's BIND listens) followed
+/// by `body`.
+pub fn zone_text(origin: &str, serial: u32, body: &str) -> String {
     format!(
         "$TTL 300\n\
          @ IN SOA ns1.{origin} hostmaster.{origin} {serial} 3600 600 86400 300\n\
          @ IN NS ns1.{origin}\n\
-         ns1 IN A {ns}\n\
-         {body}\n",
-        ns = host(net, 1)
+         ns1 IN A 127.0.0.1\n\
+         {body}\n"
     )
 }
 
@@ -105,20 +113,20 @@ impl Lab {
         let stale = demo_zone_body(net, false);
         let primary = Named::start(
             &dir.join("ns-primary"),
-            host(net, 1),
+            LOOPBACK,
             &[Zone {
                 origin: LAB_ZONE.into(),
-                text: zone_text(LAB_ZONE, 2026112802, net, &full),
+                text: zone_text(LAB_ZONE, 2026112802, &full),
             }],
             "",
         )
         .await?;
         let stale_secondary = Named::start(
             &dir.join("ns-stale"),
-            host(net, 2),
+            LOOPBACK,
             &[Zone {
                 origin: LAB_ZONE.into(),
-                text: zone_text(LAB_ZONE, 2026112801, net, &stale),
+                text: zone_text(LAB_ZONE, 2026112801, &stale),
             }],
             "",
         )
@@ -128,7 +136,11 @@ impl Lab {
         let config_path = dir.join("audit.yaml");
         std::fs::write(
             &config_path,
-            demo_config(net, &[primary.address, stale_secondary.address], dead_server),
+            demo_config(
+                net,
+                &[primary.address, stale_secondary.address],
+                dead_server,
+            ),
         )
         .map_err(|e| format!("writing {}: {e}", config_path.display()))?;
         Ok(Self {
@@ -148,7 +160,12 @@ fn demo_zone_body(net: [u8; 3], with_rogue: bool) -> String {
     for (name, n, _, _) in DEMO_HOSTS {
         let _ = writeln!(body, "{name} IN A {}", host(net, *n));
     }
-    let _ = writeln!(body, "{} IN A {}", BLACKHOLED_HOST.0, host(net, BLACKHOLED_HOST.1));
+    let _ = writeln!(
+        body,
+        "{} IN A {}",
+        BLACKHOLED_HOST.0,
+        host(net, BLACKHOLED_HOST.1)
+    );
     body.push_str(
         "kms-alias IN CNAME emu\n\
          _vlmcs._tcp.hq IN SRV 0 0 1688 kms1\n\

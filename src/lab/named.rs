@@ -44,7 +44,12 @@ pub fn named_binary() -> Option<PathBuf> {
 impl Named {
     /// Starts `named` on `ip` at a free port, serving `zones` (plus any extra `options` and
     /// top-level `extra_conf`), and waits until it answers for the first zone.
-    pub async fn start(dir: &Path, ip: IpAddr, zones: &[Zone], extra_conf: &str) -> Result<Self, String> {
+    pub async fn start(
+        dir: &Path,
+        ip: IpAddr,
+        zones: &[Zone],
+        extra_conf: &str,
+    ) -> Result<Self, String> {
         let binary = named_binary().ok_or_else(|| {
             "`named` not found: install BIND 9 (`apt-get install bind9 bind9-utils bind9-dnsutils`)".to_string()
         })?;
@@ -70,9 +75,14 @@ impl Named {
                 dir: dir.to_path_buf(),
                 child,
             };
-            match named.wait_ready(zones.first().map(|z| z.origin.as_str()).unwrap_or(".")).await {
+            match named
+                .wait_ready(zones.first().map(|z| z.origin.as_str()).unwrap_or("."))
+                .await
+            {
                 Ok(()) => return Ok(named),
-                Err(e) => last_error = e,
+                // Only a port taken in between is worth another try.
+                Err(e) if e.contains("address in use") => last_error = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last_error)
@@ -80,7 +90,7 @@ impl Named {
 
     async fn wait_ready(&mut self, origin: &str) -> Result<(), String> {
         let name = Name::from_ascii(origin).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("named exited ({status}):\n{}", self.log_tail()));
@@ -100,7 +110,10 @@ impl Named {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("named did not answer within 15 s:\n{}", self.log_tail()))
+        Err(format!(
+            "named did not answer within 10 s:\n{}",
+            self.log_tail()
+        ))
     }
 
     /// The last lines of named's log, for error messages.
@@ -122,7 +135,12 @@ fn free_port(ip: IpAddr) -> Result<u16, String> {
     Err(format!("no free port on {ip}"))
 }
 
-fn write_config(dir: &Path, address: SocketAddr, zones: &[Zone], extra_conf: &str) -> Result<(), String> {
+fn write_config(
+    dir: &Path,
+    address: SocketAddr,
+    zones: &[Zone],
+    extra_conf: &str,
+) -> Result<(), String> {
     let d = dir.display();
     let mut conf = format!(
         r#"options {{
@@ -147,9 +165,9 @@ logging {{ category default {{ default_stderr; }}; category lame-servers {{ null
     for zone in zones {
         let file = format!("{}zone", zone.origin);
         std::fs::write(dir.join(&file), &zone.text).map_err(|e| format!("writing zone: {e}"))?;
-        let _ = write!(
+        let _ = writeln!(
             conf,
-            "zone \"{}\" {{ type primary; file \"{d}/{file}\"; }};\n",
+            "zone \"{}\" {{ type primary; file \"{d}/{file}\"; }};",
             zone.origin
         );
     }

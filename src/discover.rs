@@ -1,0 +1,490 @@
+//! Discovery: which servers are authoritative for `_vlmcs._tcp.<domain>`, what each of them
+//! publishes there, and which addresses the SRV targets have.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::sync::Semaphore;
+
+use crate::dns::{self, QueryError, QueryOptions, Reply};
+use crate::model::{QueryStatus, ServerObservation, SrvRecord, TargetObservation, normalize_name};
+
+/// The recursive resolvers used for discovery: configured ones, else the system's.
+pub fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
+    let (config, _) =
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    Ok(config
+        .name_servers()
+        .iter()
+        .map(|ns| SocketAddr::new(ns.ip, 53))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
+/// The machine's DNS suffix search list (the primary domain first), where a KMS client
+/// running here would look for `_vlmcs._tcp` records.
+pub fn system_search_domains() -> Result<Vec<String>, String> {
+    let (config, _) =
+        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+    let mut out: Vec<String> = Vec::new();
+    for name in config.domain().into_iter().chain(config.search()) {
+        let n = normalize_name(&name.to_ascii());
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// The authoritative servers of the zone that holds a name.
+#[derive(Debug, Clone)]
+pub struct Authorities {
+    pub zone: Name,
+    /// SOA MNAME: the primary, where dynamic updates go.
+    pub primary: Name,
+    pub servers: Vec<(String, SocketAddr)>,
+}
+
+/// Asks DNS questions under the scan's concurrency bound and timeout.
+#[derive(Clone)]
+pub struct Asker {
+    pub permits: Arc<Semaphore>,
+    pub timeout: Duration,
+}
+
+impl Asker {
+    pub async fn ask(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        recursion: bool,
+    ) -> Result<Reply, QueryError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        dns::query(
+            server,
+            name,
+            rtype,
+            QueryOptions {
+                recursion_desired: recursion,
+                timeout: self.timeout,
+            },
+        )
+        .await
+    }
+
+    /// Asks each resolver in turn until one gives an answer (NOERROR or NXDOMAIN).
+    async fn ask_resolvers(
+        &self,
+        resolvers: &[SocketAddr],
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Reply, String> {
+        let mut errors = Vec::new();
+        for &resolver in resolvers {
+            match self.ask(resolver, name, rtype, true).await {
+                Ok(reply)
+                    if matches!(
+                        reply.response_code(),
+                        ResponseCode::NoError | ResponseCode::NXDomain
+                    ) =>
+                {
+                    return Ok(reply);
+                }
+                Ok(reply) => errors.push(format!("{resolver}: {}", reply.response_code())),
+                Err(e) => errors.push(format!("{resolver}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            return Err("no resolver configured".into());
+        }
+        Err(errors.join("; "))
+    }
+
+    /// Finds the zone holding `name` (SOA), its name servers (NS) and their addresses,
+    /// asking the recursive `resolvers`.
+    pub async fn authorities(
+        &self,
+        resolvers: &[SocketAddr],
+        name: &Name,
+        nameserver_port: u16,
+    ) -> Result<Authorities, String> {
+        let soa_reply = self
+            .ask_resolvers(resolvers, name, RecordType::SOA)
+            .await
+            .map_err(|e| format!("SOA lookup for {name} failed: {e}"))?;
+        let (zone, primary) = soa_reply
+            .message
+            .answers
+            .iter()
+            .chain(&soa_reply.message.authorities)
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                format!(
+                    "no SOA record found for {name} ({}): the domain may not exist",
+                    soa_reply.response_code()
+                )
+            })?;
+
+        let ns_reply = self
+            .ask_resolvers(resolvers, &zone, RecordType::NS)
+            .await
+            .map_err(|e| format!("NS lookup for zone {zone} failed: {e}"))?;
+        let ns_names: Vec<Name> = ns_reply
+            .message
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::NS(ns) => Some(ns.0.clone()),
+                _ => None,
+            })
+            .collect();
+        if ns_names.is_empty() {
+            return Err(format!("zone {zone} has no NS records"));
+        }
+        let mut servers = Vec::new();
+        let mut problems = Vec::new();
+        let glue = &ns_reply.message.additionals;
+        let lookups = ns_names.iter().map(|ns| async move {
+            let from_glue = addresses_in(glue, ns);
+            let addresses = if from_glue.is_empty() {
+                self.resolve_with(resolvers, ns).await
+            } else {
+                Ok(from_glue)
+            };
+            (ns, addresses)
+        });
+        for (ns, addresses) in futures_util::future::join_all(lookups).await {
+            match addresses {
+                Ok(list) if !list.is_empty() => {
+                    servers.extend(
+                        list.into_iter()
+                            .map(|ip| (ns.to_ascii(), SocketAddr::new(ip, nameserver_port))),
+                    );
+                }
+                Ok(_) => problems.push(format!("{ns} has no address")),
+                Err(e) => problems.push(format!("{ns}: {e}")),
+            }
+        }
+        if servers.is_empty() {
+            return Err(format!(
+                "none of the name servers of {zone} could be resolved: {}",
+                problems.join("; ")
+            ));
+        }
+        Ok(Authorities {
+            zone,
+            primary,
+            servers,
+        })
+    }
+
+    async fn resolve_with(
+        &self,
+        resolvers: &[SocketAddr],
+        name: &Name,
+    ) -> Result<Vec<IpAddr>, String> {
+        let (a, aaaa) = tokio::join!(
+            self.ask_resolvers(resolvers, name, RecordType::A),
+            self.ask_resolvers(resolvers, name, RecordType::AAAA)
+        );
+        let mut out = Vec::new();
+        for reply in [&a, &aaaa].into_iter().flatten() {
+            out.extend(addresses_in(&reply.message.answers, name));
+        }
+        if out.is_empty()
+            && let (Err(e), _) | (_, Err(e)) = (&a, &aaaa)
+        {
+            return Err(e.clone());
+        }
+        Ok(out)
+    }
+
+    /// Asks one authoritative server for the SRV RRset, recursion off.
+    pub async fn query_srv(
+        &self,
+        server_name: &str,
+        server: SocketAddr,
+        query_name: &Name,
+    ) -> (ServerObservation, Option<Message>) {
+        let started = std::time::Instant::now();
+        let result = self.ask(server, query_name, RecordType::SRV, false).await;
+        let mut observation = ServerObservation {
+            name: server_name.to_string(),
+            address: server,
+            status: QueryStatus::OtherError,
+            transport: "udp".into(),
+            truncated_over_udp: false,
+            records: Vec::new(),
+            response_code: None,
+            detail: None,
+            duration_ms: (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        };
+        let reply = match result {
+            Err(QueryError::Timeout(t)) => {
+                observation.status = QueryStatus::Timeout;
+                observation.detail = Some(format!("no answer within {t:?}"));
+                return (observation, None);
+            }
+            Err(QueryError::Network(e)) => {
+                observation.status = QueryStatus::NetworkError;
+                observation.detail = Some(e);
+                return (observation, None);
+            }
+            Err(QueryError::Malformed(e)) => {
+                observation.detail = Some(format!("unusable reply: {e}"));
+                return (observation, None);
+            }
+            Ok(reply) => reply,
+        };
+        observation.transport = reply.transport.as_str().into();
+        observation.truncated_over_udp = reply.truncated_over_udp;
+        observation.duration_ms = (reply.elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
+        let rcode = reply.response_code();
+        observation.response_code = Some(rcode.to_string());
+        observation.status = match rcode {
+            ResponseCode::ServFail => QueryStatus::ServFail,
+            ResponseCode::Refused => QueryStatus::Refused,
+            _ if !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) => {
+                observation.detail = Some(format!("response code {rcode}"));
+                QueryStatus::OtherError
+            }
+            _ if !reply.authoritative() => QueryStatus::NotAuthoritative,
+            ResponseCode::NXDomain => QueryStatus::NxDomain,
+            _ => {
+                observation.records = srv_records(&reply.message.answers, query_name);
+                if observation.records.is_empty() {
+                    QueryStatus::NoData
+                } else {
+                    QueryStatus::Answer
+                }
+            }
+        };
+        (observation, Some(reply.message))
+    }
+
+    /// Resolves one SRV target: the additional sections of the SRV answers first, then the
+    /// servers that were asked for the SRV records (authoritative answers only), then the
+    /// resolvers.
+    pub async fn resolve_target(
+        &self,
+        target: &str,
+        srv_replies: &[Message],
+        servers: &[SocketAddr],
+        resolvers: &[SocketAddr],
+    ) -> TargetObservation {
+        let mut observation = TargetObservation {
+            target: target.to_string(),
+            source: "none".into(),
+            cname: None,
+            addresses: Vec::new(),
+            resolution_error: None,
+        };
+        let Ok(mut name) = Name::from_ascii(target) else {
+            observation.resolution_error = Some("the target is not a valid DNS name".into());
+            return observation;
+        };
+        let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
+        let from_additional = addresses_in(additional.iter().copied(), &name);
+        if !from_additional.is_empty() {
+            observation.source = "additional".into();
+            observation.addresses = dedup(from_additional);
+            return observation;
+        }
+        // Follow CNAMEs ourselves (bounded), so an alias to another zone still resolves.
+        for _ in 0..8 {
+            match self.lookup_addresses(&name, servers, resolvers).await {
+                Lookup::Addresses {
+                    addresses,
+                    cname,
+                    source,
+                } => {
+                    observation.source = source.into();
+                    if let Some(alias) = cname {
+                        observation.cname.get_or_insert_with(|| alias.to_ascii());
+                        if addresses.is_empty() {
+                            name = alias;
+                            continue;
+                        }
+                    }
+                    if addresses.is_empty() {
+                        observation.resolution_error =
+                            Some("NODATA: the name exists but has no A or AAAA record".into());
+                    }
+                    observation.addresses = dedup(addresses);
+                    return observation;
+                }
+                Lookup::NxDomain => {
+                    observation.source = "lookup".into();
+                    observation.resolution_error = Some(format!("NXDOMAIN: {name} does not exist"));
+                    return observation;
+                }
+                Lookup::Failed(e) => {
+                    observation.resolution_error = Some(format!("lookup failed: {e}"));
+                    return observation;
+                }
+            }
+        }
+        observation.resolution_error = Some("CNAME chain longer than 8 links".into());
+        observation
+    }
+
+    async fn lookup_addresses(
+        &self,
+        name: &Name,
+        servers: &[SocketAddr],
+        resolvers: &[SocketAddr],
+    ) -> Lookup {
+        // Authoritative servers first (recursion off, AA required), then the resolvers.
+        let candidates = servers
+            .iter()
+            .map(|s| (*s, false))
+            .chain(resolvers.iter().map(|s| (*s, true)));
+        let mut errors = Vec::new();
+        for (server, recursion) in candidates {
+            let (a, aaaa) = tokio::join!(
+                self.ask(server, name, RecordType::A, recursion),
+                self.ask(server, name, RecordType::AAAA, recursion)
+            );
+            let usable = |r: &Result<Reply, QueryError>| match r {
+                Ok(reply) => {
+                    matches!(
+                        reply.response_code(),
+                        ResponseCode::NoError | ResponseCode::NXDomain
+                    ) && (recursion || reply.authoritative())
+                }
+                Err(_) => false,
+            };
+            if !usable(&a) && !usable(&aaaa) {
+                for r in [&a, &aaaa] {
+                    match r {
+                        Ok(reply) => errors.push(format!("{server}: {}", reply.response_code())),
+                        Err(e) => errors.push(format!("{server}: {e}")),
+                    }
+                }
+                continue;
+            }
+            let replies: Vec<&Reply> = [&a, &aaaa]
+                .into_iter()
+                .flatten()
+                .filter(|r| usable(&Ok((*r).clone())))
+                .collect();
+            if replies
+                .iter()
+                .all(|r| r.response_code() == ResponseCode::NXDomain)
+            {
+                return Lookup::NxDomain;
+            }
+            let mut addresses = Vec::new();
+            let mut cname = None;
+            for reply in &replies {
+                let (found, alias) = follow_chain(&reply.message.answers, name);
+                addresses.extend(found);
+                cname = cname.or(alias);
+            }
+            return Lookup::Addresses {
+                addresses,
+                cname,
+                source: "lookup",
+            };
+        }
+        if errors.is_empty() {
+            return Lookup::Failed("no server or resolver to ask".into());
+        }
+        Lookup::Failed(errors.join("; "))
+    }
+}
+
+enum Lookup {
+    Addresses {
+        addresses: Vec<IpAddr>,
+        /// The first alias, when `name` is a CNAME.
+        cname: Option<Name>,
+        source: &'static str,
+    },
+    NxDomain,
+    Failed(String),
+}
+
+/// Addresses of `name` in a CNAME chain within `records`; also the first alias, if any.
+/// When the chain leaves the records, the addresses are empty and the last alias is returned
+/// so the caller can look it up.
+fn follow_chain(records: &[Record], name: &Name) -> (Vec<IpAddr>, Option<Name>) {
+    let mut current = name.clone();
+    let mut first_alias: Option<Name> = None;
+    for _ in 0..8 {
+        let found = addresses_in(records, &current);
+        if !found.is_empty() {
+            return (found, first_alias);
+        }
+        let next = records.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if same_name(&r.name, &current) => Some(c.0.clone()),
+            _ => None,
+        });
+        match next {
+            Some(n) => {
+                first_alias.get_or_insert_with(|| n.clone());
+                current = n;
+            }
+            None => break,
+        }
+    }
+    // Report the alias to continue from when the chain ran out of records.
+    let resume = (current != *name).then_some(current);
+    (Vec::new(), resume.or(first_alias))
+}
+
+fn addresses_in<'a>(records: impl IntoIterator<Item = &'a Record>, name: &Name) -> Vec<IpAddr> {
+    records
+        .into_iter()
+        .filter(|r| same_name(&r.name, name))
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Case-insensitive name comparison that also ignores whether either side is fully qualified.
+fn same_name(a: &Name, b: &Name) -> bool {
+    a.to_lowercase().eq_ignore_root_case(&b.to_lowercase())
+}
+
+fn dedup(mut list: Vec<IpAddr>) -> Vec<IpAddr> {
+    list.sort();
+    list.dedup();
+    list
+}
+
+/// SRV records for `owner` in an answer section, in presentation form.
+fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
+    let mut out: Vec<SrvRecord> = answers
+        .iter()
+        .filter(|r| same_name(&r.name, owner))
+        .filter_map(|r| match &r.data {
+            RData::SRV(srv) => Some(SrvRecord {
+                priority: srv.priority,
+                weight: srv.weight,
+                port: srv.port,
+                target: srv.target.to_ascii(),
+                ttl: r.ttl,
+            }),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,221 @@
+//! The scan pipeline: for every domain at once, discover → query each authoritative server →
+//! resolve targets → probe every address → classify. Every network operation holds a permit of
+//! one shared semaphore (`concurrency`) and has its own timeout, so a scan of many blackholed
+//! hosts costs about one timeout rather than one per host.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use futures_util::future::join_all;
+use hickory_proto::rr::Name;
+use tokio::sync::Semaphore;
+
+use crate::classify::classify;
+use crate::config::{DomainSettings, ScanSettings};
+use crate::discover::{self, Asker};
+use crate::model::{DomainObservation, DomainReport, Report, Severity, SrvRecord, normalize_name};
+use crate::probe::{self, ProbeOptions};
+
+/// Runs a whole scan. Never fails: what could not be done is in the report (and makes it
+/// incomplete, exit code 3).
+pub async fn run(settings: &ScanSettings) -> Report {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let clock = Instant::now();
+    let asker = Asker {
+        permits: Arc::new(Semaphore::new(settings.concurrency)),
+        timeout: settings.timeout,
+    };
+    let mut notes = Vec::new();
+    let needs_resolvers = settings.resolvers.is_empty();
+    let resolvers = if needs_resolvers {
+        match discover::system_resolvers() {
+            Ok(list) => list,
+            Err(e) => {
+                notes.push(format!(
+                    "the system's resolvers could not be read ({e}); set `resolvers` in the config"
+                ));
+                Vec::new()
+            }
+        }
+    } else {
+        settings.resolvers.clone()
+    };
+
+    let observations = join_all(
+        settings
+            .domains
+            .iter()
+            .map(|d| scan_domain(d, &asker, &resolvers, settings)),
+    )
+    .await;
+
+    let mut findings = Vec::new();
+    let mut domains = Vec::new();
+    for (observation, domain) in observations.into_iter().zip(&settings.domains) {
+        let (mut found, summary) = classify(&observation, &domain.policy);
+        findings.append(&mut found);
+        domains.push(DomainReport {
+            observation,
+            summary,
+        });
+    }
+    if !settings.allowlist_configured {
+        notes.push(
+            "no allowlist is configured: every live KMS host counts as healthy, so a client that became a KMS host by mistake cannot be told apart from a real one; list your hosts under `authorized_hosts` in the config or pass --allow".into(),
+        );
+    }
+    let complete = domains.iter().all(|d| d.summary.complete);
+    let worst = findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
+    Report {
+        tool: "vlmcs-audit".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started_at,
+        duration_ms: (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+        timeout_ms: settings.timeout.as_millis() as u64,
+        allowlist_configured: settings.allowlist_configured,
+        complete,
+        worst_severity: worst,
+        exit_code: Report::compute_exit_code(complete, worst),
+        notes,
+        findings,
+        domains,
+    }
+}
+
+async fn scan_domain(
+    domain: &DomainSettings,
+    asker: &Asker,
+    resolvers: &[SocketAddr],
+    settings: &ScanSettings,
+) -> DomainObservation {
+    let query_text = format!("_vlmcs._tcp.{}.", domain.name);
+    let mut observation = DomainObservation {
+        domain: domain.name.clone(),
+        query_name: query_text.clone(),
+        zone: None,
+        servers_from: "configured".into(),
+        discovery_error: None,
+        servers: Vec::new(),
+        records: Vec::new(),
+        targets: Vec::new(),
+        probes: Vec::new(),
+    };
+    let query_name = match Name::from_ascii(&query_text) {
+        Ok(n) => n,
+        Err(e) => {
+            observation.discovery_error =
+                Some(format!("{query_text} is not a valid DNS name: {e}"));
+            return observation;
+        }
+    };
+
+    let servers: Vec<(String, SocketAddr)> = if domain.servers.is_empty() {
+        observation.servers_from = "discovered".into();
+        match asker
+            .authorities(resolvers, &query_name, settings.nameserver_port)
+            .await
+        {
+            Ok(found) => {
+                observation.zone = Some(found.zone.to_ascii());
+                found.servers
+            }
+            Err(e) => {
+                observation.discovery_error = Some(e);
+                return observation;
+            }
+        }
+    } else {
+        domain.servers.iter().map(|a| (a.to_string(), *a)).collect()
+    };
+
+    let answers = join_all(
+        servers
+            .iter()
+            .map(|(name, address)| asker.query_srv(name, *address, &query_name)),
+    )
+    .await;
+    let mut replies = Vec::new();
+    let mut union: BTreeMap<_, SrvRecord> = BTreeMap::new();
+    for (server, reply) in answers {
+        if server.status.is_answer() {
+            for record in &server.records {
+                union
+                    .entry(record.rdata_key())
+                    .or_insert_with(|| record.clone());
+            }
+            replies.extend(reply);
+        }
+        observation.servers.push(server);
+    }
+    let mut records: Vec<SrvRecord> = union.into_values().collect();
+    records.sort_by(|a, b| {
+        (
+            a.priority,
+            std::cmp::Reverse(a.weight),
+            normalize_name(&a.target),
+            a.port,
+        )
+            .cmp(&(
+                b.priority,
+                std::cmp::Reverse(b.weight),
+                normalize_name(&b.target),
+                b.port,
+            ))
+    });
+    observation.records = records;
+
+    // Targets, each once, in record order.
+    let mut target_names: Vec<&str> = Vec::new();
+    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
+        if !target_names
+            .iter()
+            .any(|t| normalize_name(t) == normalize_name(&record.target))
+        {
+            target_names.push(&record.target);
+        }
+    }
+    let server_addresses: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
+    observation.targets = join_all(
+        target_names
+            .iter()
+            .map(|t| asker.resolve_target(t, &replies, &server_addresses, resolvers)),
+    )
+    .await;
+
+    // Every address of every (target, port), each once.
+    let mut endpoints = Vec::new();
+    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
+        let Some(target) = observation
+            .targets
+            .iter()
+            .find(|t| normalize_name(&t.target) == normalize_name(&record.target))
+        else {
+            continue;
+        };
+        for address in &target.addresses {
+            let key = (normalize_name(&record.target), *address, record.port);
+            if !endpoints.iter().any(|(k, _)| *k == key) {
+                endpoints.push((key, record.target.clone()));
+            }
+        }
+    }
+    let options = ProbeOptions {
+        timeout: settings.timeout,
+        check_emulator: settings.check_emulator,
+    };
+    observation.probes = join_all(endpoints.iter().map(|((_, address, port), target)| {
+        let permits = asker.permits.clone();
+        async move {
+            let _permit = permits.acquire().await.expect("semaphore never closed");
+            probe::probe(target, *address, *port, options).await
+        }
+    }))
+    .await;
+    observation
+}

@@ -159,16 +159,14 @@ async fn ask_tcp(
     deadline: Instant,
 ) -> Result<Message, QueryError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let exchange = TcpClientStream::exchange(
-        server,
-        None,
-        remaining,
-        Some(1),
-        TokioRuntimeProvider::default(),
-    )
-    .await
-    .map_err(|e| net_error(e, remaining))?;
-    first_response(&exchange, request(name, record_type, options), remaining).await
+    // The provider owns the connection's background task: it must outlive the exchange.
+    let provider = TokioRuntimeProvider::default();
+    let exchange = TcpClientStream::exchange(server, None, remaining, Some(1), provider.clone())
+        .await
+        .map_err(|e| net_error(e, remaining))?;
+    let result = first_response(&exchange, request(name, record_type, options), remaining).await;
+    drop(provider);
+    result
 }
 
 async fn first_response<H: DnsHandle>(

@@ -116,7 +116,10 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
         ),
     };
     match behavior {
-        Behavior::CloseMidPdu => stream.write_all(&reply[..reply.len() / 2]).await?,
+        Behavior::CloseMidPdu => {
+            stream.write_all(&reply[..reply.len() / 2]).await?;
+            return Ok(());
+        }
         Behavior::Slowloris => {
             for byte in reply {
                 stream.write_all(&[byte]).await?;

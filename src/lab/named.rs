@@ -61,7 +61,9 @@ impl Named {
             let address = SocketAddr::new(ip, port);
             write_config(dir, address, zones, extra_conf)?;
             let log = std::fs::File::create(dir.join("named.log")).map_err(|e| e.to_string())?;
-            let child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            die_with_parent(&mut command);
+            let child = command
                 .arg("-c")
                 .arg(dir.join("named.conf"))
                 .args(["-g", "-n", "1"])
@@ -123,6 +125,23 @@ impl Named {
         lines[lines.len().saturating_sub(15)..].join("\n")
     }
 }
+
+/// Test harnesses keep their servers in statics that are never dropped: have the kernel kill
+/// `named` when the thread that started it goes away, so no server outlives its test run.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 fn free_port(ip: IpAddr) -> Result<u16, String> {
     for _ in 0..50 {

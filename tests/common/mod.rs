@@ -1,0 +1,243 @@
+//! The test bed shared by every test of one test binary: two real BIND 9 servers on loopback
+//! serving a zone generated for this run (the second one a stale copy), and real TCP
+//! listeners behind the records. Started once, on first use, on a runtime thread of its own;
+//! `named` dies with that thread when the test binary exits.
+
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+
+pub const ZONE: &str = "audit.test.";
+/// How many SRV records the `big` domain has: far more than fit a 1232-byte UDP answer.
+pub const BIG_RRSET: usize = 80;
+
+pub struct Bed {
+    pub net: [u8; 3],
+    pub primary: SocketAddr,
+    pub stale: SocketAddr,
+    pub dir: PathBuf,
+}
+
+/// Hosts of the bed: name, last address byte, behavior (`None`: nothing listens).
+pub const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
+    ("kms1", 11, Some(Behavior::Kms)),
+    ("web", 12, Some(Behavior::Http)),
+    ("nak", 13, Some(Behavior::Nak)),
+    ("closed", 14, None),
+    ("rpc", 16, Some(Behavior::OtherRpc)),
+    ("emu", 17, Some(Behavior::Emulator)),
+    ("silent", 18, Some(Behavior::Silent)),
+    ("garbage", 19, Some(Behavior::Garbage)),
+    ("midpdu", 20, Some(Behavior::CloseMidPdu)),
+    ("slow", 21, Some(Behavior::Slowloris)),
+];
+pub const BLACKHOLE: (&str, u8) = ("hole", 15);
+
+fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
+    let mut body = String::new();
+    for (name, n, _) in HOSTS {
+        let _ = writeln!(body, "{name} IN A {}", lab::host(bed_net, *n));
+    }
+    let _ = writeln!(
+        body,
+        "{} IN A {}",
+        BLACKHOLE.0,
+        lab::host(bed_net, BLACKHOLE.1)
+    );
+    body.push_str("alias IN CNAME kms1\n");
+    // One domain per situation, named after it.
+    for (domain, target) in [
+        ("healthy", "kms1"),
+        ("notkms", "web"),
+        ("nak", "nak"),
+        ("closed", "closed"),
+        ("hole", "hole"),
+        ("dangling", "nowhere"),
+        ("cname", "alias"),
+        ("rpc", "rpc"),
+        ("emu", "emu"),
+        ("silent", "silent"),
+        ("garbage", "garbage"),
+        ("midpdu", "midpdu"),
+        ("slow", "slow"),
+        ("disagree", "kms1"),
+    ] {
+        let _ = writeln!(body, "_vlmcs._tcp.{domain} IN SRV 0 0 1688 {target}");
+    }
+    body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
+    body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
+    body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");
+    for i in 0..BIG_RRSET {
+        let _ = writeln!(body, "_vlmcs._tcp.big IN SRV {i} 0 1688 big-{i:03}");
+        let _ = writeln!(body, "big-{i:03} IN A {}", lab::host(bed_net, 11));
+    }
+    if !stale {
+        body.push_str("_vlmcs._tcp.disagree IN SRV 0 0 1688 closed\n");
+    }
+    body
+}
+
+static BED: OnceLock<Bed> = OnceLock::new();
+
+/// The bed, started on first use.
+pub fn bed() -> &'static Bed {
+    BED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                match start().await {
+                    Ok((bed, keep)) => {
+                        tx.send(Ok(bed)).unwrap();
+                        // Serve until the test binary exits.
+                        let _keep = keep;
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tx.send(Err(e)).unwrap(),
+                }
+            });
+        });
+        match rx.recv().expect("test bed thread") {
+            Ok(bed) => bed,
+            Err(e) => panic!("the test bed did not start: {e}"),
+        }
+    })
+}
+
+type Keep = (Vec<StandIn>, Blackhole, Named, Named);
+
+async fn start() -> Result<(Bed, Keep), String> {
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut last = String::new();
+    for _ in 0..5 {
+        let net = lab::random_loopback_net();
+        let mut stand_ins = Vec::new();
+        let mut failed = false;
+        for (name, n, behavior) in HOSTS {
+            if let Some(b) = behavior {
+                match StandIn::start(SocketAddr::new(lab::host(net, *n), 1688), *b).await {
+                    Ok(s) => stand_ins.push(s),
+                    Err(e) => {
+                        last = format!("{name}: {e}");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if failed {
+            continue;
+        }
+        let blackhole =
+            match Blackhole::start(SocketAddr::new(lab::host(net, BLACKHOLE.1), 1688)).await {
+                Ok(b) => b,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+        let zone = |stale: bool, serial: u32| Zone {
+            origin: ZONE.into(),
+            text: lab::zone_text(ZONE, serial, &zone_body(net, stale)),
+        };
+        // A zone that fails to load: BIND answers SERVFAIL for it.
+        let broken = Zone {
+            origin: "broken.test.".into(),
+            text: "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN NS\n".into(),
+        };
+        let primary = Named::start(
+            &dir.join("primary"),
+            lab::LOOPBACK,
+            &[zone(false, 2), broken],
+            "",
+        )
+        .await?;
+        let stale = Named::start(&dir.join("stale"), lab::LOOPBACK, &[zone(true, 1)], "").await?;
+        let bed = Bed {
+            net,
+            primary: primary.address,
+            stale: stale.address,
+            dir: dir.clone(),
+        };
+        return Ok((bed, (stand_ins, blackhole, primary, stale)));
+    }
+    Err(last)
+}
+
+/// The result of running the real binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `vlmcs-audit` with `args`.
+pub fn run(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run vlmcs-audit");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Scans `domains` (relative to the zone: `healthy` → `healthy.audit.test`) against the
+/// primary server, as JSON, with extra `args`.
+pub fn scan(domains: &[&str], args: &[&str]) -> Run {
+    let bed = bed();
+    let server = bed.primary.to_string();
+    let names: Vec<String> = domains.iter().map(|d| format!("{d}.audit.test")).collect();
+    let mut argv = vec!["scan", "--timeout", "1s", "--server", server.as_str()];
+    if !args.contains(&"--format") {
+        argv.extend(["--format", "json"]);
+    }
+    argv.extend(args);
+    argv.extend(names.iter().map(String::as_str));
+    run(&argv)
+}
+
+/// `(code, target, port, address)` of every finding, for compact assertions.
+pub fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn codes(report: &serde_json::Value) -> Vec<String> {
+    findings(report).into_iter().map(|(c, _)| c).collect()
+}

@@ -1,0 +1,470 @@
+//! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
+
+mod common;
+
+use common::{BIG_RRSET, bed, codes, findings, run, scan};
+use serde_json::Value;
+
+fn only_domain(report: &Value) -> &Value {
+    let domains = report["domains"].as_array().unwrap();
+    assert_eq!(domains.len(), 1, "{report:#}");
+    &domains[0]
+}
+
+fn pair(code: &str, severity: &str) -> (String, String) {
+    (code.to_string(), severity.to_string())
+}
+
+#[test]
+fn kms_listener_is_healthy_and_exits_zero() {
+    let run = scan(&["healthy"], &[]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![pair("healthy", "ok")],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let f = &report["findings"][0];
+    assert_eq!(f["domain"], "healthy.audit.test");
+    assert_eq!(f["target"], "kms1.audit.test.");
+    assert_eq!(f["port"], 1688);
+    assert_eq!(f["address"], lab_address(11));
+    let d = only_domain(&report);
+    assert_eq!(d["records"][0]["ttl"], 300);
+    assert_eq!(d["targets"][0]["source"], "additional");
+    assert_eq!(d["probes"][0]["outcome"], "kms-rpc");
+    assert_eq!(d["probes"][0]["transfer_syntax"], "NDR64");
+    assert!(d["probes"][0]["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(d["servers"][0]["status"], "answer");
+    // Without an allowlist the report says that rogue hosts cannot be told apart.
+    assert_eq!(report["allowlist_configured"], false);
+    assert!(
+        report["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("cannot be told apart")
+    );
+}
+
+fn lab_address(n: u8) -> String {
+    vlmcs_audit::lab::host(bed().net, n).to_string()
+}
+
+#[test]
+fn web_server_on_1688_is_not_kms() {
+    let report = scan(&["notkms"], &[]).json();
+    assert_eq!(codes(&report), ["not-kms", "no-healthy-host"]);
+    let detail = report["findings"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("not DCE/RPC") && detail.contains("HTTP/1.1"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn bind_nak_is_not_kms() {
+    let report = scan(&["nak"], &[]).json();
+    assert_eq!(codes(&report), ["not-kms", "no-healthy-host"]);
+    assert_eq!(only_domain(&report)["probes"][0]["outcome"], "rpc-nak");
+}
+
+#[test]
+fn rpc_server_without_the_kms_interface_is_not_kms() {
+    let report = scan(&["rpc"], &[]).json();
+    assert_eq!(codes(&report), ["not-kms", "no-healthy-host"]);
+    assert_eq!(only_domain(&report)["probes"][0]["outcome"], "rpc-rejected");
+}
+
+#[test]
+fn hostile_listeners_end_as_not_kms_within_the_timeout() {
+    for (domain, outcome) in [
+        ("silent", "silent"),
+        ("garbage", "not-rpc"),
+        ("midpdu", "not-rpc"),
+        ("slow", "silent"),
+    ] {
+        let run = scan(&[domain], &[]);
+        let report = run.json();
+        assert_eq!(codes(&report), ["not-kms", "no-healthy-host"], "{domain}");
+        let probe = &only_domain(&report)["probes"][0];
+        assert_eq!(probe["outcome"], outcome, "{domain}: {probe:#}");
+        // Bounded by the 1 s timeout (with slack for a loaded machine), never hanging.
+        assert!(
+            probe["duration_ms"].as_f64().unwrap() < 1500.0,
+            "{domain}: {probe:#}"
+        );
+        assert_eq!(run.code, 2);
+    }
+}
+
+#[test]
+fn kms_emulator_is_recognised() {
+    let report = scan(&["emu"], &[]).json();
+    assert_eq!(codes(&report), ["kms-emulator", "healthy"]);
+    assert_eq!(
+        only_domain(&report)["probes"][0]["accepts_any_interface"],
+        true
+    );
+    // The check can be switched off.
+    let report = scan(&["emu"], &["--no-emulator-check"]).json();
+    assert_eq!(codes(&report), ["healthy"]);
+}
+
+#[test]
+fn closed_port_is_a_dead_host() {
+    let run = scan(&["closed"], &[]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![
+            pair("dead-host", "warning"),
+            pair("no-healthy-host", "critical")
+        ]
+    );
+    assert_eq!(only_domain(&report)["probes"][0]["outcome"], "refused");
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn blackholed_address_is_dead_by_timeout() {
+    let report = scan(&["hole"], &[]).json();
+    assert_eq!(codes(&report), ["dead-host", "no-healthy-host"]);
+    let probe = &only_domain(&report)["probes"][0];
+    assert_eq!(probe["outcome"], "connect-timeout");
+    let ms = probe["duration_ms"].as_f64().unwrap();
+    assert!((900.0..1500.0).contains(&ms), "{probe:#}");
+}
+
+#[test]
+fn dangling_target_has_no_address() {
+    let report = scan(&["dangling"], &[]).json();
+    assert_eq!(codes(&report), ["no-address", "no-healthy-host"]);
+    let target = &only_domain(&report)["targets"][0];
+    assert!(
+        target["resolution_error"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN"),
+        "{target:#}"
+    );
+    assert_eq!(report["findings"][0]["address"], Value::Null);
+}
+
+#[test]
+fn root_target_is_invalid() {
+    let report = scan(&["root"], &[]).json();
+    assert_eq!(codes(&report), ["invalid-target", "no-healthy-host"]);
+    assert_eq!(report["findings"][0]["target"], ".");
+    assert!(
+        only_domain(&report)["probes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn cname_target_is_invalid_but_probed_through_the_alias() {
+    let report = scan(&["cname"], &[]).json();
+    assert_eq!(codes(&report), ["invalid-target", "healthy"]);
+    let target = &only_domain(&report)["targets"][0];
+    assert_eq!(target["cname"], "kms1.audit.test.");
+    assert_eq!(target["addresses"][0], lab_address(11));
+}
+
+#[test]
+fn duplicated_record_is_reported() {
+    let report = scan(&["dup"], &[]).json();
+    assert_eq!(codes(&report), ["duplicate-record", "healthy"]);
+    assert_eq!(only_domain(&report)["records"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn large_rrset_comes_back_whole_over_tcp() {
+    let report = scan(&["big"], &["--no-emulator-check"]).json();
+    let d = only_domain(&report);
+    let server = &d["servers"][0];
+    assert_eq!(server["truncated_over_udp"], true, "{server:#}");
+    assert_eq!(server["transport"], "tcp");
+    assert_eq!(d["records"].as_array().unwrap().len(), BIG_RRSET);
+    assert_eq!(d["summary"]["healthy"], BIG_RRSET);
+    // 80 names for one address: reported as one host under many names.
+    assert_eq!(
+        codes(&report).iter().filter(|c| *c == "healthy").count(),
+        BIG_RRSET
+    );
+}
+
+#[test]
+fn nxdomain_and_nodata_are_told_apart() {
+    let report = scan(&["missing", "nodata"], &[]).json();
+    assert_eq!(codes(&report), ["no-records", "no-records"]);
+    assert_eq!(report["domains"][0]["servers"][0]["status"], "nxdomain");
+    assert_eq!(report["domains"][1]["servers"][0]["status"], "nodata");
+    assert!(
+        report["findings"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN")
+    );
+    assert!(
+        report["findings"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no SRV records")
+    );
+}
+
+#[test]
+fn servers_that_disagree_are_reported() {
+    let stale = bed().stale.to_string();
+    let report = scan(&["disagree"], &["--server", &stale]).json();
+    let found = codes(&report);
+    assert!(
+        found.contains(&"server-disagreement".to_string()),
+        "{found:?}"
+    );
+    let f = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "server-disagreement")
+        .unwrap();
+    assert_eq!(f["target"], "closed.audit.test.");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("but not by {stale}")),
+        "{f:#}"
+    );
+    assert_eq!(only_domain(&report)["servers"].as_array().unwrap().len(), 2);
+    // The same two servers agree about a domain they both serve alike.
+    let report = scan(&["healthy"], &["--server", &stale]).json();
+    assert_eq!(codes(&report), ["healthy"]);
+}
+
+#[test]
+fn servfail_refused_and_silence_are_kept_apart() {
+    let bed = bed();
+    let primary = bed.primary.to_string();
+    // SERVFAIL: a zone that failed to load.
+    let run = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &primary,
+        "broken.test",
+    ]);
+    let report = run.json();
+    assert_eq!(report["domains"][0]["servers"][0]["status"], "servfail");
+    assert_eq!(findings(&report), vec![pair("server-failure", "critical")]);
+    assert_eq!(run.code, 3, "no usable answer: the state is unknown");
+    // REFUSED: a zone the server does not serve.
+    let report = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &primary,
+        "example.org",
+    ])
+    .json();
+    assert_eq!(report["domains"][0]["servers"][0]["status"], "refused");
+    // A server that never answers (UDP to a loopback address where nothing listens on 53 is
+    // refused at once; an unrouted one would time out): the status says which.
+    let silent = format!("{}:9", vlmcs_audit::lab::host(bed.net, 99));
+    let report = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &silent,
+        "healthy.audit.test",
+    ])
+    .json();
+    let status = report["domains"][0]["servers"][0]["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(status == "network-error" || status == "timeout", "{status}");
+    // One failing server next to a working one is a warning, and the scan is complete.
+    let run = scan(&["healthy"], &["--server", &silent]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![pair("server-failure", "warning"), pair("healthy", "ok")]
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn allowlist_tells_rogue_hosts_apart() {
+    let run = scan(&["healthy"], &["--allow", "kms9.audit.test"]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![
+            pair("unauthorized-host", "critical"),
+            pair("no-healthy-host", "critical")
+        ]
+    );
+    assert_eq!(report["allowlist_configured"], true);
+    assert_eq!(run.code, 2);
+    let addr = lab_address(11);
+    let report = scan(&["healthy"], &["--allow", &addr]).json();
+    assert_eq!(codes(&report), ["healthy"]);
+}
+
+#[test]
+fn config_file_drives_domains_allowlist_and_expected_hosts() {
+    let bed = bed();
+    let path = bed.dir.join("expected.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "servers: ['{}']\ntimeout: 1s\nauthorized_hosts: [kms1.audit.test]\ndomains:\n  - name: healthy.audit.test\n    kms_hosts: [kms1.audit.test, kms2.audit.test]\n",
+            bed.primary
+        ),
+    )
+    .unwrap();
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![
+            pair("healthy", "ok"),
+            pair("authorized-host-missing", "warning")
+        ]
+    );
+    assert_eq!(report["findings"][1]["target"], "kms2.audit.test");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn authoritative_servers_are_discovered_from_soa_and_ns() {
+    let bed = bed();
+    let resolver = bed.primary.to_string();
+    let port = bed.primary.port().to_string();
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--resolver",
+        &resolver,
+        "--nameserver-port",
+        &port,
+        "healthy.audit.test",
+    ]);
+    let report = run.json();
+    let d = only_domain(&report);
+    assert_eq!(d["servers_from"], "discovered");
+    assert_eq!(d["zone"], "audit.test.");
+    assert_eq!(d["servers"][0]["name"], "ns1.audit.test.");
+    assert_eq!(d["servers"][0]["address"], resolver);
+    assert_eq!(codes(&report), ["healthy"]);
+    // A domain whose zone cannot be found is a discovery failure: exit 3.
+    let run = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--resolver",
+        &resolver,
+        "nowhere.example",
+    ]);
+    let report = run.json();
+    assert!(
+        report["domains"][0]["discovery_error"].is_string(),
+        "{report:#}"
+    );
+    assert_eq!(run.code, 3);
+}
+
+#[test]
+fn many_domains_with_blackholed_hosts_take_about_one_timeout() {
+    // Ten domains at once, several of them behind the blackhole: the scan costs one
+    // timeout, not one per host. (Loose bound; the benchmark measures precisely.)
+    let run = scan(
+        &[
+            "hole", "healthy", "closed", "hole", "notkms", "dup", "cname", "nak", "rpc", "dangling",
+        ],
+        &[],
+    );
+    let report = run.json();
+    let ms = report["duration_ms"].as_f64().unwrap();
+    assert!(ms < 2900.0, "scan took {ms} ms with a 1 s timeout");
+}
+
+#[test]
+fn json_contract_has_the_documented_fields() {
+    let report = scan(&["healthy", "dangling"], &[]).json();
+    for key in [
+        "tool",
+        "version",
+        "started_at",
+        "duration_ms",
+        "timeout_ms",
+        "complete",
+        "worst_severity",
+        "exit_code",
+        "notes",
+        "findings",
+        "domains",
+    ] {
+        assert!(report.get(key).is_some(), "missing top-level `{key}`");
+    }
+    for f in report["findings"].as_array().unwrap() {
+        for key in [
+            "domain", "code", "severity", "target", "port", "address", "detail",
+        ] {
+            assert!(f.get(key).is_some(), "finding without `{key}`: {f:#}");
+        }
+    }
+    let d = &report["domains"][0];
+    for key in [
+        "domain",
+        "query_name",
+        "servers",
+        "records",
+        "targets",
+        "probes",
+        "summary",
+    ] {
+        assert!(d.get(key).is_some(), "domain without `{key}`");
+    }
+    assert_eq!(report["exit_code"], 2);
+}
+
+#[test]
+fn yaml_and_table_render_the_same_findings() {
+    let yaml = scan(&["closed"], &["--format", "yaml"]);
+    let parsed: serde_json::Value = serde_norway::from_str(&yaml.stdout).unwrap();
+    assert_eq!(codes(&parsed), ["dead-host", "no-healthy-host"]);
+    let table = scan(&["closed"], &["--format", "table"]);
+    assert!(
+        table.stdout.contains("dead-host") && table.stdout.contains("no-healthy-host"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("CRITICAL, exit code 2"));
+    assert_eq!(table.code, 2);
+}

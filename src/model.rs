@@ -172,6 +172,21 @@ impl QueryStatus {
         matches!(self, Self::Answer | Self::NoData | Self::NxDomain)
     }
 
+    /// One word for tables.
+    pub fn short(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::NoData => "NODATA",
+            Self::NxDomain => "NXDOMAIN",
+            Self::ServFail => "SERVFAIL",
+            Self::Refused => "REFUSED",
+            Self::NotAuthoritative => "not-authoritative",
+            Self::Timeout => "timeout",
+            Self::NetworkError => "unreachable",
+            Self::OtherError => "error",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::Answer => "answered",

@@ -62,52 +62,86 @@ pub fn render(report: &Report, color: bool) -> String {
     out.push_str(&summary.to_string());
     out.push_str("\n\n");
 
-    let mut findings = new_table();
-    findings.set_header([
-        "severity", "domain", "code", "target", "port", "address", "detail",
-    ]);
-    let mut ordered: Vec<_> = report.findings.iter().enumerate().collect();
-    // Worst first within each domain, domains in scan order, otherwise as classified.
-    let domain_rank = |name: &str| {
-        report
-            .domains
+    for d in &report.domains {
+        let name = &d.observation.domain;
+        out.push_str(&format!("{}  ({})\n", clean(name), clean(&servers_line(d))));
+        let mut findings = new_table();
+        findings.set_header(["severity", "code", "where", "detail"]);
+        let mut ordered: Vec<_> = report
+            .findings
             .iter()
-            .position(|d| d.observation.domain == name)
-    };
-    ordered.sort_by_key(|(i, f)| (domain_rank(&f.domain), std::cmp::Reverse(f.severity), *i));
-    for (_, f) in ordered {
-        findings.add_row(vec![
-            severity_cell(f.severity, color),
-            Cell::new(clean(&f.domain)),
-            Cell::new(f.code.as_str()),
-            Cell::new(f.target.as_deref().map(clean).unwrap_or_default()),
-            Cell::new(f.port.map(|p| p.to_string()).unwrap_or_default()),
-            Cell::new(f.address.map(display_addr).unwrap_or_default()),
-            Cell::new(clean(&f.detail)),
-        ]);
+            .enumerate()
+            .filter(|(_, f)| &f.domain == name)
+            .collect();
+        // Worst first, otherwise in the order classification produced them.
+        ordered.sort_by_key(|(i, f)| (std::cmp::Reverse(f.severity), *i));
+        for (_, f) in ordered {
+            findings.add_row(vec![
+                severity_cell(f.severity, color),
+                Cell::new(f.code.as_str()),
+                Cell::new(clean(&location(f))),
+                Cell::new(clean(&f.detail)),
+            ]);
+        }
+        out.push_str(&findings.to_string());
+        out.push_str("\n\n");
     }
-    out.push_str(&findings.to_string());
-    out.push('\n');
     for note in &report.notes {
         out.push_str(&format!("\nnote: {}\n", clean(note)));
     }
     out
 }
 
+/// `target:port @ address`, whichever parts the finding has.
+fn location(f: &crate::model::Finding) -> String {
+    let mut text = f.target.clone().unwrap_or_default();
+    if let Some(port) = f.port {
+        text.push_str(&format!(":{port}"));
+    }
+    if let Some(address) = f.address {
+        if !text.is_empty() {
+            text.push_str(" @ ");
+        }
+        text.push_str(&display_addr(address));
+    }
+    text
+}
+
+fn servers_line(d: &crate::model::DomainReport) -> String {
+    let o = &d.observation;
+    let servers: Vec<String> = o
+        .servers
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.status.short()))
+        .collect();
+    let zone = o
+        .zone
+        .as_deref()
+        .map(|z| format!("zone {z}, "))
+        .unwrap_or_default();
+    if servers.is_empty() {
+        format!("{zone}no server asked")
+    } else {
+        format!("{zone}{} servers: {}", o.servers_from, servers.join(", "))
+    }
+}
+
 fn new_table() -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(terminal_width());
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    // On a terminal comfy-table measures it; elsewhere (files, pipes) COLUMNS or 160.
+    match std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        Some(width) => {
+            table.set_width(width);
+        }
+        None if table.width().is_none() => {
+            table.set_width(160);
+        }
+        None => {}
+    }
     table
-}
-
-fn terminal_width() -> u16 {
-    std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(160)
 }
 
 fn severity_cell(severity: Severity, color: bool) -> Cell {

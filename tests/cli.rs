@@ -1,0 +1,104 @@
+//! The command line's contract: usage errors, config errors and their exit codes. No DNS
+//! server is needed for these.
+
+mod common;
+
+use common::run;
+
+fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn malformed_config_names_file_line_and_column_and_exits_3() {
+    let path = temp_config(
+        "bad.yaml",
+        "domains:\n  - corp.example.com\ntimeout: 2s\nconcurrency: lots\n",
+    );
+    let run = run(&["scan", "--config", path.to_str().unwrap()]);
+    assert_eq!(run.code, 3);
+    let expected = format!("{}:4:", path.display());
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    assert!(run.stderr.contains("concurrency"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn hostile_allowlist_entry_is_refused_with_its_line() {
+    let path = temp_config(
+        "hostile.yaml",
+        "authorized_hosts:\n  - kms1.corp.example.com\n  - \"$(reboot)\"\n",
+    );
+    let run = run(&[
+        "scan",
+        "--config",
+        path.to_str().unwrap(),
+        "corp.example.com",
+    ]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains(":3:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a valid host name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let run = run(&["scan", "--config", "/nonexistent/audit.yaml"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("cannot read config file /nonexistent/audit.yaml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_3_not_2() {
+    // 2 means CRITICAL to a monitoring system; a typo in a command line is UNKNOWN.
+    let run = run(&["scan", "--no-such-flag"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let run = run_bad_value();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
+}
+
+fn run_bad_value() -> common::Run {
+    run(&["scan", "--timeout", "soon", "corp.example.com"])
+}
+
+#[test]
+fn bad_domain_and_server_are_named_in_the_error() {
+    let run = run(&["scan", "--server", "dns.example.com", "corp.example.com"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr
+            .contains("--server: `dns.example.com` is not a DNS server address"),
+        "{}",
+        run.stderr
+    );
+    let run = common::run(&["scan", "corp example"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("not a valid domain name"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let help = run(&["scan", "--help"]);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Exit codes"), "{}", help.stdout);
+    let version = run(&["--version"]);
+    assert_eq!(version.code, 0);
+    assert!(version.stdout.contains(env!("CARGO_PKG_VERSION")));
+}

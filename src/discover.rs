@@ -170,8 +170,9 @@ impl Asker {
             match addresses {
                 Ok(list) if !list.is_empty() => {
                     servers.extend(
-                        list.into_iter()
-                            .map(|ip| (ns.to_ascii(), SocketAddr::new(ip, nameserver_port))),
+                        list.into_iter().map(|ip| {
+                            (dns::presentation(ns), SocketAddr::new(ip, nameserver_port))
+                        }),
                     );
                 }
                 Ok(_) => problems.push(format!("{ns} has no address")),
@@ -292,7 +293,7 @@ impl Asker {
             addresses: Vec::new(),
             resolution_error: None,
         };
-        let Ok(mut name) = Name::from_ascii(target) else {
+        let Some(mut name) = dns::parse_presentation(target) else {
             observation.resolution_error = Some("the target is not a valid DNS name".into());
             return observation;
         };
@@ -313,7 +314,9 @@ impl Asker {
                 } => {
                     observation.source = source.into();
                     if let Some(alias) = cname {
-                        observation.cname.get_or_insert_with(|| alias.to_ascii());
+                        observation
+                            .cname
+                            .get_or_insert_with(|| dns::presentation(&alias));
                         if addresses.is_empty() {
                             name = alias;
                             continue;
@@ -479,7 +482,7 @@ fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
                 priority: srv.priority,
                 weight: srv.weight,
                 port: srv.port,
-                target: srv.target.to_ascii(),
+                target: dns::presentation(&srv.target),
                 ttl: r.ttl,
             }),
             _ => None,

@@ -192,3 +192,118 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
         other => QueryError::Network(other.to_string()),
     }
 }
+
+/// A name in RFC 1035 presentation form, as BIND and `nsupdate` read it: special characters
+/// backslash-escaped, bytes outside printable ASCII as `\DDD` (decimal), trailing dot when
+/// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
+/// BIND, and names from DNS can carry any byte.)
+pub fn presentation(name: &Name) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    let mut out = String::new();
+    for label in name.iter() {
+        for &byte in label {
+            match byte {
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                    out.push('\\');
+                    out.push(byte as char);
+                }
+                0x21..=0x7e => out.push(byte as char),
+                _ => out.push_str(&format!("\\{byte:03}")),
+            }
+        }
+        out.push('.');
+    }
+    if !name.is_fqdn() {
+        out.pop();
+    }
+    out
+}
+
+/// Reads a name written by [`presentation`] (RFC 1035 decimal escapes) back into a `Name`.
+pub fn parse_presentation(text: &str) -> Option<Name> {
+    if text == "." {
+        return Some(Name::root());
+    }
+    let fqdn = text.ends_with('.') && !text.ends_with("\\.");
+    let mut labels: Vec<Vec<u8>> = vec![Vec::new()];
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                let digits = bytes
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit));
+                match digits {
+                    Some(d) => {
+                        let value: u16 = std::str::from_utf8(d).ok()?.parse().ok()?;
+                        labels.last_mut()?.push(u8::try_from(value).ok()?);
+                        i += 4;
+                    }
+                    None => {
+                        labels.last_mut()?.push(*bytes.get(i + 1)?);
+                        i += 2;
+                    }
+                }
+            }
+            b'.' => {
+                labels.push(Vec::new());
+                i += 1;
+            }
+            byte => {
+                labels.last_mut()?.push(byte);
+                i += 1;
+            }
+        }
+    }
+    if fqdn {
+        labels.pop();
+    }
+    if labels.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let mut name = Name::from_labels(labels).ok()?;
+    name.set_fqdn(fqdn);
+    Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presentation_escapes_the_way_bind_reads_it() {
+        let name = Name::from_labels(vec![
+            b"evil\x1b[31m\n$(reboot)".to_vec(),
+            b"a.b".to_vec(),
+            b"corp".to_vec(),
+        ])
+        .unwrap();
+        let mut fqdn = name.clone();
+        fqdn.set_fqdn(true);
+        assert_eq!(
+            presentation(&fqdn),
+            "evil\\027[31m\\010\\$\\(reboot\\).a\\.b.corp."
+        );
+        assert_eq!(presentation(&Name::root()), ".");
+        assert_eq!(
+            presentation(&Name::from_ascii("KMS1.Corp.Example.com.").unwrap()),
+            "KMS1.Corp.Example.com."
+        );
+        assert_eq!(
+            presentation(&Name::from_labels(vec![b"a b".to_vec()]).unwrap()),
+            "a\\032b."
+        );
+        // And it reads back to the same name, as the target lookups rely on.
+        assert_eq!(parse_presentation(&presentation(&fqdn)).unwrap(), fqdn);
+        assert_eq!(
+            parse_presentation("kms1.corp.example.com.").unwrap(),
+            Name::from_ascii("kms1.corp.example.com.").unwrap()
+        );
+        assert_eq!(parse_presentation(".").unwrap(), Name::root());
+        assert!(parse_presentation("a..b").is_none());
+        assert!(parse_presentation("a\\999b").is_none());
+    }
+}

@@ -122,7 +122,7 @@ async fn scan_domain(
             .await
         {
             Ok(found) => {
-                observation.zone = Some(found.zone.to_ascii());
+                observation.zone = Some(crate::dns::presentation(&found.zone));
                 found.servers
             }
             Err(e) => {

@@ -468,3 +468,47 @@ fn yaml_and_table_render_the_same_findings() {
     assert!(table.stdout.contains("CRITICAL, exit code 2"));
     assert_eq!(table.code, 2);
 }
+
+#[test]
+fn referral_without_the_aa_bit_is_not_authoritative() {
+    let run = scan(&["lame"], &[]);
+    let report = run.json();
+    assert_eq!(
+        report["domains"][0]["servers"][0]["status"],
+        "not-authoritative"
+    );
+    assert_eq!(findings(&report), vec![pair("server-failure", "critical")]);
+    assert!(
+        report["findings"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lame")
+    );
+    assert_eq!(run.code, 3);
+}
+
+#[test]
+fn hostile_target_names_reach_no_terminal_raw() {
+    let json = scan(&["hostile"], &[]).json();
+    let target = json["domains"][0]["records"][0]["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The name is kept in DNS presentation form: control bytes escaped, nothing raw.
+    assert!(!target.chars().any(char::is_control), "{target:?}");
+    assert!(
+        target.starts_with("evil\\027[31m\\010\\$\\(reboot\\)."),
+        "{target:?}"
+    );
+    assert_eq!(codes(&json), ["no-address", "no-healthy-host"]);
+    // The odd name was looked up as itself (and does not exist), not rejected as unparseable.
+    let resolution = json["domains"][0]["targets"][0]["resolution_error"]
+        .as_str()
+        .unwrap();
+    assert!(resolution.starts_with("NXDOMAIN"), "{resolution}");
+    let table = scan(&["hostile"], &["--format", "table"]);
+    assert!(
+        !table.stdout.contains('\u{1b}'),
+        "escape sequence reached the terminal output"
+    );
+}

@@ -73,6 +73,12 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
     body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
     body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");
+    // A delegation: the server answers with a referral (no AA bit), as a lame server would.
+    body.push_str("lame IN NS ns.elsewhere.example.\n");
+    // A target whose name carries an escape sequence and a newline: DNS data is hostile.
+    body.push_str(
+        "_vlmcs._tcp.hostile IN SRV 0 0 1688 evil\\027[31m\\010\\$\\(reboot\\).audit.test.\n",
+    );
     for i in 0..BIG_RRSET {
         let _ = writeln!(body, "_vlmcs._tcp.big IN SRV {i} 0 1688 big-{i:03}");
         let _ = writeln!(body, "big-{i:03} IN A {}", lab::host(bed_net, 11));

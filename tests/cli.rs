@@ -65,13 +65,9 @@ fn usage_errors_exit_3_not_2() {
     // 2 means CRITICAL to a monitoring system; a typo in a command line is UNKNOWN.
     let run = run(&["scan", "--no-such-flag"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    let run = run_bad_value();
+    let run = common::run(&["scan", "--timeout", "soon", "corp.example.com"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
-}
-
-fn run_bad_value() -> common::Run {
-    run(&["scan", "--timeout", "soon", "corp.example.com"])
 }
 
 #[test]

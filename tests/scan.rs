@@ -512,3 +512,63 @@ fn hostile_target_names_reach_no_terminal_raw() {
         "escape sequence reached the terminal output"
     );
 }
+
+#[test]
+fn without_domains_the_machines_search_list_is_scanned() {
+    // A private /etc/resolv.conf needs a mount namespace, which needs root (CI runs as root).
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to give the scan a private /etc/resolv.conf");
+        return;
+    }
+    let bed = bed();
+    let resolv = bed.dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\nsearch healthy.audit.test nodata.audit.test\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount --bind \"$1\" /etc/resolv.conf && exec \"$2\" scan --format json --timeout 1s --server \"$3\"", "sh"])
+        .arg(&resolv)
+        .arg(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .arg(bed.primary.to_string())
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    let domains: Vec<&str> = report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["healthy.audit.test", "nodata.audit.test"]);
+    // The machine's own domain has a healthy host; an empty later search domain is only info.
+    assert_eq!(
+        findings(&report),
+        vec![pair("healthy", "ok"), pair("no-records", "info")]
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn output_file_gets_json_by_default() {
+    let path = bed().dir.join("report.json");
+    let target = path.to_str().unwrap().to_string();
+    let server = bed().primary.to_string();
+    let run = run(&[
+        "scan",
+        "--timeout",
+        "1s",
+        "--server",
+        &server,
+        "--output",
+        &target,
+        "healthy.audit.test",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(codes(&report), ["healthy"]);
+}

@@ -1,0 +1,402 @@
+//! Authentication of dynamic updates: one place that every mechanism joins. TSIG (HMAC-SHA2)
+//! today; GSS-TSIG (Kerberos) is the next variant of [`Auth`].
+//!
+//! Secrets come from a file or an environment variable, never from the command line (visible
+//! in `ps`), and never reach a log or an error message: [`TsigKey`]'s `Debug` hides them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_proto::rr::{Name, TSigner};
+
+/// Environment variable that may hold a TSIG key (BIND `key { ... };` text, or
+/// `[algorithm:]name:base64secret` as `dig -y` takes it).
+pub const KEY_ENV: &str = "VLMCS_TSIG_KEY";
+
+/// How updates are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Unsigned updates, for zones that accept them (`--no-auth`, explicit).
+    None,
+    Tsig(TsigKey),
+}
+
+impl Auth {
+    /// What to say in plans and logs (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::None => "unsigned (--no-auth)".into(),
+            Self::Tsig(k) => format!("TSIG key {} ({})", k.name, algorithm_name(&k.algorithm)),
+        }
+    }
+}
+
+/// A TSIG key. `Debug` and `Display` show the name and algorithm only.
+#[derive(Clone)]
+pub struct TsigKey {
+    pub name: Name,
+    pub algorithm: TsigAlgorithm,
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for TsigKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TsigKey")
+            .field("name", &self.name.to_ascii())
+            .field("algorithm", &algorithm_name(&self.algorithm))
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl TsigKey {
+    /// The hickory signer for this key. Fudge 300 s, as BIND and Windows use.
+    pub fn signer(&self) -> Result<TSigner, AuthError> {
+        TSigner::new(self.secret.clone(), self.algorithm.clone(), self.name.clone(), 300)
+            .map_err(|e| AuthError::Key(format!("key {}: {e}", self.name)))
+    }
+}
+
+/// Why a key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read TSIG key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "TSIG key file {path} is readable or writable by other users (mode {mode:04o}): a key anyone can read lets anyone change your zone; run `chmod 600 {path}` (or 640 with a group you trust)"
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{0}")]
+    Key(String),
+}
+
+/// Reads a key file in the format `tsig-keygen` and `ddns-confgen` write, refusing files that
+/// other users can read or write.
+pub fn load_key_file(path: &Path) -> Result<TsigKey, AuthError> {
+    check_permissions(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_key_text(&text, &path.display().to_string())
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<(), AuthError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| AuthError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o7777;
+    // Group read is how BIND itself shares keys (root:bind 0640); group write and any
+    // access by others are not.
+    if mode & 0o027 != 0 {
+        return Err(AuthError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_path: &Path) -> Result<(), AuthError> {
+    Ok(())
+}
+
+/// Reads a key from the environment variable `var`, if it is set.
+pub fn key_from_env(var: &str) -> Result<Option<TsigKey>, AuthError> {
+    let Some(value) = std::env::var_os(var) else {
+        return Ok(None);
+    };
+    let value = value.to_string_lossy();
+    let origin = format!("environment variable {var}");
+    if value.contains('{') {
+        return parse_key_text(&value, &origin).map(Some);
+    }
+    // `[algorithm:]name:secret`
+    let parts: Vec<&str> = value.trim().split(':').collect();
+    let (algorithm, name, secret) = match parts.as_slice() {
+        [name, secret] => ("hmac-sha256", *name, *secret),
+        [algorithm, name, secret] => (*algorithm, *name, *secret),
+        _ => {
+            return Err(AuthError::Parse {
+                origin,
+                message: "expected `[algorithm:]name:base64secret` or a BIND `key \"name\" { ... };` block".into(),
+            });
+        }
+    };
+    build_key(name, algorithm, secret, &origin).map(Some)
+}
+
+/// Parses BIND `key "name" { algorithm hmac-sha256; secret "base64"; };` text. Exactly one key
+/// must be present.
+pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
+    let err = |message: String| AuthError::Parse {
+        origin: origin.to_string(),
+        message,
+    };
+    let tokens = tokenize(text).map_err(err)?;
+    let mut keys = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i].text != "key" || tokens[i].quoted {
+            i += 1;
+            continue;
+        }
+        let name = tokens
+            .get(i + 1)
+            .ok_or_else(|| err(format!("line {}: `key` without a name", tokens[i].line)))?;
+        if tokens.get(i + 2).map(|t| t.text.as_str()) != Some("{") {
+            return Err(err(format!("line {}: expected `{{` after the key name", name.line)));
+        }
+        let mut algorithm = None;
+        let mut secret = String::new();
+        let mut j = i + 3;
+        loop {
+            let Some(token) = tokens.get(j) else {
+                return Err(err(format!("key {}: missing `}}`", name.text)));
+            };
+            match token.text.as_str() {
+                "}" if !token.quoted => break,
+                "algorithm" if !token.quoted => {
+                    algorithm = tokens.get(j + 1).map(|t| t.text.clone());
+                    j += 2;
+                }
+                "secret" if !token.quoted => {
+                    j += 1;
+                    // A secret may be split over several quoted strings.
+                    while let Some(t) = tokens.get(j).filter(|t| t.quoted) {
+                        secret.push_str(&t.text);
+                        j += 1;
+                    }
+                }
+                _ => j += 1,
+            }
+        }
+        let algorithm = algorithm.ok_or_else(|| err(format!("key {}: no `algorithm`", name.text)))?;
+        if secret.is_empty() {
+            return Err(err(format!("key {}: no `secret`", name.text)));
+        }
+        keys.push(build_key(&name.text, &algorithm, &secret, origin)?);
+        i = j + 1;
+    }
+    match keys.len() {
+        0 => Err(err("no `key \"name\" { algorithm ...; secret \"...\"; };` block found".into())),
+        1 => Ok(keys.remove(0)),
+        n => Err(err(format!("{n} keys found; give a file with exactly one"))),
+    }
+}
+
+fn build_key(name: &str, algorithm: &str, secret: &str, origin: &str) -> Result<TsigKey, AuthError> {
+    let err = |message: String| AuthError::Parse {
+        origin: origin.to_string(),
+        message,
+    };
+    let algorithm = match algorithm.trim().trim_end_matches('.').to_ascii_lowercase().as_str() {
+        "hmac-sha256" => TsigAlgorithm::HmacSha256,
+        "hmac-sha384" => TsigAlgorithm::HmacSha384,
+        "hmac-sha512" => TsigAlgorithm::HmacSha512,
+        other => {
+            return Err(err(format!(
+                "algorithm `{other}` is not supported: use hmac-sha256, hmac-sha384 or hmac-sha512 (`tsig-keygen -a hmac-sha256 NAME`)"
+            )));
+        }
+    };
+    let name = Name::from_ascii(name.trim())
+        .map_err(|e| err(format!("key name `{name}` is not a valid DNS name: {e}")))?;
+    // Never echo the secret, not even a bad one.
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(secret.split_whitespace().collect::<String>())
+        .map_err(|_| err(format!("key {name}: the secret is not valid base64")))?;
+    if secret.is_empty() {
+        return Err(err(format!("key {name}: the secret is empty")));
+    }
+    Ok(TsigKey {
+        name,
+        algorithm,
+        secret,
+    })
+}
+
+pub fn algorithm_name(algorithm: &TsigAlgorithm) -> String {
+    algorithm.to_name().to_ascii().trim_end_matches('.').to_string()
+}
+
+struct Token {
+    text: String,
+    quoted: bool,
+    line: usize,
+}
+
+/// named.conf tokens: words, quoted strings, `{ } ;`; comments (`#`, `//`, `/* */`) skipped.
+fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut line = 1;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\n' => {
+                line += 1;
+                i += 1;
+            }
+            c if c.is_whitespace() || c == ';' => i += 1,
+            '#' => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                    if chars[i] == '\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+                i += 2;
+            }
+            '{' | '}' => {
+                tokens.push(Token {
+                    text: c.to_string(),
+                    quoted: false,
+                    line,
+                });
+                i += 1;
+            }
+            '"' => {
+                let start = line;
+                let mut s = String::new();
+                i += 1;
+                while i < chars.len() && chars[i] != '"' {
+                    if chars[i] == '\n' {
+                        line += 1;
+                    }
+                    s.push(chars[i]);
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return Err(format!("line {start}: unterminated quoted string"));
+                }
+                i += 1;
+                tokens.push(Token {
+                    text: s,
+                    quoted: true,
+                    line: start,
+                });
+            }
+            _ => {
+                let mut s = String::new();
+                while i < chars.len() && !chars[i].is_whitespace() && !"{};\"".contains(chars[i]) {
+                    s.push(chars[i]);
+                    i += 1;
+                }
+                tokens.push(Token {
+                    text: s,
+                    quoted: false,
+                    line,
+                });
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYGEN: &str = "key \"ddns-key.corp.example.com\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==\";\n};\n";
+
+    #[test]
+    fn reads_what_tsig_keygen_writes() {
+        let key = parse_key_text(KEYGEN, "k").unwrap();
+        assert_eq!(key.name.to_ascii(), "ddns-key.corp.example.com");
+        assert_eq!(key.algorithm, TsigAlgorithm::HmacSha256);
+        assert_eq!(key.secret, b"secret-secret-secret-secret!");
+        key.signer().unwrap();
+    }
+
+    #[test]
+    fn ddns_confgen_output_with_comments_is_read() {
+        let text = "# To activate this key, place the following in named.conf\n/* a\nblock */\nkey \"ddns-key\" {\n\talgorithm hmac-sha512; // strong\n\tsecret \"c2Vj\" \"cmV0\";\n};\n# zone \"x\" { update-policy { grant ddns-key zonesub ANY; }; };\n";
+        let key = parse_key_text(text, "k").unwrap();
+        assert_eq!(key.algorithm, TsigAlgorithm::HmacSha512);
+        assert_eq!(key.secret, b"secret");
+    }
+
+    #[test]
+    fn bad_key_texts_get_specific_errors() {
+        let e = |t: &str| parse_key_text(t, "key.conf").unwrap_err().to_string();
+        assert!(e("").contains("no `key"));
+        assert!(e("key \"k\" { algorithm hmac-md5; secret \"c2Vj\"; };").contains("not supported"));
+        assert!(e("key \"k\" { algorithm hmac-sha256; };").contains("no `secret`"));
+        assert!(e("key \"k\" { secret \"c2Vj\"; };").contains("no `algorithm`"));
+        assert!(e("key \"k\" { algorithm hmac-sha256; secret \"c2Vj").contains("unterminated"));
+        let two = format!("{KEYGEN}{}", KEYGEN.replace("ddns-key", "other"));
+        assert!(e(&two).contains("2 keys"));
+        let bad = e("key \"k\" { algorithm hmac-sha256; secret \"not*base64!SECRETVALUE\"; };");
+        assert!(bad.contains("not valid base64"), "{bad}");
+        assert!(!bad.contains("SECRETVALUE"), "the secret leaked into an error: {bad}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let key = parse_key_text(KEYGEN, "k").unwrap();
+        let shown = format!("{key:?} {:?}", Auth::Tsig(key.clone()));
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert!(!shown.contains("secret-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        assert_eq!(Auth::Tsig(key).describe(), "TSIG key ddns-key.corp.example.com (hmac-sha256)");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vlmcs-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ddns.key");
+        std::fs::write(&path, KEYGEN).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_key_file(&path).unwrap_err().to_string();
+        assert!(err.contains("mode 0644") && err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        load_key_file(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        load_key_file(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn env_forms_are_read() {
+        // SAFETY: this test is the only one touching these variables.
+        unsafe {
+            std::env::set_var("VLMCS_TEST_KEY_A", "hmac-sha384:k1.example:c2VjcmV0");
+            std::env::set_var("VLMCS_TEST_KEY_B", KEYGEN);
+            std::env::set_var("VLMCS_TEST_KEY_C", "nonsense");
+        }
+        let a = key_from_env("VLMCS_TEST_KEY_A").unwrap().unwrap();
+        assert_eq!(a.algorithm, TsigAlgorithm::HmacSha384);
+        assert_eq!(a.name.to_ascii(), "k1.example");
+        let b = key_from_env("VLMCS_TEST_KEY_B").unwrap().unwrap();
+        assert_eq!(b.name.to_ascii(), "ddns-key.corp.example.com");
+        assert!(key_from_env("VLMCS_TEST_KEY_C").is_err());
+        assert!(key_from_env("VLMCS_TEST_KEY_UNSET").unwrap().is_none());
+    }
+}

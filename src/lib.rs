@@ -16,3 +16,5 @@ pub mod probe;
 pub mod report;
 pub mod rpc;
 pub mod scan;
+pub mod state;
+pub mod update;

@@ -292,6 +292,8 @@ pub struct DomainObservation {
     pub query_name: String,
     /// The zone that holds the query name (from SOA), where discovery found it.
     pub zone: Option<String>,
+    /// The zone's primary server (SOA MNAME), where dynamic updates go, when discovered.
+    pub primary: Option<String>,
     /// Where the list of servers came from: `discovered` (SOA + NS), `configured`.
     pub servers_from: String,
     /// Discovery failed before any authoritative server could be asked.

@@ -99,6 +99,7 @@ async fn scan_domain(
         domain: domain.name.clone(),
         query_name: query_text.clone(),
         zone: None,
+        primary: None,
         servers_from: "configured".into(),
         discovery_error: None,
         servers: Vec::new(),
@@ -123,6 +124,7 @@ async fn scan_domain(
         {
             Ok(found) => {
                 observation.zone = Some(crate::dns::presentation(&found.zone));
+                observation.primary = Some(crate::dns::presentation(&found.primary));
                 found.servers
             }
             Err(e) => {

@@ -69,6 +69,7 @@ fn domain(
         domain: "corp.example.com".into(),
         query_name: "_vlmcs._tcp.corp.example.com.".into(),
         zone: Some("corp.example.com.".into()),
+        primary: None,
         servers_from: "configured".into(),
         discovery_error: None,
         servers: vec![server(1, QueryStatus::Answer, records.clone())],

@@ -114,20 +114,14 @@ impl Lab {
         let primary = Named::start(
             &dir.join("ns-primary"),
             LOOPBACK,
-            &[Zone {
-                origin: LAB_ZONE.into(),
-                text: zone_text(LAB_ZONE, 2026112802, &full),
-            }],
+            &[Zone::new(LAB_ZONE, zone_text(LAB_ZONE, 2026112802, &full))],
             "",
         )
         .await?;
         let stale_secondary = Named::start(
             &dir.join("ns-stale"),
             LOOPBACK,
-            &[Zone {
-                origin: LAB_ZONE.into(),
-                text: zone_text(LAB_ZONE, 2026112801, &stale),
-            }],
+            &[Zone::new(LAB_ZONE, zone_text(LAB_ZONE, 2026112801, &stale))],
             "",
         )
         .await?;

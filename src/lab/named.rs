@@ -11,11 +11,28 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::dns::{self, QueryOptions};
 
-/// One zone: its origin (`example.test.`) and the zone file text.
+/// One zone: its origin (`example.test.`), the zone file text, and extra zone options
+/// (e.g. `update-policy { ... };`).
 #[derive(Debug, Clone)]
 pub struct Zone {
     pub origin: String,
     pub text: String,
+    pub options: String,
+}
+
+impl Zone {
+    pub fn new(origin: &str, text: String) -> Self {
+        Self {
+            origin: origin.into(),
+            text,
+            options: String::new(),
+        }
+    }
+
+    pub fn with_options(mut self, options: &str) -> Self {
+        self.options = options.into();
+        self
+    }
 }
 
 /// A running `named`; killed when dropped. Its files live in `dir`.
@@ -200,8 +217,8 @@ logging {{ category default {{ default_stderr; }}; category lame-servers {{ null
         std::fs::write(dir.join(&file), &zone.text).map_err(|e| format!("writing zone: {e}"))?;
         let _ = writeln!(
             conf,
-            "zone \"{}\" {{ type primary; file \"{d}/{file}\"; }};",
-            zone.origin
+            "zone \"{}\" {{ type primary; file \"{d}/{file}\"; {} }};",
+            zone.origin, zone.options
         );
     }
     std::fs::write(dir.join("named.conf"), conf).map_err(|e| format!("writing named.conf: {e}"))

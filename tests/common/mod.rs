@@ -154,15 +154,12 @@ async fn start() -> Result<(Bed, Keep), String> {
                     continue;
                 }
             };
-        let zone = |stale: bool, serial: u32| Zone {
-            origin: ZONE.into(),
-            text: lab::zone_text(ZONE, serial, &zone_body(net, stale)),
-        };
+        let zone = |stale: bool, serial: u32| Zone::new(ZONE, lab::zone_text(ZONE, serial, &zone_body(net, stale)));
         // A zone that fails to load: BIND answers SERVFAIL for it.
-        let broken = Zone {
-            origin: "broken.test.".into(),
-            text: "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN NS\n".into(),
-        };
+        let broken = Zone::new(
+            "broken.test.",
+            "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ IN NS\n".into(),
+        );
         let primary = Named::start(
             &dir.join("primary"),
             lab::LOOPBACK,

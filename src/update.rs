@@ -1,0 +1,287 @@
+//! RFC 2136 dynamic updates, built and checked here rather than in hickory's client: every
+//! delete carries a value-dependent "RRset exists" prerequisite (hickory's `delete_by_rdata`
+//! sends none), and the reply's response code and TSIG error are read directly (hickory turns a
+//! rejected key into an opaque protocol error).
+//!
+//! Updates go over TCP: an UPDATE must not be resent blindly after a lost UDP reply.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::tsig::TsigError;
+use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::auth::Auth;
+use crate::dns;
+use crate::model::SrvRecord;
+
+/// One change to send.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Delete exactly `victim`, only if the RRset at the owner is still exactly `rrset`.
+    DeleteExact { rrset: Vec<SrvRecord>, victim: SrvRecord },
+    /// Add `record` (with its TTL); used by `restore`.
+    Add { record: SrvRecord },
+}
+
+/// Why an update did not succeed. Each variant says what it means and what to check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    #[error("authentication failed: the server does not know the key `{key}` (TSIG BADKEY); check the key name and that the server's configuration includes it")]
+    BadKey { key: String },
+    #[error("authentication failed: the signature did not verify (TSIG BADSIG): the secret of key `{key}` differs from the server's")]
+    BadSig { key: String },
+    #[error("authentication failed: the server rejected the signature's time (TSIG BADTIME): this machine's clock and the server's differ by more than 5 minutes; fix time sync (NTP)")]
+    BadTime,
+    #[error("authentication failed: NOTAUTH{0}; the server does not accept this key for the zone")]
+    NotAuth(String),
+    #[error("refused by the server's policy (REFUSED): {0}")]
+    Refused(String),
+    #[error("the RRset changed since it was audited (NXRRSET: a host re-registered or someone edited the records); nothing was changed, re-run to plan again")]
+    RrsetChanged,
+    #[error("the server is not authoritative for zone {zone} (NOTZONE/NOTAUTH for the zone): check which server is the zone's primary (SOA MNAME) or pass --server")]
+    NotZone { zone: String },
+    #[error("the server failed to process the update (SERVFAIL): check its logs (journal or zone file permissions, a read-only secondary)")]
+    ServFail,
+    #[error("the server answered {0}")]
+    OtherResponse(String),
+    #[error("no reply from {server} within {timeout:?}: the update may or may not have been applied; re-scan before doing anything else")]
+    Timeout { server: SocketAddr, timeout: Duration },
+    #[error("cannot reach {server}: {message}")]
+    Network { server: SocketAddr, message: String },
+    #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
+    Unverified(String),
+    #[error("{0}")]
+    Local(String),
+}
+
+/// A successful update, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// How the reply was authenticated (`tsig`, `unsigned`).
+    pub verified: String,
+}
+
+/// Sends `change` for `owner` in `zone` to `server`.
+pub async fn send(
+    server: SocketAddr,
+    zone: &Name,
+    owner: &Name,
+    change: &Change,
+    auth: &Auth,
+    timeout: Duration,
+) -> Result<Applied, UpdateError> {
+    let mut message = build(zone, owner, change)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (mut verifier, key_name) = match auth {
+        Auth::None => (None, None),
+        Auth::Tsig(key) => {
+            let signer = key.signer().map_err(|e| UpdateError::Local(e.to_string()))?;
+            let verifier = message
+                .finalize(&signer, now)
+                .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
+            (verifier, Some(key.name.to_ascii()))
+        }
+    };
+    let request = message
+        .to_vec()
+        .map_err(|e| UpdateError::Local(format!("encoding the update: {e}")))?;
+    let reply_bytes = tokio::time::timeout(timeout, exchange_tcp(server, &request))
+        .await
+        .map_err(|_| UpdateError::Timeout { server, timeout })??;
+    let reply = Message::from_vec(&reply_bytes)
+        .map_err(|e| UpdateError::Unverified(format!("unparseable reply: {e}")))?;
+    if reply.metadata.id != message.metadata.id {
+        return Err(UpdateError::Unverified("reply id does not match the request".into()));
+    }
+    let key = key_name.clone().unwrap_or_default();
+    // A TSIG error in the reply is the precise reason; the server cannot sign such replies.
+    if let Some(tsig) = reply.signature()
+        && let Some(error) = &tsig.data.error
+    {
+        return Err(match error {
+            TsigError::BadKey => UpdateError::BadKey { key },
+            TsigError::BadSig => UpdateError::BadSig { key },
+            TsigError::BadTime => UpdateError::BadTime,
+            other => UpdateError::NotAuth(format!(" (TSIG error {other:?})")),
+        });
+    }
+    let rcode = reply.metadata.response_code;
+    let outcome = map_rcode(rcode, zone, key_name.is_some());
+    // Verify the signed reply whatever it says: an unsigned NXRRSET could be forged too.
+    let verified = match (&mut verifier, reply.signature()) {
+        (Some(v), Some(_)) => {
+            v.verify(&reply_bytes)
+                .map_err(|e| UpdateError::Unverified(format!("TSIG verification failed: {e}")))?;
+            "tsig"
+        }
+        (Some(_), None) if rcode == ResponseCode::NoError => {
+            return Err(UpdateError::Unverified("the server did not sign its reply".into()));
+        }
+        _ => "unsigned",
+    };
+    outcome.map(|()| Applied {
+        verified: verified.into(),
+    })
+}
+
+fn map_rcode(rcode: ResponseCode, zone: &Name, signed: bool) -> Result<(), UpdateError> {
+    match rcode {
+        ResponseCode::NoError => Ok(()),
+        ResponseCode::NXRRSet => Err(UpdateError::RrsetChanged),
+        ResponseCode::NotZone => Err(UpdateError::NotZone {
+            zone: zone.to_ascii(),
+        }),
+        ResponseCode::NotAuth if signed => Err(UpdateError::NotAuth(String::new())),
+        ResponseCode::NotAuth => Err(UpdateError::NotZone {
+            zone: zone.to_ascii(),
+        }),
+        ResponseCode::Refused if signed => Err(UpdateError::Refused(
+            "the key is not allowed to change this name (check update-policy / allow-update, or the ACL on the _vlmcs._tcp node)".into(),
+        )),
+        ResponseCode::Refused => Err(UpdateError::Refused(
+            "the zone does not accept unsigned updates from here: give a key with --tsig-key".into(),
+        )),
+        ResponseCode::ServFail => Err(UpdateError::ServFail),
+        other => Err(UpdateError::OtherResponse(other.to_string())),
+    }
+}
+
+/// Builds the UPDATE message (RFC 2136 section 2): zone, prerequisites, updates.
+pub fn build(zone: &Name, owner: &Name, change: &Change) -> Result<Message, UpdateError> {
+    let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Update);
+    let mut zone_query = Query::query(zone.clone(), RecordType::SOA);
+    zone_query.set_query_class(DNSClass::IN);
+    message.add_query(zone_query);
+    match change {
+        Change::DeleteExact { rrset, victim } => {
+            // Value-dependent "RRset exists" (2.4.2): every RR of the audited RRset, class IN,
+            // TTL 0. The server compares the whole set.
+            for record in rrset {
+                message.add_answer(srv_record(owner, record, DNSClass::IN, 0)?);
+            }
+            // Delete one RR (2.5.4): class NONE, TTL 0.
+            message.add_authority(srv_record(owner, victim, DNSClass::NONE, 0)?);
+        }
+        Change::Add { record } => {
+            message.add_authority(srv_record(owner, record, DNSClass::IN, record.ttl)?);
+        }
+    }
+    Ok(message)
+}
+
+fn srv_record(owner: &Name, record: &SrvRecord, class: DNSClass, ttl: u32) -> Result<Record, UpdateError> {
+    let target = dns::parse_presentation(&record.target)
+        .ok_or_else(|| UpdateError::Local(format!("target {} is not a valid name", record.target)))?;
+    let mut rr = Record::from_rdata(
+        owner.clone(),
+        ttl,
+        RData::SRV(SRV::new(record.priority, record.weight, record.port, target)),
+    );
+    rr.dns_class = class;
+    Ok(rr)
+}
+
+fn rand_id() -> u16 {
+    // Not a security boundary over TCP; still avoid predictable ids.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
+}
+
+async fn exchange_tcp(server: SocketAddr, request: &[u8]) -> Result<Vec<u8>, UpdateError> {
+    let network = |e: std::io::Error| UpdateError::Network {
+        server,
+        message: e.to_string(),
+    };
+    let mut stream = TcpStream::connect(server).await.map_err(network)?;
+    let len = u16::try_from(request.len()).map_err(|_| UpdateError::Local("update too large".into()))?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(request);
+    stream.write_all(&framed).await.map_err(network)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await.map_err(network)?;
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut reply).await.map_err(network)?;
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn srv(target: &str) -> SrvRecord {
+        SrvRecord {
+            priority: 0,
+            weight: 0,
+            port: 1688,
+            target: target.into(),
+            ttl: 3600,
+        }
+    }
+
+    #[test]
+    fn delete_carries_the_whole_rrset_as_prerequisite_and_deletes_one_rr() {
+        let zone = Name::from_ascii("corp.example.com.").unwrap();
+        let owner = Name::from_ascii("_vlmcs._tcp.corp.example.com.").unwrap();
+        let rrset = vec![srv("kms1.corp.example.com."), srv("old.corp.example.com.")];
+        let message = build(
+            &zone,
+            &owner,
+            &Change::DeleteExact {
+                rrset: rrset.clone(),
+                victim: rrset[1].clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(message.metadata.op_code, OpCode::Update);
+        assert_eq!(message.queries[0].name(), &zone);
+        assert_eq!(message.queries[0].query_type(), RecordType::SOA);
+        assert_eq!(message.answers.len(), 2);
+        assert!(message.answers.iter().all(|r| r.dns_class == DNSClass::IN && r.ttl == 0));
+        assert_eq!(message.authorities.len(), 1);
+        let delete = &message.authorities[0];
+        assert_eq!(delete.dns_class, DNSClass::NONE);
+        assert_eq!(delete.ttl, 0);
+        match &delete.data {
+            RData::SRV(s) => assert_eq!(s.target.to_ascii(), "old.corp.example.com."),
+            other => panic!("{other:?}"),
+        }
+        // And it survives the wire.
+        let wire = message.to_vec().unwrap();
+        let back = Message::from_vec(&wire).unwrap();
+        assert_eq!(back.answers.len(), 2);
+        assert_eq!(back.authorities[0].dns_class, DNSClass::NONE);
+    }
+
+    #[test]
+    fn add_keeps_the_original_ttl() {
+        let zone = Name::from_ascii("corp.example.com.").unwrap();
+        let owner = Name::from_ascii("_vlmcs._tcp.corp.example.com.").unwrap();
+        let message = build(&zone, &owner, &Change::Add { record: srv("kms1.corp.example.com.") }).unwrap();
+        assert!(message.answers.is_empty());
+        assert_eq!(message.authorities[0].ttl, 3600);
+        assert_eq!(message.authorities[0].dns_class, DNSClass::IN);
+    }
+
+    #[test]
+    fn response_codes_map_to_their_own_errors() {
+        let zone = Name::from_ascii("corp.example.com.").unwrap();
+        assert_eq!(map_rcode(ResponseCode::NoError, &zone, true), Ok(()));
+        assert_eq!(map_rcode(ResponseCode::NXRRSet, &zone, true), Err(UpdateError::RrsetChanged));
+        assert!(matches!(map_rcode(ResponseCode::NotZone, &zone, true), Err(UpdateError::NotZone { .. })));
+        assert!(matches!(map_rcode(ResponseCode::Refused, &zone, false), Err(UpdateError::Refused(m)) if m.contains("--tsig-key")));
+        assert!(matches!(map_rcode(ResponseCode::Refused, &zone, true), Err(UpdateError::Refused(m)) if m.contains("update-policy")));
+        assert_eq!(map_rcode(ResponseCode::ServFail, &zone, true), Err(UpdateError::ServFail));
+        assert!(matches!(map_rcode(ResponseCode::NotAuth, &zone, true), Err(UpdateError::NotAuth(_))));
+    }
+}

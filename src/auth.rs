@@ -54,8 +54,13 @@ impl fmt::Debug for TsigKey {
 impl TsigKey {
     /// The hickory signer for this key. Fudge 300 s, as BIND and Windows use.
     pub fn signer(&self) -> Result<TSigner, AuthError> {
-        TSigner::new(self.secret.clone(), self.algorithm.clone(), self.name.clone(), 300)
-            .map_err(|e| AuthError::Key(format!("key {}: {e}", self.name)))
+        TSigner::new(
+            self.secret.clone(),
+            self.algorithm.clone(),
+            self.name.clone(),
+            300,
+        )
+        .map_err(|e| AuthError::Key(format!("key {}: {e}", self.name)))
     }
 }
 
@@ -156,7 +161,10 @@ pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
             .get(i + 1)
             .ok_or_else(|| err(format!("line {}: `key` without a name", tokens[i].line)))?;
         if tokens.get(i + 2).map(|t| t.text.as_str()) != Some("{") {
-            return Err(err(format!("line {}: expected `{{` after the key name", name.line)));
+            return Err(err(format!(
+                "line {}: expected `{{` after the key name",
+                name.line
+            )));
         }
         let mut algorithm = None;
         let mut secret = String::new();
@@ -182,7 +190,8 @@ pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
                 _ => j += 1,
             }
         }
-        let algorithm = algorithm.ok_or_else(|| err(format!("key {}: no `algorithm`", name.text)))?;
+        let algorithm =
+            algorithm.ok_or_else(|| err(format!("key {}: no `algorithm`", name.text)))?;
         if secret.is_empty() {
             return Err(err(format!("key {}: no `secret`", name.text)));
         }
@@ -190,18 +199,30 @@ pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
         i = j + 1;
     }
     match keys.len() {
-        0 => Err(err("no `key \"name\" { algorithm ...; secret \"...\"; };` block found".into())),
+        0 => Err(err(
+            "no `key \"name\" { algorithm ...; secret \"...\"; };` block found".into(),
+        )),
         1 => Ok(keys.remove(0)),
         n => Err(err(format!("{n} keys found; give a file with exactly one"))),
     }
 }
 
-fn build_key(name: &str, algorithm: &str, secret: &str, origin: &str) -> Result<TsigKey, AuthError> {
+fn build_key(
+    name: &str,
+    algorithm: &str,
+    secret: &str,
+    origin: &str,
+) -> Result<TsigKey, AuthError> {
     let err = |message: String| AuthError::Parse {
         origin: origin.to_string(),
         message,
     };
-    let algorithm = match algorithm.trim().trim_end_matches('.').to_ascii_lowercase().as_str() {
+    let algorithm = match algorithm
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "hmac-sha256" => TsigAlgorithm::HmacSha256,
         "hmac-sha384" => TsigAlgorithm::HmacSha384,
         "hmac-sha512" => TsigAlgorithm::HmacSha512,
@@ -228,7 +249,11 @@ fn build_key(name: &str, algorithm: &str, secret: &str, origin: &str) -> Result<
 }
 
 pub fn algorithm_name(algorithm: &TsigAlgorithm) -> String {
-    algorithm.to_name().to_ascii().trim_end_matches('.').to_string()
+    algorithm
+        .to_name()
+        .to_ascii()
+        .trim_end_matches('.')
+        .to_string()
 }
 
 struct Token {
@@ -352,7 +377,10 @@ mod tests {
         assert!(e(&two).contains("2 keys"));
         let bad = e("key \"k\" { algorithm hmac-sha256; secret \"not*base64!SECRETVALUE\"; };");
         assert!(bad.contains("not valid base64"), "{bad}");
-        assert!(!bad.contains("SECRETVALUE"), "the secret leaked into an error: {bad}");
+        assert!(
+            !bad.contains("SECRETVALUE"),
+            "the secret leaked into an error: {bad}"
+        );
     }
 
     #[test]
@@ -362,7 +390,10 @@ mod tests {
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
         assert!(!shown.contains("secret-secret"), "{shown}");
         assert!(shown.contains("<redacted>"));
-        assert_eq!(Auth::Tsig(key).describe(), "TSIG key ddns-key.corp.example.com (hmac-sha256)");
+        assert_eq!(
+            Auth::Tsig(key).describe(),
+            "TSIG key ddns-key.corp.example.com (hmac-sha256)"
+        );
     }
 
     #[cfg(unix)]
@@ -375,7 +406,10 @@ mod tests {
         std::fs::write(&path, KEYGEN).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load_key_file(&path).unwrap_err().to_string();
-        assert!(err.contains("mode 0644") && err.contains("chmod 600"), "{err}");
+        assert!(
+            err.contains("mode 0644") && err.contains("chmod 600"),
+            "{err}"
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         load_key_file(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -6,11 +6,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, Overrides};
+use std::time::Duration;
+
+use crate::auth::{self, Auth};
+use crate::clean;
+use crate::config::{self, Overrides, ScanSettings};
 use crate::discover;
 use crate::model::exit_code;
 use crate::report::{self, Format};
 use crate::scan;
+use crate::state;
 
 const AFTER_HELP: &str = "\
 Exit codes (Nagios/Icinga convention):
@@ -46,11 +51,15 @@ pub struct Cli {
 enum Command {
     /// Enumerate, probe and classify the _vlmcs._tcp records of one or more domains.
     Scan(ScanArgs),
+    /// Delete stale _vlmcs._tcp records through RFC 2136 dynamic update (plan only unless --apply).
+    Clean(CleanArgs),
+    /// Put back the records that a `clean` run deleted, from its undo file.
+    Restore(RestoreArgs),
 }
 
+/// What to audit and how: shared by `scan` and `clean`.
 #[derive(Debug, Args)]
-#[command(after_help = AFTER_HELP)]
-struct ScanArgs {
+struct TargetArgs {
     /// Domains to audit (default: the config's domains, else this machine's DNS search domains).
     #[arg(value_name = "DOMAIN")]
     domains: Vec<String>,
@@ -66,12 +75,6 @@ struct ScanArgs {
     /// Authorize a KMS host by name, address or network (repeatable; adds to the config).
     #[arg(long = "allow", value_name = "HOST")]
     allow: Vec<String>,
-    /// Output format [default: table on a terminal, json otherwise].
-    #[arg(short, long, value_enum)]
-    format: Option<Format>,
-    /// Write the report to FILE instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
     /// Timeout of each DNS query and each host probe, e.g. 2s or 500ms [default: 3s].
     #[arg(short, long, value_name = "DURATION")]
     timeout: Option<String>,
@@ -84,10 +87,121 @@ struct ScanArgs {
     /// Skip the second bind that tells KMS emulators from Windows KMS hosts.
     #[arg(long)]
     no_emulator_check: bool,
+}
+
+/// How to print.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(short, long, value_enum)]
+    format: Option<Format>,
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Never color the table (NO_COLOR is honoured too).
     #[arg(long)]
     no_color: bool,
 }
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+struct ScanArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct AuthArgs {
+    /// TSIG key file as `tsig-keygen`/`ddns-confgen` write it (or set VLMCS_TSIG_KEY).
+    #[arg(long, value_name = "FILE")]
+    tsig_key: Option<PathBuf>,
+    /// Send unsigned updates, for zones that accept them.
+    #[arg(long, conflicts_with = "tsig_key")]
+    no_auth: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = CLEAN_AFTER_HELP)]
+struct CleanArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    auth: AuthArgs,
+    /// Really delete (without it, only the plan is shown).
+    #[arg(long)]
+    apply: bool,
+    /// Do not ask for confirmation (required with --apply when not on a terminal).
+    #[arg(long)]
+    yes: bool,
+    /// Delete a record only after it has failed this long across scans, e.g. 24h or 0 [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    dead_for: Option<String>,
+    /// Also delete live KMS hosts that are not on the allowlist.
+    #[arg(long)]
+    include_unauthorized: bool,
+    /// Refuse to delete when more than this percentage of probed hosts look dead [default: 50].
+    #[arg(long, value_name = "PERCENT")]
+    max_dead_percent: Option<u8>,
+    /// Delete even when most hosts look dead (a network partition on the auditor's side?).
+    #[arg(long)]
+    force: bool,
+    /// Allow deleting the last record of a domain.
+    #[arg(long)]
+    allow_empty: bool,
+    /// Send updates to this server instead of the zone's primary (SOA MNAME).
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    primary: Option<String>,
+    /// State file (history of every record across scans).
+    #[arg(long = "state", value_name = "FILE")]
+    state_file: Option<PathBuf>,
+    /// How long to wait for another run holding the state file's lock.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    lock_wait: String,
+    /// Undo file to append deleted records to [default: undo-<time>.txt here].
+    #[arg(long, value_name = "FILE")]
+    undo_file: Option<PathBuf>,
+    /// JSON-lines audit log [default: audit.jsonl beside the state file].
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// An undo file written by `clean`.
+    #[arg(value_name = "UNDO_FILE")]
+    undo_file: PathBuf,
+    #[command(flatten)]
+    auth: AuthArgs,
+    /// Send the updates here instead of the server named in the undo file.
+    #[arg(short, long = "server", value_name = "ADDR[:PORT]")]
+    server: Option<String>,
+    /// Timeout of each update.
+    #[arg(short, long, value_name = "DURATION", default_value = "5s")]
+    timeout: String,
+    /// JSON-lines audit log to append to.
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+const CLEAN_AFTER_HELP: &str = "\
+Without --apply, clean only prints the plan. With --apply it asks before deleting (unless --yes),
+re-probes each record just before deleting it, writes the record to the undo file first, and
+deletes it with an RFC 2136 prerequisite that the RRset is still exactly what was audited.
+
+Exit codes: 0 done (or nothing to do), 1 a safety rail kept failing records, 2 a delete failed,
+3 nothing could be done (bad input, lock held, not confirmed).
+
+Examples:
+  vlmcs-audit clean corp.example.com                                  # plan only
+  vlmcs-audit clean corp.example.com --tsig-key /etc/vlmcs/ddns.key --apply
+  vlmcs-audit clean --config audit.yaml --apply --yes                 # unattended
+  vlmcs-audit restore undo-2026-11-28T101500Z.txt --tsig-key /etc/vlmcs/ddns.key";
 
 /// Parses `args`, runs the command and returns the process exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -119,60 +233,238 @@ where
             return exit_code::UNKNOWN;
         }
     };
-    match cli.command {
-        Command::Scan(args) => match runtime.block_on(scan_command(args)) {
-            Ok(code) => code,
-            Err(message) => {
-                eprintln!("error: {message}");
-                exit_code::UNKNOWN
-            }
-        },
+    let result = match cli.command {
+        Command::Scan(args) => runtime.block_on(scan_command(args)),
+        Command::Clean(args) => runtime.block_on(clean_command(args)),
+        Command::Restore(args) => runtime.block_on(restore_command(args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            exit_code::UNKNOWN
+        }
     }
 }
 
-async fn scan_command(args: ScanArgs) -> Result<i32, String> {
-    let file = match &args.config {
+/// Merges the config file and the flags into validated settings.
+fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileConfig), String> {
+    let file = match &target.config {
         Some(path) => Some((
-            path.as_path(),
+            path.clone(),
             config::load_file(path).map_err(|e| e.to_string())?,
         )),
         None => None,
     };
     let overrides = Overrides {
-        domains: args.domains,
-        servers: args.servers,
-        resolvers: args.resolvers,
-        allow: args.allow,
-        timeout: args.timeout,
-        concurrency: args.concurrency,
-        nameserver_port: args.nameserver_port,
-        no_emulator_check: args.no_emulator_check,
+        domains: target.domains,
+        servers: target.servers,
+        resolvers: target.resolvers,
+        allow: target.allow,
+        timeout: target.timeout,
+        concurrency: target.concurrency,
+        nameserver_port: target.nameserver_port,
+        no_emulator_check: target.no_emulator_check,
     };
-    let settings = config::build(file, &overrides, discover::system_search_domains)
-        .map_err(|e| e.to_string())?;
+    let clean_section = file
+        .as_ref()
+        .and_then(|(_, f)| f.clean.clone())
+        .unwrap_or_default();
+    let settings = config::build(
+        file.as_ref().map(|(p, f)| (p.as_path(), f.clone())),
+        &overrides,
+        discover::system_search_domains,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((settings, clean_section))
+}
+
+async fn scan_command(args: ScanArgs) -> Result<i32, String> {
+    let (settings, _) = settings_from(args.target)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     let report = scan::run(&settings).await;
+    let (format, color) = output_format(&args.output);
+    let text = report::render(&report, format, color)?;
+    emit(&args.output, &text)?;
+    Ok(report.exit_code)
+}
 
-    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal {
+async fn clean_command(args: CleanArgs) -> Result<i32, String> {
+    let (settings, section) = settings_from(args.target)?;
+    let auth = resolve_auth(&args.auth, section.tsig_key.as_deref(), args.apply)?;
+    if args.apply && !args.yes && !std::io::stdin().is_terminal() {
+        return Err("refusing to change DNS without confirmation: standard input is not a terminal; add --yes for unattended runs".into());
+    }
+    let dead_for = match &args.dead_for {
+        Some(text) => config::parse_grace(text).map_err(|e| format!("--dead-for: {e}"))?,
+        None => section
+            .dead_for
+            .map(|g| g.0)
+            .unwrap_or(Duration::from_secs(24 * 3600)),
+    };
+    let percent = args
+        .max_dead_percent
+        .or(section.max_dead_percent)
+        .unwrap_or(50);
+    if percent > 100 {
+        return Err(format!("--max-dead-percent: {percent} is more than 100"));
+    }
+    let primary = match args.primary.as_deref() {
+        Some(text) => Some(config::parse_server(text).map_err(|e| format!("--primary: {e}"))?),
+        None => section.primary.map(|p| p.0),
+    };
+    let state_path = args
+        .state_file
+        .or(section.state_file)
+        .unwrap_or_else(state::default_path);
+    let audit_path = args
+        .audit_log
+        .or(section.audit_log)
+        .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
+    let undo_path = args.undo_file.unwrap_or_else(|| {
+        let stamp = state::rfc3339(std::time::SystemTime::now()).replace(':', "");
+        PathBuf::from(format!("undo-{stamp}.txt"))
+    });
+    let lock_wait =
+        config::parse_grace(&args.lock_wait).map_err(|e| format!("--lock-wait: {e}"))?;
+    let yes = args.yes;
+    let request = clean::CleanRequest {
+        options: clean::CleanOptions {
+            dead_for,
+            include_unauthorized: args.include_unauthorized,
+            max_dead_share: f64::from(percent) / 100.0,
+            force: args.force,
+            allow_empty: args.allow_empty,
+        },
+        apply: args.apply,
+        auth,
+        state_path,
+        lock_wait,
+        undo_path,
+        audit_path,
+        primary,
+        confirm: Box::new(move |plan| yes || confirm_on_terminal(plan)),
+    };
+    let result = clean::run(&settings, request).await?;
+    let (format, _) = output_format(&args.output);
+    let text = match format {
+        Format::Table => clean::render_table(&result),
+        Format::Json => serde_json::to_string_pretty(&result).map_err(|e| e.to_string())? + "\n",
+        Format::Yaml => serde_norway::to_string(&result).map_err(|e| e.to_string())?,
+    };
+    emit(&args.output, &text)?;
+    Ok(result.exit_code)
+}
+
+async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
+    let auth = resolve_auth(&args.auth, None, true)?;
+    let text = std::fs::read_to_string(&args.undo_file)
+        .map_err(|e| format!("cannot read undo file {}: {e}", args.undo_file.display()))?;
+    let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())?;
+    let server = match args.server.as_deref() {
+        Some(s) => Some(config::parse_server(s).map_err(|e| format!("--server: {e}"))?),
+        None => None,
+    };
+    let timeout = config::parse_duration(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let mut audit = match &args.audit_log {
+        Some(path) => Some(
+            clean::trail::AuditLog::open(path)
+                .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let (results, code) = clean::restore(&entries, &auth, server, timeout, audit.as_mut()).await;
+    let (format, _) = output_format(&args.output);
+    let text = match format {
+        Format::Table => results
+            .iter()
+            .map(|r| {
+                format!(
+                    "line {}: {} {} at {}: {}\n",
+                    r.line, r.owner, r.record, r.server, r.result
+                )
+            })
+            .collect(),
+        Format::Json => serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
+        Format::Yaml => serde_norway::to_string(&results).map_err(|e| e.to_string())?,
+    };
+    emit(&args.output, &text)?;
+    Ok(code)
+}
+
+/// The key from --tsig-key, the config, or VLMCS_TSIG_KEY; or --no-auth. An update needs one
+/// of them; a plan does not, but a key that is given is checked at once.
+fn resolve_auth(
+    args: &AuthArgs,
+    config_key: Option<&std::path::Path>,
+    needed: bool,
+) -> Result<Auth, String> {
+    if let Some(path) = args.tsig_key.as_deref().or(config_key) {
+        return auth::load_key_file(path)
+            .map(Auth::Tsig)
+            .map_err(|e| e.to_string());
+    }
+    if args.no_auth {
+        return Ok(Auth::None);
+    }
+    if let Some(key) = auth::key_from_env(auth::KEY_ENV).map_err(|e| e.to_string())? {
+        return Ok(Auth::Tsig(key));
+    }
+    if needed {
+        return Err(format!(
+            "an update needs authentication: give --tsig-key FILE (or set {}), or --no-auth for a zone that accepts unsigned updates",
+            auth::KEY_ENV
+        ));
+    }
+    Ok(Auth::None)
+}
+
+fn confirm_on_terminal(plan: &clean::Plan) -> bool {
+    use std::io::{BufRead, Write};
+    let count = plan.deletions().count();
+    eprintln!("About to delete {count} record(s) from DNS:");
+    for item in plan.deletions() {
+        eprintln!(
+            "  {} SRV {} {} {} {}  ({})",
+            item.owner,
+            item.record.priority,
+            item.record.weight,
+            item.record.port,
+            item.record.target,
+            item.reason
+        );
+    }
+    eprint!("Type `yes` to delete them: ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    answer.trim() == "yes"
+}
+
+fn output_format(output: &OutputArgs) -> (Format, bool) {
+    let to_terminal = output.output.is_none() && std::io::stdout().is_terminal();
+    let format = output.format.unwrap_or(if to_terminal {
         Format::Table
     } else {
         Format::Json
     });
-    let color = to_terminal && !args.no_color && std::env::var_os("NO_COLOR").is_none();
-    let text = report::render(&report, format, color)?;
-    match &args.output {
+    let color = to_terminal && !output.no_color && std::env::var_os("NO_COLOR").is_none();
+    (format, color)
+}
+
+fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
+    match &output.output {
         Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))?,
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
             // A closed pipe (`| head`) is not worth a panic.
             let _ = stdout.write_all(text.as_bytes());
             let _ = stdout.flush();
+            Ok(())
         }
     }
-    Ok(report.exit_code)
 }
 
 fn init_logging(verbose: u8) {

@@ -37,7 +37,7 @@ pub enum ConfigError {
 
 /// The config file as written. Unknown keys are errors: a typo must not silently disable a
 /// setting.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     #[serde(default)]
@@ -52,6 +52,46 @@ pub struct FileConfig {
     pub timeout: Option<DurationEntry>,
     pub concurrency: Option<usize>,
     pub check_emulator: Option<bool>,
+    pub clean: Option<CleanFileConfig>,
+}
+
+/// The `clean:` section: defaults for the cleanup command.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanFileConfig {
+    /// How long a record must have been failing across scans before it may be deleted.
+    pub dead_for: Option<GraceEntry>,
+    /// Refuse to delete anything when more than this percentage of probed hosts look dead.
+    pub max_dead_percent: Option<u8>,
+    pub state_file: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    /// TSIG key file (BIND `key { ... };` format).
+    pub tsig_key: Option<PathBuf>,
+    /// Send updates here instead of the zone's SOA MNAME.
+    pub primary: Option<ServerEntry>,
+}
+
+/// A grace period: like a duration, but zero is allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct GraceEntry(pub Duration);
+
+impl<'de> Deserialize<'de> for GraceEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_grace(&text)
+            .map(Self)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a grace period such as `24h`, `90m` or `0`.
+pub fn parse_grace(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `24h`, `90m` or `0`"))
 }
 
 /// A domain: either a bare name or a map with per-domain settings.

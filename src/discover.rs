@@ -192,6 +192,22 @@ impl Asker {
         })
     }
 
+    /// The zone that holds `name`, as `server` (authoritative) sees it: the owner of the SOA
+    /// in its answer or authority section.
+    pub async fn zone_of(&self, server: SocketAddr, name: &Name) -> Result<Name, String> {
+        let reply = self
+            .ask(server, name, RecordType::SOA, false)
+            .await
+            .map_err(|e| e.to_string())?;
+        reply
+            .message
+            .answers
+            .iter()
+            .chain(&reply.message.authorities)
+            .find_map(|r| matches!(r.data, RData::SOA(_)).then(|| r.name.clone()))
+            .ok_or_else(|| format!("no SOA in the reply ({})", reply.response_code()))
+    }
+
     async fn resolve_with(
         &self,
         resolvers: &[SocketAddr],

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod classify;
+pub mod clean;
 pub mod cli;
 pub mod config;
 pub mod discover;

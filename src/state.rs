@@ -136,8 +136,17 @@ impl State {
     }
 
     /// How long the record has been failing, as of `now`.
-    pub fn failing_for(&self, domain: &str, record: &SrvRecord, now: SystemTime) -> Option<Duration> {
-        let since = self.records.get(&record_key(domain, record))?.failing_since.as_deref()?;
+    pub fn failing_for(
+        &self,
+        domain: &str,
+        record: &SrvRecord,
+        now: SystemTime,
+    ) -> Option<Duration> {
+        let since = self
+            .records
+            .get(&record_key(domain, record))?
+            .failing_since
+            .as_deref()?;
         now.duration_since(parse_time(since)?).ok()
     }
 }
@@ -149,7 +158,9 @@ pub enum StateError {
     Io { path: PathBuf, message: String },
     #[error("state file {path} is not valid ({message}); move it aside to start over")]
     Corrupt { path: PathBuf, message: String },
-    #[error("another vlmcs-audit run holds the lock on {path} ({holder}); waited {waited:?}. Try again when it has finished")]
+    #[error(
+        "another vlmcs-audit run holds the lock on {path} ({holder}); waited {waited:?}. Try again when it has finished"
+    )]
     Locked {
         path: PathBuf,
         holder: String,
@@ -172,7 +183,8 @@ impl LockedState {
             message,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| io(format!("creating {}: {e}", dir.display())))?;
         }
         let lock_path = lock_path(path);
         let mut lock = OpenOptions::new()
@@ -228,10 +240,14 @@ impl LockedState {
             message,
         };
         let text = serde_json::to_string_pretty(&self.state).map_err(|e| io(e.to_string()))?;
-        let tmp = self.path.with_extension(format!("tmp.{}", std::process::id()));
+        let tmp = self
+            .path
+            .with_extension(format!("tmp.{}", std::process::id()));
         {
-            let mut file = File::create(&tmp).map_err(|e| io(format!("writing {}: {e}", tmp.display())))?;
-            file.write_all(text.as_bytes()).map_err(|e| io(e.to_string()))?;
+            let mut file =
+                File::create(&tmp).map_err(|e| io(format!("writing {}: {e}", tmp.display())))?;
+            file.write_all(text.as_bytes())
+                .map_err(|e| io(e.to_string()))?;
             file.sync_all().map_err(|e| io(e.to_string()))?;
         }
         std::fs::rename(&tmp, &self.path).map_err(|e| io(format!("renaming into place: {e}")))?;
@@ -289,8 +305,14 @@ mod tests {
     fn second_holder_waits_then_fails_clearly() {
         let path = temp("lock");
         let first = LockedState::open(&path, Duration::from_secs(1)).unwrap();
-        let err = LockedState::open(&path, Duration::from_millis(300)).err().unwrap().to_string();
-        assert!(err.contains("holds the lock") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+        let err = LockedState::open(&path, Duration::from_millis(300))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("holds the lock") && err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         LockedState::open(&path, Duration::from_millis(300)).unwrap();
     }
@@ -329,16 +351,29 @@ mod tests {
         let again = LockedState::open(&path, Duration::from_secs(1)).unwrap();
         assert_eq!(again.state.records.len(), 1);
         let record = &again.state.records["k"].record;
-        let since = again.state.failing_for("corp.example.com", record, parse_time("2026-11-28T11:00:00Z").unwrap());
-        assert_eq!(since, None, "the key is not the record key, so nothing is found");
+        let since = again.state.failing_for(
+            "corp.example.com",
+            record,
+            parse_time("2026-11-28T11:00:00Z").unwrap(),
+        );
+        assert_eq!(
+            since, None,
+            "the key is not the record key, so nothing is found"
+        );
     }
 
     #[test]
     fn corrupt_state_is_reported_not_overwritten() {
         let path = temp("corrupt");
         std::fs::write(&path, "{ not json").unwrap();
-        let err = LockedState::open(&path, Duration::from_secs(1)).err().unwrap().to_string();
-        assert!(err.contains("not valid") && err.contains("move it aside"), "{err}");
+        let err = LockedState::open(&path, Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("not valid") && err.contains("move it aside"),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not json");
     }
 }

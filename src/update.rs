@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::rdata::SRV;
+use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,7 +23,10 @@ use crate::model::SrvRecord;
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Delete exactly `victim`, only if the RRset at the owner is still exactly `rrset`.
-    DeleteExact { rrset: Vec<SrvRecord>, victim: SrvRecord },
+    DeleteExact {
+        rrset: Vec<SrvRecord>,
+        victim: SrvRecord,
+    },
     /// Add `record` (with its TTL); used by `restore`.
     Add { record: SrvRecord },
 }
@@ -31,26 +34,43 @@ pub enum Change {
 /// Why an update did not succeed. Each variant says what it means and what to check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpdateError {
-    #[error("authentication failed: the server does not know the key `{key}` (TSIG BADKEY); check the key name and that the server's configuration includes it")]
+    #[error(
+        "authentication failed: the server does not know the key `{key}` (TSIG BADKEY); check the key name and that the server's configuration includes it"
+    )]
     BadKey { key: String },
-    #[error("authentication failed: the signature did not verify (TSIG BADSIG): the secret of key `{key}` differs from the server's")]
+    #[error(
+        "authentication failed: the signature did not verify (TSIG BADSIG): the secret of key `{key}` differs from the server's"
+    )]
     BadSig { key: String },
-    #[error("authentication failed: the server rejected the signature's time (TSIG BADTIME): this machine's clock and the server's differ by more than 5 minutes; fix time sync (NTP)")]
+    #[error(
+        "authentication failed: the server rejected the signature's time (TSIG BADTIME): this machine's clock and the server's differ by more than 5 minutes; fix time sync (NTP)"
+    )]
     BadTime,
     #[error("authentication failed: NOTAUTH{0}; the server does not accept this key for the zone")]
     NotAuth(String),
     #[error("refused by the server's policy (REFUSED): {0}")]
     Refused(String),
-    #[error("the RRset changed since it was audited (NXRRSET: a host re-registered or someone edited the records); nothing was changed, re-run to plan again")]
+    #[error(
+        "the RRset changed since it was audited (NXRRSET: a host re-registered or someone edited the records); nothing was changed, re-run to plan again"
+    )]
     RrsetChanged,
-    #[error("the server is not authoritative for zone {zone} (NOTZONE/NOTAUTH for the zone): check which server is the zone's primary (SOA MNAME) or pass --server")]
+    #[error(
+        "the server is not authoritative for zone {zone} (NOTZONE/NOTAUTH for the zone): check which server is the zone's primary (SOA MNAME) or pass --server"
+    )]
     NotZone { zone: String },
-    #[error("the server failed to process the update (SERVFAIL): check its logs (journal or zone file permissions, a read-only secondary)")]
+    #[error(
+        "the server failed to process the update (SERVFAIL): check its logs (journal or zone file permissions, a read-only secondary)"
+    )]
     ServFail,
     #[error("the server answered {0}")]
     OtherResponse(String),
-    #[error("no reply from {server} within {timeout:?}: the update may or may not have been applied; re-scan before doing anything else")]
-    Timeout { server: SocketAddr, timeout: Duration },
+    #[error(
+        "no reply from {server} within {timeout:?}: the update may or may not have been applied; re-scan before doing anything else"
+    )]
+    Timeout {
+        server: SocketAddr,
+        timeout: Duration,
+    },
     #[error("cannot reach {server}: {message}")]
     Network { server: SocketAddr, message: String },
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
@@ -83,7 +103,9 @@ pub async fn send(
     let (mut verifier, key_name) = match auth {
         Auth::None => (None, None),
         Auth::Tsig(key) => {
-            let signer = key.signer().map_err(|e| UpdateError::Local(e.to_string()))?;
+            let signer = key
+                .signer()
+                .map_err(|e| UpdateError::Local(e.to_string()))?;
             let verifier = message
                 .finalize(&signer, now)
                 .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
@@ -99,7 +121,9 @@ pub async fn send(
     let reply = Message::from_vec(&reply_bytes)
         .map_err(|e| UpdateError::Unverified(format!("unparseable reply: {e}")))?;
     if reply.metadata.id != message.metadata.id {
-        return Err(UpdateError::Unverified("reply id does not match the request".into()));
+        return Err(UpdateError::Unverified(
+            "reply id does not match the request".into(),
+        ));
     }
     let key = key_name.clone().unwrap_or_default();
     // A TSIG error in the reply is the precise reason; the server cannot sign such replies.
@@ -123,7 +147,9 @@ pub async fn send(
             "tsig"
         }
         (Some(_), None) if rcode == ResponseCode::NoError => {
-            return Err(UpdateError::Unverified("the server did not sign its reply".into()));
+            return Err(UpdateError::Unverified(
+                "the server did not sign its reply".into(),
+            ));
         }
         _ => "unsigned",
     };
@@ -177,13 +203,24 @@ pub fn build(zone: &Name, owner: &Name, change: &Change) -> Result<Message, Upda
     Ok(message)
 }
 
-fn srv_record(owner: &Name, record: &SrvRecord, class: DNSClass, ttl: u32) -> Result<Record, UpdateError> {
-    let target = dns::parse_presentation(&record.target)
-        .ok_or_else(|| UpdateError::Local(format!("target {} is not a valid name", record.target)))?;
+fn srv_record(
+    owner: &Name,
+    record: &SrvRecord,
+    class: DNSClass,
+    ttl: u32,
+) -> Result<Record, UpdateError> {
+    let target = dns::parse_presentation(&record.target).ok_or_else(|| {
+        UpdateError::Local(format!("target {} is not a valid name", record.target))
+    })?;
     let mut rr = Record::from_rdata(
         owner.clone(),
         ttl,
-        RData::SRV(SRV::new(record.priority, record.weight, record.port, target)),
+        RData::SRV(SRV::new(
+            record.priority,
+            record.weight,
+            record.port,
+            target,
+        )),
     );
     rr.dns_class = class;
     Ok(rr)
@@ -204,7 +241,8 @@ async fn exchange_tcp(server: SocketAddr, request: &[u8]) -> Result<Vec<u8>, Upd
         message: e.to_string(),
     };
     let mut stream = TcpStream::connect(server).await.map_err(network)?;
-    let len = u16::try_from(request.len()).map_err(|_| UpdateError::Local("update too large".into()))?;
+    let len =
+        u16::try_from(request.len()).map_err(|_| UpdateError::Local("update too large".into()))?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(request);
     stream.write_all(&framed).await.map_err(network)?;
@@ -247,7 +285,12 @@ mod tests {
         assert_eq!(message.queries[0].name(), &zone);
         assert_eq!(message.queries[0].query_type(), RecordType::SOA);
         assert_eq!(message.answers.len(), 2);
-        assert!(message.answers.iter().all(|r| r.dns_class == DNSClass::IN && r.ttl == 0));
+        assert!(
+            message
+                .answers
+                .iter()
+                .all(|r| r.dns_class == DNSClass::IN && r.ttl == 0)
+        );
         assert_eq!(message.authorities.len(), 1);
         let delete = &message.authorities[0];
         assert_eq!(delete.dns_class, DNSClass::NONE);
@@ -267,7 +310,14 @@ mod tests {
     fn add_keeps_the_original_ttl() {
         let zone = Name::from_ascii("corp.example.com.").unwrap();
         let owner = Name::from_ascii("_vlmcs._tcp.corp.example.com.").unwrap();
-        let message = build(&zone, &owner, &Change::Add { record: srv("kms1.corp.example.com.") }).unwrap();
+        let message = build(
+            &zone,
+            &owner,
+            &Change::Add {
+                record: srv("kms1.corp.example.com."),
+            },
+        )
+        .unwrap();
         assert!(message.answers.is_empty());
         assert_eq!(message.authorities[0].ttl, 3600);
         assert_eq!(message.authorities[0].dns_class, DNSClass::IN);
@@ -277,11 +327,27 @@ mod tests {
     fn response_codes_map_to_their_own_errors() {
         let zone = Name::from_ascii("corp.example.com.").unwrap();
         assert_eq!(map_rcode(ResponseCode::NoError, &zone, true), Ok(()));
-        assert_eq!(map_rcode(ResponseCode::NXRRSet, &zone, true), Err(UpdateError::RrsetChanged));
-        assert!(matches!(map_rcode(ResponseCode::NotZone, &zone, true), Err(UpdateError::NotZone { .. })));
-        assert!(matches!(map_rcode(ResponseCode::Refused, &zone, false), Err(UpdateError::Refused(m)) if m.contains("--tsig-key")));
-        assert!(matches!(map_rcode(ResponseCode::Refused, &zone, true), Err(UpdateError::Refused(m)) if m.contains("update-policy")));
-        assert_eq!(map_rcode(ResponseCode::ServFail, &zone, true), Err(UpdateError::ServFail));
-        assert!(matches!(map_rcode(ResponseCode::NotAuth, &zone, true), Err(UpdateError::NotAuth(_))));
+        assert_eq!(
+            map_rcode(ResponseCode::NXRRSet, &zone, true),
+            Err(UpdateError::RrsetChanged)
+        );
+        assert!(matches!(
+            map_rcode(ResponseCode::NotZone, &zone, true),
+            Err(UpdateError::NotZone { .. })
+        ));
+        assert!(
+            matches!(map_rcode(ResponseCode::Refused, &zone, false), Err(UpdateError::Refused(m)) if m.contains("--tsig-key"))
+        );
+        assert!(
+            matches!(map_rcode(ResponseCode::Refused, &zone, true), Err(UpdateError::Refused(m)) if m.contains("update-policy"))
+        );
+        assert_eq!(
+            map_rcode(ResponseCode::ServFail, &zone, true),
+            Err(UpdateError::ServFail)
+        );
+        assert!(matches!(
+            map_rcode(ResponseCode::NotAuth, &zone, true),
+            Err(UpdateError::NotAuth(_))
+        ));
     }
 }

@@ -154,7 +154,9 @@ async fn start() -> Result<(Bed, Keep), String> {
                     continue;
                 }
             };
-        let zone = |stale: bool, serial: u32| Zone::new(ZONE, lab::zone_text(ZONE, serial, &zone_body(net, stale)));
+        let zone = |stale: bool, serial: u32| {
+            Zone::new(ZONE, lab::zone_text(ZONE, serial, &zone_body(net, stale)))
+        };
         // A zone that fails to load: BIND answers SERVFAIL for it.
         let broken = Zone::new(
             "broken.test.",

@@ -1,0 +1,347 @@
+//! Carrying out a plan: for each record, re-probe, write the undo line, send the conditional
+//! delete, log it; then check that every authoritative server stopped serving what was deleted.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hickory_proto::rr::{Name, RecordType};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::plan::{Plan, PlanItem};
+use super::trail::{AuditEntry, AuditLog, UndoFile};
+use crate::auth::Auth;
+use crate::config::ScanSettings;
+use crate::discover::Asker;
+use crate::dns;
+use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord, normalize_name};
+use crate::probe::{self, ProbeOptions};
+use crate::update::{self, Change, UpdateError};
+
+/// What happened to one planned deletion.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionResult {
+    pub domain: String,
+    pub record: SrvRecord,
+    /// `deleted`, `skipped` or `failed`.
+    pub result: String,
+    pub message: String,
+    pub server: Option<String>,
+    pub zone: Option<String>,
+    /// Authoritative servers that still served the record after the delete.
+    pub still_served_by: Vec<String>,
+}
+
+/// Where a domain's updates go.
+#[derive(Debug, Clone)]
+pub struct UpdateTarget {
+    pub server: SocketAddr,
+    pub zone: Name,
+}
+
+pub struct Applier<'a> {
+    pub settings: &'a ScanSettings,
+    pub auth: &'a Auth,
+    pub resolvers: Vec<SocketAddr>,
+    /// `--primary`: send every update here.
+    pub primary_override: Option<SocketAddr>,
+    pub undo: UndoFile,
+    pub audit: AuditLog,
+}
+
+impl Applier<'_> {
+    /// Deletes what the plan says, one record at a time, in plan order.
+    pub async fn apply(&mut self, report: &Report, plan: &Plan) -> Vec<ActionResult> {
+        let asker = Asker {
+            permits: Arc::new(Semaphore::new(self.settings.concurrency)),
+            timeout: self.settings.timeout,
+        };
+        let mut results = Vec::new();
+        // The RRset as it is now, per domain: the prerequisite of each next delete.
+        let mut rrsets: BTreeMap<String, Vec<SrvRecord>> = BTreeMap::new();
+        let mut targets: BTreeMap<String, Result<UpdateTarget, String>> = BTreeMap::new();
+        let mut stop_domain: BTreeMap<String, String> = BTreeMap::new();
+        let mut stop_all: Option<String> = None;
+
+        for item in plan.deletions() {
+            let Some(domain) = report
+                .domains
+                .iter()
+                .find(|d| d.observation.domain == item.domain)
+            else {
+                continue;
+            };
+            let obs = &domain.observation;
+            let mut result = ActionResult {
+                domain: item.domain.clone(),
+                record: item.record.clone(),
+                result: "skipped".into(),
+                message: String::new(),
+                server: None,
+                zone: None,
+                still_served_by: Vec::new(),
+            };
+            if let Some(why) = stop_all.as_ref().or(stop_domain.get(&item.domain)) {
+                result.message = format!("not attempted: {why}");
+                results.push(result);
+                continue;
+            }
+            if let Some(why) = self.alive_again(obs, item).await {
+                result.message = why;
+                self.log(item, None, "", "skipped: answers again");
+                results.push(result);
+                continue;
+            }
+            if !targets.contains_key(&item.domain) {
+                let target = self.update_target(&asker, obs).await;
+                targets.insert(item.domain.clone(), target);
+            }
+            let target = match &targets[&item.domain] {
+                Ok(t) => t.clone(),
+                Err(e) => {
+                    result.result = "failed".into();
+                    result.message = e.clone();
+                    stop_domain.insert(item.domain.clone(), e.clone());
+                    results.push(result);
+                    continue;
+                }
+            };
+            let zone_text = dns::presentation(&target.zone);
+            result.server = Some(target.server.to_string());
+            result.zone = Some(zone_text.clone());
+            let rrset = rrsets
+                .entry(item.domain.clone())
+                .or_insert_with(|| obs.records.clone())
+                .clone();
+            let owner = match dns::parse_presentation(&item.owner) {
+                Some(o) => o,
+                None => {
+                    result.result = "failed".into();
+                    result.message = format!("owner {} is not a valid name", item.owner);
+                    results.push(result);
+                    continue;
+                }
+            };
+            if let Err(e) = self
+                .undo
+                .append(target.server, &zone_text, &item.owner, &item.record)
+            {
+                // Without the undo line written, nothing may be deleted.
+                let why = format!(
+                    "cannot write the undo file {}: {e}",
+                    self.undo.path().display()
+                );
+                result.result = "failed".into();
+                result.message = why.clone();
+                stop_all = Some(why);
+                results.push(result);
+                continue;
+            }
+            let change = Change::DeleteExact {
+                rrset: rrset.clone(),
+                victim: item.record.clone(),
+            };
+            match update::send(
+                target.server,
+                &target.zone,
+                &owner,
+                &change,
+                self.auth,
+                self.settings.timeout,
+            )
+            .await
+            {
+                Ok(applied) => {
+                    result.result = "deleted".into();
+                    result.message =
+                        format!("deleted ({}; reply {})", item.reason, applied.verified);
+                    if let Some(set) = rrsets.get_mut(&item.domain) {
+                        set.retain(|r| r.rdata_key() != item.record.rdata_key());
+                    }
+                    self.log(item, Some(target.server), &zone_text, "ok");
+                }
+                Err(e) => {
+                    result.result = "failed".into();
+                    result.message = e.to_string();
+                    self.log(item, Some(target.server), &zone_text, &e.to_string());
+                    match e {
+                        // This domain's RRset moved: re-plan it, never retry blindly.
+                        UpdateError::RrsetChanged => {
+                            stop_domain.insert(
+                                item.domain.clone(),
+                                "the RRset changed (NXRRSET); re-run to plan again".into(),
+                            );
+                        }
+                        UpdateError::NotZone { .. }
+                        | UpdateError::Refused(_)
+                        | UpdateError::ServFail
+                        | UpdateError::OtherResponse(_) => {
+                            stop_domain.insert(
+                                item.domain.clone(),
+                                format!("an earlier delete in this domain failed: {e}"),
+                            );
+                        }
+                        // Keys, clocks and lost replies affect every update: stop everything.
+                        _ => stop_all = Some(format!("an earlier delete failed: {e}")),
+                    }
+                }
+            }
+            results.push(result);
+        }
+        self.confirm_gone(&asker, report, &mut results).await;
+        results
+    }
+
+    /// Re-probes a dead or non-KMS record's addresses; `Some(reason)` when it now answers.
+    async fn alive_again(
+        &self,
+        obs: &crate::model::DomainObservation,
+        item: &PlanItem,
+    ) -> Option<String> {
+        if !matches!(item.reason, FindingCode::DeadHost | FindingCode::NotKms) {
+            return None;
+        }
+        let target = obs
+            .targets
+            .iter()
+            .find(|t| normalize_name(&t.target) == normalize_name(&item.record.target))?;
+        let options = ProbeOptions {
+            timeout: self.settings.timeout,
+            check_emulator: false,
+        };
+        let probes = futures_util::future::join_all(
+            target
+                .addresses
+                .iter()
+                .map(|a| probe::probe(&item.record.target, *a, item.record.port, options)),
+        )
+        .await;
+        let revived = probes.iter().find(|p| match item.reason {
+            FindingCode::DeadHost => !p.outcome.is_dead(),
+            _ => p.outcome == ProbeOutcome::KmsRpc,
+        })?;
+        Some(format!(
+            "kept: re-probed just before deleting, {} now answers ({})",
+            crate::classify::display_addr(revived.address),
+            revived.detail
+        ))
+    }
+
+    /// The server and zone for a domain's updates: `--primary`, else the first configured
+    /// server, else the zone's SOA MNAME.
+    async fn update_target(
+        &self,
+        asker: &Asker,
+        obs: &crate::model::DomainObservation,
+    ) -> Result<UpdateTarget, String> {
+        let owner = dns::parse_presentation(&obs.query_name).ok_or("bad owner name")?;
+        let configured = obs
+            .servers
+            .first()
+            .filter(|_| obs.servers_from == "configured")
+            .map(|s| s.address);
+        let server = match (self.primary_override, configured) {
+            (Some(p), _) => p,
+            (None, Some(s)) => s,
+            (None, None) => {
+                let mname = obs
+                    .primary
+                    .as_deref()
+                    .and_then(dns::parse_presentation)
+                    .ok_or_else(|| {
+                        format!(
+                            "the primary (SOA MNAME) of {} is unknown: pass --primary",
+                            obs.query_name
+                        )
+                    })?;
+                let address = self.resolve(asker, &mname).await.ok_or_else(|| {
+                    format!("the primary {mname} (SOA MNAME) has no address: pass --primary")
+                })?;
+                SocketAddr::new(address, self.settings.nameserver_port)
+            }
+        };
+        let zone = match obs.zone.as_deref().and_then(dns::parse_presentation) {
+            Some(z) => z,
+            None => asker.zone_of(server, &owner).await.map_err(|e| {
+                format!(
+                    "cannot find the zone of {} at {server}: {e}",
+                    obs.query_name
+                )
+            })?,
+        };
+        Ok(UpdateTarget { server, zone })
+    }
+
+    async fn resolve(&self, asker: &Asker, name: &Name) -> Option<std::net::IpAddr> {
+        for resolver in &self.resolvers {
+            for rtype in [RecordType::A, RecordType::AAAA] {
+                if let Ok(reply) = asker.ask(*resolver, name, rtype, true).await {
+                    let found = reply.message.answers.iter().find_map(|r| match &r.data {
+                        hickory_proto::rr::RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+                        hickory_proto::rr::RData::AAAA(a) => Some(std::net::IpAddr::V6(a.0)),
+                        _ => None,
+                    });
+                    if found.is_some() {
+                        return found;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Asks every authoritative server again; records still served are reported (replication
+    /// lag), not treated as failures.
+    async fn confirm_gone(&self, asker: &Asker, report: &Report, results: &mut [ActionResult]) {
+        for result in results.iter_mut().filter(|r| r.result == "deleted") {
+            let Some(domain) = report
+                .domains
+                .iter()
+                .find(|d| d.observation.domain == result.domain)
+            else {
+                continue;
+            };
+            let Some(owner) = dns::parse_presentation(&domain.observation.query_name) else {
+                continue;
+            };
+            for server in &domain.observation.servers {
+                let (now, _) = asker.query_srv(&server.name, server.address, &owner).await;
+                if now
+                    .records
+                    .iter()
+                    .any(|r| r.rdata_key() == result.record.rdata_key())
+                {
+                    result.still_served_by.push(server.name.clone());
+                }
+            }
+            if !result.still_served_by.is_empty() {
+                result.message.push_str(&format!(
+                    "; still served by {} (replication lag: check again later)",
+                    result.still_served_by.join(", ")
+                ));
+            }
+        }
+    }
+
+    fn log(&mut self, item: &PlanItem, server: Option<SocketAddr>, zone: &str, result: &str) {
+        let entry = AuditEntry {
+            time: crate::state::rfc3339(SystemTime::now()),
+            action: "delete",
+            server: server.map(|s| s.to_string()).unwrap_or_default(),
+            zone,
+            owner: &item.owner,
+            record: format!(
+                "SRV {} {} {} {}",
+                item.record.priority, item.record.weight, item.record.port, item.record.target
+            ),
+            ttl: item.record.ttl,
+            auth: self.auth.describe(),
+            result: result.to_string(),
+        };
+        if let Err(e) = self.audit.write(&entry) {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! `clean`: the one command that changes DNS. Fresh scan → state → plan → (confirmation) →
+//! re-probe, undo line, conditional exact delete, audit line → check every server.
+//! Dry-run unless `--apply`; everything uncertain is kept.
+
+pub mod apply;
+pub mod plan;
+pub mod trail;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::auth::Auth;
+use crate::config::ScanSettings;
+use crate::model::{Report, exit_code};
+use crate::state::LockedState;
+pub use apply::ActionResult;
+pub use plan::{CleanOptions, Plan, PlanItem};
+
+/// Everything `clean` needs beyond the scan settings.
+pub struct CleanRequest {
+    pub options: CleanOptions,
+    pub apply: bool,
+    pub auth: Auth,
+    pub state_path: PathBuf,
+    pub lock_wait: Duration,
+    pub undo_path: PathBuf,
+    pub audit_path: PathBuf,
+    pub primary: Option<SocketAddr>,
+    /// Asked before anything is changed; returns false to abort. Not called without `apply`.
+    pub confirm: Box<dyn FnOnce(&Plan) -> bool + Send>,
+}
+
+/// What `clean` did, for every renderer.
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanReport {
+    pub applied: bool,
+    pub auth: String,
+    pub plan: Plan,
+    pub results: Vec<ActionResult>,
+    pub undo_file: Option<String>,
+    pub audit_log: Option<String>,
+    pub notes: Vec<String>,
+    pub exit_code: i32,
+    /// The scan the plan was made from.
+    pub scan: Report,
+}
+
+/// Runs a cleanup. Errors are conditions under which nothing was changed.
+pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<CleanReport, String> {
+    // Hold the state lock for the whole run: two cleanups must never interleave.
+    let mut locked =
+        LockedState::open(&request.state_path, request.lock_wait).map_err(|e| e.to_string())?;
+    let report = crate::scan::run(settings).await;
+    let now = SystemTime::now();
+    locked.state.observe(&report, now);
+    locked.save().map_err(|e| e.to_string())?;
+    let plan = plan::plan(&report, &locked.state, now, &request.options);
+    let mut notes = Vec::new();
+    if !report.complete {
+        notes.push("some domains could not be scanned completely; their records are kept".into());
+    }
+    if !report.allowlist_configured {
+        notes.push(
+            "no allowlist: rogue KMS hosts count as healthy and are never planned for deletion"
+                .into(),
+        );
+    }
+    let deletions = plan.deletions().count();
+    let mut clean = CleanReport {
+        applied: false,
+        auth: request.auth.describe(),
+        plan: plan.clone(),
+        results: Vec::new(),
+        undo_file: None,
+        audit_log: None,
+        notes,
+        exit_code: exit_code::OK,
+        scan: report,
+    };
+    if !request.apply {
+        if deletions > 0 {
+            clean.notes.push(format!(
+                "plan only: {deletions} record(s) would be deleted; add --apply to delete them"
+            ));
+        }
+        clean.exit_code = plan_exit_code(&clean);
+        return Ok(clean);
+    }
+    if deletions == 0 {
+        clean.notes.push("nothing to delete".into());
+        clean.exit_code = plan_exit_code(&clean);
+        return Ok(clean);
+    }
+    if !(request.confirm)(&plan) {
+        return Err("not confirmed: nothing was changed".into());
+    }
+    let resolvers = if settings.resolvers.is_empty() {
+        crate::discover::system_resolvers().unwrap_or_default()
+    } else {
+        settings.resolvers.clone()
+    };
+    let audit = trail::AuditLog::open(&request.audit_path).map_err(|e| {
+        format!(
+            "cannot open the audit log {}: {e}; nothing was changed",
+            request.audit_path.display()
+        )
+    })?;
+    let mut applier = apply::Applier {
+        settings,
+        auth: &request.auth,
+        resolvers,
+        primary_override: request.primary,
+        undo: trail::UndoFile::new(&request.undo_path),
+        audit,
+    };
+    clean.results = applier.apply(&clean.scan, &plan).await;
+    clean.applied = true;
+    if applier.undo.written() {
+        clean.undo_file = Some(request.undo_path.display().to_string());
+    }
+    clean.audit_log = Some(request.audit_path.display().to_string());
+    clean.exit_code = if clean.results.iter().any(|r| r.result == "failed") {
+        exit_code::CRITICAL
+    } else {
+        plan_exit_code(&clean)
+    };
+    Ok(clean)
+}
+
+/// 0 when nothing was held back, 1 when a safety rail kept a failing record.
+fn plan_exit_code(clean: &CleanReport) -> i32 {
+    let held_back =
+        clean.plan.refused.is_some() || clean.results.iter().any(|r| r.result == "skipped");
+    if held_back {
+        exit_code::WARNING
+    } else {
+        exit_code::OK
+    }
+}
+
+/// The plan and results as tables.
+pub fn render_table(clean: &CleanReport) -> String {
+    let mut out = String::new();
+    let deleting = clean.plan.deletions().count();
+    out.push_str(&format!(
+        "vlmcs-audit clean: {} candidate record(s), {deleting} to delete{}; authentication: {}\n",
+        clean.plan.items.len(),
+        if clean.applied { "" } else { " (plan only)" },
+        clean.auth
+    ));
+    if let Some(why) = &clean.plan.refused {
+        out.push_str(&format!("REFUSED: {why}\n"));
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160)
+        .set_header(["domain", "record", "reason", "plan", "why"]);
+    for item in &clean.plan.items {
+        table.add_row(vec![
+            clean_text(&item.domain),
+            clean_text(&format!(
+                "SRV {} {} {} {}",
+                item.record.priority, item.record.weight, item.record.port, item.record.target
+            )),
+            item.reason.as_str().to_string(),
+            if item.delete {
+                "delete".into()
+            } else {
+                "keep".into()
+            },
+            clean_text(item.keep_because.as_deref().unwrap_or(&item.detail)),
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    if !clean.results.is_empty() {
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(160)
+            .set_header(["domain", "record", "result", "server", "message"]);
+        for r in &clean.results {
+            table.add_row(vec![
+                clean_text(&r.domain),
+                clean_text(&format!(
+                    "SRV {} {} {} {}",
+                    r.record.priority, r.record.weight, r.record.port, r.record.target
+                )),
+                r.result.clone(),
+                r.server.clone().unwrap_or_default(),
+                clean_text(&r.message),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
+    if let Some(undo) = &clean.undo_file {
+        out.push_str(&format!("undo file: {undo} (vlmcs-audit restore {undo})\n"));
+    }
+    if let Some(log) = &clean.audit_log {
+        out.push_str(&format!("audit log: {log}\n"));
+    }
+    for note in &clean.notes {
+        out.push_str(&format!("note: {}\n", clean_text(note)));
+    }
+    out
+}
+
+fn clean_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Result of putting one undo entry back.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreResult {
+    pub line: usize,
+    pub owner: String,
+    pub record: String,
+    pub server: String,
+    pub result: String,
+}
+
+/// Re-adds every record of an undo file, in order; stops at the first authentication or
+/// transport failure (the rest would fail the same way).
+pub async fn restore(
+    entries: &[trail::UndoEntry],
+    auth: &Auth,
+    server_override: Option<SocketAddr>,
+    timeout: Duration,
+    audit: Option<&mut trail::AuditLog>,
+) -> (Vec<RestoreResult>, i32) {
+    let mut results = Vec::new();
+    let mut code = exit_code::OK;
+    let mut audit = audit;
+    for entry in entries {
+        let server = server_override.unwrap_or(entry.server);
+        let record_text = format!(
+            "SRV {} {} {} {}",
+            entry.record.priority, entry.record.weight, entry.record.port, entry.record.target
+        );
+        let (owner, zone) = match (
+            crate::dns::parse_presentation(&entry.owner),
+            crate::dns::parse_presentation(&entry.zone),
+        ) {
+            (Some(o), Some(z)) => (o, z),
+            _ => {
+                results.push(RestoreResult {
+                    line: entry.line,
+                    owner: entry.owner.clone(),
+                    record: record_text,
+                    server: server.to_string(),
+                    result: "failed: not a valid name".into(),
+                });
+                code = exit_code::CRITICAL;
+                continue;
+            }
+        };
+        let change = crate::update::Change::Add {
+            record: entry.record.clone(),
+        };
+        let outcome = crate::update::send(server, &zone, &owner, &change, auth, timeout).await;
+        let result = match &outcome {
+            Ok(_) => "restored".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        if let Some(log) = audit.as_deref_mut() {
+            let _ = log.write(&trail::AuditEntry {
+                time: crate::state::rfc3339(SystemTime::now()),
+                action: "add",
+                server: server.to_string(),
+                zone: &entry.zone,
+                owner: &entry.owner,
+                record: record_text.clone(),
+                ttl: entry.record.ttl,
+                auth: auth.describe(),
+                result: if outcome.is_ok() {
+                    "ok".into()
+                } else {
+                    result.clone()
+                },
+            });
+        }
+        results.push(RestoreResult {
+            line: entry.line,
+            owner: entry.owner.clone(),
+            record: record_text,
+            server: server.to_string(),
+            result,
+        });
+        if let Err(e) = outcome {
+            code = exit_code::CRITICAL;
+            if !matches!(
+                e,
+                crate::update::UpdateError::Refused(_) | crate::update::UpdateError::NotZone { .. }
+            ) {
+                break;
+            }
+        }
+    }
+    (results, code)
+}

@@ -1,0 +1,252 @@
+//! Planning a cleanup: a pure function from a fresh scan, the state file and the options to
+//! the list of records that may be deleted, each with its reason, and of those that may not,
+//! each with why not. Every safety rail that needs no network lives here.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::model::{FindingCode, ProbeOutcome, QueryStatus, Report, SrvRecord, normalize_name};
+use crate::state::{State, record_status};
+
+/// What the administrator allowed.
+#[derive(Debug, Clone)]
+pub struct CleanOptions {
+    /// A record becomes a candidate only after failing this long across scans.
+    pub dead_for: Duration,
+    /// Also delete live KMS hosts that are not on the allowlist.
+    pub include_unauthorized: bool,
+    /// Refuse everything when more than this share of probed hosts look dead.
+    pub max_dead_share: f64,
+    /// Override the share rule.
+    pub force: bool,
+    /// Allow deleting the last record of a domain.
+    pub allow_empty: bool,
+}
+
+impl Default for CleanOptions {
+    fn default() -> Self {
+        Self {
+            dead_for: Duration::from_secs(24 * 3600),
+            include_unauthorized: false,
+            max_dead_share: 0.5,
+            force: false,
+            allow_empty: false,
+        }
+    }
+}
+
+/// One record the plan talks about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub domain: String,
+    /// The owner name, `_vlmcs._tcp.<domain>.`
+    pub owner: String,
+    pub record: SrvRecord,
+    /// The finding code that makes it a candidate.
+    pub reason: FindingCode,
+    pub detail: String,
+    /// True when the plan deletes it.
+    pub delete: bool,
+    /// Why it is kept although it fails.
+    pub keep_because: Option<String>,
+    /// How long it has been failing across scans (state file).
+    pub failing_for_s: Option<u64>,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub probed: usize,
+    pub dead: usize,
+    /// Set when the plan refuses to delete anything at all, and why.
+    pub refused: Option<String>,
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.delete)
+    }
+}
+
+/// Builds the plan. `state` must already include this scan (so that a first sighting counts
+/// as failing for zero seconds).
+pub fn plan(report: &Report, state: &State, now: SystemTime, options: &CleanOptions) -> Plan {
+    let probes: Vec<_> = report
+        .domains
+        .iter()
+        .flat_map(|d| &d.observation.probes)
+        .collect();
+    let probed = probes.len();
+    let dead = probes.iter().filter(|p| p.outcome.is_dead()).count();
+    let share = if probed == 0 {
+        0.0
+    } else {
+        dead as f64 / probed as f64
+    };
+    let refused = (share > options.max_dead_share && !options.force).then(|| {
+        format!(
+            "{dead} of {probed} probed hosts look dead ({:.0} %, more than the {:.0} % limit): the auditor's own network is the likelier culprit; nothing will be deleted (check connectivity, or pass --force if the hosts really are gone)",
+            share * 100.0,
+            options.max_dead_share * 100.0
+        )
+    });
+
+    let mut items = Vec::new();
+    for domain in &report.domains {
+        let obs = &domain.observation;
+        let uncertain = domain_uncertainty(domain);
+        let mut domain_items = Vec::new();
+        for record in &obs.records {
+            let status = record_status(report, &obs.domain, record);
+            let Some((reason, detail, mut keep)) = candidate(report, obs, record, status, options)
+            else {
+                continue;
+            };
+            let failing_for = state.failing_for(&obs.domain, record, now);
+            if keep.is_none()
+                && let Some(why) = &uncertain
+            {
+                keep = Some(why.clone());
+            }
+            if keep.is_none() && failing_for.unwrap_or_default() < options.dead_for {
+                keep = Some(format!(
+                    "failing for {} across scans, less than --dead-for {}",
+                    humantime::format_duration(failing_for.unwrap_or_default()),
+                    humantime::format_duration(options.dead_for)
+                ));
+            }
+            if keep.is_none()
+                && let Some(why) = &refused
+            {
+                keep = Some(why.clone());
+            }
+            domain_items.push(PlanItem {
+                domain: obs.domain.clone(),
+                owner: obs.query_name.clone(),
+                record: record.clone(),
+                reason,
+                detail,
+                delete: keep.is_none(),
+                keep_because: keep,
+                failing_for_s: failing_for.map(|d| d.as_secs()),
+            });
+        }
+        // Never empty the node by accident: in Active Directory whoever registers next owns it.
+        let deleting = domain_items.iter().filter(|i| i.delete).count();
+        if deleting > 0 && deleting == obs.records.len() && !options.allow_empty {
+            if let Some(last) = domain_items.iter_mut().rev().find(|i| i.delete) {
+                last.delete = false;
+                last.keep_because = Some(format!(
+                    "it is the last record of {}: deleting it leaves clients nothing to find (and in Active Directory the next host to register would own the node); pass --allow-empty to delete it anyway",
+                    obs.query_name
+                ));
+            }
+        }
+        items.extend(domain_items);
+    }
+    Plan {
+        probed,
+        dead,
+        refused,
+        items,
+    }
+}
+
+/// Why a domain's RRset cannot be trusted enough to change, if it cannot.
+fn domain_uncertainty(domain: &crate::model::DomainReport) -> Option<String> {
+    let obs = &domain.observation;
+    if !domain.summary.complete {
+        return Some("the domain could not be scanned completely".into());
+    }
+    if obs.servers.iter().any(|s| !s.status.is_answer()) {
+        return Some("not every authoritative server answered: the RRset is uncertain".into());
+    }
+    let answering: Vec<_> = obs
+        .servers
+        .iter()
+        .filter(|s| s.status == QueryStatus::Answer || s.status.is_answer())
+        .collect();
+    let first: Vec<_> = answering
+        .first()
+        .map(|s| s.records.iter().map(SrvRecord::rdata_key).collect())
+        .unwrap_or_default();
+    let agree = answering.iter().all(|s| {
+        let mut keys: Vec<_> = s.records.iter().map(SrvRecord::rdata_key).collect();
+        let mut expected = first.clone();
+        keys.sort();
+        expected.sort();
+        keys == expected
+    });
+    (!agree).then(|| "the authoritative servers disagree about the RRset (replication lag?): wait until they agree".into())
+}
+
+/// Whether `record` is a deletion candidate: its reason, a detail, and a reason to keep it
+/// anyway (flags not given, uncertain evidence).
+fn candidate(
+    report: &Report,
+    obs: &crate::model::DomainObservation,
+    record: &SrvRecord,
+    status: FindingCode,
+    options: &CleanOptions,
+) -> Option<(FindingCode, String, Option<String>)> {
+    let target = obs
+        .targets
+        .iter()
+        .find(|t| normalize_name(&t.target) == normalize_name(&record.target));
+    let probes: Vec<_> = obs
+        .probes
+        .iter()
+        .filter(|p| {
+            p.port == record.port && normalize_name(&p.target) == normalize_name(&record.target)
+        })
+        .collect();
+    let finding_detail = |code: FindingCode| {
+        report
+            .findings
+            .iter()
+            .find(|f| {
+                f.domain == obs.domain
+                    && f.code == code
+                    && f.target.as_deref().map(normalize_name)
+                        == Some(normalize_name(&record.target))
+            })
+            .map(|f| f.detail.clone())
+            .unwrap_or_default()
+    };
+    match status {
+        FindingCode::Healthy => None,
+        FindingCode::UnauthorizedHost => Some((
+            status,
+            finding_detail(status),
+            (!options.include_unauthorized).then(|| {
+                "a live host not on the allowlist is only deleted with --include-unauthorized (fix the host first, or its record comes back within a day)".into()
+            }),
+        )),
+        FindingCode::DeadHost | FindingCode::NotKms => {
+            debug_assert!(!probes.is_empty());
+            Some((status, finding_detail(status), None))
+        }
+        FindingCode::NoAddress => {
+            let why = target.and_then(|t| t.resolution_error.clone()).unwrap_or_default();
+            let certain = why.starts_with("NXDOMAIN") || why.starts_with("NODATA");
+            Some((
+                status,
+                finding_detail(status),
+                (!certain).then(|| format!("the target's addresses could not be looked up ({why}): not certain it is dangling")),
+            ))
+        }
+        FindingCode::InvalidTarget => {
+            let works = probes.iter().any(|p| p.outcome == ProbeOutcome::KmsRpc);
+            Some((
+                status,
+                finding_detail(status),
+                works.then(|| {
+                    "the alias leads to a working KMS host: publish the host's own name first, then remove the alias record".into()
+                }),
+            ))
+        }
+        _ => None,
+    }
+}

@@ -233,7 +233,7 @@ pub fn encode_bind_ack(
     body.extend_from_slice(&(port.len() as u16).to_le_bytes());
     body.extend_from_slice(&port);
     // Align the result list to 4 bytes counted from the start of the PDU.
-    while (HEADER_LEN + body.len()) % 4 != 0 {
+    while !(HEADER_LEN + body.len()).is_multiple_of(4) {
         body.push(0);
     }
     body.push(results.len() as u8);

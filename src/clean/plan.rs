@@ -135,14 +135,16 @@ pub fn plan(report: &Report, state: &State, now: SystemTime, options: &CleanOpti
         }
         // Never empty the node by accident: in Active Directory whoever registers next owns it.
         let deleting = domain_items.iter().filter(|i| i.delete).count();
-        if deleting > 0 && deleting == obs.records.len() && !options.allow_empty {
-            if let Some(last) = domain_items.iter_mut().rev().find(|i| i.delete) {
-                last.delete = false;
-                last.keep_because = Some(format!(
-                    "it is the last record of {}: deleting it leaves clients nothing to find (and in Active Directory the next host to register would own the node); pass --allow-empty to delete it anyway",
-                    obs.query_name
-                ));
-            }
+        if deleting > 0
+            && deleting == obs.records.len()
+            && !options.allow_empty
+            && let Some(last) = domain_items.iter_mut().rev().find(|i| i.delete)
+        {
+            last.delete = false;
+            last.keep_because = Some(format!(
+                "it is the last record of {}: deleting it leaves clients nothing to find (and in Active Directory the next host to register would own the node); pass --allow-empty to delete it anyway",
+                obs.query_name
+            ));
         }
         items.extend(domain_items);
     }

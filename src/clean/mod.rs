@@ -132,10 +132,12 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
     Ok(clean)
 }
 
-/// 0 when nothing was held back, 1 when a safety rail kept a failing record.
+/// 0 when nothing was held back, 1 when a safety rail (or a missing flag) kept a failing
+/// record.
 fn plan_exit_code(clean: &CleanReport) -> i32 {
-    let held_back =
-        clean.plan.refused.is_some() || clean.results.iter().any(|r| r.result == "skipped");
+    let held_back = clean.plan.refused.is_some()
+        || clean.plan.items.iter().any(|i| !i.delete)
+        || clean.results.iter().any(|r| r.result == "skipped");
     if held_back {
         exit_code::WARNING
     } else {

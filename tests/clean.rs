@@ -1,0 +1,686 @@
+//! `vlmcs-audit clean` and `restore` against a real BIND 9 that accepts TSIG-signed updates.
+//! Every test works in a zone of its own, so tests run concurrently on one server; the zone's
+//! contents are checked afterwards with `dig`, not with the tool's word.
+
+mod common;
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use common::{Run, run};
+use serde_json::Value;
+use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+
+const KEY_NAME: &str = "vlmcs-test-key";
+const ZONES: &[(&str, &[&str])] = &[
+    ("plan", &["kms1", "dead", "gone", "rogue"]),
+    ("apply", &["kms1", "dead", "gone", "rogue"]),
+    ("unauth", &["kms1", "rogue"]),
+    ("keys", &["kms1", "dead"]),
+    ("perm", &["kms1", "dead"]),
+    ("nxrrset", &["kms1", "dead"]),
+    ("partition", &["hole1", "hole2"]),
+    ("grace", &["kms1", "dead"]),
+    ("lock", &["kms1", "dead"]),
+    ("nsupdate", &["kms1", "dead"]),
+    ("last", &["dead"]),
+];
+const HOSTS: &[(&str, u8)] = &[
+    ("kms1", 11),
+    ("dead", 14),
+    ("rogue", 15),
+    ("hole1", 16),
+    ("hole2", 17),
+];
+
+struct Bed {
+    net: [u8; 3],
+    server: SocketAddr,
+    dir: PathBuf,
+    key_file: PathBuf,
+}
+
+static BED: OnceLock<Bed> = OnceLock::new();
+
+fn origin(zone: &str) -> String {
+    format!("{zone}.clean.test.")
+}
+
+fn bed() -> &'static Bed {
+    BED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                match start().await {
+                    Ok((bed, keep)) => {
+                        tx.send(Ok(bed)).unwrap();
+                        let _keep = keep;
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tx.send(Err(e)).unwrap(),
+                }
+            });
+        });
+        rx.recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the test bed did not start: {e}"))
+    })
+}
+
+type Keep = (Vec<StandIn>, Vec<Blackhole>, Named);
+
+async fn start() -> Result<(Bed, Keep), String> {
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-clean-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = base64::engine::general_purpose::STANDARD.encode(
+        (0..32u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(std::process::id() as u8))
+            .collect::<Vec<_>>(),
+    );
+    let key_block =
+        format!("key \"{KEY_NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n");
+    let key_file = dir.join("ddns.key");
+    write_private(&key_file, &key_block);
+    let mut last = String::new();
+    for _ in 0..5 {
+        let net = lab::random_loopback_net();
+        let at = |n: u8| SocketAddr::new(lab::host(net, n), 1688);
+        let listeners = async {
+            let kms = StandIn::start(at(11), Behavior::Kms).await?;
+            let rogue = StandIn::start(at(15), Behavior::Kms).await?;
+            let holes = vec![
+                Blackhole::start(at(16)).await?,
+                Blackhole::start(at(17)).await?,
+            ];
+            Ok::<_, std::io::Error>((vec![kms, rogue], holes))
+        };
+        let (stand_ins, holes) = match listeners.await {
+            Ok(l) => l,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let zones: Vec<Zone> = ZONES
+            .iter()
+            .map(|(name, targets)| {
+                let o = origin(name);
+                let mut body = String::new();
+                for (host, n) in HOSTS {
+                    let _ = writeln!(body, "{host} IN A {}", lab::host(net, *n));
+                }
+                for t in *targets {
+                    let _ = writeln!(body, "_vlmcs._tcp IN SRV 0 0 1688 {t}");
+                }
+                Zone::new(&o, lab::zone_text(&o, 1, &body)).with_options(&format!(
+                    "update-policy {{ grant {KEY_NAME} zonesub ANY; }};"
+                ))
+            })
+            .collect();
+        let named = Named::start(&dir.join("named"), lab::LOOPBACK, &zones, &key_block).await?;
+        let bed = Bed {
+            net,
+            server: named.address,
+            dir: dir.clone(),
+            key_file: key_file.clone(),
+        };
+        return Ok((bed, (stand_ins, holes, named)));
+    }
+    Err(last)
+}
+
+fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The zone's SRV RRset as `dig` sees it, sorted: `"0 0 1688 kms1.apply.clean.test."`.
+fn dig(zone: &str) -> Vec<String> {
+    let bed = bed();
+    let out = Command::new("dig")
+        .args([
+            "+norec",
+            "+tcp",
+            "+short",
+            "-p",
+            &bed.server.port().to_string(),
+            "@127.0.0.1",
+        ])
+        .arg(format!("_vlmcs._tcp.{}", origin(zone)))
+        .arg("SRV")
+        .output()
+        .expect("dig (bind9-dnsutils) must be installed");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn rr(zone: &str, target: &str) -> String {
+    format!("0 0 1688 {target}.{}", origin(zone))
+}
+
+/// Paths of one test's files.
+struct Files {
+    state: PathBuf,
+    undo: PathBuf,
+    audit: PathBuf,
+}
+
+fn files(zone: &str) -> Files {
+    let dir = bed().dir.join(zone);
+    std::fs::create_dir_all(&dir).unwrap();
+    Files {
+        state: dir.join("state.json"),
+        undo: dir.join("undo.txt"),
+        audit: dir.join("audit.jsonl"),
+    }
+}
+
+/// `vlmcs-audit clean <zone> --server ... --format json` with the test's files and `extra`.
+fn clean(zone: &str, extra: &[&str]) -> Run {
+    let bed = bed();
+    let f = files(zone);
+    let server = bed.server.to_string();
+    let domain = origin(zone);
+    let allow = format!("kms1.{domain}");
+    let mut argv = vec![
+        "clean",
+        domain.as_str(),
+        "--server",
+        &server,
+        "--timeout",
+        "1s",
+        "--format",
+        "json",
+        "--allow",
+        &allow,
+    ];
+    let paths = [
+        ("--state", f.state.to_str().unwrap().to_string()),
+        ("--undo-file", f.undo.to_str().unwrap().to_string()),
+        ("--audit-log", f.audit.to_str().unwrap().to_string()),
+    ];
+    for (flag, path) in &paths {
+        argv.push(flag);
+        argv.push(path);
+    }
+    argv.extend(extra);
+    run(&argv)
+}
+
+fn key() -> &'static str {
+    bed().key_file.to_str().unwrap()
+}
+
+fn plan_of(report: &Value) -> Vec<(String, String, bool)> {
+    report["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let target = i["record"]["target"].as_str().unwrap();
+            let label = target.split('.').next().unwrap().to_string();
+            (
+                label,
+                i["reason"].as_str().unwrap().to_string(),
+                i["delete"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plan_only_changes_nothing() {
+    let before = dig("plan");
+    assert_eq!(before.len(), 4);
+    let run = clean("plan", &["--dead-for", "0", "--tsig-key", key()]);
+    let report = run.json();
+    assert_eq!(
+        run.code, 1,
+        "a kept failing record (the rogue host) is a warning: {}",
+        run.stdout
+    );
+    assert_eq!(
+        plan_of(&report),
+        vec![
+            ("dead".into(), "dead-host".into(), true),
+            ("gone".into(), "no-address".into(), true),
+            ("rogue".into(), "unauthorized-host".into(), false),
+        ]
+    );
+    assert_eq!(report["applied"], false);
+    assert_eq!(dig("plan"), before, "a plan must not change DNS");
+    assert!(!files("plan").undo.exists());
+}
+
+#[test]
+fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them_back() {
+    let before = dig("apply");
+    let run = clean(
+        "apply",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    let report = run.json();
+    assert_eq!(
+        dig("apply"),
+        vec![rr("apply", "kms1"), rr("apply", "rogue")],
+        "{}",
+        run.stdout
+    );
+    let results: Vec<(&str, &str)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["record"]["target"].as_str().unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("dead.apply.clean.test.", "deleted"),
+            ("gone.apply.clean.test.", "deleted")
+        ]
+    );
+    // Nothing failed; the rogue host was held back: exit 1.
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    let f = files("apply");
+    let undo = std::fs::read_to_string(&f.undo).unwrap();
+    assert_eq!(undo.matches("update add ").count(), 2, "{undo}");
+    assert!(
+        undo.contains(
+            "update add _vlmcs._tcp.apply.clean.test. 300 IN SRV 0 0 1688 dead.apply.clean.test."
+        ),
+        "{undo}"
+    );
+    let audit: Vec<Value> = std::fs::read_to_string(&f.audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(audit.len(), 2);
+    assert!(
+        audit
+            .iter()
+            .all(|a| a["result"] == "ok" && a["action"] == "delete")
+    );
+    assert!(audit[0]["auth"].as_str().unwrap().contains(KEY_NAME));
+    // The secret never reaches the logs or the report.
+    let secret_part = std::fs::read_to_string(key()).unwrap();
+    let secret = secret_part.split('"').nth(3).unwrap();
+    assert!(
+        !run.stdout.contains(secret)
+            && !std::fs::read_to_string(&f.audit).unwrap().contains(secret)
+    );
+
+    let restored = common::run(&[
+        "restore",
+        f.undo.to_str().unwrap(),
+        "--tsig-key",
+        key(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(restored.code, 0, "{} {}", restored.stdout, restored.stderr);
+    assert_eq!(
+        dig("apply"),
+        before,
+        "restore must bring back every record, byte for byte"
+    );
+}
+
+#[test]
+fn unauthorized_hosts_go_only_with_include_unauthorized() {
+    let run = clean(
+        "unauth",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    assert_eq!(dig("unauth").len(), 2, "{}", run.stdout);
+    let run = clean(
+        "unauth",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--include-unauthorized",
+        ],
+    );
+    assert_eq!(dig("unauth"), vec![rr("unauth", "kms1")], "{}", run.stdout);
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn bad_keys_fail_each_with_its_own_message_and_change_nothing() {
+    let before = dig("keys");
+    let dir = bed().dir.join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong_secret = dir.join("wrong-secret.key");
+    write_private(
+        &wrong_secret,
+        &format!(
+            "key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=\"; }};\n"
+        ),
+    );
+    let unknown_name = dir.join("unknown-name.key");
+    let real = std::fs::read_to_string(key()).unwrap();
+    write_private(
+        &unknown_name,
+        &real.replace(KEY_NAME, "nobody-knows-this-key"),
+    );
+    for (args, expected) in [
+        (vec!["--tsig-key", wrong_secret.to_str().unwrap()], "BADSIG"),
+        (vec!["--tsig-key", unknown_name.to_str().unwrap()], "BADKEY"),
+        (vec!["--no-auth"], "REFUSED"),
+    ] {
+        let mut argv = vec!["--dead-for", "0", "--apply", "--yes"];
+        argv.extend(&args);
+        let run = clean("keys", &argv);
+        let report = run.json();
+        let message = report["results"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains(expected), "{expected}: {message}");
+        assert_eq!(report["results"][0]["result"], "failed");
+        assert_eq!(run.code, 2, "{expected}");
+        assert_eq!(dig("keys"), before, "{expected}: DNS changed");
+    }
+    // No key at all, and a key file others can read: refused before anything is sent.
+    let run = clean("keys", &["--dead-for", "0", "--apply", "--yes"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("needs authentication"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let loose = bed().dir.join("loose.key");
+    std::fs::copy(key(), &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let before = dig("perm");
+    let run = clean(
+        "perm",
+        &[
+            "--dead-for",
+            "0",
+            "--apply",
+            "--yes",
+            "--tsig-key",
+            loose.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains("mode 0644") && run.stderr.contains("chmod 600"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dig("perm"), before);
+}
+
+#[test]
+fn rrset_changed_between_scan_and_delete_is_left_alone() {
+    let bed = bed();
+    let before = dig("nxrrset");
+    let settings = vlmcs_audit::config::build(
+        None,
+        &vlmcs_audit::config::Overrides {
+            domains: vec![origin("nxrrset")],
+            servers: vec![bed.server.to_string()],
+            allow: vec![format!("kms1.{}", origin("nxrrset"))],
+            timeout: Some("1s".into()),
+            ..Default::default()
+        },
+        || Ok(vec![]),
+    )
+    .unwrap();
+    let f = files("nxrrset");
+    let key = vlmcs_audit::auth::load_key_file(Path::new(key())).unwrap();
+    let server = bed.server;
+    let request = vlmcs_audit::clean::CleanRequest {
+        options: vlmcs_audit::clean::CleanOptions {
+            dead_for: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+        apply: true,
+        auth: vlmcs_audit::auth::Auth::Tsig(key.clone()),
+        state_path: f.state,
+        lock_wait: std::time::Duration::from_secs(5),
+        undo_path: f.undo,
+        audit_path: f.audit,
+        primary: None,
+        // Between the scan and the delete, a host registers itself (as KMS hosts do daily).
+        confirm: Box::new(move |_| {
+            let added = Command::new("nsupdate")
+                .arg("-k")
+                .arg(bed.key_file.as_os_str())
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut child| {
+                    use std::io::Write;
+                    let script = format!(
+                        "server 127.0.0.1 {}\nzone {z}\nupdate add _vlmcs._tcp.{z} 300 IN SRV 0 0 1688 newhost.{z}\nsend\n",
+                        server.port(),
+                        z = origin("nxrrset")
+                    );
+                    child.stdin.take().unwrap().write_all(script.as_bytes())?;
+                    child.wait()
+                })
+                .unwrap();
+            assert!(added.success());
+            true
+        }),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(vlmcs_audit::clean::run(&settings, request))
+        .unwrap();
+    let result = &report.results[0];
+    assert_eq!(result.result, "failed");
+    assert!(result.message.contains("NXRRSET"), "{}", result.message);
+    let mut expected = before.clone();
+    expected.push(rr("nxrrset", "newhost"));
+    expected.sort();
+    assert_eq!(
+        dig("nxrrset"),
+        expected,
+        "the dead record must still be there, next to the new one"
+    );
+}
+
+#[test]
+fn partition_deletes_nothing_without_force() {
+    let before = dig("partition");
+    let run = clean(
+        "partition",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    let report = run.json();
+    assert!(
+        report["plan"]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("2 of 2 probed hosts look dead"),
+        "{report:#}"
+    );
+    assert!(
+        report["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["delete"] == false)
+    );
+    assert_eq!(run.code, 1);
+    assert_eq!(dig("partition"), before);
+    // With --force the dead records go, but the last one stays unless --allow-empty.
+    let run = clean(
+        "partition",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--force",
+        ],
+    );
+    assert_eq!(dig("partition").len(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn the_last_record_stays_unless_allow_empty() {
+    // One dead host out of one is "most hosts dead" too: --force gets past that rail.
+    let run = clean(
+        "last",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--force",
+        ],
+    );
+    let report = run.json();
+    assert!(
+        report["plan"]["items"][0]["keep_because"]
+            .as_str()
+            .unwrap()
+            .contains("last record")
+    );
+    assert_eq!(dig("last").len(), 1);
+    clean(
+        "last",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--force",
+            "--allow-empty",
+        ],
+    );
+    assert!(dig("last").is_empty());
+}
+
+#[test]
+fn dead_for_waits_until_the_state_says_long_enough() {
+    let run = clean(
+        "grace",
+        &["--dead-for", "1h", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    let report = run.json();
+    let why = report["plan"]["items"][0]["keep_because"].as_str().unwrap();
+    assert!(why.contains("--dead-for 1h"), "{why}");
+    assert_eq!(dig("grace").len(), 2);
+    // Age the state: the record has been failing for two hours.
+    let f = files("grace");
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.state).unwrap()).unwrap();
+    let two_hours_ago = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(7200),
+    )
+    .to_string();
+    for (_, record) in state["records"].as_object_mut().unwrap() {
+        if record["failing_since"].is_string() {
+            record["failing_since"] = Value::String(two_hours_ago.clone());
+        }
+    }
+    std::fs::write(&f.state, serde_json::to_string(&state).unwrap()).unwrap();
+    clean(
+        "grace",
+        &["--dead-for", "1h", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    assert_eq!(dig("grace"), vec![rr("grace", "kms1")]);
+}
+
+#[test]
+fn a_second_run_on_the_same_state_waits_then_fails_clearly() {
+    let f = files("lock");
+    let held =
+        vlmcs_audit::state::LockedState::open(&f.state, std::time::Duration::from_secs(1)).unwrap();
+    let before = dig("lock");
+    let run = clean(
+        "lock",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--lock-wait",
+            "1s",
+        ],
+    );
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("holds the lock"), "{}", run.stderr);
+    assert_eq!(dig("lock"), before);
+    drop(held);
+    let run = clean(
+        "lock",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--lock-wait",
+            "1s",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The state file is intact JSON after both runs.
+    let _: Value = serde_json::from_str(&std::fs::read_to_string(&f.state).unwrap()).unwrap();
+}
+
+#[test]
+fn undo_file_works_with_nsupdate_too() {
+    let before = dig("nsupdate");
+    clean(
+        "nsupdate",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    assert_eq!(dig("nsupdate").len(), 1);
+    let status = Command::new("nsupdate")
+        .arg("-k")
+        .arg(key())
+        .arg(files("nsupdate").undo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(dig("nsupdate"), before);
+}
+
+#[test]
+fn without_apply_confirmation_is_required_off_a_terminal() {
+    let run = clean("plan", &["--dead-for", "0", "--tsig-key", key(), "--apply"]);
+    assert_eq!(run.code, 3);
+    assert!(run.stderr.contains("add --yes"), "{}", run.stderr);
+}

@@ -38,7 +38,6 @@ const HOSTS: &[(&str, u8)] = &[
 ];
 
 struct Bed {
-    net: [u8; 3],
     server: SocketAddr,
     dir: PathBuf,
     key_file: PathBuf,
@@ -125,7 +124,6 @@ async fn start() -> Result<(Bed, Keep), String> {
             .collect();
         let named = Named::start(&dir.join("named"), lab::LOOPBACK, &zones, &key_block).await?;
         let bed = Bed {
-            net,
             server: named.address,
             dir: dir.clone(),
             key_file: key_file.clone(),

@@ -51,6 +51,10 @@ pub enum UpdateError {
     #[error("refused by the server's policy (REFUSED): {0}")]
     Refused(String),
     #[error(
+        "the server answered NOTAUTH to an unsigned update: either it requires authentication for this zone (Knot says NOTAUTH when no ACL allows the update; give a key with --tsig-key) or it is not authoritative for zone {zone} (check the primary, --primary)"
+    )]
+    UnsignedNotAuth { zone: String },
+    #[error(
         "the RRset changed since it was audited (NXRRSET: a host re-registered or someone edited the records); nothing was changed, re-run to plan again"
     )]
     RrsetChanged,
@@ -166,7 +170,7 @@ fn map_rcode(rcode: ResponseCode, zone: &Name, signed: bool) -> Result<(), Updat
             zone: zone.to_ascii(),
         }),
         ResponseCode::NotAuth if signed => Err(UpdateError::NotAuth(String::new())),
-        ResponseCode::NotAuth => Err(UpdateError::NotZone {
+        ResponseCode::NotAuth => Err(UpdateError::UnsignedNotAuth {
             zone: zone.to_ascii(),
         }),
         ResponseCode::Refused if signed => Err(UpdateError::Refused(

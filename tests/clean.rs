@@ -4,18 +4,14 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use base64::Engine as _;
-use common::{Run, run};
+use common::Run;
+use common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr, write_private};
 use serde_json::Value;
-use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
 
-const KEY_NAME: &str = "vlmcs-test-key";
 const ZONES: &[(&str, &[&str])] = &[
     ("plan", &["kms1", "dead", "gone", "rogue"]),
     ("apply", &["kms1", "dead", "gone", "rogue"]),
@@ -29,195 +25,27 @@ const ZONES: &[(&str, &[&str])] = &[
     ("nsupdate", &["kms1", "dead"]),
     ("last", &["dead"]),
 ];
-const HOSTS: &[(&str, u8)] = &[
-    ("kms1", 11),
-    ("dead", 14),
-    ("rogue", 15),
-    ("hole1", 16),
-    ("hole2", 17),
-];
 
-struct Bed {
-    server: SocketAddr,
-    dir: PathBuf,
-    key_file: PathBuf,
+static BED: OnceLock<UpdateBed> = OnceLock::new();
+
+fn bed() -> &'static UpdateBed {
+    BED.get_or_init(|| common::updates::start(ServerKind::Bind, ZONES))
 }
 
-static BED: OnceLock<Bed> = OnceLock::new();
-
-fn origin(zone: &str) -> String {
-    format!("{zone}.clean.test.")
-}
-
-fn bed() -> &'static Bed {
-    BED.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                match start().await {
-                    Ok((bed, keep)) => {
-                        tx.send(Ok(bed)).unwrap();
-                        let _keep = keep;
-                        std::future::pending::<()>().await;
-                    }
-                    Err(e) => tx.send(Err(e)).unwrap(),
-                }
-            });
-        });
-        rx.recv()
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the test bed did not start: {e}"))
-    })
-}
-
-type Keep = (Vec<StandIn>, Vec<Blackhole>, Named);
-
-async fn start() -> Result<(Bed, Keep), String> {
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-clean-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = base64::engine::general_purpose::STANDARD.encode(
-        (0..32u8)
-            .map(|i| i.wrapping_mul(37).wrapping_add(std::process::id() as u8))
-            .collect::<Vec<_>>(),
-    );
-    let key_block =
-        format!("key \"{KEY_NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n");
-    let key_file = dir.join("ddns.key");
-    write_private(&key_file, &key_block);
-    let mut last = String::new();
-    for _ in 0..5 {
-        let net = lab::random_loopback_net();
-        let at = |n: u8| SocketAddr::new(lab::host(net, n), 1688);
-        let listeners = async {
-            let kms = StandIn::start(at(11), Behavior::Kms).await?;
-            let rogue = StandIn::start(at(15), Behavior::Kms).await?;
-            let holes = vec![
-                Blackhole::start(at(16)).await?,
-                Blackhole::start(at(17)).await?,
-            ];
-            Ok::<_, std::io::Error>((vec![kms, rogue], holes))
-        };
-        let (stand_ins, holes) = match listeners.await {
-            Ok(l) => l,
-            Err(e) => {
-                last = e.to_string();
-                continue;
-            }
-        };
-        let zones: Vec<Zone> = ZONES
-            .iter()
-            .map(|(name, targets)| {
-                let o = origin(name);
-                let mut body = String::new();
-                for (host, n) in HOSTS {
-                    let _ = writeln!(body, "{host} IN A {}", lab::host(net, *n));
-                }
-                for t in *targets {
-                    let _ = writeln!(body, "_vlmcs._tcp IN SRV 0 0 1688 {t}");
-                }
-                Zone::new(&o, lab::zone_text(&o, 1, &body)).with_options(&format!(
-                    "update-policy {{ grant {KEY_NAME} zonesub ANY; }};"
-                ))
-            })
-            .collect();
-        let named = Named::start(&dir.join("named"), lab::LOOPBACK, &zones, &key_block).await?;
-        let bed = Bed {
-            server: named.address,
-            dir: dir.clone(),
-            key_file: key_file.clone(),
-        };
-        return Ok((bed, (stand_ins, holes, named)));
-    }
-    Err(last)
-}
-
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// The zone's SRV RRset as `dig` sees it, sorted: `"0 0 1688 kms1.apply.clean.test."`.
 fn dig(zone: &str) -> Vec<String> {
-    let bed = bed();
-    let out = Command::new("dig")
-        .args([
-            "+norec",
-            "+tcp",
-            "+short",
-            "-p",
-            &bed.server.port().to_string(),
-            "@127.0.0.1",
-        ])
-        .arg(format!("_vlmcs._tcp.{}", origin(zone)))
-        .arg("SRV")
-        .output()
-        .expect("dig (bind9-dnsutils) must be installed");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines
+    bed().dig(zone)
 }
 
-fn rr(zone: &str, target: &str) -> String {
-    format!("0 0 1688 {target}.{}", origin(zone))
-}
-
-/// Paths of one test's files.
-struct Files {
-    state: PathBuf,
-    undo: PathBuf,
-    audit: PathBuf,
-}
-
-fn files(zone: &str) -> Files {
-    let dir = bed().dir.join(zone);
-    std::fs::create_dir_all(&dir).unwrap();
-    Files {
-        state: dir.join("state.json"),
-        undo: dir.join("undo.txt"),
-        audit: dir.join("audit.jsonl"),
-    }
-}
-
-/// `vlmcs-audit clean <zone> --server ... --format json` with the test's files and `extra`.
 fn clean(zone: &str, extra: &[&str]) -> Run {
-    let bed = bed();
-    let f = files(zone);
-    let server = bed.server.to_string();
-    let domain = origin(zone);
-    let allow = format!("kms1.{domain}");
-    let mut argv = vec![
-        "clean",
-        domain.as_str(),
-        "--server",
-        &server,
-        "--timeout",
-        "1s",
-        "--format",
-        "json",
-        "--allow",
-        &allow,
-    ];
-    let paths = [
-        ("--state", f.state.to_str().unwrap().to_string()),
-        ("--undo-file", f.undo.to_str().unwrap().to_string()),
-        ("--audit-log", f.audit.to_str().unwrap().to_string()),
-    ];
-    for (flag, path) in &paths {
-        argv.push(flag);
-        argv.push(path);
-    }
-    argv.extend(extra);
-    run(&argv)
+    bed().clean(zone, extra)
+}
+
+fn files(zone: &str) -> common::updates::Files {
+    bed().files(zone)
 }
 
 fn key() -> &'static str {
-    bed().key_file.to_str().unwrap()
+    bed().key()
 }
 
 fn plan_of(report: &Value) -> Vec<(String, String, bool)> {
@@ -318,8 +146,7 @@ fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them
     );
     assert!(audit[0]["auth"].as_str().unwrap().contains(KEY_NAME));
     // The secret never reaches the logs or the report.
-    let secret_part = std::fs::read_to_string(key()).unwrap();
-    let secret = secret_part.split('"').nth(3).unwrap();
+    let secret = bed().secret.as_str();
     assert!(
         !run.stdout.contains(secret)
             && !std::fs::read_to_string(&f.audit).unwrap().contains(secret)

@@ -158,7 +158,7 @@ impl Named {
 /// Test harnesses keep their servers in statics that are never dropped: have the kernel kill
 /// `named` when the thread that started it goes away, so no server outlives its test run.
 #[cfg(target_os = "linux")]
-fn die_with_parent(command: &mut Command) {
+pub(crate) fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
@@ -170,9 +170,9 @@ fn die_with_parent(command: &mut Command) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_command: &mut Command) {}
+pub(crate) fn die_with_parent(_command: &mut Command) {}
 
-fn free_port(ip: IpAddr) -> Result<u16, String> {
+pub(crate) fn free_port(ip: IpAddr) -> Result<u16, String> {
     for _ in 0..50 {
         let tcp = TcpListener::bind((ip, 0)).map_err(|e| format!("binding {ip}: {e}"))?;
         let port = tcp.local_addr().map_err(|e| e.to_string())?.port();

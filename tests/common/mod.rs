@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod updates;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;

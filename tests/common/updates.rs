@@ -1,0 +1,245 @@
+//! A DNS server that accepts TSIG-signed updates (BIND 9 or Knot), with one zone per test so
+//! that tests run concurrently, and the listeners behind the records. Shared by the cleanup
+//! tests of both servers.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use vlmcs_audit::lab::knot::{Knot, KnotKey};
+use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+
+use super::{Run, run};
+
+pub const KEY_NAME: &str = "vlmcs-test-key";
+pub const HOSTS: &[(&str, u8)] = &[
+    ("kms1", 11),
+    ("dead", 14),
+    ("rogue", 15),
+    ("hole1", 16),
+    ("hole2", 17),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Bind,
+    Knot,
+}
+
+pub struct UpdateBed {
+    pub server: SocketAddr,
+    pub dir: PathBuf,
+    pub key_file: PathBuf,
+    pub secret: String,
+}
+
+pub fn origin(zone: &str) -> String {
+    format!("{zone}.clean.test.")
+}
+
+/// Starts the bed on a thread of its own that lives as long as the test binary.
+pub fn start(
+    kind: ServerKind,
+    zones: &'static [(&'static str, &'static [&'static str])],
+) -> UpdateBed {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            match start_async(kind, zones).await {
+                Ok((bed, keep)) => {
+                    tx.send(Ok(bed)).unwrap();
+                    let _keep = keep;
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => tx.send(Err(e)).unwrap(),
+            }
+        });
+    });
+    rx.recv()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the test bed did not start: {e}"))
+}
+
+enum DnsServer {
+    Bind(Named),
+    Knot(Knot),
+}
+
+type Keep = (Vec<StandIn>, Vec<Blackhole>, DnsServer);
+
+async fn start_async(
+    kind: ServerKind,
+    zone_list: &[(&str, &[&str])],
+) -> Result<(UpdateBed, Keep), String> {
+    let label = if kind == ServerKind::Bind {
+        "bind"
+    } else {
+        "knot"
+    };
+    let dir =
+        std::env::temp_dir().join(format!("vlmcs-audit-clean-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = base64::engine::general_purpose::STANDARD.encode(
+        (0..32u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(std::process::id() as u8))
+            .collect::<Vec<_>>(),
+    );
+    let key_block =
+        format!("key \"{KEY_NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{secret}\";\n}};\n");
+    let key_file = dir.join("ddns.key");
+    write_private(&key_file, &key_block);
+    let mut last = String::new();
+    for _ in 0..5 {
+        let net = lab::random_loopback_net();
+        let at = |n: u8| SocketAddr::new(lab::host(net, n), 1688);
+        let listeners = async {
+            let kms = StandIn::start(at(11), Behavior::Kms).await?;
+            let rogue = StandIn::start(at(15), Behavior::Kms).await?;
+            let holes = vec![
+                Blackhole::start(at(16)).await?,
+                Blackhole::start(at(17)).await?,
+            ];
+            Ok::<_, std::io::Error>((vec![kms, rogue], holes))
+        };
+        let (stand_ins, holes) = match listeners.await {
+            Ok(l) => l,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let zones: Vec<Zone> = zone_list
+            .iter()
+            .map(|(name, targets)| {
+                let o = origin(name);
+                let mut body = String::new();
+                for (host, n) in HOSTS {
+                    let _ = writeln!(body, "{host} IN A {}", lab::host(net, *n));
+                }
+                for t in *targets {
+                    let _ = writeln!(body, "_vlmcs._tcp IN SRV 0 0 1688 {t}");
+                }
+                Zone::new(&o, lab::zone_text(&o, 1, &body)).with_options(&format!(
+                    "update-policy {{ grant {KEY_NAME} zonesub ANY; }};"
+                ))
+            })
+            .collect();
+        let server = match kind {
+            ServerKind::Bind => DnsServer::Bind(
+                Named::start(&dir.join("named"), lab::LOOPBACK, &zones, &key_block).await?,
+            ),
+            ServerKind::Knot => {
+                let key = KnotKey {
+                    name: KEY_NAME,
+                    algorithm: "hmac-sha256",
+                    secret: &secret,
+                };
+                DnsServer::Knot(Knot::start(&dir.join("knot"), lab::LOOPBACK, &zones, &key).await?)
+            }
+        };
+        let address = match &server {
+            DnsServer::Bind(n) => n.address,
+            DnsServer::Knot(k) => k.address,
+        };
+        let bed = UpdateBed {
+            server: address,
+            dir: dir.clone(),
+            key_file: key_file.clone(),
+            secret: secret.clone(),
+        };
+        return Ok((bed, (stand_ins, holes, server)));
+    }
+    Err(last)
+}
+
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// `"0 0 1688 kms1.<zone>.clean.test."`
+pub fn rr(zone: &str, target: &str) -> String {
+    format!("0 0 1688 {target}.{}", origin(zone))
+}
+
+/// Paths of one test's files.
+pub struct Files {
+    pub state: PathBuf,
+    pub undo: PathBuf,
+    pub audit: PathBuf,
+}
+
+impl UpdateBed {
+    /// The zone's SRV RRset as `dig` sees it, sorted.
+    pub fn dig(&self, zone: &str) -> Vec<String> {
+        let out = Command::new("dig")
+            .args([
+                "+norec",
+                "+tcp",
+                "+short",
+                "-p",
+                &self.server.port().to_string(),
+                "@127.0.0.1",
+            ])
+            .arg(format!("_vlmcs._tcp.{}", origin(zone)))
+            .arg("SRV")
+            .output()
+            .expect("dig (bind9-dnsutils) must be installed");
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    pub fn files(&self, zone: &str) -> Files {
+        let dir = self.dir.join(zone);
+        std::fs::create_dir_all(&dir).unwrap();
+        Files {
+            state: dir.join("state.json"),
+            undo: dir.join("undo.txt"),
+            audit: dir.join("audit.jsonl"),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        self.key_file.to_str().unwrap()
+    }
+
+    /// `vlmcs-audit clean <zone> --server ... --format json` with the test's files and `extra`.
+    pub fn clean(&self, zone: &str, extra: &[&str]) -> Run {
+        let f = self.files(zone);
+        let server = self.server.to_string();
+        let domain = origin(zone);
+        let allow = format!("kms1.{domain}");
+        let state = f.state.to_str().unwrap().to_string();
+        let undo = f.undo.to_str().unwrap().to_string();
+        let audit = f.audit.to_str().unwrap().to_string();
+        let mut argv = vec![
+            "clean",
+            domain.as_str(),
+            "--server",
+            &server,
+            "--timeout",
+            "1s",
+            "--format",
+            "json",
+            "--allow",
+            &allow,
+            "--state",
+            &state,
+            "--undo-file",
+            &undo,
+            "--audit-log",
+            &audit,
+        ];
+        argv.extend(extra);
+        run(&argv)
+    }
+}

@@ -51,17 +51,35 @@ pub async fn run(settings: &ScanSettings) -> Report {
     )
     .await;
 
+    let observed: Vec<_> = observations
+        .into_iter()
+        .zip(settings.domains.iter().map(|d| &d.policy))
+        .collect();
+    let mut report = assemble(observed, settings.allowlist_configured, notes);
+    report.started_at = started_at;
+    report.duration_ms = (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    report.timeout_ms = settings.timeout.as_millis() as u64;
+    report
+}
+
+/// Classifies every domain and builds the report (without timings): the pure end of the
+/// pipeline, also used by tests that start from hand-made observations.
+pub fn assemble(
+    observations: Vec<(DomainObservation, &crate::model::DomainPolicy)>,
+    allowlist_configured: bool,
+    mut notes: Vec<String>,
+) -> Report {
     let mut findings = Vec::new();
     let mut domains = Vec::new();
-    for (observation, domain) in observations.into_iter().zip(&settings.domains) {
-        let (mut found, summary) = classify(&observation, &domain.policy);
+    for (observation, policy) in observations {
+        let (mut found, summary) = classify(&observation, policy);
         findings.append(&mut found);
         domains.push(DomainReport {
             observation,
             summary,
         });
     }
-    if !settings.allowlist_configured {
+    if !allowlist_configured {
         notes.push(
             "no allowlist is configured: every live KMS host counts as healthy, so a client that became a KMS host by mistake cannot be told apart from a real one; list your hosts under `authorized_hosts` in the config or pass --allow".into(),
         );
@@ -75,10 +93,10 @@ pub async fn run(settings: &ScanSettings) -> Report {
     Report {
         tool: "vlmcs-audit".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        started_at,
-        duration_ms: (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
-        timeout_ms: settings.timeout.as_millis() as u64,
-        allowlist_configured: settings.allowlist_configured,
+        started_at: String::new(),
+        duration_ms: 0.0,
+        timeout_ms: 0,
+        allowlist_configured,
         complete,
         worst_severity: worst,
         exit_code: Report::compute_exit_code(complete, worst),

@@ -252,3 +252,6 @@ fn candidate(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

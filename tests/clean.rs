@@ -24,6 +24,8 @@ const ZONES: &[(&str, &[&str])] = &[
     ("lock", &["kms1", "dead"]),
     ("nsupdate", &["kms1", "dead"]),
     ("last", &["dead"]),
+    ("mname", &["kms1", "dead"]),
+    ("skew", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -91,7 +93,8 @@ fn plan_only_changes_nothing() {
 
 #[test]
 fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them_back() {
-    let before = dig("apply");
+    let before = bed().dig_full("apply");
+    assert!(before[0].contains(" 300 IN SRV "), "{before:?}");
     let run = clean(
         "apply",
         &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
@@ -162,7 +165,7 @@ fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them
     ]);
     assert_eq!(restored.code, 0, "{} {}", restored.stdout, restored.stderr);
     assert_eq!(
-        dig("apply"),
+        bed().dig_full("apply"),
         before,
         "restore must bring back every record, byte for byte"
     );
@@ -508,4 +511,101 @@ fn without_apply_confirmation_is_required_off_a_terminal() {
     let run = clean("plan", &["--dead-for", "0", "--tsig-key", key(), "--apply"]);
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("add --yes"), "{}", run.stderr);
+}
+
+#[test]
+fn updates_go_to_the_soa_mname_when_servers_are_discovered() {
+    let bed = bed();
+    let f = files("mname");
+    let resolver = bed.server.to_string();
+    let port = bed.server.port().to_string();
+    let domain = origin("mname");
+    let allow = format!("kms1.{domain}");
+    let (state, undo, audit) = (
+        f.state.to_str().unwrap(),
+        f.undo.to_str().unwrap(),
+        f.audit.to_str().unwrap(),
+    );
+    let run = common::run(&[
+        "clean",
+        &domain,
+        "--resolver",
+        &resolver,
+        "--nameserver-port",
+        &port,
+        "--timeout",
+        "1s",
+        "--format",
+        "json",
+        "--allow",
+        &allow,
+        "--state",
+        state,
+        "--undo-file",
+        undo,
+        "--audit-log",
+        audit,
+        "--dead-for",
+        "0",
+        "--tsig-key",
+        key(),
+        "--apply",
+        "--yes",
+    ]);
+    let report = run.json();
+    assert_eq!(report["scan"]["domains"][0]["servers_from"], "discovered");
+    assert_eq!(
+        report["scan"]["domains"][0]["primary"],
+        format!("ns1.{domain}")
+    );
+    assert_eq!(
+        report["results"][0]["server"],
+        format!("127.0.0.1:{port}"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(dig("mname"), vec![rr("mname", "kms1")]);
+}
+
+#[test]
+fn clock_skew_is_reported_as_badtime() {
+    // libfaketime moves this process's clock an hour back; the server sees a stale signature.
+    let before = dig("skew");
+    let f = files("skew");
+    let server = bed().server.to_string();
+    let domain = origin("skew");
+    let allow = format!("kms1.{domain}");
+    let output = Command::new("faketime")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .args(["-f", "-1h", env!("CARGO_BIN_EXE_vlmcs-audit")])
+        .args([
+            "clean",
+            &domain,
+            "--server",
+            &server,
+            "--timeout",
+            "1s",
+            "--format",
+            "json",
+            "--allow",
+            &allow,
+        ])
+        .args(["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"])
+        .arg("--state")
+        .arg(&f.state)
+        .arg("--undo-file")
+        .arg(&f.undo)
+        .arg("--audit-log")
+        .arg(&f.audit)
+        .output()
+        .expect("faketime (Debian package faketime) must be installed");
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let message = report["results"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("BADTIME") && message.contains("clock"),
+        "{message}"
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(dig("skew"), before);
 }

@@ -175,13 +175,27 @@ pub struct Files {
 }
 
 impl UpdateBed {
-    /// The zone's SRV RRset as `dig` sees it, sorted.
+    /// The zone's SRV RRset as `dig` sees it, sorted: `"0 0 1688 kms1.<zone>."`.
     pub fn dig(&self, zone: &str) -> Vec<String> {
+        self.dig_full(zone)
+            .iter()
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(4)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// The whole records, owner, TTL, class, type and data: what "byte for byte" compares.
+    pub fn dig_full(&self, zone: &str) -> Vec<String> {
         let out = Command::new("dig")
             .args([
                 "+norec",
                 "+tcp",
-                "+short",
+                "+noall",
+                "+answer",
                 "-p",
                 &self.server.port().to_string(),
                 "@127.0.0.1",
@@ -192,7 +206,8 @@ impl UpdateBed {
             .expect("dig (bind9-dnsutils) must be installed");
         let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(str::to_string)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
             .collect();
         lines.sort();
         lines

@@ -26,6 +26,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("last", &["dead"]),
     ("mname", &["kms1", "dead"]),
     ("skew", &["kms1", "dead"]),
+    ("lag", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -608,4 +609,34 @@ fn clock_skew_is_reported_as_badtime() {
     );
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(dig("skew"), before);
+}
+
+#[test]
+fn a_secondary_that_still_serves_the_record_is_reported_not_failed() {
+    let copy = bed().lagging_copy.unwrap().to_string();
+    let run = clean(
+        "lag",
+        &[
+            "--server",
+            &copy,
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+        ],
+    );
+    let report = run.json();
+    let result = &report["results"][0];
+    assert_eq!(result["result"], "deleted", "{}", run.stdout);
+    assert_eq!(result["still_served_by"], serde_json::json!([copy]));
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("replication lag")
+    );
+    assert_eq!(run.code, 0);
+    assert_eq!(dig("lag"), vec![rr("lag", "kms1")]);
 }

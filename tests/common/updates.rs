@@ -30,6 +30,9 @@ pub enum ServerKind {
 
 pub struct UpdateBed {
     pub server: SocketAddr,
+    /// BIND only: a second server with a static copy of the zones, which never sees the
+    /// updates: a secondary that lags.
+    pub lagging_copy: Option<SocketAddr>,
     pub dir: PathBuf,
     pub key_file: PathBuf,
     pub secret: String,
@@ -68,7 +71,7 @@ enum DnsServer {
     Knot(Knot),
 }
 
-type Keep = (Vec<StandIn>, Vec<Blackhole>, DnsServer);
+type Keep = (Vec<StandIn>, Vec<Blackhole>, DnsServer, Option<Named>);
 
 async fn start_async(
     kind: ServerKind,
@@ -145,13 +148,20 @@ async fn start_async(
             DnsServer::Bind(n) => n.address,
             DnsServer::Knot(k) => k.address,
         };
+        let copy = match kind {
+            ServerKind::Bind => {
+                Some(Named::start(&dir.join("copy"), lab::LOOPBACK, &zones, &key_block).await?)
+            }
+            ServerKind::Knot => None,
+        };
         let bed = UpdateBed {
             server: address,
+            lagging_copy: copy.as_ref().map(|c| c.address),
             dir: dir.clone(),
             key_file: key_file.clone(),
             secret: secret.clone(),
         };
-        return Ok((bed, (stand_ins, holes, server)));
+        return Ok((bed, (stand_ins, holes, server, copy)));
     }
     Err(last)
 }

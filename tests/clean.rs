@@ -27,6 +27,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("mname", &["kms1", "dead"]),
     ("skew", &["kms1", "dead"]),
     ("lag", &["kms1", "dead"]),
+    ("confirm", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -639,4 +640,50 @@ fn a_secondary_that_still_serves_the_record_is_reported_not_failed() {
     );
     assert_eq!(run.code, 0);
     assert_eq!(dig("lag"), vec![rr("lag", "kms1")]);
+}
+
+/// Runs `clean` on a pseudo-terminal (util-linux `script`), typing `answer` at the prompt.
+fn clean_on_terminal(zone: &str, answer: &str) -> (i32, String) {
+    let bed = bed();
+    let f = files(zone);
+    let domain = origin(zone);
+    let command = format!(
+        "{} clean {domain} --server {} --timeout 1s --allow kms1.{domain} --state {} --undo-file {} --audit-log {} --dead-for 0 --tsig-key {} --apply --format json",
+        env!("CARGO_BIN_EXE_vlmcs-audit"),
+        bed.server,
+        f.state.display(),
+        f.undo.display(),
+        f.audit.display(),
+        key()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // Give the scan time to reach the prompt; the pty buffers the answer anyway.
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_apply_asks_first() {
+    let before = dig("confirm");
+    let (code, screen) = clean_on_terminal("confirm", "no");
+    assert!(screen.contains("About to delete 1 record(s)"), "{screen}");
+    assert!(screen.contains("not confirmed"), "{screen}");
+    assert_eq!(code, 3);
+    assert_eq!(dig("confirm"), before);
+    let (code, screen) = clean_on_terminal("confirm", "yes");
+    assert_eq!(code, 0, "{screen}");
+    assert_eq!(dig("confirm"), vec![rr("confirm", "kms1")]);
 }

@@ -18,4 +18,5 @@ pub mod report;
 pub mod rpc;
 pub mod scan;
 pub mod state;
+pub mod tsig;
 pub mod update;

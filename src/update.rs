@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use crate::auth::Auth;
 use crate::dns;
 use crate::model::SrvRecord;
+use crate::tsig::{self, MacProvider};
 
 /// One change to send.
 #[derive(Debug, Clone)]
@@ -99,64 +100,81 @@ pub async fn send(
     auth: &Auth,
     timeout: Duration,
 ) -> Result<Applied, UpdateError> {
-    let mut message = build(zone, owner, change)?;
+    let unsigned = build(zone, owner, change)?
+        .to_vec()
+        .map_err(|e| UpdateError::Local(format!("encoding the update: {e}")))?;
+    let provider = auth.mac_provider().map_err(UpdateError::Local)?;
+    send_bytes(server, zone, unsigned, provider, timeout).await
+}
+
+/// Signs (when `mac` is given), sends and checks one UPDATE given as wire bytes.
+pub async fn send_bytes(
+    server: SocketAddr,
+    zone: &Name,
+    unsigned: Vec<u8>,
+    mut mac: Option<Box<dyn MacProvider + Send>>,
+    timeout: Duration,
+) -> Result<Applied, UpdateError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (mut verifier, key_name) = match auth {
-        Auth::None => (None, None),
-        Auth::Tsig(key) => {
-            let signer = key
-                .signer()
-                .map_err(|e| UpdateError::Local(e.to_string()))?;
-            let verifier = message
-                .finalize(&signer, now)
+    let (request, request_mac, key) = match mac.as_deref_mut() {
+        None => (unsigned, Vec::new(), String::new()),
+        Some(provider) => {
+            let key = provider.key_name().to_ascii();
+            let signed = tsig::sign(&unsigned, provider, now, 300)
                 .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
-            (verifier, Some(key.name.to_ascii()))
+            (signed.bytes, signed.mac, key)
         }
     };
-    let request = message
-        .to_vec()
-        .map_err(|e| UpdateError::Local(format!("encoding the update: {e}")))?;
+    let request_id = u16::from_be_bytes([request[0], request[1]]);
     let reply_bytes = tokio::time::timeout(timeout, exchange_tcp(server, &request))
         .await
         .map_err(|_| UpdateError::Timeout { server, timeout })??;
     let reply = Message::from_vec(&reply_bytes)
         .map_err(|e| UpdateError::Unverified(format!("unparseable reply: {e}")))?;
-    if reply.metadata.id != message.metadata.id {
+    if reply.metadata.id != request_id {
         return Err(UpdateError::Unverified(
             "reply id does not match the request".into(),
         ));
     }
-    let key = key_name.clone().unwrap_or_default();
-    // A TSIG error in the reply is the precise reason; the server cannot sign such replies.
-    if let Some(tsig) = reply.signature()
-        && let Some(error) = &tsig.data.error
-    {
-        return Err(match error {
-            TsigError::BadKey => UpdateError::BadKey { key },
-            TsigError::BadSig => UpdateError::BadSig { key },
-            TsigError::BadTime => UpdateError::BadTime,
-            other => UpdateError::NotAuth(format!(" (TSIG error {other:?})")),
-        });
-    }
     let rcode = reply.metadata.response_code;
-    let outcome = map_rcode(rcode, zone, key_name.is_some());
-    // Verify the signed reply whatever it says: an unsigned NXRRSET could be forged too.
-    let verified = match (&mut verifier, reply.signature()) {
-        (Some(v), Some(_)) => {
-            v.verify(&reply_bytes)
-                .map_err(|e| UpdateError::Unverified(format!("TSIG verification failed: {e}")))?;
-            "tsig"
+    let outcome = map_rcode(rcode, zone, mac.is_some());
+    let Some(mut provider) = mac else {
+        return outcome.map(|()| Applied {
+            verified: "unsigned".into(),
+        });
+    };
+    let split = tsig::split_tsig(&reply_bytes)
+        .map_err(|e| UpdateError::Unverified(format!("reading the reply's TSIG: {e}")))?;
+    let verified = match split {
+        // A TSIG error is the precise reason; the server cannot sign such replies.
+        Some((_, fields)) if fields.error != 0 => {
+            return Err(match TsigError::from(fields.error) {
+                TsigError::BadKey => UpdateError::BadKey { key },
+                TsigError::BadSig => UpdateError::BadSig { key },
+                TsigError::BadTime => UpdateError::BadTime,
+                other => UpdateError::NotAuth(format!(" (TSIG error {other:?})")),
+            });
         }
-        (Some(_), None) if rcode == ResponseCode::NoError => {
+        // Verify whatever the reply says: an unsigned NXRRSET could be forged too.
+        Some(_) => match tsig::verify_reply(&reply_bytes, &request_mac, provider.as_mut()) {
+            Ok((_, tsig::ReplyForm::Rfc8945)) => "tsig",
+            Ok((_, tsig::ReplyForm::WithoutMacLength)) => {
+                "tsig (reply MAC without the request MAC length, as Samba and Windows sign)"
+            }
+            Err(e) => return Err(UpdateError::Unverified(e)),
+        },
+        None if rcode == ResponseCode::NoError => {
             return Err(UpdateError::Unverified(
                 "the server did not sign its reply".into(),
             ));
         }
-        _ => "unsigned",
+        // Unsigned error replies (REFUSED for an unknown client, FORMERR): the rcode says it.
+        None => "unsigned",
     };
+    tracing::info!(%server, verified, "update reply verified");
     outcome.map(|()| Applied {
         verified: verified.into(),
     })

@@ -18,5 +18,6 @@ pub mod report;
 pub mod rpc;
 pub mod scan;
 pub mod state;
+pub mod tkey;
 pub mod tsig;
 pub mod update;

@@ -23,11 +23,21 @@ pub enum Auth {
     /// Unsigned updates, for zones that accept them (`--no-auth`, explicit).
     None,
     Tsig(TsigKey),
+    /// GSS-TSIG with Kerberos (Active Directory secure updates).
+    #[cfg(feature = "gss")]
+    Gss(crate::gss::GssSettings),
 }
 
 impl Auth {
-    /// The MAC provider that signs updates, `None` for unsigned updates.
-    pub fn mac_provider(&self) -> Result<Option<Box<dyn MacProvider + Send>>, String> {
+    /// The MAC provider that signs updates to `server`, `None` for unsigned updates. GSS-TSIG
+    /// negotiates a context with the server first, for `DNS/<spn_host>`.
+    pub async fn mac_provider(
+        &self,
+        server: std::net::SocketAddr,
+        spn_host: Option<&Name>,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Box<dyn MacProvider + Send>>, String> {
+        let _ = (server, spn_host, timeout);
         match self {
             Self::None => Ok(None),
             Self::Tsig(key) => Ok(Some(Box::new(HmacProvider {
@@ -35,6 +45,28 @@ impl Auth {
                 algorithm: key.algorithm.clone(),
                 secret: key.secret.clone(),
             }))),
+            #[cfg(feature = "gss")]
+            Self::Gss(settings) => {
+                let host = match (&settings.spn_host, spn_host) {
+                    (Some(h), _) => h.clone(),
+                    (None, Some(n)) => n.to_ascii(),
+                    (None, None) => {
+                        return Err("the DNS server's principal is unknown: pass --gss-spn HOST (the server's FQDN)".into());
+                    }
+                };
+                let provider = crate::gss::negotiate(server, &host, settings, timeout).await?;
+                Ok(Some(Box::new(provider)))
+            }
+        }
+    }
+
+    /// Which kind of authentication, for messages that depend on it.
+    pub fn kind(&self) -> AuthKind {
+        match self {
+            Self::None => AuthKind::None,
+            Self::Tsig(_) => AuthKind::Tsig,
+            #[cfg(feature = "gss")]
+            Self::Gss(_) => AuthKind::Gss,
         }
     }
 
@@ -43,8 +75,24 @@ impl Auth {
         match self {
             Self::None => "unsigned (--no-auth)".into(),
             Self::Tsig(k) => format!("TSIG key {} ({})", k.name, algorithm_name(&k.algorithm)),
+            #[cfg(feature = "gss")]
+            Self::Gss(g) => format!(
+                "GSS-TSIG (Kerberos{})",
+                g.principal
+                    .as_deref()
+                    .map(|p| format!(", {p}"))
+                    .unwrap_or_default()
+            ),
         }
     }
+}
+
+/// Which mechanism signs updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    None,
+    Tsig,
+    Gss,
 }
 
 /// A TSIG key. `Debug` and `Display` show the name and algorithm only.

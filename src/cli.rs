@@ -52,7 +52,7 @@ enum Command {
     /// Enumerate, probe and classify the _vlmcs._tcp records of one or more domains.
     Scan(ScanArgs),
     /// Delete stale _vlmcs._tcp records through RFC 2136 dynamic update (plan only unless --apply).
-    Clean(CleanArgs),
+    Clean(Box<CleanArgs>),
     /// Put back the records that a `clean` run deleted, from its undo file.
     Restore(RestoreArgs),
 }
@@ -118,8 +118,20 @@ struct AuthArgs {
     #[arg(long, value_name = "FILE")]
     tsig_key: Option<PathBuf>,
     /// Send unsigned updates, for zones that accept them.
-    #[arg(long, conflicts_with = "tsig_key")]
+    #[arg(long, conflicts_with_all = ["tsig_key", "gss"])]
     no_auth: bool,
+    /// GSS-TSIG with Kerberos (Active Directory secure updates): the ticket from `kinit`, or --keytab.
+    #[arg(long, conflicts_with = "tsig_key")]
+    gss: bool,
+    /// Keytab for unattended GSS-TSIG runs (with --principal).
+    #[arg(long, value_name = "FILE", requires = "gss")]
+    keytab: Option<PathBuf>,
+    /// Kerberos principal to use, e.g. svc-vlmcs@CORP.EXAMPLE.COM [default: the ticket cache's].
+    #[arg(long, value_name = "PRINCIPAL", requires = "gss")]
+    principal: Option<String>,
+    /// The DNS server's host name for its DNS/<host> principal [default: the zone's SOA MNAME].
+    #[arg(long, value_name = "HOST", requires = "gss")]
+    gss_spn: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +235,7 @@ where
         }
     };
     init_logging(cli.verbose);
+    prepare_kerberos_environment(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -235,7 +248,7 @@ where
     };
     let result = match cli.command {
         Command::Scan(args) => runtime.block_on(scan_command(args)),
-        Command::Clean(args) => runtime.block_on(clean_command(args)),
+        Command::Clean(args) => runtime.block_on(clean_command(*args)),
         Command::Restore(args) => runtime.block_on(restore_command(args)),
     };
     match result {
@@ -399,6 +412,9 @@ fn resolve_auth(
     config_key: Option<&std::path::Path>,
     needed: bool,
 ) -> Result<Auth, String> {
+    if args.gss {
+        return gss_auth(args);
+    }
     if let Some(path) = args.tsig_key.as_deref().or(config_key) {
         return auth::load_key_file(path)
             .map(Auth::Tsig)
@@ -417,6 +433,42 @@ fn resolve_auth(
         ));
     }
     Ok(Auth::None)
+}
+
+#[cfg(feature = "gss")]
+fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
+    if let Some(keytab) = &args.keytab
+        && !keytab.is_file()
+    {
+        return Err(format!("--keytab {}: no such file", keytab.display()));
+    }
+    Ok(Auth::Gss(crate::gss::GssSettings {
+        principal: args.principal.clone(),
+        keytab: args.keytab.clone(),
+        spn_host: args.gss_spn.clone(),
+    }))
+}
+
+#[cfg(not(feature = "gss"))]
+fn gss_auth(_args: &AuthArgs) -> Result<Auth, String> {
+    Err("this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)".into())
+}
+
+/// A keytab is handed to MIT Kerberos through the environment, which must be set before any
+/// thread starts; a private in-memory ticket cache keeps the user's own cache untouched.
+fn prepare_kerberos_environment(command: &Command) {
+    let keytab = match command {
+        Command::Clean(args) => args.auth.keytab.as_ref(),
+        Command::Restore(args) => args.auth.keytab.as_ref(),
+        Command::Scan(_) => None,
+    };
+    if let Some(keytab) = keytab {
+        // SAFETY: called before the async runtime (or any other thread) is started.
+        unsafe {
+            std::env::set_var("KRB5_CLIENT_KTNAME", keytab);
+            std::env::set_var("KRB5CCNAME", "MEMORY:vlmcs-audit");
+        }
+    }
 }
 
 fn confirm_on_terminal(plan: &clean::Plan) -> bool {

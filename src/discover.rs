@@ -193,8 +193,8 @@ impl Asker {
     }
 
     /// The zone that holds `name`, as `server` (authoritative) sees it: the owner of the SOA
-    /// in its answer or authority section.
-    pub async fn zone_of(&self, server: SocketAddr, name: &Name) -> Result<Name, String> {
+    /// in its answer or authority section, with the SOA MNAME (the primary's host name).
+    pub async fn zone_of(&self, server: SocketAddr, name: &Name) -> Result<(Name, Name), String> {
         let reply = self
             .ask(server, name, RecordType::SOA, false)
             .await
@@ -204,7 +204,10 @@ impl Asker {
             .answers
             .iter()
             .chain(&reply.message.authorities)
-            .find_map(|r| matches!(r.data, RData::SOA(_)).then(|| r.name.clone()))
+            .find_map(|r| match &r.data {
+                RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
+                _ => None,
+            })
             .ok_or_else(|| format!("no SOA in the reply ({})", reply.response_code()))
     }
 

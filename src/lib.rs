@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod dns;
+#[cfg(feature = "gss")]
+pub mod gss;
 pub mod lab;
 pub mod model;
 pub mod probe;

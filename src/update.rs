@@ -15,7 +15,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, AuthKind};
 use crate::dns;
 use crate::model::SrvRecord;
 use crate::tsig::{self, MacProvider};
@@ -80,6 +80,8 @@ pub enum UpdateError {
     Network { server: SocketAddr, message: String },
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     Unverified(String),
+    #[error("authentication failed: {0}")]
+    Auth(String),
     #[error("{0}")]
     Local(String),
 }
@@ -91,20 +93,39 @@ pub struct Applied {
     pub verified: String,
 }
 
-/// Sends `change` for `owner` in `zone` to `server`.
+/// Where an update goes: the server, its zone, and the server's host name (the SOA MNAME),
+/// which GSS-TSIG needs for the service principal.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub server: SocketAddr,
+    pub zone: Name,
+    pub server_name: Option<Name>,
+}
+
+/// Sends `change` for `owner` to the destination.
 pub async fn send(
-    server: SocketAddr,
-    zone: &Name,
+    to: &Destination,
     owner: &Name,
     change: &Change,
     auth: &Auth,
     timeout: Duration,
 ) -> Result<Applied, UpdateError> {
-    let unsigned = build(zone, owner, change)?
+    let unsigned = build(&to.zone, owner, change)?
         .to_vec()
         .map_err(|e| UpdateError::Local(format!("encoding the update: {e}")))?;
-    let provider = auth.mac_provider().map_err(UpdateError::Local)?;
-    send_bytes(server, zone, unsigned, provider, timeout).await
+    let provider = auth
+        .mac_provider(to.server, to.server_name.as_ref(), timeout)
+        .await
+        .map_err(UpdateError::Auth)?;
+    send_bytes(
+        to.server,
+        &to.zone,
+        unsigned,
+        provider,
+        auth.kind(),
+        timeout,
+    )
+    .await
 }
 
 /// Signs (when `mac` is given), sends and checks one UPDATE given as wire bytes.
@@ -113,6 +134,7 @@ pub async fn send_bytes(
     zone: &Name,
     unsigned: Vec<u8>,
     mut mac: Option<Box<dyn MacProvider + Send>>,
+    kind: AuthKind,
     timeout: Duration,
 ) -> Result<Applied, UpdateError> {
     let now = SystemTime::now()
@@ -140,7 +162,7 @@ pub async fn send_bytes(
         ));
     }
     let rcode = reply.metadata.response_code;
-    let outcome = map_rcode(rcode, zone, mac.is_some());
+    let outcome = map_rcode(rcode, zone, kind);
     let Some(mut provider) = mac else {
         return outcome.map(|()| Applied {
             verified: "unsigned".into(),
@@ -180,7 +202,8 @@ pub async fn send_bytes(
     })
 }
 
-fn map_rcode(rcode: ResponseCode, zone: &Name, signed: bool) -> Result<(), UpdateError> {
+fn map_rcode(rcode: ResponseCode, zone: &Name, kind: AuthKind) -> Result<(), UpdateError> {
+    let signed = kind != AuthKind::None;
     match rcode {
         ResponseCode::NoError => Ok(()),
         ResponseCode::NXRRSet => Err(UpdateError::RrsetChanged),
@@ -191,6 +214,9 @@ fn map_rcode(rcode: ResponseCode, zone: &Name, signed: bool) -> Result<(), Updat
         ResponseCode::NotAuth => Err(UpdateError::UnsignedNotAuth {
             zone: zone.to_ascii(),
         }),
+        ResponseCode::Refused if kind == AuthKind::Gss => Err(UpdateError::Refused(
+            "the account has no right to change the _vlmcs._tcp node: in Active Directory the node belongs to the first KMS host that registered it; grant a delegated group (with your account) Write/Delete rights on _vlmcs._tcp in each zone".into(),
+        )),
         ResponseCode::Refused if signed => Err(UpdateError::Refused(
             "the key is not allowed to change this name (check update-policy / allow-update, or the ACL on the _vlmcs._tcp node)".into(),
         )),
@@ -257,7 +283,10 @@ fn rand_id() -> u16 {
     (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
 }
 
-async fn exchange_tcp(server: SocketAddr, request: &[u8]) -> Result<Vec<u8>, UpdateError> {
+pub(crate) async fn exchange_tcp(
+    server: SocketAddr,
+    request: &[u8],
+) -> Result<Vec<u8>, UpdateError> {
     let network = |e: std::io::Error| UpdateError::Network {
         server,
         message: e.to_string(),
@@ -348,27 +377,30 @@ mod tests {
     #[test]
     fn response_codes_map_to_their_own_errors() {
         let zone = Name::from_ascii("corp.example.com.").unwrap();
-        assert_eq!(map_rcode(ResponseCode::NoError, &zone, true), Ok(()));
         assert_eq!(
-            map_rcode(ResponseCode::NXRRSet, &zone, true),
+            map_rcode(ResponseCode::NoError, &zone, AuthKind::Tsig),
+            Ok(())
+        );
+        assert_eq!(
+            map_rcode(ResponseCode::NXRRSet, &zone, AuthKind::Tsig),
             Err(UpdateError::RrsetChanged)
         );
         assert!(matches!(
-            map_rcode(ResponseCode::NotZone, &zone, true),
+            map_rcode(ResponseCode::NotZone, &zone, AuthKind::Tsig),
             Err(UpdateError::NotZone { .. })
         ));
         assert!(
-            matches!(map_rcode(ResponseCode::Refused, &zone, false), Err(UpdateError::Refused(m)) if m.contains("--tsig-key"))
+            matches!(map_rcode(ResponseCode::Refused, &zone, AuthKind::None), Err(UpdateError::Refused(m)) if m.contains("--tsig-key"))
         );
         assert!(
-            matches!(map_rcode(ResponseCode::Refused, &zone, true), Err(UpdateError::Refused(m)) if m.contains("update-policy"))
+            matches!(map_rcode(ResponseCode::Refused, &zone, AuthKind::Tsig), Err(UpdateError::Refused(m)) if m.contains("update-policy"))
         );
         assert_eq!(
-            map_rcode(ResponseCode::ServFail, &zone, true),
+            map_rcode(ResponseCode::ServFail, &zone, AuthKind::Tsig),
             Err(UpdateError::ServFail)
         );
         assert!(matches!(
-            map_rcode(ResponseCode::NotAuth, &zone, true),
+            map_rcode(ResponseCode::NotAuth, &zone, AuthKind::Tsig),
             Err(UpdateError::NotAuth(_))
         ));
     }

@@ -18,7 +18,7 @@ use crate::discover::Asker;
 use crate::dns;
 use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord, normalize_name};
 use crate::probe::{self, ProbeOptions};
-use crate::update::{self, Change, UpdateError};
+use crate::update::{self, Change, Destination, UpdateError};
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, Serialize)]
@@ -32,13 +32,6 @@ pub struct ActionResult {
     pub zone: Option<String>,
     /// Authoritative servers that still served the record after the delete.
     pub still_served_by: Vec<String>,
-}
-
-/// Where a domain's updates go.
-#[derive(Debug, Clone)]
-pub struct UpdateTarget {
-    pub server: SocketAddr,
-    pub zone: Name,
 }
 
 pub struct Applier<'a> {
@@ -61,7 +54,7 @@ impl Applier<'_> {
         let mut results = Vec::new();
         // The RRset as it is now, per domain: the prerequisite of each next delete.
         let mut rrsets: BTreeMap<String, Vec<SrvRecord>> = BTreeMap::new();
-        let mut targets: BTreeMap<String, Result<UpdateTarget, String>> = BTreeMap::new();
+        let mut targets: BTreeMap<String, Result<Destination, String>> = BTreeMap::new();
         let mut stop_domain: BTreeMap<String, String> = BTreeMap::new();
         let mut stop_all: Option<String> = None;
 
@@ -143,16 +136,7 @@ impl Applier<'_> {
                 rrset: rrset.clone(),
                 victim: item.record.clone(),
             };
-            match update::send(
-                target.server,
-                &target.zone,
-                &owner,
-                &change,
-                self.auth,
-                self.settings.timeout,
-            )
-            .await
-            {
+            match update::send(&target, &owner, &change, self.auth, self.settings.timeout).await {
                 Ok(applied) => {
                     result.result = "deleted".into();
                     result.message =
@@ -235,7 +219,7 @@ impl Applier<'_> {
         &self,
         asker: &Asker,
         obs: &crate::model::DomainObservation,
-    ) -> Result<UpdateTarget, String> {
+    ) -> Result<Destination, String> {
         let owner = dns::parse_presentation(&obs.query_name).ok_or("bad owner name")?;
         let configured = obs
             .servers
@@ -262,8 +246,13 @@ impl Applier<'_> {
                 SocketAddr::new(address, self.settings.nameserver_port)
             }
         };
-        let zone = match obs.zone.as_deref().and_then(dns::parse_presentation) {
-            Some(z) => z,
+        let known = obs
+            .zone
+            .as_deref()
+            .and_then(dns::parse_presentation)
+            .zip(obs.primary.as_deref().and_then(dns::parse_presentation));
+        let (zone, server_name) = match known {
+            Some(found) => found,
             None => asker.zone_of(server, &owner).await.map_err(|e| {
                 format!(
                     "cannot find the zone of {} at {server}: {e}",
@@ -271,7 +260,11 @@ impl Applier<'_> {
                 )
             })?,
         };
-        Ok(UpdateTarget { server, zone })
+        Ok(Destination {
+            server,
+            zone,
+            server_name: Some(server_name),
+        })
     }
 
     async fn resolve(&self, asker: &Asker, name: &Name) -> Option<std::net::IpAddr> {

@@ -270,7 +270,26 @@ pub async fn restore(
         let change = crate::update::Change::Add {
             record: entry.record.clone(),
         };
-        let outcome = crate::update::send(server, &zone, &owner, &change, auth, timeout).await;
+        // GSS-TSIG needs the server's name: the SOA MNAME, as the server itself reports it.
+        let server_name = if auth.kind() == crate::auth::AuthKind::Gss {
+            let asker = crate::discover::Asker {
+                permits: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+                timeout,
+            };
+            asker
+                .zone_of(server, &owner)
+                .await
+                .ok()
+                .map(|(_, mname)| mname)
+        } else {
+            None
+        };
+        let destination = crate::update::Destination {
+            server,
+            zone,
+            server_name,
+        };
+        let outcome = crate::update::send(&destination, &owner, &change, auth, timeout).await;
         let result = match &outcome {
             Ok(_) => "restored".to_string(),
             Err(e) => format!("failed: {e}"),

@@ -8,6 +8,7 @@
 //! address (127.X.Y.n) and listens on the real KMS port 1688, without root. BIND only listens
 //! on addresses configured on an interface, so the DNS servers use 127.0.0.1 and free ports.
 
+pub mod kdc;
 pub mod knot;
 pub mod listeners;
 pub mod named;

@@ -59,13 +59,26 @@ pub fn named_binary() -> Option<PathBuf> {
 }
 
 impl Named {
-    /// Starts `named` on `ip` at a free port, serving `zones` (plus any extra `options` and
-    /// top-level `extra_conf`), and waits until it answers for the first zone.
+    /// Starts `named` on `ip` at a free port, serving `zones` (plus top-level `extra_conf`),
+    /// and waits until it answers for the first zone.
     pub async fn start(
         dir: &Path,
         ip: IpAddr,
         zones: &[Zone],
         extra_conf: &str,
+    ) -> Result<Self, String> {
+        Self::start_with(dir, ip, zones, extra_conf, "", &[]).await
+    }
+
+    /// Like [`Named::start`], with extra lines in `options { }` and extra environment (e.g.
+    /// `KRB5_CONFIG` for `tkey-gssapi-keytab`).
+    pub async fn start_with(
+        dir: &Path,
+        ip: IpAddr,
+        zones: &[Zone],
+        extra_conf: &str,
+        extra_options: &str,
+        env: &[(String, String)],
     ) -> Result<Self, String> {
         let binary = named_binary().ok_or_else(|| {
             "`named` not found: install BIND 9 (`apt-get install bind9 bind9-utils bind9-dnsutils`)".to_string()
@@ -76,9 +89,10 @@ impl Named {
         for _ in 0..5 {
             let port = free_port(ip)?;
             let address = SocketAddr::new(ip, port);
-            write_config(dir, address, zones, extra_conf)?;
+            write_config(dir, address, zones, extra_conf, extra_options)?;
             let log = std::fs::File::create(dir.join("named.log")).map_err(|e| e.to_string())?;
             let mut command = Command::new(&binary);
+            command.envs(env.iter().cloned());
             die_with_parent(&mut command);
             let child = command
                 .arg("-c")
@@ -188,6 +202,7 @@ fn write_config(
     address: SocketAddr,
     zones: &[Zone],
     extra_conf: &str,
+    extra_options: &str,
 ) -> Result<(), String> {
     let d = dir.display();
     let mut conf = format!(
@@ -204,6 +219,7 @@ fn write_config(
     minimal-responses no;
     # Windows DNS takes any name; so must the lab, to test hostile data.
     check-names primary ignore;
+    {extra_options}
 }};
 controls {{ }};
 logging {{ category default {{ default_stderr; }}; category lame-servers {{ null; }}; }};

@@ -1,0 +1,311 @@
+//! GSS-TSIG (Kerberos) secure updates against BIND 9 with a real MIT Kerberos KDC: strict
+//! RFC 3645 behaviour. Built and run with `--features gss` (CI does).
+
+#![cfg(feature = "gss")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use vlmcs_audit::lab::kdc::Kdc;
+use vlmcs_audit::lab::{self, Behavior, Named, StandIn, Zone};
+
+const REALM: &str = "GSS.TEST";
+const ZONE: &str = "gss.test.";
+const PASSWORD: &str = "updater-password";
+
+struct Bed {
+    server: SocketAddr,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    ccache: PathBuf,
+    svc_keytab: PathBuf,
+}
+
+static BED: OnceLock<Bed> = OnceLock::new();
+
+fn bed() -> &'static Bed {
+    BED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                match start().await {
+                    Ok((bed, keep)) => {
+                        tx.send(Ok(bed)).unwrap();
+                        let _keep = keep;
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tx.send(Err(e)).unwrap(),
+                }
+            });
+        });
+        rx.recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("the GSS test bed did not start: {e}"))
+    })
+}
+
+/// Zones, one per test, each `_vlmcs._tcp.<zone>` with a healthy and a dead host.
+const ZONES: &[&str] = &["delete", "keytab", "refused", "restore"];
+
+async fn start() -> Result<(Bed, (Kdc, Named, StandIn)), String> {
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-gss-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let kdc = Kdc::start(&dir.join("kdc"), REALM)?;
+    let dns_keytab = dir.join("dns.keytab");
+    kdc.add_user("updater", PASSWORD)?;
+    kdc.add_user("svc-vlmcs", "svc-password")?;
+    kdc.add_user("nobody", "nobody-password")?;
+    let svc_keytab = dir.join("svc.keytab");
+    kdc.export("svc-vlmcs", &svc_keytab)?;
+    let ccache = dir.join("ccache");
+    kdc.kinit("updater", PASSWORD, &ccache)?;
+    let mut env = kdc.env();
+    let net = lab::random_loopback_net();
+    let kms = StandIn::start(SocketAddr::new(lab::host(net, 11), 1688), Behavior::Kms)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut zones = Vec::new();
+    for (i, name) in ZONES.iter().enumerate() {
+        let origin = format!("{name}.{ZONE}");
+        // The SPN comes from the SOA MNAME: every zone names the same server, ns1.gss.test.
+        let body = format!(
+            "kms1 IN A {}\ndead IN A {}\n_vlmcs._tcp IN SRV 0 0 1688 kms1\n_vlmcs._tcp IN SRV 0 0 1688 dead\n",
+            lab::host(net, 11),
+            lab::host(net, 14)
+        );
+        let text = format!(
+            "$TTL 300\n@ IN SOA ns1.{ZONE} hostmaster.{ZONE} {} 3600 600 86400 300\n@ IN NS ns1.{ZONE}\n{body}",
+            i + 1
+        );
+        zones.push(Zone::new(&origin, text).with_options(&format!(
+            "update-policy {{ grant updater@{REALM} zonesub ANY; grant svc-vlmcs@{REALM} zonesub ANY; }};"
+        )));
+    }
+    let dns_principal = format!("DNS/ns1.{}", ZONE.trim_end_matches('.'));
+    kdc.add_service(&dns_principal, &dns_keytab)?;
+    let named = Named::start_with(
+        &dir.join("named"),
+        lab::LOOPBACK,
+        &zones,
+        "",
+        &format!("tkey-gssapi-keytab \"{}\";", dns_keytab.display()),
+        &env,
+    )
+    .await?;
+    env.push(("KRB5CCNAME".into(), format!("FILE:{}", ccache.display())));
+    let bed = Bed {
+        server: named.address,
+        dir,
+        env,
+        ccache,
+        svc_keytab,
+    };
+    Ok((bed, (kdc, named, kms)))
+}
+
+fn dig(zone: &str) -> Vec<String> {
+    let bed = bed();
+    let out = Command::new("dig")
+        .args([
+            "+norec",
+            "+tcp",
+            "+short",
+            "-p",
+            &bed.server.port().to_string(),
+            "@127.0.0.1",
+        ])
+        .arg(format!("_vlmcs._tcp.{zone}.{ZONE}"))
+        .arg("SRV")
+        .output()
+        .unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+struct Outcome {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+/// `vlmcs-audit clean` on `zone` with the realm's environment, `env` overriding it.
+fn clean(zone: &str, extra: &[&str], env: &[(&str, String)]) -> Outcome {
+    let bed = bed();
+    let dir = bed.dir.join(zone);
+    std::fs::create_dir_all(&dir).unwrap();
+    let domain = format!("{zone}.{ZONE}");
+    let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .envs(bed.env.iter().cloned())
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .args([
+            "clean",
+            &domain,
+            "--server",
+            &bed.server.to_string(),
+            "--timeout",
+            "2s",
+            "--format",
+            "json",
+        ])
+        .args([
+            "--allow",
+            &format!("kms1.{domain}"),
+            "--dead-for",
+            "0",
+            "--apply",
+            "--yes",
+        ])
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .arg("--undo-file")
+        .arg(dir.join("undo.txt"))
+        .arg("--audit-log")
+        .arg(dir.join("audit.jsonl"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn message(outcome: &Outcome) -> String {
+    outcome.json["results"][0]["message"]
+        .as_str()
+        .unwrap_or(&outcome.stderr)
+        .to_string()
+}
+
+#[test]
+fn stale_record_is_deleted_with_the_users_ticket_and_the_healthy_one_stays() {
+    let run = clean("delete", &["--gss"], &[]);
+    assert_eq!(
+        dig("delete"),
+        vec![format!("0 0 1688 kms1.delete.{ZONE}")],
+        "{:#} {}",
+        run.json,
+        run.stderr
+    );
+    assert_eq!(run.json["results"][0]["result"], "deleted");
+    assert_eq!(run.code, 0);
+    assert!(run.json["auth"].as_str().unwrap().contains("GSS-TSIG"));
+}
+
+#[test]
+fn a_keytab_and_principal_work_without_any_ticket() {
+    let bed = bed();
+    let keytab = bed.svc_keytab.to_str().unwrap().to_string();
+    let principal = format!("svc-vlmcs@{REALM}");
+    let run = clean(
+        "keytab",
+        &["--gss", "--keytab", &keytab, "--principal", &principal],
+        &[("KRB5CCNAME", "FILE:/nonexistent/ccache".into())],
+    );
+    assert_eq!(
+        dig("keytab"),
+        vec![format!("0 0 1688 kms1.keytab.{ZONE}")],
+        "{:#} {}",
+        run.json,
+        run.stderr
+    );
+}
+
+#[test]
+fn no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
+    let before = dig("refused");
+    assert_eq!(before.len(), 2);
+    let no_ticket = clean(
+        "refused",
+        &["--gss"],
+        &[(
+            "KRB5CCNAME",
+            format!("FILE:{}", bed().dir.join("empty-ccache").display()),
+        )],
+    );
+    assert!(
+        message(&no_ticket).contains("no Kerberos ticket"),
+        "{}",
+        message(&no_ticket)
+    );
+    assert_eq!(no_ticket.code, 2);
+    let wrong_realm = clean(
+        "refused",
+        &["--gss", "--principal", "updater@OTHER.TEST"],
+        &[],
+    );
+    let text = message(&wrong_realm);
+    assert!(text.contains("authentication failed"), "{text}");
+    assert_eq!(wrong_realm.code, 2);
+    let unsigned = clean("refused", &["--no-auth"], &[]);
+    assert!(
+        message(&unsigned).contains("REFUSED"),
+        "{}",
+        message(&unsigned)
+    );
+    assert_eq!(dig("refused"), before);
+    // The account exists and has a ticket but no rights: REFUSED, with the AD advice.
+    let nobody_cache = bed().dir.join("nobody-ccache");
+    let kdc_env = bed().env.clone();
+    let status = Command::new("kinit")
+        .envs(kdc_env)
+        .arg("-c")
+        .arg(format!("FILE:{}", nobody_cache.display()))
+        .arg(format!("nobody@{REALM}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"nobody-password\n")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(status.success());
+    let no_rights = clean(
+        "refused",
+        &["--gss"],
+        &[("KRB5CCNAME", format!("FILE:{}", nobody_cache.display()))],
+    );
+    let text = message(&no_rights);
+    assert!(
+        text.contains("REFUSED") && text.contains("_vlmcs._tcp node"),
+        "{text}"
+    );
+    assert_eq!(dig("refused"), before);
+}
+
+#[test]
+fn the_undo_file_restores_with_gss_too() {
+    let before = dig("restore");
+    clean("restore", &["--gss"], &[]);
+    assert_eq!(dig("restore").len(), 1);
+    let bed = bed();
+    let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .envs(bed.env.iter().cloned())
+        .arg("restore")
+        .arg(bed.dir.join("restore").join("undo.txt"))
+        .arg("--gss")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(dig("restore"), before);
+    let _ = &bed.ccache;
+}

@@ -52,7 +52,17 @@ impl Drop for StandIn {
 impl StandIn {
     /// Listens on `address` and answers every connection with `behavior`.
     pub async fn start(address: SocketAddr, behavior: Behavior) -> io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
+        Self::serve_listener(TcpListener::bind(address).await?, behavior)
+    }
+
+    /// Serves an already bound listener (e.g. one made in another network namespace). Must be
+    /// called within a tokio runtime.
+    pub fn from_std(listener: std::net::TcpListener, behavior: Behavior) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Self::serve_listener(TcpListener::from_std(listener)?, behavior)
+    }
+
+    fn serve_listener(listener: TcpListener, behavior: Behavior) -> io::Result<Self> {
         let address = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {

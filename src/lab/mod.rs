@@ -12,6 +12,7 @@ pub mod kdc;
 pub mod knot;
 pub mod listeners;
 pub mod named;
+pub mod samba;
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,0 +1,286 @@
+//! A real Active Directory domain controller for tests: Samba 4 (`samba-ad-dc`,
+//! `samba-ad-provision`) provisioned into a directory of its own and run in a network namespace
+//! that this code creates (root only), where it owns 127.0.0.2 and ports 53 and 88. Its
+//! internal DNS serves an AD zone that accepts secure (GSS-TSIG) updates only, signs replies
+//! the way Windows does, and issues PAC-sized Kerberos tickets.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::named::die_with_parent;
+
+/// The DC's address inside its namespace.
+pub const DC_ADDRESS: &str = "127.0.0.2";
+
+/// A provisioned, running Samba AD DC in its own network namespace; torn down when dropped.
+pub struct SambaDc {
+    pub netns: String,
+    pub dir: PathBuf,
+    pub realm: String,
+    pub admin_password: String,
+    /// A `krb5.conf` for clients inside the namespace.
+    pub krb5_conf: PathBuf,
+    child: Child,
+}
+
+impl Drop for SambaDc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.netns));
+    }
+}
+
+fn run(command: &mut Command) -> Result<String, String> {
+    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+impl SambaDc {
+    /// Creates namespace `netns`, provisions domain `realm` (NetBIOS name `domain`) under `dir`
+    /// with host `dc1`, starts `samba` and waits until its DNS answers.
+    pub fn start(
+        dir: &Path,
+        netns: &str,
+        realm: &str,
+        domain: &str,
+        admin_password: &str,
+    ) -> Result<Self, String> {
+        remove_stale_namespaces(netns);
+        let _ = Command::new("ip")
+            .args(["netns", "del", netns])
+            .stderr(Stdio::null())
+            .status();
+        run(Command::new("ip").args(["netns", "add", netns]))?;
+        run(Command::new("ip").args(["netns", "exec", netns, "ip", "link", "set", "lo", "up"]))?;
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            netns,
+            "ip",
+            "addr",
+            "add",
+            "127.0.0.2/8",
+            "dev",
+            "lo",
+        ]))?;
+        let lower = realm.to_ascii_lowercase();
+        let etc = Path::new("/etc/netns").join(netns);
+        std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
+        std::fs::write(
+            etc.join("resolv.conf"),
+            format!("nameserver {DC_ADDRESS}\nsearch {lower}\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            etc.join("hosts"),
+            format!("127.0.0.1 localhost\n{DC_ADDRESS} dc1.{lower} dc1\n"),
+        )
+        .map_err(|e| e.to_string())?;
+
+        let _ = std::fs::remove_dir_all(dir);
+        for sub in ["pid", "ncalrpc", "winbindd"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
+        }
+        let d = dir.display();
+        let options = [
+            format!("pid directory = {d}/pid"),
+            format!("ncalrpc dir = {d}/ncalrpc"),
+            format!("winbindd socket directory = {d}/winbindd"),
+            "interfaces = lo".to_string(),
+            "bind interfaces only = yes".to_string(),
+        ];
+        let mut provision = Command::new("ip");
+        provision.args([
+            "netns",
+            "exec",
+            netns,
+            "samba-tool",
+            "domain",
+            "provision",
+            "--server-role=dc",
+        ]);
+        provision.args([
+            "--dns-backend=SAMBA_INTERNAL",
+            "--use-rfc2307",
+            "--host-name=dc1",
+        ]);
+        provision
+            .arg(format!("--realm={realm}"))
+            .arg(format!("--domain={domain}"));
+        provision
+            .arg(format!("--host-ip={DC_ADDRESS}"))
+            .arg(format!("--adminpass={admin_password}"));
+        provision.arg(format!("--targetdir={d}"));
+        for o in &options {
+            provision.arg(format!("--option={o}"));
+        }
+        run(&mut provision).map_err(|e| {
+            format!(
+                "provisioning the AD domain (samba-ad-dc and samba-ad-provision installed?): {e}"
+            )
+        })?;
+        // Provisioning copies a DNS forwarder from the host; a test DC must not forward.
+        let conf_path = dir.join("etc/smb.conf");
+        let conf = std::fs::read_to_string(&conf_path).map_err(|e| e.to_string())?;
+        let conf: String = conf
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("dns forwarder"))
+            .map(|l| {
+                if l.trim_start().starts_with("log file") {
+                    format!("\tlog file = {d}/log.%m\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
+
+        let krb5_conf = dir.join("krb5.conf");
+        std::fs::write(
+            &krb5_conf,
+            format!(
+                "[libdefaults]\n    default_realm = {realm}\n    dns_lookup_kdc = false\n    dns_lookup_realm = false\n    rdns = false\n    dns_canonicalize_hostname = false\n\n[realms]\n    {realm} = {{\n        kdc = {DC_ADDRESS}\n    }}\n\n[domain_realm]\n    .{lower} = {realm}\n    {lower} = {realm}\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+
+        let log = std::fs::File::create(dir.join("samba.out")).map_err(|e| e.to_string())?;
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", netns, "samba", "-i", "-M", "single", "-s"])
+            .arg(&conf_path);
+        die_with_parent(&mut command);
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("starting samba: {e}"))?;
+        let dc = SambaDc {
+            netns: netns.to_string(),
+            dir: dir.to_path_buf(),
+            realm: realm.to_string(),
+            admin_password: admin_password.to_string(),
+            krb5_conf,
+            child,
+        };
+        dc.wait_for_dns(&lower)?;
+        Ok(dc)
+    }
+
+    fn wait_for_dns(&self, zone: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let answer = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.netns,
+                    "dig",
+                    "+short",
+                    "+time=1",
+                    "+tries=1",
+                    "@127.0.0.2",
+                    zone,
+                    "SOA",
+                ])
+                .output();
+            if answer.is_ok_and(|o| !o.stdout.is_empty()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = std::fs::read_to_string(self.dir.join("samba.out")).unwrap_or_default();
+        Err(format!("samba's DNS did not answer within 30 s:\n{out}"))
+    }
+
+    /// Runs `samba-tool dns <args> -U Administrator` against the DC (e.g. to add records).
+    /// Its RPC server comes up a few seconds after DNS: connection refusals are retried.
+    pub fn samba_tool_dns(&self, args: &[&str]) -> Result<String, String> {
+        let conf = self.dir.join("etc/smb.conf");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let result = run(Command::new("ip")
+                .args(["netns", "exec", &self.netns, "samba-tool", "dns"])
+                .args(args)
+                .args(["-U", "Administrator"])
+                .arg(format!("--password={}", self.admin_password))
+                .arg("-s")
+                .arg(&conf));
+            match result {
+                Err(e) if e.contains("refused") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.netns]).arg(program);
+        c
+    }
+
+    /// The DNS server's address, as seen inside the namespace.
+    pub fn dns_address(&self) -> SocketAddr {
+        SocketAddr::new(DC_ADDRESS.parse().expect("valid"), 53)
+    }
+}
+
+/// Test harnesses keep the DC in a static that is never dropped, so a namespace named
+/// `<prefix>-<pid>` can outlive its run: remove those whose process is gone.
+fn remove_stale_namespaces(netns: &str) {
+    let Some((prefix, _)) = netns.rsplit_once('-') else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
+        }
+    }
+}
+
+/// Binds a TCP listener inside network namespace `netns` (a socket keeps the namespace it was
+/// made in, so it can then be served from anywhere). Uses a short-lived thread that enters
+/// the namespace; the caller's threads never change namespace.
+#[cfg(target_os = "linux")]
+pub fn bind_in_netns(netns: &str, address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    let path = Path::new("/var/run/netns").join(netns);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let ns = std::fs::File::open(&path)?;
+            // SAFETY: setns only changes this thread's network namespace; the fd is valid.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            std::net::TcpListener::bind(address)
+        })
+        .join()
+        .map_err(|_| io::Error::other("namespace thread panicked"))?
+    })
+}

@@ -1,0 +1,292 @@
+//! GSS-TSIG against a real Active Directory domain controller: Samba 4 with its internal DNS,
+//! provisioned per run in a network namespace the harness creates (root only; CI runs as root).
+//! The zone takes secure updates only, tickets carry a PAC, and replies are signed the
+//! Windows way (without the request MAC's length), which the tool must accept and report.
+
+#![cfg(all(feature = "gss", target_os = "linux"))]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use vlmcs_audit::lab::samba::{SambaDc, bind_in_netns};
+use vlmcs_audit::lab::{Behavior, StandIn};
+
+const REALM: &str = "AD.TEST";
+const PASSWORD: &str = "Passw0rd!Lab";
+/// One owner name per test under the AD zone.
+const NAMES: &[&str] = &["delete", "refused", "restore"];
+
+struct Bed {
+    netns: String,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+static BED: OnceLock<Option<Bed>> = OnceLock::new();
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The bed, or `None` (test skipped, said on stderr) when not root.
+fn bed() -> Option<&'static Bed> {
+    BED.get_or_init(|| {
+        if !is_root() {
+            eprintln!("skipped: a Samba AD DC in a network namespace needs root");
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(async move {
+                match start() {
+                    Ok((bed, dc)) => {
+                        // The healthy KMS host lives inside the DC's namespace.
+                        let listener =
+                            bind_in_netns(&bed.netns, SocketAddr::from(([127, 0, 0, 3], 1688)))
+                                .unwrap();
+                        let kms = StandIn::from_std(listener, Behavior::Kms).unwrap();
+                        tx.send(Ok(bed)).unwrap();
+                        let _keep = (dc, kms);
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => tx.send(Err(e)).unwrap(),
+                }
+            });
+        });
+        Some(
+            rx.recv()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("the Samba AD test bed did not start: {e}")),
+        )
+    })
+    .as_ref()
+}
+
+fn start() -> Result<(Bed, SambaDc), String> {
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-samba-{}", std::process::id()));
+    let netns = format!("vlmcs-audit-{}", std::process::id());
+    let dc = SambaDc::start(&dir.join("dc"), &netns, REALM, "ADTEST", PASSWORD)?;
+    dc.samba_tool_dns(&["add", "127.0.0.2", "ad.test", "kms1", "A", "127.0.0.3"])?;
+    dc.samba_tool_dns(&["add", "127.0.0.2", "ad.test", "dead", "A", "127.0.0.4"])?;
+    for name in NAMES {
+        for target in ["kms1", "dead"] {
+            dc.samba_tool_dns(&[
+                "add",
+                "127.0.0.2",
+                "ad.test",
+                &format!("_vlmcs._tcp.{name}"),
+                "SRV",
+                &format!("{target}.ad.test 1688 0 0"),
+            ])?;
+        }
+    }
+    let ccache = dir.join("admin.ccache");
+    let mut kinit = dc.command("kinit");
+    kinit
+        .env("KRB5_CONFIG", &dc.krb5_conf)
+        .arg("-c")
+        .arg(format!("FILE:{}", ccache.display()))
+        .arg(format!("Administrator@{REALM}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = kinit.spawn().map_err(|e| e.to_string())?;
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    if !child.wait().map_err(|e| e.to_string())?.success() {
+        return Err("kinit Administrator failed".into());
+    }
+    let env = vec![
+        (
+            "KRB5_CONFIG".to_string(),
+            dc.krb5_conf.display().to_string(),
+        ),
+        (
+            "KRB5CCNAME".to_string(),
+            format!("FILE:{}", ccache.display()),
+        ),
+    ];
+    Ok((
+        Bed {
+            netns: dc.netns.clone(),
+            dir,
+            env,
+        },
+        dc,
+    ))
+}
+
+fn in_netns(bed: &Bed, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &bed.netns, program]);
+    c
+}
+
+fn dig(bed: &Bed, name: &str) -> Vec<String> {
+    let out = in_netns(bed, "dig")
+        .args([
+            "+norec",
+            "+tcp",
+            "+short",
+            "@127.0.0.2",
+            &format!("_vlmcs._tcp.{name}.ad.test"),
+            "SRV",
+        ])
+        .output()
+        .unwrap();
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+struct Outcome {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+fn clean(bed: &Bed, name: &str, extra: &[&str], env: &[(&str, String)]) -> Outcome {
+    let dir = bed.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let domain = format!("{name}.ad.test");
+    let output = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .envs(bed.env.iter().cloned())
+        .envs(env.iter().map(|(k, v)| (*k, v.clone())))
+        .args([
+            "clean",
+            &domain,
+            "--server",
+            "127.0.0.2",
+            "--timeout",
+            "3s",
+            "--format",
+            "json",
+            "-v",
+        ])
+        .args([
+            "--allow",
+            "kms1.ad.test",
+            "--dead-for",
+            "0",
+            "--apply",
+            "--yes",
+        ])
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .arg("--undo-file")
+        .arg(dir.join("undo.txt"))
+        .arg("--audit-log")
+        .arg(dir.join("audit.jsonl"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn message(outcome: &Outcome) -> String {
+    outcome.json["results"][0]["message"]
+        .as_str()
+        .unwrap_or(&outcome.stderr)
+        .to_string()
+}
+
+#[test]
+fn samba_stale_record_is_deleted_and_the_reply_quirk_is_accepted_and_reported() {
+    let Some(bed) = bed() else { return };
+    let run = clean(bed, "delete", &["--gss"], &[]);
+    assert_eq!(
+        dig(bed, "delete"),
+        vec!["0 0 1688 kms1.ad.test.".to_string()],
+        "{:#} {}",
+        run.json,
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = message(&run);
+    assert!(text.contains("without the request MAC length"), "{text}");
+}
+
+#[test]
+fn samba_no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
+    let Some(bed) = bed() else { return };
+    let before = dig(bed, "refused");
+    assert_eq!(before.len(), 2);
+    let no_ticket = clean(
+        bed,
+        "refused",
+        &["--gss"],
+        &[(
+            "KRB5CCNAME",
+            format!("FILE:{}", bed.dir.join("none").display()),
+        )],
+    );
+    assert!(
+        message(&no_ticket).contains("no Kerberos ticket"),
+        "{}",
+        message(&no_ticket)
+    );
+    let wrong_realm = clean(
+        bed,
+        "refused",
+        &["--gss", "--principal", "Administrator@OTHER.TEST"],
+        &[],
+    );
+    assert!(
+        message(&wrong_realm).contains("authentication failed"),
+        "{}",
+        message(&wrong_realm)
+    );
+    let unsigned = clean(bed, "refused", &["--no-auth"], &[]);
+    assert!(
+        message(&unsigned).contains("REFUSED"),
+        "{}",
+        message(&unsigned)
+    );
+    for outcome in [&no_ticket, &wrong_realm, &unsigned] {
+        assert_eq!(outcome.code, 2);
+    }
+    assert_eq!(dig(bed, "refused"), before);
+}
+
+#[test]
+fn samba_undo_file_restores_the_record() {
+    let Some(bed) = bed() else { return };
+    let before = dig(bed, "restore");
+    clean(bed, "restore", &["--gss"], &[]);
+    assert_eq!(dig(bed, "restore").len(), 1);
+    let output = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .envs(bed.env.iter().cloned())
+        .arg("restore")
+        .arg(bed.dir.join("restore").join("undo.txt"))
+        .arg("--gss")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(dig(bed, "restore"), before);
+}

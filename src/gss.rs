@@ -66,7 +66,9 @@ pub fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
         "no Kerberos ticket: run `kinit user@REALM` first, or give --keytab and --principal for unattended runs"
     } else if lower.contains("expired") {
         "the Kerberos ticket has expired: run `kinit` again (or use --keytab)"
-    } else if lower.contains("server not found in kerberos database") {
+    } else if lower.contains("not found in kerberos database")
+        && lower.contains(&spn.to_ascii_lowercase())
+    {
         "the KDC does not know the DNS server's principal: check --gss-spn (default DNS/<SOA MNAME>) and the server's registration"
     } else if lower.contains("clock skew") {
         "clock skew between this machine and the KDC or DNS server is too great: fix time sync (NTP)"

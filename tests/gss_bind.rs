@@ -51,7 +51,7 @@ fn bed() -> &'static Bed {
 }
 
 /// Zones, one per test, each `_vlmcs._tcp.<zone>` with a healthy and a dead host.
-const ZONES: &[&str] = &["delete", "keytab", "refused", "restore"];
+const ZONES: &[&str] = &["delete", "keytab", "refused", "restore", "errors"];
 
 async fn start() -> Result<(Bed, (Kdc, Named, StandIn)), String> {
     let dir = std::env::temp_dir().join(format!("vlmcs-audit-gss-{}", std::process::id()));
@@ -308,4 +308,98 @@ fn the_undo_file_restores_with_gss_too() {
     );
     assert_eq!(dig("restore"), before);
     let _ = &bed.ccache;
+}
+
+#[test]
+fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
+    let bed = bed();
+    let before = dig("errors");
+    // An SPN the KDC does not know.
+    let unknown_spn = clean("errors", &["--gss", "--gss-spn", "nosuch.gss.test"], &[]);
+    assert!(
+        message(&unknown_spn).contains("does not know the DNS server's principal"),
+        "{}",
+        message(&unknown_spn)
+    );
+    // The KDC cannot be reached (a krb5.conf whose KDC port has nothing behind it).
+    let dead_kdc = bed.dir.join("dead-kdc.conf");
+    let conf = std::fs::read_to_string(&bed.env[0].1).unwrap();
+    let port = conf
+        .split("kdc = 127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        &dead_kdc,
+        conf.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:9"),
+    )
+    .unwrap();
+    let unreachable = clean(
+        "errors",
+        &["--gss"],
+        &[("KRB5_CONFIG", dead_kdc.display().to_string())],
+    );
+    assert!(
+        message(&unreachable).contains("KDC cannot be reached"),
+        "{}",
+        message(&unreachable)
+    );
+    // An expired ticket.
+    let short = bed.dir.join("short-ccache");
+    let status = Command::new("kinit")
+        .envs(bed.env.iter().cloned())
+        .args(["-l", "2s", "-c"])
+        .arg(format!("FILE:{}", short.display()))
+        .arg(format!("updater@{REALM}"))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let expired = clean(
+        "errors",
+        &["--gss"],
+        &[("KRB5CCNAME", format!("FILE:{}", short.display()))],
+    );
+    assert!(
+        message(&expired).contains("expired"),
+        "{}",
+        message(&expired)
+    );
+    // This machine's clock an hour ahead (libfaketime): the KDC refuses the request.
+    let libfaketime = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .expect("libfaketime (Debian package faketime)");
+    let skewed = clean(
+        "errors",
+        &["--gss"],
+        &[
+            ("LD_PRELOAD", libfaketime.display().to_string()),
+            ("FAKETIME", "+1h".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+        ],
+    );
+    assert!(
+        message(&skewed).contains("clock skew"),
+        "{}",
+        message(&skewed)
+    );
+    for outcome in [&unknown_spn, &unreachable, &expired, &skewed] {
+        assert_eq!(outcome.code, 2);
+    }
+    assert_eq!(dig("errors"), before);
 }

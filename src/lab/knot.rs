@@ -6,12 +6,8 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use hickory_proto::rr::{Name, RecordType};
-
-use super::named::{Zone, die_with_parent, free_port};
-use crate::dns::{self, QueryOptions};
+use super::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritative};
 
 /// A running `knotd`; killed when dropped.
 pub struct Knot {
@@ -104,36 +100,11 @@ impl Knot {
     }
 
     async fn wait_ready(&mut self, origin: &str) -> Result<(), String> {
-        let name = Name::from_ascii(origin).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("knotd exited ({status}):\n{}", self.log_tail()));
-            }
-            let answer = dns::query(
-                self.address,
-                &name,
-                RecordType::SOA,
-                QueryOptions {
-                    recursion_desired: false,
-                    timeout: Duration::from_millis(300),
-                },
-            )
-            .await;
-            if answer.is_ok_and(|a| a.authoritative()) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!(
-            "knotd did not answer within 10 s:\n{}",
-            self.log_tail()
-        ))
+        let log = self.dir.join("knot.log");
+        wait_authoritative(&mut self.child, self.address, origin, &log, "knotd", None).await
     }
 
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("knot.log")).unwrap_or_default();
-        let lines: Vec<_> = log.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        log_tail(&self.dir.join("knot.log"))
     }
 }

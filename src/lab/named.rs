@@ -122,51 +122,78 @@ impl Named {
     }
 
     async fn wait_ready(&mut self, origin: &str) -> Result<(), String> {
-        let name = Name::from_ascii(origin).map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("named exited ({status}):\n{}", self.log_tail()));
-            }
-            let failed = format!(
-                "zone {}/IN: not loaded due to errors",
-                origin.trim_end_matches('.')
-            );
-            if std::fs::read_to_string(self.dir.join("named.log"))
-                .is_ok_and(|log| log.contains(&failed))
-            {
-                return Err(format!(
-                    "named could not load {origin}:\n{}",
-                    self.log_tail()
-                ));
-            }
-            let answer = dns::query(
-                self.address,
-                &name,
-                RecordType::SOA,
-                QueryOptions {
-                    recursion_desired: false,
-                    timeout: Duration::from_millis(300),
-                },
-            )
-            .await;
-            if answer.is_ok_and(|a| a.authoritative()) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(format!(
-            "named did not answer within 10 s:\n{}",
-            self.log_tail()
-        ))
+        let failed = format!(
+            "zone {}/IN: not loaded due to errors",
+            origin.trim_end_matches('.')
+        );
+        let log = self.dir.join("named.log");
+        wait_authoritative(
+            &mut self.child,
+            self.address,
+            origin,
+            &log,
+            "named",
+            Some(&failed),
+        )
+        .await
     }
 
     /// The last lines of named's log, for error messages.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("named.log")).unwrap_or_default();
-        let lines: Vec<_> = log.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
+        log_tail(&self.dir.join("named.log"))
     }
+}
+
+/// Waits (10 s at most) until the server process answers authoritatively for `origin`; fails
+/// early when it exits or when its log shows `load_failure`.
+pub(crate) async fn wait_authoritative(
+    child: &mut Child,
+    address: SocketAddr,
+    origin: &str,
+    log: &Path,
+    program: &str,
+    load_failure: Option<&str>,
+) -> Result<(), String> {
+    let name = Name::from_ascii(origin).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{program} exited ({status}):\n{}", log_tail(log)));
+        }
+        if let Some(marker) = load_failure
+            && std::fs::read_to_string(log).is_ok_and(|text| text.contains(marker))
+        {
+            return Err(format!(
+                "{program} could not load {origin}:\n{}",
+                log_tail(log)
+            ));
+        }
+        let answer = dns::query(
+            address,
+            &name,
+            RecordType::SOA,
+            QueryOptions {
+                recursion_desired: false,
+                timeout: Duration::from_millis(300),
+            },
+        )
+        .await;
+        if answer.is_ok_and(|a| a.authoritative()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "{program} did not answer within 10 s:\n{}",
+        log_tail(log)
+    ))
+}
+
+/// The last lines of a server's log, for error messages.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<_> = log.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 /// Test harnesses keep their servers in statics that are never dropped: have the kernel kill

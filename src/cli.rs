@@ -55,6 +55,29 @@ enum Command {
     Clean(Box<CleanArgs>),
     /// Put back the records that a `clean` run deleted, from its undo file.
     Restore(RestoreArgs),
+    /// A fix-it report (Markdown or HTML) from a fresh scan or a saved JSON scan.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Build the report from a saved `scan --format json` instead of scanning.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "servers", "config"])]
+    from: Option<PathBuf>,
+    /// Report format.
+    #[arg(short, long, value_enum, default_value = "markdown")]
+    format: ReportFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 /// What to audit and how: shared by `scan` and `clean`.
@@ -250,6 +273,7 @@ where
         Command::Scan(args) => runtime.block_on(scan_command(args)),
         Command::Clean(args) => runtime.block_on(clean_command(*args)),
         Command::Restore(args) => runtime.block_on(restore_command(args)),
+        Command::Report(args) => runtime.block_on(report_command(args)),
     };
     match result {
         Ok(code) => code,
@@ -369,6 +393,39 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
     Ok(result.exit_code)
 }
 
+async fn report_command(args: ReportArgs) -> Result<i32, String> {
+    let report: crate::model::Report = match &args.from {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}:{}:{}: not a vlmcs-audit JSON scan ({e}); write one with `vlmcs-audit scan --format json`",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                )
+            })?
+        }
+        None => {
+            let (settings, _) = settings_from(args.target)?;
+            scan::run(&settings).await
+        }
+    };
+    let fix = crate::fixit::build(&report);
+    let text = match args.format {
+        ReportFormat::Markdown => crate::fixit::markdown(&fix),
+        ReportFormat::Html => crate::fixit::html(&fix),
+    };
+    let output = OutputArgs {
+        format: None,
+        output: args.output,
+        no_color: true,
+    };
+    emit(&output, &text)?;
+    Ok(report.exit_code)
+}
+
 async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     let auth = resolve_auth(&args.auth, None, true)?;
     let text = std::fs::read_to_string(&args.undo_file)
@@ -460,7 +517,7 @@ fn prepare_kerberos_environment(command: &Command) {
     let keytab = match command {
         Command::Clean(args) => args.auth.keytab.as_ref(),
         Command::Restore(args) => args.auth.keytab.as_ref(),
-        Command::Scan(_) => None,
+        Command::Scan(_) | Command::Report(_) => None,
     };
     if let Some(keytab) = keytab {
         // SAFETY: called before the async runtime (or any other thread) is started.

@@ -11,11 +11,13 @@ pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod dns;
+pub mod fixit;
 #[cfg(feature = "gss")]
 pub mod gss;
 pub mod lab;
 pub mod model;
 pub mod probe;
+pub mod quote;
 pub mod report;
 pub mod rpc;
 pub mod scan;

@@ -173,6 +173,15 @@ async fn scan_domain(
         }
         observation.servers.push(server);
     }
+    // Configured servers skip discovery: ask the first one that answered which zone holds the
+    // name (and its primary), so that reports and updates name the real zone.
+    if observation.zone.is_none()
+        && let Some(answering) = observation.servers.iter().find(|s| s.status.is_answer())
+        && let Ok((zone, primary)) = asker.zone_of(answering.address, &query_name).await
+    {
+        observation.zone = Some(crate::dns::presentation(&zone));
+        observation.primary = Some(crate::dns::presentation(&primary));
+    }
     let mut records: Vec<SrvRecord> = union.into_values().collect();
     records.sort_by(|a, b| {
         (

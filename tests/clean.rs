@@ -28,6 +28,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("skew", &["kms1", "dead"]),
     ("lag", &["kms1", "dead"]),
     ("confirm", &["kms1", "dead"]),
+    ("fixit", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -686,4 +687,39 @@ fn on_a_terminal_apply_asks_first() {
     let (code, screen) = clean_on_terminal("confirm", "yes");
     assert_eq!(code, 0, "{screen}");
     assert_eq!(dig("confirm"), vec![rr("confirm", "kms1")]);
+}
+
+#[test]
+fn the_fix_it_reports_nsupdate_script_really_deletes_the_record() {
+    let bed = bed();
+    let domain = origin("fixit");
+    let scan = common::run(&[
+        "scan",
+        &domain,
+        "--server",
+        &bed.server.to_string(),
+        "--timeout",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    let saved = files("fixit").state.with_file_name("scan.json");
+    std::fs::write(&saved, &scan.stdout).unwrap();
+    let report = common::run(&["report", "--from", saved.to_str().unwrap()]);
+    let script = report
+        .stdout
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .find(|block| block.contains("nsupdate -k"))
+        .expect("an nsupdate block")
+        .trim_start_matches("sh\n")
+        .replace("/path/to/ddns.key", key());
+    let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(dig("fixit"), vec![rr("fixit", "kms1")], "{script}");
 }

@@ -1,0 +1,642 @@
+//! Fix-it reports: for each finding, what was seen, why it matters to KMS clients, and the
+//! exact steps to fix it, as a model rendered to Markdown and to one self-contained HTML file.
+//!
+//! Every name that came from DNS goes through [`crate::quote`]: a command is generated only for
+//! valid host names (and quoted even then); anything else is shown, never put into a command.
+
+use std::fmt::Write as _;
+
+use crate::classify::{KMS_PORT, display_addr};
+use crate::model::{
+    DomainReport, Finding, FindingCode, Report, Severity, SrvRecord, normalize_name,
+};
+use crate::quote;
+
+const GVLK_WINDOWS: &str =
+    "https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys";
+const GVLK_OFFICE: &str =
+    "https://learn.microsoft.com/en-us/office/volume-license-activation/gvlks";
+const SPP_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
+
+/// A block of commands for one shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commands {
+    /// `sh`, `powershell` or `bat` (cmd.exe).
+    pub shell: &'static str,
+    /// Where to run it, e.g. "on a machine with nsupdate and the zone's key".
+    pub context: String,
+    pub code: String,
+}
+
+/// One finding explained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub severity: Severity,
+    pub code: FindingCode,
+    pub title: String,
+    pub seen: Vec<String>,
+    pub impact: String,
+    pub steps: Vec<String>,
+    pub commands: Vec<Commands>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub domain: String,
+    pub summary: String,
+    pub items: Vec<Item>,
+    /// Priority/weight spread of healthy hosts and the client caching note.
+    pub load: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixIt {
+    pub title: String,
+    pub generated: String,
+    pub overview: String,
+    pub notes: Vec<String>,
+    pub sections: Vec<Section>,
+}
+
+/// Builds the fix-it model from a scan report.
+pub fn build(report: &Report) -> FixIt {
+    let sections = report.domains.iter().map(|d| section(report, d)).collect();
+    let problems = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .count();
+    FixIt {
+        title: "KMS in DNS: fix-it report".into(),
+        generated: format!(
+            "vlmcs-audit {} — scan of {}",
+            report.version, report.started_at
+        ),
+        overview: format!(
+            "{} domain(s), {} problem(s) to fix (worst: {}).",
+            report.domains.len(),
+            problems,
+            report.worst_severity
+        ),
+        notes: report.notes.clone(),
+        sections,
+    }
+}
+
+fn section(report: &Report, domain: &DomainReport) -> Section {
+    let obs = &domain.observation;
+    let s = &domain.summary;
+    let summary = format!(
+        "{} record(s) published, {} healthy, {} dead, {} not KMS, {} unauthorized — servers asked: {}",
+        s.records,
+        s.healthy,
+        s.dead,
+        s.not_kms,
+        s.unauthorized,
+        if obs.servers.is_empty() {
+            "none".to_string()
+        } else {
+            obs.servers
+                .iter()
+                .map(|sv| format!("{} ({})", sv.name, sv.status.short()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let mut findings: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.domain == obs.domain && f.severity > Severity::Ok)
+        .collect();
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let items = findings.into_iter().map(|f| item(domain, f)).collect();
+    Section {
+        domain: obs.domain.clone(),
+        summary,
+        items,
+        load: load_notes(domain),
+    }
+}
+
+/// The records a finding is about (same target and port).
+fn records_of<'a>(domain: &'a DomainReport, f: &Finding) -> Vec<&'a SrvRecord> {
+    let Some(target) = f.target.as_deref() else {
+        return Vec::new();
+    };
+    domain
+        .observation
+        .records
+        .iter()
+        .filter(|r| {
+            normalize_name(&r.target) == normalize_name(target)
+                && f.port.is_none_or(|p| p == r.port)
+        })
+        .collect()
+}
+
+fn item(domain: &DomainReport, f: &Finding) -> Item {
+    let obs = &domain.observation;
+    let mut seen = vec![f.detail.clone()];
+    for record in records_of(domain, f) {
+        seen.push(format!("{} {} IN {}", obs.query_name, record.ttl, record));
+    }
+    if let Some(address) = f.address
+        && let Some(p) = obs
+            .probes
+            .iter()
+            .find(|p| p.address == address && Some(p.port) == f.port)
+    {
+        seen.push(format!(
+            "probe of {}:{}: {} in {:.0} ms",
+            display_addr(address),
+            p.port,
+            p.detail,
+            p.duration_ms
+        ));
+    }
+    let (impact, steps, commands) = advice(domain, f);
+    Item {
+        severity: f.severity,
+        code: f.code,
+        title: format!(
+            "{}{}",
+            f.code,
+            f.target
+                .as_deref()
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default()
+        ),
+        seen,
+        impact,
+        steps,
+        commands,
+    }
+}
+
+/// What clients see, what to do, and the commands for it.
+fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Commands>) {
+    let records = records_of(domain, f);
+    let delete = || delete_commands(domain, &records, f.code == FindingCode::UnauthorizedHost);
+    let target = f.target.clone().unwrap_or_default();
+    match f.code {
+        FindingCode::DeadHost => (
+            "Clients that pick this record wait for a timeout before trying another host; with no other host they fail with 0x800706BA (RPC server unavailable) or 0xC004F074 (no KMS host could be contacted).".into(),
+            vec![
+                "If the host is gone for good, delete its record (below). If it should be alive, start the Software Protection service (sppsvc) and open TCP 1688 in its firewall.".into(),
+                "Clients pinned to it (`slmgr.vbs /skms`) keep trying it: on those clients run `slmgr.vbs /ckms` (back to DNS discovery) or pin a healthy host with `slmgr.vbs /skms HOST:1688`, then `slmgr.vbs /ato`; `slmgr.vbs /dlv` shows which host they use.".into(),
+            ],
+            delete(),
+        ),
+        FindingCode::NoAddress => (
+            "Clients cannot resolve this target; they skip it, after a lookup delay. With no other record they fail with 0xC004F074.".into(),
+            vec!["The record is dangling: delete it (below), or give the host its A/AAAA record back if it still exists.".into()],
+            delete(),
+        ),
+        FindingCode::InvalidTarget => (
+            "RFC 2782 forbids an alias (CNAME) target and uses `.` for \"no service\": clients may skip the record or behave inconsistently.".into(),
+            vec!["Publish the KMS host under its own name (its DnsDomainPublishList does that), then delete this record (below).".into()],
+            delete(),
+        ),
+        FindingCode::NotKms => (
+            "Something answers on the port but it is not a KMS host: clients sent here fail (0xC004F074 when no real host answers).".into(),
+            vec!["Delete the record (below); if the host should be a KMS host, check that the KMS host key is installed and activated (`slmgr.vbs /dlv`).".into()],
+            delete(),
+        ),
+        FindingCode::DuplicateRecord => (
+            "The same host is published more than once: clients pick it more often than the priority/weight plan says.".into(),
+            vec!["Keep one record per host and port; delete the extra one (its priority/weight is in the record list above).".into()],
+            Vec::new(),
+        ),
+        FindingCode::UnauthorizedHost | FindingCode::KmsEmulator => {
+            let mut steps = vec![
+                format!(
+                    "On the host ({}), put the KMS client setup key (GVLK) for its edition back and activate against your real KMS host (Windows keys: {GVLK_WINDOWS}; Office: {GVLK_OFFICE}). The report does not guess the edition.",
+                    shown(&target)
+                ),
+                format!("Stop it publishing: `slmgr.vbs /cdns`, or set DisableDnsPublishing=1 under {SPP_KEY} and restart sppsvc."),
+                "Then delete its record (below, or `vlmcs-audit clean --include-unauthorized`): the record comes back within a day unless the host is fixed first.".into(),
+            ];
+            if f.code == FindingCode::KmsEmulator {
+                steps.insert(0, "This endpoint accepts any RPC interface: a KMS emulator, not Windows. Find who runs it before anything else.".into());
+            }
+            let mut commands = vec![Commands {
+                shell: "bat",
+                context: "on that host, in an elevated Command Prompt".into(),
+                code: format!(
+                    "slmgr.vbs /upk\nslmgr.vbs /ipk <KMS client setup key for its edition>\nslmgr.vbs /cdns\nreg add \"{SPP_KEY}\" /v DisableDnsPublishing /t REG_DWORD /d 1 /f\nnet stop sppsvc && net start sppsvc\nslmgr.vbs /ato\nslmgr.vbs /dlv"
+                ),
+            }];
+            commands.extend(delete());
+            (
+                "Clients that find this host get activation errors such as 0xC004C008 (the KMS host key has exceeded its activation limit, having been used where it never belonged) or 0xC004F041/0xC004F042.".into(),
+                steps,
+                commands,
+            )
+        }
+        FindingCode::NoRecords => {
+            let mut commands = Vec::new();
+            if let Some(d) = quote::cmd(&domain.observation.domain) {
+                commands.push(Commands {
+                    shell: "bat",
+                    context: "on an existing KMS host, elevated (add the line to its existing list; copy the list to every KMS host)".into(),
+                    code: format!(
+                        "reg query \"{SPP_KEY}\" /v DnsDomainPublishList\nreg add \"{SPP_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"<existing lines>\\0{d},0,0\" /f\nnet stop sppsvc && net start sppsvc"
+                    ),
+                });
+                commands.push(Commands {
+                    shell: "bat",
+                    context: "or on the clients: look for hosts in another domain only".into(),
+                    code: "slmgr.vbs /skms-domain <domain where your KMS hosts are published>\nslmgr.vbs /ato".into(),
+                });
+            }
+            (
+                "Clients in this domain find no KMS host: activation fails with 0x8007232B (DNS name does not exist).".into(),
+                vec!["Publish an existing KMS host into this domain through its DnsDomainPublishList (`domain,priority,weight`), or point the clients elsewhere.".into()],
+                commands,
+            )
+        }
+        FindingCode::NoHealthyHost => (
+            "No record leads to a working authorized KMS host: every client of this domain that needs activation fails (0xC004F074).".into(),
+            vec!["Fix or replace a KMS host first (the items above say which records are stale), then clean up the stale records.".into()],
+            Vec::new(),
+        ),
+        FindingCode::ServerDisagreement => (
+            "Clients get different answers depending on which DNS server they ask: replication lag, or a secondary that stopped transferring the zone.".into(),
+            vec!["Compare the SOA serials of the servers and force replication (Active Directory: `repadmin /syncall /AdeP`; BIND: `rndc retransfer ZONE` on the secondary).".into()],
+            Vec::new(),
+        ),
+        FindingCode::ServerFailure => (
+            "An authoritative server did not answer properly; clients that use it (through their resolvers) may see failures (0x8007232A).".into(),
+            vec!["Check that the server is up, serves the zone (not lame) and answers from the auditor's network.".into()],
+            Vec::new(),
+        ),
+        FindingCode::AuthorizedHostMissing => (
+            "A host that should serve this domain is not published in it: its clients depend on the other hosts only.".into(),
+            vec![format!(
+                "On {}: check DnsDomainPublishList under {SPP_KEY} and the Application log for event 12293 (publishing failed) / 12294 (published). In Active Directory the first host to register owns the _vlmcs._tcp node: grant the KMS hosts (a group) Full Control on it in each zone.",
+                shown(&target)
+            )],
+            Vec::new(),
+        ),
+        FindingCode::NonstandardPort => (
+            "Clients follow the port in the record; fine if the host really listens there.".into(),
+            vec!["Confirm the host's port (`slmgr.vbs /sprt` sets it) and that the firewall allows it.".into()],
+            Vec::new(),
+        ),
+        FindingCode::Healthy => (String::new(), Vec::new(), Vec::new()),
+    }
+}
+
+/// A DNS name for prose: as it is when it is a valid host name, escaped and marked otherwise.
+fn shown(name: &str) -> String {
+    if quote::is_valid_hostname(name) {
+        name.to_string()
+    } else {
+        format!(
+            "{} (not a valid host name; shown escaped, left out of every command)",
+            name.escape_debug()
+        )
+    }
+}
+
+/// nsupdate, PowerShell and vlmcs-audit commands that delete exactly these records; none at
+/// all when a name is not a valid host name.
+fn delete_commands(
+    domain: &DomainReport,
+    records: &[&SrvRecord],
+    unauthorized: bool,
+) -> Vec<Commands> {
+    let obs = &domain.observation;
+    let owner = obs.query_name.trim_end_matches('.');
+    let zone = obs
+        .zone
+        .as_deref()
+        .unwrap_or(&obs.domain)
+        .trim_end_matches('.')
+        .to_string();
+    // The prerequisite lists the whole RRset (RFC 2136 compares whole sets), so every name in
+    // it must be fit for a command.
+    let all_valid = quote::is_valid_hostname(owner)
+        && quote::is_valid_hostname(&zone)
+        && obs
+            .records
+            .iter()
+            .all(|r| quote::is_valid_hostname(&r.target));
+    if records.is_empty() || !all_valid {
+        return Vec::new();
+    }
+    // The server the scan asked when servers were given, else the zone's primary (MNAME).
+    let server = match (
+        obs.servers_from.as_str(),
+        obs.servers.first(),
+        obs.primary.as_deref(),
+    ) {
+        ("configured", Some(s), _) if s.address.port() == 53 => s.address.ip().to_string(),
+        ("configured", Some(s), _) => format!("{} {}", s.address.ip(), s.address.port()),
+        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
+        _ => "<primary DNS server>".into(),
+    };
+    let mut nsupdate =
+        format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
+    for r in &obs.records {
+        let _ = writeln!(
+            nsupdate,
+            "prereq yxrrset {owner}. SRV {} {} {} {}",
+            r.priority, r.weight, r.port, r.target
+        );
+    }
+    for r in records {
+        let _ = writeln!(
+            nsupdate,
+            "update delete {owner}. SRV {} {} {} {}",
+            r.priority, r.weight, r.port, r.target
+        );
+    }
+    nsupdate.push_str("send\nEOF");
+    let relative = owner
+        .strip_suffix(&zone)
+        .map(|r| r.trim_end_matches('.'))
+        .filter(|r| !r.is_empty())
+        .unwrap_or("@");
+    let mut ps = String::new();
+    for r in records {
+        let target = if r.target.ends_with('.') {
+            r.target.clone()
+        } else {
+            format!("{}.", r.target)
+        };
+        let _ = writeln!(
+            ps,
+            "Remove-DnsServerResourceRecord -ZoneName {} -Name {} -RRType Srv -RecordData {},{},{},{} -Force",
+            quote::powershell(&zone),
+            quote::powershell(relative),
+            quote::powershell(&r.priority.to_string()),
+            quote::powershell(&r.weight.to_string()),
+            quote::powershell(&r.port.to_string()),
+            quote::powershell(&target),
+        );
+    }
+    let mut clean = format!(
+        "vlmcs-audit clean {} --tsig-key /path/to/ddns.key",
+        quote::sh(&obs.domain)
+    );
+    if unauthorized {
+        clean.push_str(" --include-unauthorized");
+    }
+    clean.push_str("          # the plan first\n");
+    clean.push_str(&format!(
+        "vlmcs-audit clean {} --tsig-key /path/to/ddns.key{} --apply   # Active Directory: --gss instead of --tsig-key",
+        quote::sh(&obs.domain),
+        if unauthorized { " --include-unauthorized" } else { "" }
+    ));
+    vec![
+        Commands {
+            shell: "sh",
+            context: "safely, with vlmcs-audit (re-probes, keeps an undo file)".into(),
+            code: clean,
+        },
+        Commands {
+            shell: "sh",
+            context: "by hand with nsupdate (deletes exactly these records, and only while the RRset is still exactly what the scan saw)".into(),
+            code: nsupdate,
+        },
+        Commands {
+            shell: "powershell",
+            context: "on a Windows DNS server, or with -ComputerName DC (always with -RecordData: without it the cmdlet deletes every SRV record of the name)".into(),
+            code: ps.trim_end().to_string(),
+        },
+    ]
+}
+
+fn load_notes(domain: &DomainReport) -> Vec<String> {
+    let healthy: Vec<&SrvRecord> = domain
+        .observation
+        .records
+        .iter()
+        .filter(|r| {
+            domain.observation.probes.iter().any(|p| {
+                normalize_name(&p.target) == normalize_name(&r.target)
+                    && p.port == r.port
+                    && p.outcome == crate::model::ProbeOutcome::KmsRpc
+            })
+        })
+        .collect();
+    if healthy.is_empty() {
+        return Vec::new();
+    }
+    let spread: Vec<String> = healthy
+        .iter()
+        .map(|r| {
+            format!(
+                "{} (priority {}, weight {}{})",
+                r.target,
+                r.priority,
+                r.weight,
+                if r.port == KMS_PORT {
+                    String::new()
+                } else {
+                    format!(", port {}", r.port)
+                }
+            )
+        })
+        .collect();
+    vec![
+        format!("Healthy hosts: {}.", spread.join("; ")),
+        "Clients cache the first host that answered them (host caching is on by default), so adding a host does not spread existing load; priority and weight matter only at first discovery. They are set per domain in each host's DnsDomainPublishList lines (`domain,priority,weight`), and `slmgr.vbs /ckhc` turns client-side host caching off.".into(),
+    ]
+}
+
+/// Markdown rendering.
+pub fn markdown(fix: &FixIt) -> String {
+    let mut out = format!(
+        "# {}\n\n_{}_\n\n{}\n",
+        fix.title, fix.generated, fix.overview
+    );
+    for note in &fix.notes {
+        let _ = write!(out, "\n> **Note:** {}\n", md_text(note));
+    }
+    for section in &fix.sections {
+        let _ = write!(
+            out,
+            "\n## {}\n\n{}\n",
+            md_text(&section.domain),
+            md_text(&section.summary)
+        );
+        if section.items.is_empty() {
+            out.push_str("\nNothing to fix.\n");
+        }
+        for item in &section.items {
+            let _ = write!(
+                out,
+                "\n### {} — {}\n\n**What was seen**\n\n",
+                item.severity.to_string().to_uppercase(),
+                md_text(&item.title)
+            );
+            for line in &item.seen {
+                let _ = writeln!(out, "- {}", md_text(line));
+            }
+            if !item.impact.is_empty() {
+                let _ = write!(
+                    out,
+                    "\n**Why it matters to clients:** {}\n",
+                    md_text(&item.impact)
+                );
+            }
+            if !item.steps.is_empty() {
+                out.push_str("\n**How to fix it**\n\n");
+                for (i, step) in item.steps.iter().enumerate() {
+                    let _ = writeln!(out, "{}. {}", i + 1, md_text(step));
+                }
+            }
+            for c in &item.commands {
+                let _ = write!(
+                    out,
+                    "\n_{}_\n\n```{}\n{}\n```\n",
+                    md_text(&c.context),
+                    c.shell,
+                    c.code
+                );
+            }
+        }
+        if !section.load.is_empty() {
+            out.push_str("\n**Load**\n\n");
+            for line in &section.load {
+                let _ = writeln!(out, "- {}", md_text(line));
+            }
+        }
+    }
+    out
+}
+
+/// Prose from DNS may hold anything: no raw control characters, no HTML, no stray markup.
+fn md_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => '\u{fffd}'.to_string(),
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One self-contained HTML file: inline CSS, no scripts, no external assets.
+pub fn html(fix: &FixIt) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header><h1>{}</h1><p class=\"meta\">{}</p><p class=\"overview\">{}</p></header>\n",
+        html_escape(&fix.title),
+        html_escape(&fix.title),
+        html_escape(&fix.generated),
+        html_escape(&fix.overview)
+    );
+    for note in &fix.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", html_escape(note));
+    }
+    out.push_str("<nav><ul>\n");
+    for (i, section) in fix.sections.iter().enumerate() {
+        let worst = section
+            .items
+            .iter()
+            .map(|i| i.severity)
+            .max()
+            .unwrap_or(Severity::Ok);
+        let _ = writeln!(
+            out,
+            "<li><a href=\"#d{i}\"><span class=\"sev {worst}\">{worst}</span> {}</a></li>",
+            html_escape(&section.domain)
+        );
+    }
+    out.push_str("</ul></nav>\n<main>\n");
+    for (i, section) in fix.sections.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<section id=\"d{i}\">\n<h2>{}</h2>\n<p class=\"summary\">{}</p>\n",
+            html_escape(&section.domain),
+            html_escape(&section.summary)
+        );
+        if section.items.is_empty() {
+            out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
+        }
+        for item in &section.items {
+            let _ = write!(
+                out,
+                "<article class=\"item {sev}\">\n<h3><span class=\"sev {sev}\">{sev}</span> {}</h3>\n<h4>What was seen</h4>\n<ul>\n",
+                html_escape(&item.title),
+                sev = item.severity
+            );
+            for line in &item.seen {
+                let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+            }
+            out.push_str("</ul>\n");
+            if !item.impact.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"impact\"><strong>Why it matters to clients:</strong> {}</p>",
+                    html_escape(&item.impact)
+                );
+            }
+            if !item.steps.is_empty() {
+                out.push_str("<h4>How to fix it</h4>\n<ol>\n");
+                for step in &item.steps {
+                    let _ = writeln!(out, "<li>{}</li>", html_escape(step));
+                }
+                out.push_str("</ol>\n");
+            }
+            for c in &item.commands {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
+                    html_escape(&c.context),
+                    c.shell,
+                    html_escape(&c.code)
+                );
+            }
+            out.push_str("</article>\n");
+        }
+        if !section.load.is_empty() {
+            out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");
+            for line in &section.load {
+                let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+            }
+            out.push_str("</ul>\n");
+        }
+        out.push_str("</section>\n");
+    }
+    out.push_str("</main>\n</body>\n</html>\n");
+    out
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2228;background:#f5f6f8;line-height:1.45}
+header{background:#1f3a5f;color:#fff;padding:1.2rem 2rem}header h1{margin:0 0 .3rem;font-size:1.6rem}
+.meta{opacity:.8;margin:0}.overview{font-size:1.1rem;margin:.4rem 0 0}
+nav{padding:.6rem 2rem;background:#fff;border-bottom:1px solid #dde1e6}nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.4rem 1.2rem}
+nav a{text-decoration:none;color:#1f3a5f}main{padding:1rem 2rem;max-width:72rem}
+section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:1rem 1.4rem;margin:1rem 0}
+h2{margin:.2rem 0;font-size:1.3rem}.summary{color:#4a5560;margin-top:.2rem}
+article{border-left:4px solid #9aa5b1;padding:.2rem 1rem;margin:1rem 0}article.critical{border-color:#c62828}article.warning{border-color:#ef8f00}article.info{border-color:#1976d2}
+h3{font-size:1.05rem;margin:.4rem 0}h4{font-size:.9rem;text-transform:uppercase;letter-spacing:.04em;color:#4a5560;margin:.8rem 0 .3rem}
+.sev{display:inline-block;font-size:.75rem;font-weight:600;text-transform:uppercase;padding:.1rem .45rem;border-radius:4px;color:#fff;background:#9aa5b1;vertical-align:middle}
+.sev.critical{background:#c62828}.sev.warning{background:#ef8f00}.sev.info{background:#1976d2}.sev.ok{background:#2e7d32}
+pre{background:#0f1720;color:#e6edf3;padding:.7rem 1rem;border-radius:6px;overflow-x:auto;font-size:.85rem}
+.context{margin:.6rem 0 .2rem;color:#4a5560;font-style:italic}.shell{font-style:normal;font-size:.75rem;background:#e8ecf0;padding:.05rem .35rem;border-radius:3px}
+.note{margin:1rem 2rem;padding:.6rem 1rem;background:#fff8e1;border:1px solid #ffe082;border-radius:6px}.ok{color:#2e7d32}
+";

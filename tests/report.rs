@@ -1,0 +1,141 @@
+//! Fix-it reports: a golden Markdown report of the lab (from a saved scan, so it is stable),
+//! a self-contained HTML file, and hostile names kept out of every generated command.
+
+mod common;
+
+use std::path::Path;
+
+use common::run;
+use serde_json::Value;
+
+const FIXTURE: &str = "tests/fixtures/lab-scan.json";
+
+fn fixture_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it.
+fn golden(name: &str, actual: &str) {
+    let path = fixture_path(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{name} differs from the golden file; rerun with UPDATE_GOLDEN=1 after checking the diff:\n{actual}"
+    );
+}
+
+#[test]
+fn markdown_report_of_the_lab_matches_the_golden_file() {
+    let out = run(&["report", "--from", &fixture_path("lab-scan.json")]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    golden("lab-report.md", &out.stdout);
+    // The parts an admin acts on are there.
+    for needle in [
+        "Remove-DnsServerResourceRecord -ZoneName 'kms-lab.test' -Name '_vlmcs._tcp.corp' -RRType Srv -RecordData '0','0','1688','old-kms.kms-lab.test.'",
+        "update delete _vlmcs._tcp.corp.kms-lab.test. SRV 0 0 1688 old-kms.kms-lab.test.",
+        "slmgr.vbs /upk",
+        "0xC004C008",
+        "0x8007232B",
+        "0xC004F074",
+        "DnsDomainPublishList",
+        "slmgr.vbs /ckhc",
+        "vlmcs-audit clean 'corp.kms-lab.test'",
+    ] {
+        assert!(out.stdout.contains(needle), "missing {needle:?}");
+    }
+    // Every Remove-DnsServerResourceRecord carries -RecordData.
+    for line in out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("Remove-DnsServerResourceRecord"))
+    {
+        assert!(line.contains("-RecordData"), "{line}");
+    }
+}
+
+#[test]
+fn html_report_is_one_self_contained_file() {
+    let out = run(&[
+        "report",
+        "--from",
+        &fixture_path("lab-scan.json"),
+        "--format",
+        "html",
+    ]);
+    let html = out.stdout;
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("src="), "no external assets");
+    assert!(!html.contains("<link"), "no stylesheets to fetch");
+    assert!(html.contains("<style>"));
+    assert!(html.contains("Remove-DnsServerResourceRecord"));
+    // Everything from the scan is escaped: the only tags are ours.
+    assert!(!html.contains("<kms"));
+}
+
+/// The fixture with one record's target replaced by `hostile` everywhere it appears.
+fn with_hostile_target(hostile: &str) -> String {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap();
+    let mut scan: Value = serde_json::from_str(&text).unwrap();
+    let replace = |v: &mut Value| {
+        let s = serde_json::to_string(v)
+            .unwrap()
+            .replace("old-kms.kms-lab.test.", hostile);
+        *v = serde_json::from_str(&s).unwrap();
+    };
+    replace(&mut scan);
+    let dir = std::env::temp_dir().join(format!("vlmcs-audit-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("hostile-{}.json", hostile.len()));
+    std::fs::write(&path, serde_json::to_string(&scan).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+fn code_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn hostile_names_are_shown_but_never_put_into_a_command() {
+    for hostile in [
+        "old$(reboot).kms-lab.test.",
+        "old`reboot`.kms-lab.test.",
+        "old;reboot;.kms-lab.test.",
+        "old' ; Remove-Item C:\\\\ -Recurse ; '.kms-lab.test.",
+        "old%COMSPEC%&calc.kms-lab.test.",
+        "old|nc\\nevil.kms-lab.test.",
+    ] {
+        let path = with_hostile_target(hostile);
+        let out = run(&["report", "--from", &path]);
+        assert!(out.stdout.contains("dead-host"), "{}", out.stderr);
+        let marker = hostile.split('.').next().unwrap();
+        for block in code_blocks(&out.stdout) {
+            assert!(
+                !block.contains(marker),
+                "{hostile:?} reached a command:\n{block}"
+            );
+        }
+        assert!(
+            out.stdout.contains("reboot")
+                || out.stdout.contains("calc")
+                || out.stdout.contains("nc")
+                || out.stdout.contains("Remove-Item"),
+            "the name must still be shown"
+        );
+        let html = run(&["report", "--from", &path, "--format", "html"]).stdout;
+        assert!(!html.contains("<script") && !html.contains("\u{1b}"));
+    }
+}

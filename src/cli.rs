@@ -388,6 +388,9 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         Format::Table => clean::render_table(&result),
         Format::Json => serde_json::to_string_pretty(&result).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&result).map_err(|e| e.to_string())?,
+        Format::Prometheus | Format::Jsonl => {
+            return Err("clean prints table, json or yaml".into());
+        }
     };
     emit(&args.output, &text)?;
     Ok(result.exit_code)
@@ -457,6 +460,9 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
             .collect(),
         Format::Json => serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&results).map_err(|e| e.to_string())?,
+        Format::Prometheus | Format::Jsonl => {
+            return Err("restore prints table, json or yaml".into());
+        }
     };
     emit(&args.output, &text)?;
     Ok(code)
@@ -563,8 +569,13 @@ fn output_format(output: &OutputArgs) -> (Format, bool) {
 
 fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
     match &output.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+        // Atomically: a textfile collector or a web server never sees half a file.
+        Some(path) => {
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            std::fs::write(&tmp, text)
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+        }
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();

@@ -572,3 +572,60 @@ fn output_file_gets_json_by_default() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(codes(&report), ["healthy"]);
 }
+
+#[test]
+fn prometheus_output_parses_with_a_real_parser() {
+    let run = scan(&["healthy", "closed"], &["--format", "prometheus"]);
+    let lines = run.stdout.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
+    let value = |name: &str, domain: Option<&str>| -> f64 {
+        let sample = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && domain.is_none_or(|d| s.labels.get("domain") == Some(d)))
+            .unwrap_or_else(|| panic!("no {name} in\n{}", run.stdout));
+        match sample.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        value("vlmcs_audit_domain_healthy", Some("healthy.audit.test")),
+        1.0
+    );
+    assert_eq!(
+        value("vlmcs_audit_domain_dead", Some("closed.audit.test")),
+        1.0
+    );
+    assert_eq!(value("vlmcs_audit_exit_code", None), 2.0);
+    assert_eq!(value("vlmcs_audit_scan_complete", None), 1.0);
+    assert!(value("vlmcs_audit_scan_timestamp_seconds", None) > 1.7e9);
+    let up: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "vlmcs_audit_host_up")
+        .collect();
+    assert_eq!(up.len(), 2);
+    assert!(
+        up.iter()
+            .any(|s| s.labels.get("target") == Some("kms1.audit.test."))
+    );
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn json_lines_carry_one_finding_each() {
+    let run = scan(&["healthy", "closed"], &["--format", "jsonl"]);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["time"].is_string() && l["scan_exit_code"] == 2)
+    );
+    assert_eq!(lines[1]["code"], "dead-host");
+}

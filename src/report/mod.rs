@@ -1,6 +1,7 @@
 //! Renderers: one [`Report`] model, several formats. JSON is the stable contract for scripts
 //! and monitoring; YAML is the same document; the table is for people.
 
+pub mod prometheus;
 mod table;
 
 use crate::model::Report;
@@ -14,6 +15,10 @@ pub enum Format {
     Json,
     /// The same document as YAML.
     Yaml,
+    /// Prometheus text format, for node-exporter's textfile collector.
+    Prometheus,
+    /// One JSON object per finding and line, for log shippers.
+    Jsonl,
 }
 
 /// Renders `report`; `color` applies to the table only.
@@ -27,5 +32,24 @@ pub fn render(report: &Report, format: Format, color: bool) -> Result<String, St
             })
             .map_err(|e| format!("rendering JSON: {e}")),
         Format::Yaml => serde_norway::to_string(report).map_err(|e| format!("rendering YAML: {e}")),
+        Format::Prometheus => Ok(prometheus::render(report)),
+        Format::Jsonl => json_lines(report),
     }
+}
+
+/// One line per finding, each carrying the scan's time and exit code, so that every line
+/// stands on its own in a log pipeline.
+fn json_lines(report: &Report) -> Result<String, String> {
+    let mut out = String::new();
+    for finding in &report.findings {
+        let mut value = serde_json::to_value(finding).map_err(|e| e.to_string())?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("time".into(), report.started_at.clone().into());
+            map.insert("tool".into(), report.tool.clone().into());
+            map.insert("scan_exit_code".into(), report.exit_code.into());
+        }
+        out.push_str(&serde_json::to_string(&value).map_err(|e| e.to_string())?);
+        out.push('\n');
+    }
+    Ok(out)
 }

@@ -1,0 +1,170 @@
+//! Prometheus text exposition (node-exporter textfile collector): per domain and per host
+//! gauges, and the scan's own timestamp, duration and completeness.
+
+use std::fmt::Write as _;
+
+use crate::classify::display_addr;
+use crate::model::{ProbeOutcome, Report, Severity};
+
+/// Label values come from DNS: escape `\`, `"` and newlines as the format requires.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let started = humantime::parse_rfc3339_weak(&report.started_at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    family(
+        &mut out,
+        "vlmcs_audit_scan_timestamp_seconds",
+        "Unix time the scan started.",
+    );
+    let _ = writeln!(out, "vlmcs_audit_scan_timestamp_seconds {started}");
+    family(
+        &mut out,
+        "vlmcs_audit_scan_duration_seconds",
+        "How long the scan took.",
+    );
+    let _ = writeln!(
+        out,
+        "vlmcs_audit_scan_duration_seconds {}",
+        report.duration_ms / 1000.0
+    );
+    family(
+        &mut out,
+        "vlmcs_audit_scan_complete",
+        "1 when every domain could be scanned.",
+    );
+    let _ = writeln!(
+        out,
+        "vlmcs_audit_scan_complete {}",
+        u8::from(report.complete)
+    );
+    family(
+        &mut out,
+        "vlmcs_audit_exit_code",
+        "The scan's exit code (0 ok, 1 warning, 2 critical, 3 unknown).",
+    );
+    let _ = writeln!(out, "vlmcs_audit_exit_code {}", report.exit_code);
+
+    let per_domain: [(&str, &str, fn(&crate::model::DomainSummary) -> usize); 5] = [
+        (
+            "vlmcs_audit_domain_records",
+            "SRV records published for the domain.",
+            |s| s.records,
+        ),
+        (
+            "vlmcs_audit_domain_healthy",
+            "Healthy authorized KMS endpoints.",
+            |s| s.healthy,
+        ),
+        (
+            "vlmcs_audit_domain_dead",
+            "Endpoints that refuse or drop connections.",
+            |s| s.dead,
+        ),
+        (
+            "vlmcs_audit_domain_not_kms",
+            "Endpoints that answer but are not KMS hosts.",
+            |s| s.not_kms,
+        ),
+        (
+            "vlmcs_audit_domain_unauthorized",
+            "Live KMS hosts not on the allowlist.",
+            |s| s.unauthorized,
+        ),
+    ];
+    for (name, help, value) in per_domain {
+        family(&mut out, name, help);
+        for d in &report.domains {
+            let _ = writeln!(
+                out,
+                "{name}{{domain=\"{}\"}} {}",
+                label(&d.observation.domain),
+                value(&d.summary)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vlmcs_audit_domain_findings",
+        "Findings per domain and severity.",
+    );
+    for d in &report.domains {
+        for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
+            let count = report
+                .findings
+                .iter()
+                .filter(|f| f.domain == d.observation.domain && f.severity == severity)
+                .count();
+            let _ = writeln!(
+                out,
+                "vlmcs_audit_domain_findings{{domain=\"{}\",severity=\"{severity}\"}} {count}",
+                label(&d.observation.domain)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vlmcs_audit_host_up",
+        "1 when the endpoint answered the KMS RPC bind.",
+    );
+    let mut seconds = String::new();
+    for d in &report.domains {
+        for p in &d.observation.probes {
+            let labels = format!(
+                "domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"",
+                label(&d.observation.domain),
+                label(&p.target),
+                label(&display_addr(p.address)),
+                p.port
+            );
+            let _ = writeln!(
+                out,
+                "vlmcs_audit_host_up{{{labels}}} {}",
+                u8::from(p.outcome == ProbeOutcome::KmsRpc)
+            );
+            let _ = writeln!(
+                seconds,
+                "vlmcs_audit_host_probe_seconds{{{labels}}} {}",
+                p.duration_ms / 1000.0
+            );
+        }
+    }
+    family(
+        &mut out,
+        "vlmcs_audit_host_probe_seconds",
+        "How long the endpoint's probe took.",
+    );
+    out.push_str(&seconds);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(label("x\u{1b}y"), "x\u{fffd}y");
+    }
+}

@@ -57,6 +57,13 @@ enum Command {
     Restore(RestoreArgs),
     /// A fix-it report (Markdown or HTML) from a fresh scan or a saved JSON scan.
     Report(ReportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -274,6 +281,41 @@ where
         Command::Clean(args) => runtime.block_on(clean_command(*args)),
         Command::Restore(args) => runtime.block_on(restore_command(args)),
         Command::Report(args) => runtime.block_on(report_command(args)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a closed pipe (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "vlmcs-audit", &mut script);
+            let text = String::from_utf8_lossy(&script).into_owned();
+            emit(
+                &OutputArgs {
+                    format: None,
+                    output: None,
+                    no_color: true,
+                },
+                &text,
+            )
+            .map(|()| exit_code::OK)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .map_err(|e| format!("rendering the man page: {e}"))
+                .and_then(|()| {
+                    let text = String::from_utf8_lossy(&page).into_owned();
+                    emit(
+                        &OutputArgs {
+                            format: None,
+                            output: None,
+                            no_color: true,
+                        },
+                        &text,
+                    )
+                })
+                .map(|()| exit_code::OK)
+        }
     };
     match result {
         Ok(code) => code,
@@ -523,7 +565,7 @@ fn prepare_kerberos_environment(command: &Command) {
     let keytab = match command {
         Command::Clean(args) => args.auth.keytab.as_ref(),
         Command::Restore(args) => args.auth.keytab.as_ref(),
-        Command::Scan(_) | Command::Report(_) => None,
+        Command::Scan(_) | Command::Report(_) | Command::Completions { .. } | Command::Man => None,
     };
     if let Some(keytab) = keytab {
         // SAFETY: called before the async runtime (or any other thread) is started.

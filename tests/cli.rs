@@ -98,3 +98,28 @@ fn help_and_version_exit_0() {
     assert_eq!(version.code, 0);
     assert!(version.stdout.contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_command_line_definition() {
+    let bash = run(&["completions", "bash"]);
+    assert_eq!(bash.code, 0);
+    assert!(
+        bash.stdout.contains("complete") && bash.stdout.contains("--tsig-key"),
+        "{}",
+        bash.stdout
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg("-c")
+        .arg(&bash.stdout)
+        .status()
+        .unwrap();
+    assert!(out.success(), "the bash completion script does not parse");
+    let man = run(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(
+        man.stdout.contains(".TH vlmcs-audit 1") && man.stdout.contains("clean"),
+        "{}",
+        man.stdout
+    );
+}

@@ -25,6 +25,9 @@ fn family(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
+/// Reads one count out of a domain summary.
+type SummaryField = fn(&crate::model::DomainSummary) -> usize;
+
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let started = humantime::parse_rfc3339_weak(&report.started_at)
@@ -65,7 +68,7 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(out, "vlmcs_audit_exit_code {}", report.exit_code);
 
-    let per_domain: [(&str, &str, fn(&crate::model::DomainSummary) -> usize); 5] = [
+    let per_domain: [(&str, &str, SummaryField); 5] = [
         (
             "vlmcs_audit_domain_records",
             "SRV records published for the domain.",

@@ -138,6 +138,13 @@ struct OutputArgs {
 struct ScanArgs {
     #[command(flatten)]
     target: TargetArgs,
+    /// Keep a state file across scans and report drift: new and gone records, status changes,
+    /// hosts failing since earlier scans, flapping hosts.
+    #[arg(long = "state", value_name = "FILE")]
+    state_file: Option<PathBuf>,
+    /// With --state: show only what changed since the last scan.
+    #[arg(long, requires = "state_file")]
+    since_last: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -361,7 +368,25 @@ fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileC
 async fn scan_command(args: ScanArgs) -> Result<i32, String> {
     let (settings, _) = settings_from(args.target)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
-    let report = scan::run(&settings).await;
+    // Lock the state before scanning, so two scans never interleave their updates.
+    let mut locked = match &args.state_file {
+        Some(path) => Some(
+            state::LockedState::open(path, Duration::from_secs(30)).map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let mut report = scan::run(&settings).await;
+    if let Some(locked) = locked.as_mut() {
+        let now = std::time::SystemTime::now();
+        let before = locked.state.clone();
+        locked.state.observe(&report, now);
+        locked.state.finish_scan(now);
+        crate::drift::apply(&mut report, &before, &locked.state, now);
+        locked.save().map_err(|e| e.to_string())?;
+        if args.since_last {
+            report.findings.retain(|f| crate::drift::is_drift(f.code));
+        }
+    }
     let (format, color) = output_format(&args.output);
     let text = report::render(&report, format, color)?;
     emit(&args.output, &text)?;

@@ -284,6 +284,21 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
             vec!["Confirm the host's port (`slmgr.vbs /sprt` sets it) and that the firewall allows it.".into()],
             Vec::new(),
         ),
+        FindingCode::NewRecord => (
+            "A host clients may now be sent to. If nobody installed a KMS host on purpose, it is probably a client that got a KMS host key by mistake.".into(),
+            vec!["Check the host: `slmgr.vbs /dlv` on it shows whether it is a KMS host; if it should be, add it to the allowlist (authorized_hosts).".into()],
+            Vec::new(),
+        ),
+        FindingCode::RecordGone => (
+            "Clients no longer find this host through DNS; those that cached it keep using it while it answers.".into(),
+            vec!["If the host was retired on purpose, nothing to do. Otherwise check its publishing (event 12293) and DNS scavenging.".into()],
+            Vec::new(),
+        ),
+        FindingCode::StatusChanged | FindingCode::Flapping | FindingCode::StillFailing => (
+            "How the record behaved across scans: see the other findings for this record.".into(),
+            Vec::new(),
+            Vec::new(),
+        ),
         FindingCode::Healthy => (String::new(), Vec::new(), Vec::new()),
     }
 }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod dns;
+pub mod drift;
 pub mod fixit;
 #[cfg(feature = "gss")]
 pub mod gss;

@@ -47,10 +47,20 @@ pub enum FindingCode {
     ServerDisagreement,
     ServerFailure,
     AuthorizedHostMissing,
+    /// Drift (with a state file): a record that was not there at the last scan.
+    NewRecord,
+    /// Drift: a record that was there at the last scan and is gone.
+    RecordGone,
+    /// Drift: a record whose status changed since the last scan.
+    StatusChanged,
+    /// Drift: a record that keeps going between healthy and failing.
+    Flapping,
+    /// Drift: a record that has been failing since an earlier scan.
+    StillFailing,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 14] = [
+    pub const ALL: [FindingCode; 19] = [
         Self::Healthy,
         Self::DeadHost,
         Self::NotKms,
@@ -65,6 +75,11 @@ impl FindingCode {
         Self::ServerDisagreement,
         Self::ServerFailure,
         Self::AuthorizedHostMissing,
+        Self::NewRecord,
+        Self::RecordGone,
+        Self::StatusChanged,
+        Self::Flapping,
+        Self::StillFailing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +98,11 @@ impl FindingCode {
             Self::ServerDisagreement => "server-disagreement",
             Self::ServerFailure => "server-failure",
             Self::AuthorizedHostMissing => "authorized-host-missing",
+            Self::NewRecord => "new-record",
+            Self::RecordGone => "record-gone",
+            Self::StatusChanged => "status-changed",
+            Self::Flapping => "flapping",
+            Self::StillFailing => "still-failing",
         }
     }
 }

@@ -30,11 +30,22 @@ pub struct RecordState {
     pub gone_since: Option<String>,
     /// The finding code of the last scan (`healthy`, `dead-host`, ...).
     pub last_status: String,
+    /// How often the record went from healthy to failing or back (flapping).
+    #[serde(default)]
+    pub transitions: u32,
+    /// The status before the last one changed, and when it changed.
+    #[serde(default)]
+    pub previous_status: Option<String>,
+    #[serde(default)]
+    pub changed_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
+    /// When the last scan was folded in.
+    #[serde(default)]
+    pub last_scan: Option<String>,
     pub records: BTreeMap<String, RecordState>,
 }
 
@@ -42,6 +53,7 @@ impl Default for State {
     fn default() -> Self {
         Self {
             version: STATE_VERSION,
+            last_scan: None,
             records: BTreeMap::new(),
         }
     }
@@ -115,10 +127,21 @@ impl State {
                     failing_since: None,
                     gone_since: None,
                     last_status: status.as_str().into(),
+                    transitions: 0,
+                    previous_status: None,
+                    changed_at: None,
                 });
                 entry.record.ttl = record.ttl;
                 entry.last_seen = now_text.clone();
                 entry.gone_since = None;
+                if entry.last_status != status.as_str() {
+                    let was_healthy = entry.last_status == FindingCode::Healthy.as_str();
+                    if was_healthy != (status == FindingCode::Healthy) {
+                        entry.transitions += 1;
+                    }
+                    entry.previous_status = Some(std::mem::take(&mut entry.last_status));
+                    entry.changed_at = Some(now_text.clone());
+                }
                 entry.last_status = status.as_str().into();
                 if status == FindingCode::Healthy {
                     entry.last_healthy = Some(now_text.clone());
@@ -133,6 +156,11 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Marks the time of the scan just folded in.
+    pub fn finish_scan(&mut self, now: SystemTime) {
+        self.last_scan = Some(rfc3339(now));
     }
 
     /// How long the record has been failing, as of `now`.
@@ -338,6 +366,9 @@ mod tests {
                 failing_since: Some("2026-11-28T10:00:00Z".into()),
                 gone_since: None,
                 last_status: "dead-host".into(),
+                transitions: 0,
+                previous_status: None,
+                changed_at: None,
             },
         );
         locked.save().unwrap();

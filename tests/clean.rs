@@ -29,6 +29,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("lag", &["kms1", "dead"]),
     ("confirm", &["kms1", "dead"]),
     ("fixit", &["kms1", "dead"]),
+    ("drift", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -722,4 +723,148 @@ fn the_fix_it_reports_nsupdate_script_really_deletes_the_record() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(dig("fixit"), vec![rr("fixit", "kms1")], "{script}");
+}
+
+/// Edits a zone from outside with `nsupdate -k` (as a KMS host or an admin would).
+fn nsupdate(zone: &str, lines: &str) {
+    use std::io::Write;
+    let mut child = Command::new("nsupdate")
+        .arg("-k")
+        .arg(key())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!(
+        "server 127.0.0.1 {}\nzone {}\n{lines}\nsend\n",
+        bed().server.port(),
+        origin(zone)
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn drift_across_three_scans_of_an_edited_zone() {
+    let bed = bed();
+    let state = files("drift").state.with_file_name("scan-state.json");
+    let state_arg = state.to_str().unwrap().to_string();
+    let domain = origin("drift");
+    let server = bed.server.to_string();
+    let scan = |extra: &[&str]| {
+        let mut argv = vec![
+            "scan",
+            domain.as_str(),
+            "--server",
+            &server,
+            "--timeout",
+            "1s",
+            "--format",
+            "json",
+            "--state",
+            &state_arg,
+        ];
+        argv.extend(extra);
+        common::run(&argv).json()
+    };
+    let drift_codes = |report: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                [
+                    "new-record",
+                    "record-gone",
+                    "status-changed",
+                    "flapping",
+                    "still-failing",
+                ]
+                .contains(&f["code"].as_str().unwrap())
+            })
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    f["target"]
+                        .as_str()
+                        .unwrap()
+                        .split('.')
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let first = scan(&[]);
+    assert!(drift_codes(&first).is_empty());
+    assert!(
+        first["notes"]
+            .to_string()
+            .contains("first scan with this state file")
+    );
+
+    // A client registers itself; the dead host's record is removed.
+    let o = origin("drift");
+    nsupdate(
+        "drift",
+        &format!(
+            "update add _vlmcs._tcp.{o} 300 IN SRV 0 0 1688 pc-7.{o}\nupdate delete _vlmcs._tcp.{o} SRV 0 0 1688 dead.{o}"
+        ),
+    );
+    let second = scan(&[]);
+    assert_eq!(
+        drift_codes(&second),
+        vec![
+            ("new-record".into(), "pc-7".into()),
+            ("record-gone".into(), "dead".into())
+        ],
+        "{second:#}"
+    );
+    let new = second["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "new-record")
+        .unwrap();
+    assert_eq!(
+        new["severity"], "warning",
+        "without an allowlist a new host is a warning"
+    );
+
+    // The dead record comes back; pc-7 is still dangling.
+    nsupdate(
+        "drift",
+        &format!("update add _vlmcs._tcp.{o} 300 IN SRV 0 0 1688 dead.{o}"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let third = scan(&["--since-last"]);
+    let codes: Vec<String> = third["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        codes,
+        ["new-record"],
+        "--since-last shows only what changed: {third:#}"
+    );
+    assert!(
+        third["findings"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is back")
+    );
+    let full = scan(&[]);
+    assert!(
+        drift_codes(&full).contains(&("still-failing".into(), "pc-7".into())),
+        "{full:#}"
+    );
 }

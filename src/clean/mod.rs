@@ -58,6 +58,7 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
     let report = crate::scan::run(settings).await;
     let now = SystemTime::now();
     locked.state.observe(&report, now);
+    locked.state.finish_scan(now);
     locked.save().map_err(|e| e.to_string())?;
     let plan = plan::plan(&report, &locked.state, now, &request.options);
     let mut notes = Vec::new();

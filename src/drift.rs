@@ -1,0 +1,235 @@
+//! Drift between scans, from the state file: records that appeared (how a wrongly registered
+//! client shows up when there is no allowlist), records that went, status changes, hosts that
+//! keep failing and hosts that flap. Added to the report as findings of their own.
+
+use std::time::SystemTime;
+
+use crate::model::{Finding, FindingCode, Report, Severity};
+use crate::state::{State, parse_time, record_key};
+
+/// A record that changed healthy/failing this many times or more is flapping.
+pub const FLAPPING_TRANSITIONS: u32 = 3;
+
+/// Compares the state before this scan with the state after it and adds drift findings to the
+/// report (its worst severity and exit code are updated). The first scan of a state file
+/// reports no drift: there is nothing to compare with.
+pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime) {
+    if before.last_scan.is_none() {
+        report.notes.push(
+            "first scan with this state file: drift is reported from the next scan on".into(),
+        );
+        return;
+    }
+    let since = before.last_scan.clone().unwrap_or_default();
+    let mut added = Vec::new();
+    for domain in report.domains.iter().filter(|d| d.summary.complete) {
+        let name = &domain.observation.domain;
+        for record in &domain.observation.records {
+            let key = record_key(name, record);
+            let Some(now_state) = after.records.get(&key) else {
+                continue;
+            };
+            let finding = |code, severity, detail: String| Finding {
+                domain: name.clone(),
+                code,
+                severity,
+                target: Some(record.target.clone()),
+                port: Some(record.port),
+                address: None,
+                detail,
+            };
+            match before.records.get(&key) {
+                None => {
+                    let severity = if report.allowlist_configured {
+                        Severity::Info
+                    } else {
+                        Severity::Warning
+                    };
+                    added.push(finding(
+                        FindingCode::NewRecord,
+                        severity,
+                        format!(
+                            "{record} appeared since the last scan ({since}){}",
+                            if report.allowlist_configured {
+                                ""
+                            } else {
+                                "; without an allowlist, a new host is how a client that became a KMS host by mistake shows up"
+                            }
+                        ),
+                    ));
+                }
+                Some(old) if old.gone_since.is_some() => added.push(finding(
+                    FindingCode::NewRecord,
+                    Severity::Info,
+                    format!(
+                        "{record} is back (it was gone since {})",
+                        old.gone_since.as_deref().unwrap_or("?")
+                    ),
+                )),
+                Some(old) if old.last_status != now_state.last_status => {
+                    let worse = now_state.last_status != FindingCode::Healthy.as_str();
+                    added.push(finding(
+                        FindingCode::StatusChanged,
+                        if worse {
+                            Severity::Warning
+                        } else {
+                            Severity::Info
+                        },
+                        format!(
+                            "{record}: {} → {} since the last scan",
+                            old.last_status, now_state.last_status
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if now_state.transitions >= FLAPPING_TRANSITIONS {
+                added.push(finding(
+                    FindingCode::Flapping,
+                    Severity::Warning,
+                    format!(
+                        "{record} went between healthy and failing {} times (last change {}): an unstable host or network path",
+                        now_state.transitions,
+                        now_state.changed_at.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+            if let Some(failing) = now_state.failing_since.as_deref()
+                && let Some(at) = parse_time(failing)
+                && let Ok(age) = now.duration_since(at)
+                && age.as_secs() > 0
+                && now_state.last_status != FindingCode::Healthy.as_str()
+            {
+                added.push(finding(
+                    FindingCode::StillFailing,
+                    Severity::Info,
+                    format!(
+                        "{record} has been failing ({}) since {failing}, for {}",
+                        now_state.last_status,
+                        humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+                    ),
+                ));
+            }
+        }
+        for (key, old) in &before.records {
+            if old.domain == *name
+                && old.gone_since.is_none()
+                && after
+                    .records
+                    .get(key)
+                    .is_some_and(|s| s.gone_since.is_some())
+            {
+                added.push(Finding {
+                    domain: name.clone(),
+                    code: FindingCode::RecordGone,
+                    severity: Severity::Info,
+                    target: Some(old.record.target.clone()),
+                    port: Some(old.record.port),
+                    address: None,
+                    detail: format!(
+                        "{} is no longer published (it was at the last scan, {since})",
+                        old.record
+                    ),
+                });
+            }
+        }
+    }
+    report.findings.extend(added);
+    report.worst_severity = report
+        .findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
+    report.exit_code = Report::compute_exit_code(report.complete, report.worst_severity);
+}
+
+/// The codes that describe change rather than state (`--since-last` keeps only these).
+pub fn is_drift(code: FindingCode) -> bool {
+    matches!(
+        code,
+        FindingCode::NewRecord
+            | FindingCode::RecordGone
+            | FindingCode::StatusChanged
+            | FindingCode::Flapping
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::model::{
+        DomainObservation, DomainPolicy, QueryStatus, ServerObservation, SrvRecord,
+    };
+
+    fn report() -> Report {
+        let record = SrvRecord {
+            priority: 0,
+            weight: 0,
+            port: 1688,
+            target: "kms1.corp.example.com.".into(),
+            ttl: 300,
+        };
+        let obs = DomainObservation {
+            domain: "corp.example.com".into(),
+            query_name: "_vlmcs._tcp.corp.example.com.".into(),
+            zone: None,
+            primary: None,
+            servers_from: "configured".into(),
+            discovery_error: None,
+            servers: vec![ServerObservation {
+                name: "ns".into(),
+                address: SocketAddr::from(([192, 0, 2, 1], 53)),
+                status: QueryStatus::Answer,
+                transport: "udp".into(),
+                truncated_over_udp: false,
+                records: vec![record.clone()],
+                response_code: None,
+                detail: None,
+                duration_ms: 1.0,
+            }],
+            records: vec![record],
+            targets: vec![],
+            probes: vec![],
+        };
+        crate::scan::assemble(vec![(obs, &DomainPolicy::default())], true, vec![])
+    }
+
+    #[test]
+    fn a_record_that_keeps_changing_is_flapping() {
+        let r = report();
+        let start = SystemTime::now() - Duration::from_secs(3600);
+        let mut before = State::default();
+        before.observe(&r, start);
+        before.finish_scan(start);
+        let key = before.records.keys().next().unwrap().clone();
+        before.records.get_mut(&key).unwrap().transitions = FLAPPING_TRANSITIONS;
+        let mut after = before.clone();
+        after.observe(&r, SystemTime::now());
+        let mut r2 = r.clone();
+        apply(&mut r2, &before, &after, SystemTime::now());
+        assert!(
+            r2.findings
+                .iter()
+                .any(|f| f.code == FindingCode::Flapping && f.severity == Severity::Warning)
+        );
+        assert!(r2.exit_code >= 1);
+    }
+
+    #[test]
+    fn the_first_scan_reports_no_drift() {
+        let mut r = report();
+        let findings = r.findings.len();
+        apply(
+            &mut r,
+            &State::default(),
+            &State::default(),
+            SystemTime::now(),
+        );
+        assert_eq!(r.findings.len(), findings);
+        assert!(r.notes.iter().any(|n| n.contains("first scan")));
+    }
+}

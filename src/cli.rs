@@ -43,6 +43,9 @@ pub struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG works too.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// No progress bar.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -283,8 +286,9 @@ where
             return exit_code::UNKNOWN;
         }
     };
+    let quiet = cli.quiet;
     let result = match cli.command {
-        Command::Scan(args) => runtime.block_on(scan_command(args)),
+        Command::Scan(args) => runtime.block_on(scan_command(args, quiet)),
         Command::Clean(args) => runtime.block_on(clean_command(*args)),
         Command::Restore(args) => runtime.block_on(restore_command(args)),
         Command::Report(args) => runtime.block_on(report_command(args)),
@@ -365,7 +369,33 @@ fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileC
     Ok((settings, clean_section))
 }
 
-async fn scan_command(args: ScanArgs) -> Result<i32, String> {
+/// A progress bar on stderr when a person is watching: stdout and stderr on a terminal, no
+/// --quiet. It appears only once the scan has taken a moment.
+fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
+    if quiet || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(domains as u64),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} scanning {pos}/{len} domains [{elapsed}] {wide_bar}",
+    ) {
+        bar.set_style(style);
+    }
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        if !shown.is_finished() {
+            shown.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            shown.enable_steady_tick(Duration::from_millis(120));
+        }
+    });
+    Some(bar)
+}
+
+async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let (settings, _) = settings_from(args.target)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
@@ -375,7 +405,11 @@ async fn scan_command(args: ScanArgs) -> Result<i32, String> {
         ),
         None => None,
     };
-    let mut report = scan::run(&settings).await;
+    let bar = progress_bar(settings.domains.len(), quiet);
+    let mut report = scan::run_with_progress(&settings, bar.as_ref()).await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     if let Some(locked) = locked.as_mut() {
         let now = std::time::SystemTime::now();
         let before = locked.state.clone();

@@ -21,6 +21,14 @@ use crate::probe::{self, ProbeOptions};
 /// Runs a whole scan. Never fails: what could not be done is in the report (and makes it
 /// incomplete, exit code 3).
 pub async fn run(settings: &ScanSettings) -> Report {
+    run_with_progress(settings, None).await
+}
+
+/// [`run`], ticking `progress` once per domain scanned.
+pub async fn run_with_progress(
+    settings: &ScanSettings,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Report {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
     let asker = Asker {
@@ -43,12 +51,16 @@ pub async fn run(settings: &ScanSettings) -> Report {
         settings.resolvers.clone()
     };
 
-    let observations = join_all(
-        settings
-            .domains
-            .iter()
-            .map(|d| scan_domain(d, &asker, &resolvers, settings)),
-    )
+    let observations = join_all(settings.domains.iter().map(|d| {
+        let (asker, resolvers) = (&asker, &resolvers);
+        async move {
+            let observation = scan_domain(d, asker, resolvers, settings).await;
+            if let Some(bar) = progress {
+                bar.inc(1);
+            }
+            observation
+        }
+    }))
     .await;
 
     let observed: Vec<_> = observations

@@ -127,7 +127,7 @@ pub fn describe_error(code: u16) -> &'static str {
     match code {
         16 => "BADSIG: the server could not verify the token",
         17 => {
-            "BADKEY: the server rejected the GSS token (wrong SPN, or a ticket it cannot decrypt: check the DNS/<host> principal and its keytab)"
+            "BADKEY: the server rejected the GSS token (a wrong SPN, a ticket it cannot decrypt, or clock skew between this machine and the server: check the DNS/<host> principal, its keytab, and time sync)"
         }
         18 => "BADTIME: clock skew between this machine and the server or KDC",
         19 => "BADMODE: the server does not do GSS-API TKEY",

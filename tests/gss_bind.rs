@@ -337,10 +337,35 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
         conf.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:9"),
     )
     .unwrap();
+    // A fresh cache holds only the TGT, so the service ticket must come from the KDC.
+    let fresh = |name: &str| {
+        let path = bed.dir.join(name);
+        let status = Command::new("kinit")
+            .envs(bed.env.iter().cloned())
+            .arg("-c")
+            .arg(format!("FILE:{}", path.display()))
+            .arg(format!("updater@{REALM}"))
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(format!("{PASSWORD}\n").as_bytes())?;
+                c.wait()
+            })
+            .unwrap();
+        assert!(status.success());
+        format!("FILE:{}", path.display())
+    };
     let unreachable = clean(
         "errors",
         &["--gss"],
-        &[("KRB5_CONFIG", dead_kdc.display().to_string())],
+        &[
+            ("KRB5_CONFIG", dead_kdc.display().to_string()),
+            ("KRB5CCNAME", fresh("tgt-only-1")),
+        ],
     );
     assert!(
         message(&unreachable).contains("KDC cannot be reached"),
@@ -391,6 +416,7 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
             ("LD_PRELOAD", libfaketime.display().to_string()),
             ("FAKETIME", "+1h".into()),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+            ("KRB5CCNAME", fresh("tgt-only-2")),
         ],
     );
     assert!(

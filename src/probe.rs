@@ -17,6 +17,9 @@ use crate::rpc::{
 
 /// The call id of our bind; any constant works, the reply must echo it.
 const CALL_ID: u32 = 2;
+/// Our presentation contexts, in order: NDR first (older RPC servers nak a bind whose first
+/// context is not NDR), then NDR64.
+const OFFERED: [SyntaxId; 2] = [NDR32, NDR64];
 
 /// What to do at each address.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +99,7 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
     };
     let connect = Some(started.elapsed());
     let _ = stream.set_nodelay(true);
-    let bind = rpc::encode_bind(CALL_ID, interface, &[NDR32, NDR64]);
+    let bind = rpc::encode_bind(CALL_ID, interface, &OFFERED);
     match timeout_at(deadline, stream.write_all(&bind)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
@@ -147,9 +150,28 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
 
 fn interpret(reply: BindReply, connect: Option<Duration>) -> BindResult {
     match &reply {
+        // One result per offered context, and an accepted one must name the transfer syntax we
+        // offered in that context: anything else is not an honest KMS endpoint.
+        BindReply::Ack { results, .. } if results.len() != OFFERED.len() => BindResult::new(
+            ProbeOutcome::NotRpc,
+            connect,
+            format!(
+                "bind_ack with {} results for {} offered contexts",
+                results.len(),
+                OFFERED.len()
+            ),
+        ),
         BindReply::Ack { results, .. } => match reply.accepted_context() {
+            Some(index) if results[index].transfer_syntax != OFFERED[index] => BindResult::new(
+                ProbeOutcome::NotRpc,
+                connect,
+                format!(
+                    "bind_ack accepted context {index} with transfer syntax {}, which was not offered there",
+                    results[index].transfer_syntax
+                ),
+            ),
             Some(index) => {
-                let syntax = if results[index].transfer_syntax == NDR64 || index == 1 {
+                let syntax = if OFFERED[index] == NDR64 {
                     "NDR64"
                 } else {
                     "NDR"

@@ -84,6 +84,7 @@ fn hostile_listeners_end_as_not_kms_within_the_timeout() {
         ("garbage", "not-rpc"),
         ("midpdu", "not-rpc"),
         ("slow", "silent"),
+        ("wrongack", "not-rpc"),
     ] {
         let run = scan(&[domain], &[]);
         let report = run.json();
@@ -628,4 +629,14 @@ fn json_lines_carry_one_finding_each() {
             .all(|l| l["time"].is_string() && l["scan_exit_code"] == 2)
     );
     assert_eq!(lines[1]["code"], "dead-host");
+}
+
+#[test]
+fn bind_ack_accepting_a_syntax_nobody_offered_is_not_kms() {
+    let report = scan(&["wrongack"], &[]).json();
+    let detail = only_domain(&report)["probes"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(detail.contains("which was not offered there"), "{detail}");
 }

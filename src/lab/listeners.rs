@@ -35,6 +35,9 @@ pub enum Behavior {
     CloseMidPdu,
     /// Sends a valid `bind_ack` one byte per second.
     Slowloris,
+    /// A well-formed `bind_ack` that "accepts" with a transfer syntax nobody offered: an
+    /// answer meant for a different interface or a confused server.
+    WrongAck,
 }
 
 /// A running stand-in; stops when dropped.
@@ -119,6 +122,18 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
     };
     let reply = match behavior {
         Behavior::Nak => rpc::encode_bind_nak(call_id, 4),
+        Behavior::WrongAck => rpc::encode_bind_ack(
+            call_id,
+            "1688",
+            &contexts
+                .iter()
+                .map(|_| ContextResult {
+                    result: 0,
+                    reason: 0,
+                    transfer_syntax: rpc::MADE_UP_INTERFACE,
+                })
+                .collect::<Vec<_>>(),
+        ),
         _ => rpc::encode_bind_ack(
             call_id,
             &stream.local_addr()?.port().to_string(),

@@ -38,6 +38,7 @@ pub const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("garbage", 19, Some(Behavior::Garbage)),
     ("midpdu", 20, Some(Behavior::CloseMidPdu)),
     ("slow", 21, Some(Behavior::Slowloris)),
+    ("wrongack", 22, Some(Behavior::WrongAck)),
 ];
 pub const BLACKHOLE: (&str, u8) = ("hole", 15);
 
@@ -68,6 +69,7 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
         ("garbage", "garbage"),
         ("midpdu", "midpdu"),
         ("slow", "slow"),
+        ("wrongack", "wrongack"),
         ("disagree", "kms1"),
     ] {
         let _ = writeln!(body, "_vlmcs._tcp.{domain} IN SRV 0 0 1688 {target}");

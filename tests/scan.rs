@@ -640,3 +640,16 @@ fn bind_ack_accepting_a_syntax_nobody_offered_is_not_kms() {
         .to_string();
     assert!(detail.contains("which was not offered there"), "{detail}");
 }
+
+#[test]
+fn ipv6_only_target_on_loopback_is_probed_over_ipv6() {
+    let report = scan(&["v6"], &[]).json();
+    assert_eq!(codes(&report), ["nonstandard-port", "healthy"]);
+    let healthy = &report["findings"][1];
+    assert_eq!(healthy["address"], "::1");
+    assert!(
+        healthy["detail"].as_str().unwrap().contains("[::1]:"),
+        "{healthy:#}"
+    );
+    assert_eq!(only_domain(&report)["targets"][0]["addresses"][0], "::1");
+}

@@ -158,8 +158,22 @@ async fn start() -> Result<(Bed, Keep), String> {
                     continue;
                 }
             };
+        // An IPv6-only KMS host on ::1, on a port of its own (published in the record).
+        let v6 = match StandIn::start("[::1]:0".parse().unwrap(), Behavior::Kms).await {
+            Ok(l) => l,
+            Err(e) => {
+                last = format!("[::1]: {e}");
+                continue;
+            }
+        };
+        let v6_records = format!(
+            "kms6 IN AAAA ::1\n_vlmcs._tcp.v6 IN SRV 0 0 {} kms6\n",
+            v6.address.port()
+        );
+        stand_ins.push(v6);
         let zone = |stale: bool, serial: u32| {
-            Zone::new(ZONE, lab::zone_text(ZONE, serial, &zone_body(net, stale)))
+            let body = format!("{}{v6_records}", zone_body(net, stale));
+            Zone::new(ZONE, lab::zone_text(ZONE, serial, &body))
         };
         // A zone that fails to load: BIND answers SERVFAIL for it.
         let broken = Zone::new(

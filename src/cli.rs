@@ -114,6 +114,9 @@ struct TargetArgs {
     /// How many DNS queries and probes run at once [default: 256].
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
+    /// Queries per second towards any one DNS server, 0 for no limit [default: 1000].
+    #[arg(long, value_name = "N")]
+    qps: Option<u32>,
     /// Port of the authoritative servers found through NS records [default: 53].
     #[arg(long, value_name = "PORT")]
     nameserver_port: Option<u16>,
@@ -275,6 +278,7 @@ where
         }
     };
     init_logging(cli.verbose);
+    raise_open_file_limit();
     prepare_kerberos_environment(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -353,6 +357,7 @@ fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileC
         allow: target.allow,
         timeout: target.timeout,
         concurrency: target.concurrency,
+        qps: target.qps,
         nameserver_port: target.nameserver_port,
         no_emulator_check: target.no_emulator_check,
     };
@@ -616,6 +621,27 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
 #[cfg(not(feature = "gss"))]
 fn gss_auth(_args: &AuthArgs) -> Result<Auth, String> {
     Err("this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)".into())
+}
+
+/// Every probe and TCP query holds a socket: lift the soft limit on open files to the hard
+/// limit, so a high --concurrency is not cut short by the default of 1024.
+fn raise_open_file_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls on a local struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
+        }
+    }
 }
 
 /// A keytab is handed to MIT Kerberos through the environment, which must be set before any

@@ -13,6 +13,9 @@ use crate::model::{DomainPolicy, HostPattern, normalize_name};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_CONCURRENCY: usize = 256;
 pub const DEFAULT_NAMESERVER_PORT: u16 = 53;
+/// Queries per second towards one DNS server: far below what a domain controller serves, and
+/// enough to scan thousands of domains in seconds.
+pub const DEFAULT_QPS: u32 = 1000;
 
 /// What went wrong with the configuration; always says where and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,7 @@ pub struct FileConfig {
     pub nameserver_port: Option<u16>,
     pub timeout: Option<DurationEntry>,
     pub concurrency: Option<usize>,
+    pub qps: Option<u32>,
     pub check_emulator: Option<bool>,
     pub clean: Option<CleanFileConfig>,
 }
@@ -290,6 +294,7 @@ pub struct Overrides {
     pub allow: Vec<String>,
     pub timeout: Option<String>,
     pub concurrency: Option<usize>,
+    pub qps: Option<u32>,
     pub nameserver_port: Option<u16>,
     pub no_emulator_check: bool,
 }
@@ -312,6 +317,8 @@ pub struct ScanSettings {
     pub nameserver_port: u16,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// Queries per second towards any one DNS server (0: no limit).
+    pub qps: u32,
     pub check_emulator: bool,
     pub allowlist_configured: bool,
 }
@@ -446,6 +453,7 @@ pub fn build(
             .unwrap_or(DEFAULT_NAMESERVER_PORT),
         timeout,
         concurrency,
+        qps: overrides.qps.or(file.qps).unwrap_or(DEFAULT_QPS),
         check_emulator: !overrides.no_emulator_check && file.check_emulator.unwrap_or(true),
         allowlist_configured,
     })

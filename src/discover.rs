@@ -55,9 +55,55 @@ pub struct Authorities {
 pub struct Asker {
     pub permits: Arc<Semaphore>,
     pub timeout: Duration,
+    pub pacer: Arc<Pacer>,
+}
+
+/// Politeness towards each DNS server: at most `qps` queries per second start towards any one
+/// server address (0: no limit). Queries wait for their slot rather than being dropped.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    interval: Option<Duration>,
+    next: std::sync::Mutex<std::collections::HashMap<SocketAddr, std::time::Instant>>,
+}
+
+impl Pacer {
+    pub fn new(qps: u32) -> Self {
+        Self {
+            interval: (qps > 0).then(|| Duration::from_secs(1) / qps),
+            next: Default::default(),
+        }
+    }
+
+    /// Waits until a query to `server` may start.
+    pub async fn wait(&self, server: SocketAddr) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let slot = next
+                .get(&server)
+                .copied()
+                .filter(|t| *t > now)
+                .unwrap_or(now);
+            next.insert(server, slot + interval);
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
 }
 
 impl Asker {
+    /// An asker for a scan's settings.
+    pub fn new(concurrency: usize, timeout: Duration, qps: u32) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            timeout,
+            pacer: Arc::new(Pacer::new(qps)),
+        }
+    }
+
     pub async fn ask(
         &self,
         server: SocketAddr,
@@ -65,6 +111,7 @@ impl Asker {
         rtype: RecordType,
         recursion: bool,
     ) -> Result<Reply, QueryError> {
+        self.pacer.wait(server).await;
         let _permit = self
             .permits
             .acquire()
@@ -509,4 +556,34 @@ fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
         .collect();
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pacer_spaces_queries_per_server_only() {
+        let pacer = Pacer::new(100);
+        let a: SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:53".parse().unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..5 {
+            pacer.wait(a).await;
+        }
+        let one_server = started.elapsed();
+        assert!(one_server >= Duration::from_millis(40), "{one_server:?}");
+        let started = std::time::Instant::now();
+        pacer.wait(b).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(5),
+            "another server does not wait"
+        );
+        let unlimited = Pacer::new(0);
+        let started = std::time::Instant::now();
+        for _ in 0..1000 {
+            unlimited.wait(a).await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(50));
+    }
 }

@@ -5,12 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use futures_util::future::join_all;
 use hickory_proto::rr::Name;
-use tokio::sync::Semaphore;
 
 use crate::classify::classify;
 use crate::config::{DomainSettings, ScanSettings};
@@ -31,10 +29,7 @@ pub async fn run_with_progress(
 ) -> Report {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
-    let asker = Asker {
-        permits: Arc::new(Semaphore::new(settings.concurrency)),
-        timeout: settings.timeout,
-    };
+    let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
     let mut notes = Vec::new();
     let needs_resolvers = settings.resolvers.is_empty();
     let resolvers = if needs_resolvers {

@@ -3,12 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use hickory_proto::rr::{Name, RecordType};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use super::plan::{Plan, PlanItem};
 use super::trail::{AuditEntry, AuditLog, UndoFile};
@@ -47,10 +45,11 @@ pub struct Applier<'a> {
 impl Applier<'_> {
     /// Deletes what the plan says, one record at a time, in plan order.
     pub async fn apply(&mut self, report: &Report, plan: &Plan) -> Vec<ActionResult> {
-        let asker = Asker {
-            permits: Arc::new(Semaphore::new(self.settings.concurrency)),
-            timeout: self.settings.timeout,
-        };
+        let asker = Asker::new(
+            self.settings.concurrency,
+            self.settings.timeout,
+            self.settings.qps,
+        );
         let mut results = Vec::new();
         // The RRset as it is now, per domain: the prerequisite of each next delete.
         let mut rrsets: BTreeMap<String, Vec<SrvRecord>> = BTreeMap::new();

@@ -273,10 +273,7 @@ pub async fn restore(
         };
         // GSS-TSIG needs the server's name: the SOA MNAME, as the server itself reports it.
         let server_name = if auth.kind() == crate::auth::AuthKind::Gss {
-            let asker = crate::discover::Asker {
-                permits: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
-                timeout,
-            };
+            let asker = crate::discover::Asker::new(1, timeout, 0);
             asker
                 .zone_of(server, &owner)
                 .await

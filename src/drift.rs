@@ -194,6 +194,7 @@ mod tests {
             records: vec![record],
             targets: vec![],
             probes: vec![],
+            dns_ms: 0.0,
         };
         crate::scan::assemble(vec![(obs, &DomainPolicy::default())], true, vec![])
     }

@@ -323,6 +323,10 @@ pub struct DomainObservation {
     pub records: Vec<SrvRecord>,
     pub targets: Vec<TargetObservation>,
     pub probes: Vec<ProbeObservation>,
+    /// Time from the start of this domain's scan until its DNS work (discovery, SRV queries,
+    /// target lookups) was done and probing began.
+    #[serde(default)]
+    pub dns_ms: f64,
 }
 
 /// A host entry of an allowlist: a host name or an address / network.

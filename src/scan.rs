@@ -119,6 +119,7 @@ async fn scan_domain(
     resolvers: &[SocketAddr],
     settings: &ScanSettings,
 ) -> DomainObservation {
+    let started = Instant::now();
     let query_text = format!("_vlmcs._tcp.{}.", domain.name);
     let mut observation = DomainObservation {
         domain: domain.name.clone(),
@@ -131,6 +132,7 @@ async fn scan_domain(
         records: Vec::new(),
         targets: Vec::new(),
         probes: Vec::new(),
+        dns_ms: 0.0,
     };
     let query_name = match Name::from_ascii(&query_text) {
         Ok(n) => n,
@@ -224,6 +226,7 @@ async fn scan_domain(
     )
     .await;
 
+    observation.dns_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     // Every address of every (target, port), each once.
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {

@@ -76,6 +76,7 @@ fn domain(
         records,
         targets,
         probes,
+        dns_ms: 0.0,
     }
 }
 

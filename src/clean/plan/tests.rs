@@ -74,6 +74,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
                 })
             })
             .collect(),
+        dns_ms: 0.0,
     }
 }
 

@@ -17,7 +17,10 @@ const HOSTS: u8 = 20;
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(args.next().expect("usage: bench_lab DIR [DOMAINS]"));
-    let domains: usize = args.next().map(|d| d.parse().expect("DOMAINS is a number")).unwrap_or(10_000);
+    let domains: usize = args
+        .next()
+        .map(|d| d.parse().expect("DOMAINS is a number"))
+        .unwrap_or(10_000);
     std::fs::create_dir_all(&dir).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let net = lab::random_loopback_net();

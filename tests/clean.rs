@@ -30,6 +30,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("confirm", &["kms1", "dead"]),
     ("fixit", &["kms1", "dead"]),
     ("drift", &["kms1", "dead"]),
+    ("outage", &["kms1", "dead", "gone"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -867,4 +868,99 @@ fn drift_across_three_scans_of_an_edited_zone() {
         drift_codes(&full).contains(&("still-failing".into(), "pc-7".into())),
         "{full:#}"
     );
+}
+
+/// A TCP proxy to `upstream` that carries exactly one connection and then stops listening:
+/// the primary goes away after the first update.
+fn one_connection_proxy(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        drop(listener);
+        let server = std::net::TcpStream::connect(upstream).unwrap();
+        let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        let up = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c_read, &mut s_write);
+            let _ = s_write.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut s_read, mut c_write) = (server, client);
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = up.join();
+    });
+    address
+}
+
+#[test]
+fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes() {
+    let bed = bed();
+    let proxy = one_connection_proxy(bed.server).to_string();
+    let run = clean(
+        "outage",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--primary",
+            &proxy,
+        ],
+    );
+    let report = run.json();
+    let results: Vec<(&str, &str)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["record"]["target"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .next()
+                    .unwrap(),
+                r["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [("dead", "deleted"), ("gone", "failed")],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        dig("outage"),
+        vec![rr("outage", "gone"), rr("outage", "kms1")]
+    );
+    let f = files("outage");
+    let audit: Vec<Value> = std::fs::read_to_string(&f.audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0]["result"], "ok");
+    assert!(
+        audit[1]["result"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{:#}",
+        audit[1]
+    );
+    let undo = std::fs::read_to_string(&f.undo).unwrap();
+    assert!(undo.contains("; the delete above failed"), "{undo}");
+    // A rerun against the real primary continues where the first stopped.
+    let rerun = clean(
+        "outage",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    assert_eq!(rerun.code, 0, "{}", rerun.stdout);
+    assert_eq!(dig("outage"), vec![rr("outage", "kms1")]);
 }

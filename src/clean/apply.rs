@@ -149,6 +149,10 @@ impl Applier<'_> {
                     result.result = "failed".into();
                     result.message = e.to_string();
                     self.log(item, Some(target.server), &zone_text, &e.to_string());
+                    // The undo block was written before the attempt: say what became of it.
+                    let _ = self.undo.note(&format!(
+                        "the delete above failed ({e}); restoring it re-adds a record that is most likely still there, which changes nothing"
+                    ));
                     match e {
                         // This domain's RRset moved: re-plan it, never retry blindly.
                         UpdateError::RrsetChanged => {

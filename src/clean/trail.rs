@@ -61,6 +61,21 @@ impl UndoFile {
     }
 }
 
+impl UndoFile {
+    /// Appends a comment line (for what happened to the block above it).
+    pub fn note(&mut self, text: &str) -> std::io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let line: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        writeln!(file, "; {line}")?;
+        file.sync_all()
+    }
+}
+
 /// `server`, `zone`, `update add`, `send`: one self-contained nsupdate block per record.
 pub fn undo_block(server: SocketAddr, zone: &str, owner: &str, record: &SrvRecord) -> String {
     format!(

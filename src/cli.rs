@@ -427,8 +427,8 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
         }
     }
     let (format, color) = output_format(&args.output);
-    let text = report::render(&report, format, color)?;
-    emit(&args.output, &text)?;
+    // Large scans: the JSON and YAML documents are streamed, never held as one string.
+    emit_with(&args.output, |out| report::write(&report, format, color, out))?;
     Ok(report.exit_code)
 }
 
@@ -695,19 +695,31 @@ fn output_format(output: &OutputArgs) -> (Format, bool) {
 }
 
 fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
+    emit_with(output, |out| out.write_all(text.as_bytes()).map_err(|e| e.to_string()))
+}
+
+/// Runs `write` against the output: a file (written to a temporary name, then renamed, so a
+/// textfile collector or a web server never sees half a file) or standard output.
+fn emit_with(
+    output: &OutputArgs,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+) -> Result<(), String> {
+    use std::io::Write;
     match &output.output {
-        // Atomically: a textfile collector or a web server never sees half a file.
         Some(path) => {
             let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            std::fs::write(&tmp, text)
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .map_err(|e| format!("cannot write the report to {}: {e}", path.display()))
+            let failed = |e: String| format!("cannot write the report to {}: {e}", path.display());
+            let file = std::fs::File::create(&tmp).map_err(|e| failed(e.to_string()))?;
+            let mut buffered = std::io::BufWriter::new(file);
+            write(&mut buffered).map_err(failed)?;
+            buffered.flush().map_err(|e| failed(e.to_string()))?;
+            drop(buffered);
+            std::fs::rename(&tmp, path).map_err(|e| failed(e.to_string()))
         }
         None => {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not worth a panic.
-            let _ = stdout.write_all(text.as_bytes());
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            // A closed pipe (`| head`) is not worth a panic, nor an error.
+            let _ = write(&mut stdout);
             let _ = stdout.flush();
             Ok(())
         }

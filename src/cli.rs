@@ -428,7 +428,9 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     }
     let (format, color) = output_format(&args.output);
     // Large scans: the JSON and YAML documents are streamed, never held as one string.
-    emit_with(&args.output, |out| report::write(&report, format, color, out))?;
+    emit_with(&args.output, |out| {
+        report::write(&report, format, color, out)
+    })?;
     Ok(report.exit_code)
 }
 
@@ -695,7 +697,9 @@ fn output_format(output: &OutputArgs) -> (Format, bool) {
 }
 
 fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
-    emit_with(output, |out| out.write_all(text.as_bytes()).map_err(|e| e.to_string()))
+    emit_with(output, |out| {
+        out.write_all(text.as_bytes()).map_err(|e| e.to_string())
+    })
 }
 
 /// Runs `write` against the output: a file (written to a temporary name, then renamed, so a

@@ -653,3 +653,67 @@ fn ipv6_only_target_on_loopback_is_probed_over_ipv6() {
     );
     assert_eq!(only_domain(&report)["targets"][0]["addresses"][0], "::1");
 }
+
+/// A UDP relay to `upstream` that carries `answers` queries and then dies (its socket closes,
+/// so later queries meet a closed port): an authoritative server going away mid-scan.
+fn dying_dns_server(upstream: std::net::SocketAddr, answers: usize) -> std::net::SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let relay = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        relay.connect(upstream).unwrap();
+        relay
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        for _ in 0..answers {
+            let Ok((n, client)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            relay.send(&buf[..n]).unwrap();
+            if let Ok(m) = relay.recv(&mut buf) {
+                let _ = socket.send_to(&buf[..m], client);
+            }
+        }
+        // Returning drops the socket: the server is gone.
+    });
+    address
+}
+
+#[test]
+fn a_server_dying_mid_scan_leaves_clear_findings_and_exit_3() {
+    let server = dying_dns_server(bed().primary, 2).to_string();
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--concurrency",
+        "1",
+        "--qps",
+        "0",
+        "--server",
+        &server,
+        "healthy.audit.test",
+        "closed.audit.test",
+        "nak.audit.test",
+    ]);
+    let report = run.json();
+    let statuses: Vec<String> = report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["servers"][0]["status"].as_str().unwrap().to_string())
+        .collect();
+    assert!(statuses.contains(&"answer".to_string()), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s == "network-error" || s == "timeout"),
+        "{statuses:?}"
+    );
+    assert!(codes(&report).contains(&"server-failure".to_string()));
+    assert_eq!(run.code, 3, "a domain no server answered for is unknown");
+    assert!(report["duration_ms"].as_f64().unwrap() < 4000.0);
+}

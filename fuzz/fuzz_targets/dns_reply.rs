@@ -3,6 +3,9 @@
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = vlmcs_audit::tsig::split_tsig(data);
     let context = hickory_proto::rr::Name::from_ascii("1.sig-vlmcs-audit.").unwrap();
-    let id = u16::from_be_bytes([data.first().copied().unwrap_or(0), data.get(1).copied().unwrap_or(0)]);
+    let id = u16::from_be_bytes([
+        data.first().copied().unwrap_or(0),
+        data.get(1).copied().unwrap_or(0),
+    ]);
     let _ = vlmcs_audit::tkey::parse_answer(data, id, &context);
 });

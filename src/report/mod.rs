@@ -22,13 +22,21 @@ pub enum Format {
 }
 
 /// Writes `report` to `out`, streaming the JSON and YAML documents.
-pub fn write(report: &Report, format: Format, color: bool, out: &mut dyn std::io::Write) -> Result<(), String> {
+pub fn write(
+    report: &Report,
+    format: Format,
+    color: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report).map_err(|e| format!("writing JSON: {e}"))?;
+            serde_json::to_writer_pretty(&mut *out, report)
+                .map_err(|e| format!("writing JSON: {e}"))?;
             out.write_all(b"\n").map_err(|e| e.to_string())
         }
-        Format::Yaml => serde_norway::to_writer(out, report).map_err(|e| format!("writing YAML: {e}")),
+        Format::Yaml => {
+            serde_norway::to_writer(out, report).map_err(|e| format!("writing YAML: {e}"))
+        }
         other => {
             let text = render(report, other, color)?;
             out.write_all(text.as_bytes()).map_err(|e| e.to_string())

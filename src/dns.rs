@@ -137,7 +137,9 @@ async fn ask_udp(
     options: QueryOptions,
 ) -> Result<Message, QueryError> {
     let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
-        .with_timeout(Some(options.timeout))
+        // Our own deadline (in `query`) must fire first, so that silence reads as a timeout
+        // rather than as hickory's stream ending.
+        .with_timeout(Some(options.timeout + Duration::from_secs(1)))
         .build();
     let (client, background) = Client::<TokioRuntimeProvider>::from_sender(stream);
     let background = tokio::spawn(background);
@@ -179,7 +181,7 @@ async fn first_response<H: DnsHandle>(
         Some(Ok(response)) => Ok(response.into_message()),
         Some(Err(e)) => Err(net_error(e, timeout)),
         None => Err(QueryError::Network(
-            "connection closed without a reply".into(),
+            "no reply: the connection was closed (nothing serves DNS there)".into(),
         )),
     }
 }

@@ -717,3 +717,35 @@ fn a_server_dying_mid_scan_leaves_clear_findings_and_exit_3() {
     assert_eq!(run.code, 3, "a domain no server answered for is unknown");
     assert!(report["duration_ms"].as_f64().unwrap() < 4000.0);
 }
+
+#[test]
+fn a_server_that_never_answers_times_out_within_the_deadline() {
+    // Bound, never read: queries vanish as into a firewall that drops them.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &address,
+        "healthy.audit.test",
+    ]);
+    let report = run.json();
+    assert_eq!(
+        report["domains"][0]["servers"][0]["status"], "timeout",
+        "{:#}",
+        report["domains"][0]["servers"][0]
+    );
+    assert_eq!(findings(&report), vec![pair("server-failure", "critical")]);
+    assert_eq!(run.code, 3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}

@@ -29,25 +29,7 @@ struct Bed {
 static BED: OnceLock<Bed> = OnceLock::new();
 
 fn bed() -> &'static Bed {
-    BED.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                match start().await {
-                    Ok((bed, keep)) => {
-                        tx.send(Ok(bed)).unwrap();
-                        let _keep = keep;
-                        std::future::pending::<()>().await;
-                    }
-                    Err(e) => tx.send(Err(e)).unwrap(),
-                }
-            });
-        });
-        rx.recv()
-            .unwrap()
-            .unwrap_or_else(|e| panic!("the GSS test bed did not start: {e}"))
-    })
+    BED.get_or_init(|| common::serve_forever(start))
 }
 
 /// Zones, one per test, each `_vlmcs._tcp.<zone>` with a healthy and a dead host.

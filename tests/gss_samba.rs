@@ -41,30 +41,14 @@ fn bed() -> Option<&'static Bed> {
             eprintln!("skipped: a Samba AD DC in a network namespace needs root");
             return None;
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async move {
-                match start() {
-                    Ok((bed, dc)) => {
-                        // The healthy KMS host lives inside the DC's namespace.
-                        let listener =
-                            bind_in_netns(&bed.netns, SocketAddr::from(([127, 0, 0, 3], 1688)))
-                                .unwrap();
-                        let kms = StandIn::from_std(listener, Behavior::Kms).unwrap();
-                        tx.send(Ok(bed)).unwrap();
-                        let _keep = (dc, kms);
-                        std::future::pending::<()>().await;
-                    }
-                    Err(e) => tx.send(Err(e)).unwrap(),
-                }
-            });
-        });
-        Some(
-            rx.recv()
-                .unwrap()
-                .unwrap_or_else(|e| panic!("the Samba AD test bed did not start: {e}")),
-        )
+        Some(common::serve_forever(|| async {
+            let (bed, dc) = start()?;
+            // The healthy KMS host lives inside the DC's namespace.
+            let listener = bind_in_netns(&bed.netns, SocketAddr::from(([127, 0, 0, 3], 1688)))
+                .map_err(|e| e.to_string())?;
+            let kms = StandIn::from_std(listener, Behavior::Kms).map_err(|e| e.to_string())?;
+            Ok((bed, (dc, kms)))
+        }))
     })
     .as_ref()
 }

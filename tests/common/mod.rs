@@ -97,31 +97,40 @@ static BED: OnceLock<Bed> = OnceLock::new();
 
 /// The bed, started on first use.
 pub fn bed() -> &'static Bed {
-    BED.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                match start().await {
-                    Ok((bed, keep)) => {
-                        tx.send(Ok(bed)).unwrap();
-                        // Serve until the test binary exits.
-                        let _keep = keep;
-                        std::future::pending::<()>().await;
-                    }
-                    Err(e) => tx.send(Err(e)).unwrap(),
+    BED.get_or_init(|| serve_forever(start))
+}
+
+/// Starts a test bed on a thread of its own whose runtime keeps its servers and listeners
+/// (`Keep`) alive until the test binary exits, and returns the bed's description.
+pub fn serve_forever<B, K, F, Fut>(start: F) -> B
+where
+    B: Send + 'static,
+    K: 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(B, K), String>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            match start().await {
+                Ok((bed, keep)) => {
+                    tx.send(Ok(bed)).unwrap();
+                    let _keep = keep;
+                    std::future::pending::<()>().await;
                 }
-            });
+                Err(e) => tx.send(Err(e)).unwrap(),
+            }
         });
-        match rx.recv().expect("test bed thread") {
-            Ok(bed) => bed,
-            Err(e) => panic!("the test bed did not start: {e}"),
-        }
-    })
+    });
+    match rx.recv().expect("test bed thread") {
+        Ok(bed) => bed,
+        Err(e) => panic!("the test bed did not start: {e}"),
+    }
 }
 
 type Keep = (Vec<StandIn>, Blackhole, Named, Named);

@@ -47,23 +47,7 @@ pub fn start(
     kind: ServerKind,
     zones: &'static [(&'static str, &'static [&'static str])],
 ) -> UpdateBed {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            match start_async(kind, zones).await {
-                Ok((bed, keep)) => {
-                    tx.send(Ok(bed)).unwrap();
-                    let _keep = keep;
-                    std::future::pending::<()>().await;
-                }
-                Err(e) => tx.send(Err(e)).unwrap(),
-            }
-        });
-    });
-    rx.recv()
-        .unwrap()
-        .unwrap_or_else(|e| panic!("the test bed did not start: {e}"))
+    super::serve_forever(move || start_async(kind, zones))
 }
 
 enum DnsServer {

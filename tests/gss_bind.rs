@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vlmcs_audit::lab::kdc::Kdc;
+use vlmcs_audit::lab::kdc::{Kdc, kinit_with};
 use vlmcs_audit::lab::{self, Behavior, Named, StandIn, Zone};
 
 const REALM: &str = "GSS.TEST";
@@ -242,20 +242,15 @@ fn no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
     // The account exists and has a ticket but no rights: REFUSED, with the AD advice.
     let nobody_cache = bed().dir.join("nobody-ccache");
     let kdc_env = bed().env.clone();
-    let status = Command::new("kinit")
-        .envs(kdc_env)
-        .arg("-c")
-        .arg(format!("FILE:{}", nobody_cache.display()))
-        .arg(format!("nobody@{REALM}"))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"nobody-password\n")?;
-            c.wait()
-        })
-        .unwrap();
-    assert!(status.success());
+    kinit_with(
+        Command::new("kinit"),
+        &kdc_env,
+        &[],
+        &format!("nobody@{REALM}"),
+        "nobody-password",
+        &nobody_cache,
+    )
+    .unwrap();
     let no_rights = clean(
         "refused",
         &["--gss"],
@@ -322,23 +317,15 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
     // A fresh cache holds only the TGT, so the service ticket must come from the KDC.
     let fresh = |name: &str| {
         let path = bed.dir.join(name);
-        let status = Command::new("kinit")
-            .envs(bed.env.iter().cloned())
-            .arg("-c")
-            .arg(format!("FILE:{}", path.display()))
-            .arg(format!("updater@{REALM}"))
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin
-                    .take()
-                    .unwrap()
-                    .write_all(format!("{PASSWORD}\n").as_bytes())?;
-                c.wait()
-            })
-            .unwrap();
-        assert!(status.success());
+        kinit_with(
+            Command::new("kinit"),
+            &bed.env,
+            &[],
+            &format!("updater@{REALM}"),
+            PASSWORD,
+            &path,
+        )
+        .unwrap();
         format!("FILE:{}", path.display())
     };
     let unreachable = clean(
@@ -356,23 +343,15 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
     );
     // An expired ticket.
     let short = bed.dir.join("short-ccache");
-    let status = Command::new("kinit")
-        .envs(bed.env.iter().cloned())
-        .args(["-l", "2s", "-c"])
-        .arg(format!("FILE:{}", short.display()))
-        .arg(format!("updater@{REALM}"))
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("{PASSWORD}\n").as_bytes())?;
-            c.wait()
-        })
-        .unwrap();
-    assert!(status.success());
+    kinit_with(
+        Command::new("kinit"),
+        &bed.env,
+        &["-l", "2s"],
+        &format!("updater@{REALM}"),
+        PASSWORD,
+        &short,
+    )
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     let expired = clean(
         "errors",

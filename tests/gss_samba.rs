@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use vlmcs_audit::lab::kdc::kinit_with;
 use vlmcs_audit::lab::samba::{SambaDc, bind_in_netns};
 use vlmcs_audit::lab::{Behavior, StandIn};
 
@@ -72,27 +73,18 @@ fn start() -> Result<(Bed, SambaDc), String> {
         }
     }
     let ccache = dir.join("admin.ccache");
-    let mut kinit = dc.command("kinit");
-    kinit
-        .env("KRB5_CONFIG", &dc.krb5_conf)
-        .arg("-c")
-        .arg(format!("FILE:{}", ccache.display()))
-        .arg(format!("Administrator@{REALM}"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut child = kinit.spawn().map_err(|e| e.to_string())?;
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    if !child.wait().map_err(|e| e.to_string())?.success() {
-        return Err("kinit Administrator failed".into());
-    }
+    let realm_env = [(
+        "KRB5_CONFIG".to_string(),
+        dc.krb5_conf.display().to_string(),
+    )];
+    kinit_with(
+        dc.command("kinit"),
+        &realm_env,
+        &[],
+        &format!("Administrator@{REALM}"),
+        PASSWORD,
+        &ccache,
+    )?;
     let env = vec![
         (
             "KRB5_CONFIG".to_string(),

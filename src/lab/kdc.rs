@@ -142,32 +142,53 @@ impl Kdc {
 
     /// Gets a ticket for `principal` into the credential cache `ccache` (`kinit`).
     pub fn kinit(&self, principal: &str, password: &str, ccache: &Path) -> Result<(), String> {
-        use std::io::Write;
-        let mut child = Command::new("kinit")
-            .envs(self.env())
-            .arg("-c")
-            .arg(format!("FILE:{}", ccache.display()))
-            .arg(format!("{principal}@{}", self.realm))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("kinit: {e} (install krb5-user)"))?;
-        child
-            .stdin
-            .take()
-            .ok_or("kinit stdin")?
-            .write_all(format!("{password}\n").as_bytes())
-            .map_err(|e| e.to_string())?;
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "kinit failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
+        kinit_with(
+            Command::new("kinit"),
+            &self.env(),
+            &[],
+            &format!("{principal}@{}", self.realm),
+            password,
+            ccache,
+        )
     }
+}
+
+/// Runs `command` (`kinit`, or `kinit` wrapped, e.g. in `ip netns exec`) for `principal`
+/// into `ccache`, with `extra` arguments (e.g. `-l 2s`) and the password on standard input.
+pub fn kinit_with(
+    mut command: Command,
+    env: &[(String, String)],
+    extra: &[&str],
+    principal: &str,
+    password: &str,
+    ccache: &Path,
+) -> Result<(), String> {
+    use std::io::Write;
+    let mut child = command
+        .envs(env.iter().cloned())
+        .args(extra)
+        .arg("-c")
+        .arg(format!("FILE:{}", ccache.display()))
+        .arg(principal)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("kinit: {e} (install krb5-user)"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("kinit stdin")?
+        .write_all(format!("{password}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "kinit {principal} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 fn run(command: &mut Command) -> Result<(), String> {

@@ -449,9 +449,15 @@ fn json_contract_has_the_documented_fields() {
         "targets",
         "probes",
         "summary",
+        "zone",
+        "primary",
+        "dns_ms",
     ] {
         assert!(d.get(key).is_some(), "domain without `{key}`");
     }
+    // With --server, the zone and its primary come from the server's own SOA.
+    assert_eq!(d["zone"], "audit.test.");
+    assert_eq!(d["primary"], "ns1.audit.test.");
     assert_eq!(report["exit_code"], 2);
 }
 

@@ -182,14 +182,29 @@ async fn scan_domain(
         }
         observation.servers.push(server);
     }
-    // Configured servers skip discovery: ask the first one that answered which zone holds the
-    // name (and its primary), so that reports and updates name the real zone.
-    if observation.zone.is_none()
-        && let Some(answering) = observation.servers.iter().find(|s| s.status.is_answer())
-        && let Ok((zone, primary)) = asker.zone_of(answering.address, &query_name).await
-    {
-        observation.zone = Some(crate::dns::presentation(&zone));
-        observation.primary = Some(crate::dns::presentation(&primary));
+    // Configured servers skip discovery: learn which zone holds the name (and its primary),
+    // so that reports and updates name the real zone. A negative answer carries the SOA
+    // already; otherwise ask the first server that answered.
+    if observation.zone.is_none() {
+        let from_negative =
+            replies
+                .iter()
+                .flat_map(|m| &m.authorities)
+                .find_map(|r| match &r.data {
+                    hickory_proto::rr::RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
+                    _ => None,
+                });
+        let found = match from_negative {
+            Some(found) => Some(found),
+            None => match observation.servers.iter().find(|s| s.status.is_answer()) {
+                Some(answering) => asker.zone_of(answering.address, &query_name).await.ok(),
+                None => None,
+            },
+        };
+        if let Some((zone, primary)) = found {
+            observation.zone = Some(crate::dns::presentation(&zone));
+            observation.primary = Some(crate::dns::presentation(&primary));
+        }
     }
     let mut records: Vec<SrvRecord> = union.into_values().collect();
     records.sort_by(|a, b| {

@@ -204,6 +204,9 @@ fn nxdomain_and_nodata_are_told_apart() {
     assert_eq!(codes(&report), ["no-records", "no-records"]);
     assert_eq!(report["domains"][0]["servers"][0]["status"], "nxdomain");
     assert_eq!(report["domains"][1]["servers"][0]["status"], "nodata");
+    // The negative answers' SOA names the zone.
+    assert_eq!(report["domains"][0]["zone"], "audit.test.");
+    assert_eq!(report["domains"][1]["primary"], "ns1.audit.test.");
     assert!(
         report["findings"][0]["detail"]
             .as_str()

@@ -51,7 +51,10 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
             obs.query_name,
             server.status.describe()
         );
-        if let Some(extra) = &server.detail {
+        // A timeout says all there is to say; other details add the cause.
+        if let Some(extra) = &server.detail
+            && server.status != QueryStatus::Timeout
+        {
             detail.push_str(&format!(" — {extra}"));
         }
         out.push(

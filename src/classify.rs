@@ -275,7 +275,7 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
                 ),
             );
         }
-        if let Some(target) = target_of(obs, &record.target)
+        if let Some(target) = obs.target(&record.target)
             && let Some(alias) = &target.cname
             && reported_alias.insert(key.0.clone())
         {
@@ -294,16 +294,6 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
     }
 }
 
-fn target_of<'a>(
-    obs: &'a DomainObservation,
-    target: &str,
-) -> Option<&'a crate::model::TargetObservation> {
-    let wanted = normalize_name(target);
-    obs.targets
-        .iter()
-        .find(|t| normalize_name(&t.target) == wanted)
-}
-
 /// Per target and address: resolution and probe findings. Returns how many healthy
 /// (live and authorized) endpoints were found.
 fn hosts(
@@ -319,7 +309,7 @@ fn hosts(
         if !seen.insert((name.clone(), record.port)) {
             continue;
         }
-        let target = target_of(obs, &record.target);
+        let target = obs.target(&record.target);
         let addresses = target.map(|t| t.addresses.as_slice()).unwrap_or_default();
         if addresses.is_empty() {
             let why = target
@@ -335,11 +325,7 @@ fn hosts(
             );
             continue;
         }
-        for probe in obs
-            .probes
-            .iter()
-            .filter(|p| p.port == record.port && normalize_name(&p.target) == name)
-        {
+        for probe in obs.probes_of(record) {
             summary.hosts_probed += 1;
             if probe_finding(record, probe, policy, out, summary) {
                 healthy += 1;
@@ -448,7 +434,7 @@ fn probe_finding(
 fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
     let mut names_by_endpoint: BTreeMap<(IpAddr, u16), BTreeSet<String>> = BTreeMap::new();
     for record in obs.records.iter().filter(|r| !r.is_root_target()) {
-        if let Some(target) = target_of(obs, &record.target) {
+        if let Some(target) = obs.target(&record.target) {
             for address in &target.addresses {
                 names_by_endpoint
                     .entry((*address, record.port))
@@ -483,7 +469,8 @@ fn missing_authorized_hosts(
     for expected in &policy.expected {
         let published = obs.records.iter().any(|r| {
             expected.matches_name(&r.target)
-                || target_of(obs, &r.target)
+                || obs
+                    .target(&r.target)
                     .is_some_and(|t| t.addresses.iter().any(|a| expected.matches_address(*a)))
         });
         if !published {

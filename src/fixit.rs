@@ -430,11 +430,10 @@ fn load_notes(domain: &DomainReport) -> Vec<String> {
         .records
         .iter()
         .filter(|r| {
-            domain.observation.probes.iter().any(|p| {
-                normalize_name(&p.target) == normalize_name(&r.target)
-                    && p.port == r.port
-                    && p.outcome == crate::model::ProbeOutcome::KmsRpc
-            })
+            domain
+                .observation
+                .probes_of(r)
+                .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc)
         })
         .collect();
     if healthy.is_empty() {

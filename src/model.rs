@@ -329,6 +329,28 @@ pub struct DomainObservation {
     pub dns_ms: f64,
 }
 
+impl DomainObservation {
+    /// What was learned about the addresses of `target` (names compared case-insensitively).
+    pub fn target(&self, target: &str) -> Option<&TargetObservation> {
+        let wanted = normalize_name(target);
+        self.targets
+            .iter()
+            .find(|t| normalize_name(&t.target) == wanted)
+    }
+
+    /// The probes of `record`'s target on `record`'s port, one per address.
+    pub fn probes_of<'a>(
+        &'a self,
+        record: &SrvRecord,
+    ) -> impl Iterator<Item = &'a ProbeObservation> {
+        let wanted = normalize_name(&record.target);
+        let port = record.port;
+        self.probes
+            .iter()
+            .filter(move |p| p.port == port && normalize_name(&p.target) == wanted)
+    }
+}
+
 /// A host entry of an allowlist: a host name or an address / network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -245,11 +245,7 @@ async fn scan_domain(
     // Every address of every (target, port), each once.
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {
-        let Some(target) = observation
-            .targets
-            .iter()
-            .find(|t| normalize_name(&t.target) == normalize_name(&record.target))
-        else {
+        let Some(target) = observation.target(&record.target) else {
             continue;
         };
         for address in &target.addresses {

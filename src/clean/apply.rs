@@ -14,7 +14,7 @@ use crate::auth::Auth;
 use crate::config::ScanSettings;
 use crate::discover::Asker;
 use crate::dns;
-use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord, normalize_name};
+use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord};
 use crate::probe::{self, ProbeOptions};
 use crate::update::{self, Change, Destination, UpdateError};
 
@@ -190,10 +190,7 @@ impl Applier<'_> {
         if !matches!(item.reason, FindingCode::DeadHost | FindingCode::NotKms) {
             return None;
         }
-        let target = obs
-            .targets
-            .iter()
-            .find(|t| normalize_name(&t.target) == normalize_name(&item.record.target))?;
+        let target = obs.target(&item.record.target)?;
         let options = ProbeOptions {
             timeout: self.settings.timeout,
             check_emulator: false,

@@ -193,17 +193,8 @@ fn candidate(
     status: FindingCode,
     options: &CleanOptions,
 ) -> Option<(FindingCode, String, Option<String>)> {
-    let target = obs
-        .targets
-        .iter()
-        .find(|t| normalize_name(&t.target) == normalize_name(&record.target));
-    let probes: Vec<_> = obs
-        .probes
-        .iter()
-        .filter(|p| {
-            p.port == record.port && normalize_name(&p.target) == normalize_name(&record.target)
-        })
-        .collect();
+    let target = obs.target(&record.target);
+    let probes: Vec<_> = obs.probes_of(record).collect();
     let finding_detail = |code: FindingCode| {
         report
             .findings

@@ -5,7 +5,7 @@
 //! in `ps`), and never reach a log or an error message: [`TsigKey`]'s `Debug` hides them.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use hickory_proto::rr::Name;
@@ -118,54 +118,24 @@ impl fmt::Debug for TsigKey {
 /// Why a key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("cannot read TSIG key file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "TSIG key file {path} is readable or writable by other users (mode {mode:04o}): a key anyone can read lets anyone change your zone; run `chmod 600 {path}` (or 640 with a group you trust)"
-    )]
-    Permissions { path: PathBuf, mode: u32 },
+    #[error(transparent)]
+    File(#[from] crate::fsio::FileError),
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{0}")]
     Key(String),
 }
 
-/// Reads a key file in the format `tsig-keygen` and `ddns-confgen` write, refusing files that
-/// other users can read or write.
+/// Reads a key file in the format `tsig-keygen` and `ddns-confgen` write: a regular file of
+/// this user's (or root's) that no one else can read or write.
 pub fn load_key_file(path: &Path) -> Result<TsigKey, AuthError> {
-    check_permissions(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-        path: path.to_path_buf(),
-        source,
+    let bytes = crate::fsio::read_secret(path, crate::fsio::TSIG_KEY)?;
+    // Never quote the bytes: a non-UTF-8 file may still hold the secret.
+    let text = String::from_utf8(bytes).map_err(|_| AuthError::Parse {
+        origin: path.display().to_string(),
+        message: "not UTF-8 text: a TSIG key file is text as `tsig-keygen` writes it".into(),
     })?;
     parse_key_text(&text, &path.display().to_string())
-}
-
-#[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), AuthError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| AuthError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    // Group read is how BIND itself shares keys (root:bind 0640); group write and any
-    // access by others are not.
-    if mode & 0o027 != 0 {
-        return Err(AuthError::Permissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), AuthError> {
-    Ok(())
 }
 
 /// Reads a key from the environment variable `var`, if it is set.
@@ -222,7 +192,10 @@ pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
         let mut j = i + 3;
         loop {
             let Some(token) = tokens.get(j) else {
-                return Err(err(format!("key {}: missing `}}`", name.text)));
+                return Err(err(format!(
+                    "line {}: the key block has no closing `}}`",
+                    name.line
+                )));
             };
             match token.text.as_str() {
                 "}" if !token.quoted => break,
@@ -241,10 +214,10 @@ pub fn parse_key_text(text: &str, origin: &str) -> Result<TsigKey, AuthError> {
                 _ => j += 1,
             }
         }
-        let algorithm =
-            algorithm.ok_or_else(|| err(format!("key {}: no `algorithm`", name.text)))?;
+        let algorithm = algorithm
+            .ok_or_else(|| err(format!("line {}: the key has no `algorithm`", name.line)))?;
         if secret.is_empty() {
-            return Err(err(format!("key {}: no `secret`", name.text)));
+            return Err(err(format!("line {}: the key has no `secret`", name.line)));
         }
         keys.push(build_key(&name.text, &algorithm, &secret, origin)?);
         i = j + 1;
@@ -277,20 +250,34 @@ fn build_key(
         "hmac-sha256" => TsigAlgorithm::HmacSha256,
         "hmac-sha384" => TsigAlgorithm::HmacSha384,
         "hmac-sha512" => TsigAlgorithm::HmacSha512,
-        other => {
+        // Name an algorithm only when it is a known one: a value in the wrong field may be
+        // the secret itself, and no error ever shows key material.
+        known @ ("hmac-md5" | "hmac-sha1" | "hmac-sha224" | "gss-tsig" | "gss.microsoft.com") => {
             return Err(err(format!(
-                "algorithm `{other}` is not supported: use hmac-sha256, hmac-sha384 or hmac-sha512 (`tsig-keygen -a hmac-sha256 NAME`)"
+                "the algorithm {known} is not supported: use hmac-sha256, hmac-sha384 or hmac-sha512 (`tsig-keygen -a hmac-sha256 NAME`)"
             )));
         }
+        _ => {
+            return Err(err(
+                "the algorithm is not one of hmac-sha256, hmac-sha384 or hmac-sha512 (`tsig-keygen -a hmac-sha256 NAME`); check the order of the fields".into(),
+            ));
+        }
     };
-    let name = Name::from_ascii(name.trim())
-        .map_err(|e| err(format!("key name `{name}` is not a valid DNS name: {e}")))?;
-    // Never echo the secret, not even a bad one.
+    // A name with base64's `+`, `/` or `=` is most likely the secret in the wrong field.
+    let name = name.trim();
+    if name.contains(['+', '/', '=']) {
+        return Err(err(
+            "the key name contains `+`, `/` or `=` and looks like a base64 secret: check the order of the fields (`[algorithm:]name:secret`)".into(),
+        ));
+    }
+    let name = Name::from_ascii(name).map_err(|_| {
+        err("the key name is not a valid DNS name; check the order of the fields (`[algorithm:]name:secret`)".into())
+    })?;
     let secret = base64::engine::general_purpose::STANDARD
         .decode(secret.split_whitespace().collect::<String>())
-        .map_err(|_| err(format!("key {name}: the secret is not valid base64")))?;
+        .map_err(|_| err("the secret is not valid base64".into()))?;
     if secret.is_empty() {
-        return Err(err(format!("key {name}: the secret is empty")));
+        return Err(err("the secret is empty".into()));
     }
     Ok(TsigKey {
         name,
@@ -419,7 +406,10 @@ mod tests {
     fn bad_key_texts_get_specific_errors() {
         let e = |t: &str| parse_key_text(t, "key.conf").unwrap_err().to_string();
         assert!(e("").contains("no `key"));
-        assert!(e("key \"k\" { algorithm hmac-md5; secret \"c2Vj\"; };").contains("not supported"));
+        assert!(
+            e("key \"k\" { algorithm hmac-md5; secret \"c2Vj\"; };")
+                .contains("hmac-md5 is not supported")
+        );
         assert!(e("key \"k\" { algorithm hmac-sha256; };").contains("no `secret`"));
         assert!(e("key \"k\" { secret \"c2Vj\"; };").contains("no `algorithm`"));
         assert!(e("key \"k\" { algorithm hmac-sha256; secret \"c2Vj").contains("unterminated"));
@@ -450,21 +440,50 @@ mod tests {
     #[test]
     fn key_files_readable_by_others_are_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("vlmcs-auth-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ddns.key");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ddns.key");
         std::fs::write(&path, KEYGEN).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = load_key_file(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("mode 0644") && err.contains("chmod 600"),
-            "{err}"
-        );
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        load_key_file(&path).unwrap();
+        for mode in [0o644, 0o640, 0o660, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_key_file(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("mode {mode:04o}")) && err.contains("chmod 600"),
+                "{err}"
+            );
+        }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         load_key_file(&path).unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn no_parse_error_shows_key_material() {
+        const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
+        let texts = [
+            // The secret in the name's field (environment form), and in the algorithm's.
+            format!("{SECRET}:ddns-key"),
+            format!("hmac-sha256:{SECRET}:ddns-key"),
+            format!("{SECRET}:ddns-key:{SECRET}"),
+            format!("key \"ddns\" {{ algorithm {SECRET}; secret \"{SECRET}\"; }};"),
+            format!("key \"{SECRET}\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};"),
+            format!("key \"ddns\" {{ algorithm hmac-sha256; secret \"{SECRET}*\"; }};"),
+            format!("key \"ddns\" {{ algorithm hmac-sha256; secret \"{SECRET}\";"),
+        ];
+        for text in &texts {
+            let err = if text.contains('{') {
+                parse_key_text(text, "key.conf").unwrap_err().to_string()
+            } else {
+                let parts: Vec<&str> = text.split(':').collect();
+                let (algorithm, name, secret) = match parts.as_slice() {
+                    [n, s] => ("hmac-sha256", *n, *s),
+                    [a, n, s] => (*a, *n, *s),
+                    _ => unreachable!(),
+                };
+                build_key(name, algorithm, secret, "env")
+                    .unwrap_err()
+                    .to_string()
+            };
+            assert!(!err.contains("c2VjcmV0"), "key material in an error: {err}");
+        }
     }
 
     #[test]

@@ -108,18 +108,18 @@ struct TargetArgs {
     /// Authorize a KMS host by name, address or network (repeatable; adds to the config).
     #[arg(long = "allow", value_name = "HOST")]
     allow: Vec<String>,
-    /// Timeout of each DNS query and each host probe, e.g. 2s or 500ms [default: 3s].
-    #[arg(short, long, value_name = "DURATION")]
-    timeout: Option<String>,
-    /// How many DNS queries and probes run at once [default: 256].
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
-    /// Queries per second towards any one DNS server, 0 for no limit [default: 1000].
-    #[arg(long, value_name = "N")]
-    qps: Option<u32>,
+    /// Timeout of each DNS query and each host probe, e.g. 2s or 500ms (1ms to 10m) [default: 3s].
+    #[arg(short, long, value_name = "DURATION", value_parser = config::Timeout::parse)]
+    timeout: Option<config::Timeout>,
+    /// How many DNS queries and probes run at once (1 to 100000) [default: 256].
+    #[arg(long, value_name = "N", value_parser = config::Concurrency::parse)]
+    concurrency: Option<config::Concurrency>,
+    /// Queries per second towards any one DNS server, 0 for no limit (up to 1000000) [default: 1000].
+    #[arg(long, value_name = "N", value_parser = config::Qps::parse)]
+    qps: Option<config::Qps>,
     /// Port of the authoritative servers found through NS records [default: 53].
-    #[arg(long, value_name = "PORT")]
-    nameserver_port: Option<u16>,
+    #[arg(long, value_name = "PORT", value_parser = config::Port::parse)]
+    nameserver_port: Option<config::Port>,
     /// Skip the second bind that tells KMS emulators from Windows KMS hosts.
     #[arg(long)]
     no_emulator_check: bool,
@@ -191,14 +191,14 @@ struct CleanArgs {
     #[arg(long)]
     yes: bool,
     /// Delete a record only after it has failed this long across scans, e.g. 24h or 0 [default: 24h].
-    #[arg(long, value_name = "DURATION")]
-    dead_for: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = config::Grace::parse)]
+    dead_for: Option<config::Grace>,
     /// Also delete live KMS hosts that are not on the allowlist.
     #[arg(long)]
     include_unauthorized: bool,
-    /// Refuse to delete when more than this percentage of probed hosts look dead [default: 50].
-    #[arg(long, value_name = "PERCENT")]
-    max_dead_percent: Option<u8>,
+    /// Refuse to delete when more than this percentage of probed hosts look dead (0 to 100) [default: 50].
+    #[arg(long, value_name = "PERCENT", value_parser = config::Percent::parse)]
+    max_dead_percent: Option<config::Percent>,
     /// Delete even when most hosts look dead (a network partition on the auditor's side?).
     #[arg(long)]
     force: bool,
@@ -206,14 +206,14 @@ struct CleanArgs {
     #[arg(long)]
     allow_empty: bool,
     /// Send updates to this server instead of the zone's primary (SOA MNAME).
-    #[arg(long, value_name = "ADDR[:PORT]")]
-    primary: Option<String>,
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
+    primary: Option<std::net::SocketAddr>,
     /// State file (history of every record across scans).
     #[arg(long = "state", value_name = "FILE")]
     state_file: Option<PathBuf>,
-    /// How long to wait for another run holding the state file's lock.
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    lock_wait: String,
+    /// How long to wait for another run holding the state file's lock (0 to 1h).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::LockWait::parse)]
+    lock_wait: config::LockWait,
     /// Undo file to append deleted records to [default: undo-<time>.txt here].
     #[arg(long, value_name = "FILE")]
     undo_file: Option<PathBuf>,
@@ -232,11 +232,11 @@ struct RestoreArgs {
     #[command(flatten)]
     auth: AuthArgs,
     /// Send the updates here instead of the server named in the undo file.
-    #[arg(short, long = "server", value_name = "ADDR[:PORT]")]
-    server: Option<String>,
-    /// Timeout of each update.
-    #[arg(short, long, value_name = "DURATION", default_value = "5s")]
-    timeout: String,
+    #[arg(short, long = "server", value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
+    server: Option<std::net::SocketAddr>,
+    /// Timeout of each update (1ms to 10m).
+    #[arg(short, long, value_name = "DURATION", default_value = "5s", value_parser = config::Timeout::parse)]
+    timeout: config::Timeout,
     /// JSON-lines audit log to append to.
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -344,10 +344,7 @@ where
 /// Merges the config file and the flags into validated settings.
 fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileConfig), String> {
     let file = match &target.config {
-        Some(path) => Some((
-            path.clone(),
-            config::load_file(path).map_err(|e| e.to_string())?,
-        )),
+        Some(path) => Some(config::load_file(path).map_err(|e| e.to_string())?),
         None => None,
     };
     let overrides = Overrides {
@@ -363,14 +360,10 @@ fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileC
     };
     let clean_section = file
         .as_ref()
-        .and_then(|(_, f)| f.clean.clone())
+        .and_then(|f| f.clean.clone())
         .unwrap_or_default();
-    let settings = config::build(
-        file.as_ref().map(|(p, f)| (p.as_path(), f.clone())),
-        &overrides,
-        discover::system_search_domains,
-    )
-    .map_err(|e| e.to_string())?;
+    let settings = config::build(file, &overrides, discover::system_search_domains)
+        .map_err(|e| e.to_string())?;
     Ok((settings, clean_section))
 }
 
@@ -417,6 +410,8 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     }
     if let Some(locked) = locked.as_mut() {
         let now = std::time::SystemTime::now();
+        let settled = locked.state.settle_unknown_deletes(&report);
+        report.notes.extend(settled);
         let before = locked.state.clone();
         locked.state.observe(&report, now);
         locked.state.finish_scan(now);
@@ -440,24 +435,16 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
         return Err("refusing to change DNS without confirmation: standard input is not a terminal; add --yes for unattended runs".into());
     }
-    let dead_for = match &args.dead_for {
-        Some(text) => config::parse_grace(text).map_err(|e| format!("--dead-for: {e}"))?,
-        None => section
-            .dead_for
-            .map(|g| g.0)
-            .unwrap_or(Duration::from_secs(24 * 3600)),
-    };
+    // Flags and the file's `clean:` section were range-checked where they were read.
+    let dead_for = args
+        .dead_for
+        .or(section.dead_for)
+        .map_or(Duration::from_secs(24 * 3600), |g| g.0);
     let percent = args
         .max_dead_percent
         .or(section.max_dead_percent)
-        .unwrap_or(50);
-    if percent > 100 {
-        return Err(format!("--max-dead-percent: {percent} is more than 100"));
-    }
-    let primary = match args.primary.as_deref() {
-        Some(text) => Some(config::parse_server(text).map_err(|e| format!("--primary: {e}"))?),
-        None => section.primary.map(|p| p.0),
-    };
+        .map_or(50, |p| p.0);
+    let primary = args.primary.or(section.primary.map(|p| p.0));
     let state_path = args
         .state_file
         .or(section.state_file)
@@ -470,14 +457,13 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         let stamp = state::rfc3339(std::time::SystemTime::now()).replace(':', "");
         PathBuf::from(format!("undo-{stamp}.txt"))
     });
-    let lock_wait =
-        config::parse_grace(&args.lock_wait).map_err(|e| format!("--lock-wait: {e}"))?;
+    let lock_wait = args.lock_wait.0;
     let yes = args.yes;
     let request = clean::CleanRequest {
         options: clean::CleanOptions {
             dead_for,
             include_unauthorized: args.include_unauthorized,
-            max_dead_share: f64::from(percent) / 100.0,
+            max_dead_share: percent as f64 / 100.0,
             force: args.force,
             allow_empty: args.allow_empty,
         },
@@ -507,9 +493,9 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
 async fn report_command(args: ReportArgs) -> Result<i32, String> {
     let report: crate::model::Report = match &args.from {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| {
+            let bytes =
+                crate::fsio::read(path, crate::fsio::SAVED_SCAN).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&bytes).map_err(|e| {
                 format!(
                     "{}:{}:{}: not a vlmcs-audit JSON scan ({e}); write one with `vlmcs-audit scan --format json`",
                     path.display(),
@@ -539,14 +525,11 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
 
 async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     let auth = resolve_auth(&args.auth, None, true)?;
-    let text = std::fs::read_to_string(&args.undo_file)
-        .map_err(|e| format!("cannot read undo file {}: {e}", args.undo_file.display()))?;
+    let text =
+        crate::fsio::read_text(&args.undo_file, crate::fsio::UNDO).map_err(|e| e.to_string())?;
     let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())?;
-    let server = match args.server.as_deref() {
-        Some(s) => Some(config::parse_server(s).map_err(|e| format!("--server: {e}"))?),
-        None => None,
-    };
-    let timeout = config::parse_duration(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let server = args.server;
+    let timeout = args.timeout.0;
     let mut audit = match &args.audit_log {
         Some(path) => Some(
             clean::trail::AuditLog::open(path)
@@ -608,10 +591,9 @@ fn resolve_auth(
 
 #[cfg(feature = "gss")]
 fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
-    if let Some(keytab) = &args.keytab
-        && !keytab.is_file()
-    {
-        return Err(format!("--keytab {}: no such file", keytab.display()));
+    if let Some(keytab) = &args.keytab {
+        crate::fsio::check_secret(keytab, crate::fsio::KEYTAB)
+            .map_err(|e| format!("--keytab: {e}"))?;
     }
     Ok(Auth::Gss(crate::gss::GssSettings {
         principal: args.principal.clone(),
@@ -702,32 +684,48 @@ fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
     })
 }
 
-/// Runs `write` against the output: a file (written to a temporary name, then renamed, so a
-/// textfile collector or a web server never sees half a file) or standard output.
+/// Runs `write` against the output: a file (see [`crate::fsio::write_report`]: replaced
+/// atomically, so a textfile collector or a web server never sees half a file; a device or FIFO
+/// written directly) or standard output (`-o -` too). A closed pipe on standard output (`| head`)
+/// ends quietly; any other write error is an error, never a silently truncated report.
 fn emit_with(
     output: &OutputArgs,
     write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
 ) -> Result<(), String> {
     use std::io::Write;
-    match &output.output {
-        Some(path) => {
-            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-            let failed = |e: String| format!("cannot write the report to {}: {e}", path.display());
-            let file = std::fs::File::create(&tmp).map_err(|e| failed(e.to_string()))?;
-            let mut buffered = std::io::BufWriter::new(file);
-            write(&mut buffered).map_err(failed)?;
-            buffered.flush().map_err(|e| failed(e.to_string()))?;
-            drop(buffered);
-            std::fs::rename(&tmp, path).map_err(|e| failed(e.to_string()))
-        }
-        None => {
+    // Keep the renderer's own message when it is the one that failed.
+    let mut failure: Option<String> = None;
+    let run = |out: &mut dyn Write| -> std::io::Result<()> {
+        write(out).map_err(|e| {
+            failure = Some(e.clone());
+            std::io::Error::other(e)
+        })?;
+        out.flush()
+    };
+    match output.output.as_deref() {
+        Some(path) if path != std::path::Path::new("-") => crate::fsio::write_report(path, run)
+            .map_err(|e| match failure.take() {
+                Some(f) => format!("cannot write the report to {}: {f}", path.display()),
+                None => e.to_string(),
+            }),
+        _ => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            // A closed pipe (`| head`) is not worth a panic, nor an error.
-            let _ = write(&mut stdout);
-            let _ = stdout.flush();
-            Ok(())
+            match run(&mut stdout) {
+                Ok(()) => Ok(()),
+                Err(e) if is_broken_pipe(&e, failure.as_deref()) => Ok(()),
+                Err(e) => Err(format!(
+                    "cannot write the report to standard output: {}",
+                    failure.unwrap_or_else(|| e.to_string())
+                )),
+            }
         }
     }
+}
+
+/// A reader that went away (`| head`) is not an error worth reporting.
+fn is_broken_pipe(error: &std::io::Error, renderer_message: Option<&str>) -> bool {
+    error.kind() == std::io::ErrorKind::BrokenPipe
+        || renderer_message.is_some_and(|m| m.contains("Broken pipe") || m.contains("os error 32"))
 }
 
 fn init_logging(verbose: u8) {

@@ -548,7 +548,7 @@ fn dedup(mut list: Vec<IpAddr>) -> Vec<IpAddr> {
 }
 
 /// SRV records for `owner` in an answer section, in presentation form.
-fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
+pub(crate) fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
     let mut out: Vec<SrvRecord> = answers
         .iter()
         .filter(|r| same_name(&r.name, owner))

@@ -110,6 +110,29 @@ pub async fn query(
     })
 }
 
+/// Asks `server` over TCP only: for reading back what an update (always over TCP) will meet.
+pub async fn query_tcp(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+) -> Result<Reply, QueryError> {
+    let started = Instant::now();
+    let deadline = started + options.timeout;
+    let message = bounded(
+        deadline,
+        options.timeout,
+        ask_tcp(server, name, record_type, options, deadline),
+    )
+    .await?;
+    Ok(Reply {
+        message,
+        transport: Transport::Tcp,
+        truncated_over_udp: false,
+        elapsed: started.elapsed(),
+    })
+}
+
 async fn bounded<T>(
     deadline: Instant,
     timeout: Duration,

@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use crate::model::{Finding, FindingCode, Report, Severity};
-use crate::state::{State, parse_time, record_key};
+use crate::state::{State, record_key};
 
 /// A record that changed healthy/failing this many times or more is flapping.
 pub const FLAPPING_TRANSITIONS: u32 = 3;
@@ -20,7 +20,9 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
         );
         return;
     }
-    let since = before.last_scan.clone().unwrap_or_default();
+    let since = before
+        .last_scan
+        .map_or_else(|| "?".to_string(), |t| t.to_string());
     let mut added = Vec::new();
     for domain in report.domains.iter().filter(|d| d.summary.complete) {
         let name = &domain.observation.domain;
@@ -63,11 +65,12 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
                     Severity::Info,
                     format!(
                         "{record} is back (it was gone since {})",
-                        old.gone_since.as_deref().unwrap_or("?")
+                        old.gone_since
+                            .map_or_else(|| "?".to_string(), |t| t.to_string())
                     ),
                 )),
                 Some(old) if old.last_status != now_state.last_status => {
-                    let worse = now_state.last_status != FindingCode::Healthy.as_str();
+                    let worse = now_state.last_status != FindingCode::Healthy;
                     added.push(finding(
                         FindingCode::StatusChanged,
                         if worse {
@@ -90,15 +93,14 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
                     format!(
                         "{record} went between healthy and failing {} times (last change {}): an unstable host or network path",
                         now_state.transitions,
-                        now_state.changed_at.as_deref().unwrap_or("?")
+                        now_state.changed_at.map_or_else(|| "?".to_string(), |t| t.to_string())
                     ),
                 ));
             }
-            if let Some(failing) = now_state.failing_since.as_deref()
-                && let Some(at) = parse_time(failing)
-                && let Ok(age) = now.duration_since(at)
+            if let Some(failing) = now_state.failing_since
+                && let Ok(age) = now.duration_since(failing.0)
                 && age.as_secs() > 0
-                && now_state.last_status != FindingCode::Healthy.as_str()
+                && now_state.last_status != FindingCode::Healthy
             {
                 added.push(finding(
                     FindingCode::StillFailing,

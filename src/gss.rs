@@ -130,10 +130,14 @@ pub async fn negotiate(
     for _round in 0..8 {
         let id = random_u32() as u16;
         let query = tkey::query(id, &context_name, &token, now as u32);
-        let reply = tokio::time::timeout(timeout, crate::update::exchange_tcp(server, &query))
+        let reply = crate::update::exchange_tcp(server, &query, timeout)
             .await
-            .map_err(|_| format!("no TKEY answer from {server} within {timeout:?}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                crate::update::UpdateError::Timeout { .. } => {
+                    format!("no TKEY answer from {server} within {timeout:?}")
+                }
+                other => other.to_string(),
+            })?;
         let answer = tkey::parse_answer(&reply, id, &context_name)?;
         if answer.rcode != 0 {
             let code = hickory_proto::op::ResponseCode::from(0, answer.rcode);

@@ -13,6 +13,7 @@ pub mod discover;
 pub mod dns;
 pub mod drift;
 pub mod fixit;
+pub mod fsio;
 #[cfg(feature = "gss")]
 pub mod gss;
 pub mod lab;

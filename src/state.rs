@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,40 +12,83 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{FindingCode, Report, SrvRecord, normalize_name};
 
+/// The state file format this build writes. Version 1 is the first; a later format adds a
+/// migration in [`State::from_json`].
 pub const STATE_VERSION: u32 = 1;
+
+/// A point in time, written as RFC 3339 (UTC, seconds) in the state file and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub SystemTime);
+
+impl Timestamp {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        humantime::parse_rfc3339_weak(text)
+            .map(Self)
+            .map_err(|_| format!("`{text}` is not an RFC 3339 time such as 2026-11-28T10:15:00Z"))
+    }
+
+    /// How long ago, as of `now` (zero when it lies in the future).
+    pub fn age(self, now: SystemTime) -> Duration {
+        now.duration_since(self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&rfc3339(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
 
 /// The history of one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordState {
     pub domain: String,
     pub record: SrvRecord,
-    /// RFC 3339 times.
-    pub first_seen: String,
-    pub last_seen: String,
-    pub last_healthy: Option<String>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub last_healthy: Option<Timestamp>,
     /// Since when the record has been failing without interruption (dead, dangling, not KMS,
     /// invalid, unauthorized); `None` while healthy.
-    pub failing_since: Option<String>,
+    pub failing_since: Option<Timestamp>,
     /// Since when the record has been missing from DNS, if it is.
-    pub gone_since: Option<String>,
+    pub gone_since: Option<Timestamp>,
     /// The finding code of the last scan (`healthy`, `dead-host`, ...).
-    pub last_status: String,
+    pub last_status: FindingCode,
     /// How often the record went from healthy to failing or back (flapping).
     #[serde(default)]
     pub transitions: u32,
     /// The status before the last one changed, and when it changed.
     #[serde(default)]
-    pub previous_status: Option<String>,
+    pub previous_status: Option<FindingCode>,
     #[serde(default)]
-    pub changed_at: Option<String>,
+    pub changed_at: Option<Timestamp>,
+    /// A delete of this record was sent and its outcome is unknown (the connection failed after
+    /// the request went out): the next scan settles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_unknown_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct State {
     pub version: u32,
     /// When the last scan was folded in.
     #[serde(default)]
-    pub last_scan: Option<String>,
+    pub last_scan: Option<Timestamp>,
     pub records: BTreeMap<String, RecordState>,
 }
 
@@ -57,6 +100,59 @@ impl Default for State {
             records: BTreeMap::new(),
         }
     }
+}
+
+impl State {
+    /// Reads a state file's text: the version first (a newer format is refused, never
+    /// misread), then every field typed, then every record's key checked against its content.
+    /// Errors name the field.
+    pub fn from_json(text: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Version {
+            version: Option<serde_json::Value>,
+        }
+        let header: Version = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        match header.version.as_ref().and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(STATE_VERSION) => {}
+            Some(v) if v > u64::from(STATE_VERSION) => {
+                return Err(format!(
+                    "version {v} was written by a newer vlmcs-audit (this one reads version {STATE_VERSION}); upgrade, or give another --state file"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "`version` is {}, not a state file version this vlmcs-audit knows ({STATE_VERSION})",
+                    header
+                        .version
+                        .map_or_else(|| "missing".to_string(), |v| v.to_string())
+                ));
+            }
+        }
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let state: State = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let inner = e.inner();
+            format!(
+                "field `{}`: {} (line {}, column {})",
+                e.path(),
+                strip_position(&inner.to_string()),
+                inner.line(),
+                inner.column()
+            )
+        })?;
+        for (key, entry) in &state.records {
+            if *key != record_key(&entry.domain, &entry.record) {
+                return Err(format!(
+                    "field `records.{key}`: the key does not match its domain and record (edited by hand?)"
+                ));
+            }
+        }
+        Ok(state)
+    }
+}
+
+/// serde_json appends " at line L column C"; the caller says where in its own words.
+fn strip_position(message: &str) -> &str {
+    message.find(" at line ").map_or(message, |i| &message[..i])
 }
 
 /// The key of a record in the state: domain and RDATA (TTL changes are the same record).
@@ -73,10 +169,6 @@ pub fn record_key(domain: &str, record: &SrvRecord) -> String {
 
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
-}
-
-pub fn parse_time(text: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(text).ok()
 }
 
 /// The worst-news finding code for each record of a domain, as the state remembers it.
@@ -110,57 +202,90 @@ impl State {
     /// Folds a scan into the state. Domains that could not be scanned completely are left
     /// alone: an outage of the auditor must not look like records disappearing.
     pub fn observe(&mut self, report: &Report, now: SystemTime) {
-        let now_text = rfc3339(now);
+        let now = Timestamp(now);
         for domain in report.domains.iter().filter(|d| d.summary.complete) {
             let name = &domain.observation.domain;
-            let mut present = Vec::new();
+            let mut present = std::collections::BTreeSet::new();
             for record in &domain.observation.records {
                 let key = record_key(name, record);
-                present.push(key.clone());
                 let status = record_status(report, name, record);
-                let entry = self.records.entry(key).or_insert_with(|| RecordState {
-                    domain: name.clone(),
-                    record: record.clone(),
-                    first_seen: now_text.clone(),
-                    last_seen: now_text.clone(),
-                    last_healthy: None,
-                    failing_since: None,
-                    gone_since: None,
-                    last_status: status.as_str().into(),
-                    transitions: 0,
-                    previous_status: None,
-                    changed_at: None,
-                });
+                let entry = self
+                    .records
+                    .entry(key.clone())
+                    .or_insert_with(|| RecordState {
+                        domain: name.clone(),
+                        record: record.clone(),
+                        first_seen: now,
+                        last_seen: now,
+                        last_healthy: None,
+                        failing_since: None,
+                        gone_since: None,
+                        last_status: status,
+                        transitions: 0,
+                        previous_status: None,
+                        changed_at: None,
+                        delete_unknown_since: None,
+                    });
+                present.insert(key);
                 entry.record.ttl = record.ttl;
-                entry.last_seen = now_text.clone();
+                entry.last_seen = now;
                 entry.gone_since = None;
-                if entry.last_status != status.as_str() {
-                    let was_healthy = entry.last_status == FindingCode::Healthy.as_str();
+                if entry.last_status != status {
+                    let was_healthy = entry.last_status == FindingCode::Healthy;
                     if was_healthy != (status == FindingCode::Healthy) {
                         entry.transitions += 1;
                     }
-                    entry.previous_status = Some(std::mem::take(&mut entry.last_status));
-                    entry.changed_at = Some(now_text.clone());
+                    entry.previous_status = Some(entry.last_status);
+                    entry.changed_at = Some(now);
                 }
-                entry.last_status = status.as_str().into();
+                entry.last_status = status;
                 if status == FindingCode::Healthy {
-                    entry.last_healthy = Some(now_text.clone());
+                    entry.last_healthy = Some(now);
                     entry.failing_since = None;
                 } else if entry.failing_since.is_none() {
-                    entry.failing_since = Some(now_text.clone());
+                    entry.failing_since = Some(now);
                 }
             }
             for (key, entry) in self.records.iter_mut() {
                 if entry.domain == *name && !present.contains(key) && entry.gone_since.is_none() {
-                    entry.gone_since = Some(now_text.clone());
+                    entry.gone_since = Some(now);
                 }
             }
         }
     }
 
+    /// Settles the deletes whose outcome was unknown (sent, no trustworthy reply), now that a
+    /// complete scan shows whether each record is still published; one note per record.
+    pub fn settle_unknown_deletes(&mut self, report: &Report) -> Vec<String> {
+        let mut notes = Vec::new();
+        for domain in report.domains.iter().filter(|d| d.summary.complete) {
+            let name = &domain.observation.domain;
+            for entry in self.records.values_mut().filter(|e| e.domain == *name) {
+                let Some(sent) = entry.delete_unknown_since.take() else {
+                    continue;
+                };
+                let still_there = domain
+                    .observation
+                    .records
+                    .iter()
+                    .any(|r| r.rdata_key() == entry.record.rdata_key());
+                notes.push(format!(
+                    "{name}: the delete of {} sent at {sent} (outcome unknown then) {}",
+                    entry.record,
+                    if still_there {
+                        "did not take effect: the record is still published"
+                    } else {
+                        "took effect: the record is gone"
+                    }
+                ));
+            }
+        }
+        notes
+    }
+
     /// Marks the time of the scan just folded in.
     pub fn finish_scan(&mut self, now: SystemTime) {
-        self.last_scan = Some(rfc3339(now));
+        self.last_scan = Some(Timestamp(now));
     }
 
     /// How long the record has been failing, as of `now`.
@@ -173,18 +298,19 @@ impl State {
         let since = self
             .records
             .get(&record_key(domain, record))?
-            .failing_since
-            .as_deref()?;
-        now.duration_since(parse_time(since)?).ok()
+            .failing_since?;
+        now.duration_since(since.0).ok()
     }
 }
 
 /// Why the state file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error(transparent)]
+    File(#[from] crate::fsio::FileError),
     #[error("state file {path}: {message}")]
     Io { path: PathBuf, message: String },
-    #[error("state file {path} is not valid ({message}); move it aside to start over")]
+    #[error("state file {path} is not valid: {message}; move it aside to start over")]
     Corrupt { path: PathBuf, message: String },
     #[error(
         "another vlmcs-audit run holds the lock on {path} ({holder}); waited {waited:?}. Try again when it has finished"
@@ -210,18 +336,33 @@ impl LockedState {
             path: path.to_path_buf(),
             message,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            crate::fsio::create_private_dir(dir)
                 .map_err(|e| io(format!("creating {}: {e}", dir.display())))?;
         }
+        // Refuse a link or a device before taking the lock, and again when reading.
+        crate::fsio::own_file_metadata(path, crate::fsio::STATE)?;
         let lock_path = lock_path(path);
-        let mut lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).read(true).write(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .mode(0o600);
+        }
+        let mut lock = options
             .open(&lock_path)
             .map_err(|e| io(format!("opening lock file {}: {e}", lock_path.display())))?;
+        if !lock.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(io(format!(
+                "lock file {} is not a regular file",
+                lock_path.display()
+            )));
+        }
         let started = Instant::now();
         loop {
             match lock.try_lock() {
@@ -230,7 +371,8 @@ impl LockedState {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
-                    let holder = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                    let mut holder = String::new();
+                    let _ = std::io::Read::take(&lock, 64).read_to_string(&mut holder);
                     return Err(StateError::Locked {
                         path: path.to_path_buf(),
                         holder: if holder.trim().is_empty() {
@@ -246,13 +388,15 @@ impl LockedState {
         }
         let _ = lock.set_len(0);
         let _ = write!(lock, "pid {}", std::process::id());
-        let state = match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| StateError::Corrupt {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(io(e.to_string())),
+        let state = match crate::fsio::own_file_metadata(path, crate::fsio::STATE)? {
+            None => State::default(),
+            Some(_) => {
+                let bytes = crate::fsio::read(path, crate::fsio::STATE)?;
+                State::from_json(&bytes).map_err(|message| StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    message,
+                })?
+            }
         };
         Ok(Self {
             path: path.to_path_buf(),
@@ -263,27 +407,10 @@ impl LockedState {
 
     /// Writes the state atomically: a temp file in the same directory, fsync, rename.
     pub fn save(&self) -> Result<(), StateError> {
-        let io = |message: String| StateError::Io {
-            path: self.path.clone(),
-            message,
-        };
-        let text = serde_json::to_string_pretty(&self.state).map_err(|e| io(e.to_string()))?;
-        let tmp = self
-            .path
-            .with_extension(format!("tmp.{}", std::process::id()));
-        {
-            let mut file =
-                File::create(&tmp).map_err(|e| io(format!("writing {}: {e}", tmp.display())))?;
-            file.write_all(text.as_bytes())
-                .map_err(|e| io(e.to_string()))?;
-            file.sync_all().map_err(|e| io(e.to_string()))?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(|e| io(format!("renaming into place: {e}")))?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = File::open(dir)
-        {
-            let _ = d.sync_all();
-        }
+        crate::fsio::write_private(&self.path, crate::fsio::STATE, |out| {
+            serde_json::to_writer_pretty(&mut *out, &self.state).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        })?;
         Ok(())
     }
 }
@@ -349,8 +476,15 @@ mod tests {
     fn save_is_atomic_and_round_trips() {
         let path = temp("save");
         let mut locked = LockedState::open(&path, Duration::from_secs(1)).unwrap();
+        let record = SrvRecord {
+            priority: 0,
+            weight: 0,
+            port: 1688,
+            target: "kms1.corp.example.com.".into(),
+            ttl: 3600,
+        };
         locked.state.records.insert(
-            "k".into(),
+            record_key("corp.example.com", &record),
             RecordState {
                 domain: "corp.example.com".into(),
                 record: SrvRecord {
@@ -360,15 +494,16 @@ mod tests {
                     target: "kms1.corp.example.com.".into(),
                     ttl: 3600,
                 },
-                first_seen: "2026-11-28T10:00:00Z".into(),
-                last_seen: "2026-11-28T10:00:00Z".into(),
+                first_seen: at("2026-11-28T10:00:00Z"),
+                last_seen: at("2026-11-28T10:00:00Z"),
                 last_healthy: None,
-                failing_since: Some("2026-11-28T10:00:00Z".into()),
+                failing_since: Some(at("2026-11-28T10:00:00Z")),
                 gone_since: None,
-                last_status: "dead-host".into(),
+                last_status: FindingCode::DeadHost,
                 transitions: 0,
                 previous_status: None,
                 changed_at: None,
+                delete_unknown_since: None,
             },
         );
         locked.save().unwrap();
@@ -381,16 +516,108 @@ mod tests {
         drop(locked);
         let again = LockedState::open(&path, Duration::from_secs(1)).unwrap();
         assert_eq!(again.state.records.len(), 1);
-        let record = &again.state.records["k"].record;
-        let since = again.state.failing_for(
-            "corp.example.com",
-            record,
-            parse_time("2026-11-28T11:00:00Z").unwrap(),
+        let since =
+            again
+                .state
+                .failing_for("corp.example.com", &record, at("2026-11-28T11:00:00Z").0);
+        assert_eq!(since, Some(Duration::from_secs(3600)));
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    const VALID: &str = r#"{
+  "version": 1,
+  "last_scan": "2026-11-28T10:00:00Z",
+  "records": {
+    "corp.example.com 0 0 1688 kms1.corp.example.com.": {
+      "domain": "corp.example.com",
+      "record": { "priority": 0, "weight": 0, "port": 1688, "target": "kms1.corp.example.com.", "ttl": 3600 },
+      "first_seen": "2026-11-28T10:00:00Z",
+      "last_seen": "2026-11-28T10:00:00Z",
+      "last_healthy": null,
+      "failing_since": "2026-11-28T10:00:00Z",
+      "gone_since": null,
+      "last_status": "dead-host"
+    }
+  }
+}"#;
+
+    #[test]
+    fn state_files_are_validated_on_load_field_by_field() {
+        let state = State::from_json(VALID.as_bytes()).unwrap();
+        assert_eq!(state.records.len(), 1);
+        let bad = |from: &str, to: &str| {
+            assert!(VALID.contains(from), "{from}");
+            State::from_json(VALID.replacen(from, to, 1).as_bytes()).unwrap_err()
+        };
+        let err = bad("\"version\": 1", "\"version\": 99");
+        assert!(err.contains("version 99") && err.contains("newer"), "{err}");
+        let err = bad("\"version\": 1", "\"version\": \"one\"");
+        assert!(err.contains("`version`"), "{err}");
+        let err = bad(
+            "\"failing_since\": \"2026-11-28T10:00:00Z\"",
+            "\"failing_since\": \"last tuesday\"",
         );
-        assert_eq!(
-            since, None,
-            "the key is not the record key, so nothing is found"
+        assert!(
+            err.contains("failing_since") && err.contains("RFC 3339") && err.contains("line 11"),
+            "{err}"
         );
+        let err = bad(
+            "\"last_status\": \"dead-host\"",
+            "\"last_status\": \"fine\"",
+        );
+        assert!(err.contains("last_status"), "{err}");
+        let err = bad("\"port\": 1688", "\"port\": 1689");
+        assert!(err.contains("does not match"), "{err}");
+        let err = bad(
+            "\"gone_since\": null",
+            "\"gone_since\": null, \"gone_sinse\": null",
+        );
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_or_special_state_file_is_refused_and_left_alone() {
+        let path = temp("link");
+        let real = path.with_file_name("elsewhere.json");
+        std::fs::write(&real, VALID).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        let err = LockedState::open(&path, Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), VALID);
+        let fifo = temp("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = LockedState::open(&fifo, Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("FIFO"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_state_file_is_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = temp("mode");
+        let locked = LockedState::open(&path, Duration::from_secs(1)).unwrap();
+        locked.save().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        locked.save().unwrap();
+        assert_eq!(mode(&path), 0o640);
     }
 
     #[test]

@@ -78,12 +78,49 @@ pub enum UpdateError {
     },
     #[error("cannot reach {server}: {message}")]
     Network { server: SocketAddr, message: String },
+    #[error(
+        "the connection to {server} failed after the update was sent ({message}): it may or may not have been applied; the next scan will tell, re-scan before anything else"
+    )]
+    AfterSend { server: SocketAddr, message: String },
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     Unverified(String),
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("{0}")]
     Local(String),
+}
+
+/// How far an update error reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The server's answer about this zone: other domains may still be done.
+    Domain,
+    /// Keys, clocks, transport, lost replies: every further update would fare the same, or
+    /// the state of DNS is unknown. Stop the run.
+    Run,
+}
+
+impl UpdateError {
+    /// Which updates an error stops: the one policy that `clean` and `restore` both follow.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Self::RrsetChanged
+            | Self::NotZone { .. }
+            | Self::Refused(_)
+            | Self::ServFail
+            | Self::OtherResponse(_) => Scope::Domain,
+            _ => Scope::Run,
+        }
+    }
+
+    /// The request went out and no trustworthy answer came back: DNS may or may not have
+    /// changed.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { .. } | Self::AfterSend { .. } | Self::Unverified(_)
+        )
+    }
 }
 
 /// A successful update, for the audit trail.
@@ -151,9 +188,7 @@ pub async fn send_bytes(
         }
     };
     let request_id = u16::from_be_bytes([request[0], request[1]]);
-    let reply_bytes = tokio::time::timeout(timeout, exchange_tcp(server, &request))
-        .await
-        .map_err(|_| UpdateError::Timeout { server, timeout })??;
+    let reply_bytes = exchange_tcp(server, &request, timeout).await?;
     let reply = Message::from_vec(&reply_bytes)
         .map_err(|e| UpdateError::Unverified(format!("unparseable reply: {e}")))?;
     if reply.metadata.id != request_id {
@@ -283,25 +318,57 @@ fn rand_id() -> u16 {
     (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
 }
 
+/// One request and its reply over a new TCP connection, within `timeout`. Failures before the
+/// request was completely written mean nothing was sent (`Network`: the server discards a
+/// partial message); after it, the outcome is unknown (`Timeout`, `AfterSend`).
 pub(crate) async fn exchange_tcp(
     server: SocketAddr,
     request: &[u8],
+    timeout: Duration,
 ) -> Result<Vec<u8>, UpdateError> {
-    let network = |e: std::io::Error| UpdateError::Network {
-        server,
-        message: e.to_string(),
-    };
-    let mut stream = TcpStream::connect(server).await.map_err(network)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let not_sent = |message: String| UpdateError::Network { server, message };
     let len =
         u16::try_from(request.len()).map_err(|_| UpdateError::Local("update too large".into()))?;
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(server)).await {
+        Err(_) => {
+            return Err(not_sent(format!(
+                "no TCP connection within {timeout:?}; nothing was sent"
+            )));
+        }
+        Ok(Err(e)) => return Err(not_sent(format!("{e}; nothing was sent"))),
+        Ok(Ok(stream)) => stream,
+    };
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(request);
-    stream.write_all(&framed).await.map_err(network)?;
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await.map_err(network)?;
-    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut reply).await.map_err(network)?;
-    Ok(reply)
+    match tokio::time::timeout_at(deadline, stream.write_all(&framed)).await {
+        Err(_) => {
+            return Err(not_sent(format!(
+                "the request could not be written within {timeout:?}; the server discards a partial request"
+            )));
+        }
+        Ok(Err(e)) => {
+            return Err(not_sent(format!(
+                "{e} while sending; the server discards a partial request"
+            )));
+        }
+        Ok(Ok(())) => {}
+    }
+    let read = async {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await?;
+        let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => Err(UpdateError::Timeout { server, timeout }),
+        Ok(Err(e)) => Err(UpdateError::AfterSend {
+            server,
+            message: e.to_string(),
+        }),
+        Ok(Ok(reply)) => Ok(reply),
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ const ZONES: &[(&str, &[&str])] = &[
     ("fixit", &["kms1", "dead"]),
     ("drift", &["kms1", "dead"]),
     ("outage", &["kms1", "dead", "gone"]),
+    ("unknown", &["kms1", "dead"]),
+    ("ttl", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -282,7 +284,7 @@ fn rrset_changed_between_scan_and_delete_is_left_alone() {
             domains: vec![origin("nxrrset")],
             servers: vec![bed.server.to_string()],
             allow: vec![format!("kms1.{}", origin("nxrrset"))],
-            timeout: Some("1s".into()),
+            timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
             ..Default::default()
         },
         || Ok(vec![]),
@@ -329,9 +331,16 @@ fn rrset_changed_between_scan_and_delete_is_left_alone() {
     let report = runtime
         .block_on(vlmcs_audit::clean::run(&settings, request))
         .unwrap();
+    // Read back from the primary just before the delete, the change stops it before anything
+    // is sent (NXRRSET from the server remains the guard against a change in the last moment).
     let result = &report.results[0];
-    assert_eq!(result.result, "failed");
-    assert!(result.message.contains("NXRRSET"), "{}", result.message);
+    assert_eq!(result.result, "skipped");
+    assert!(
+        result.message.contains("changed since it was audited"),
+        "{}",
+        result.message
+    );
+    assert!(!files("nxrrset").undo.exists());
     let mut expected = before.clone();
     expected.push(rr("nxrrset", "newhost"));
     expected.sort();
@@ -870,25 +879,52 @@ fn drift_across_three_scans_of_an_edited_zone() {
     );
 }
 
-/// A TCP proxy to `upstream` that carries exactly one connection and then stops listening:
-/// the primary goes away after the first update.
-fn one_connection_proxy(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+/// What a [`proxy`] does with one connection.
+#[derive(Clone, Copy)]
+enum Relay {
+    /// Carries the connection both ways.
+    Both,
+    /// Delivers the request upstream, reads the reply, and closes without passing it on: a
+    /// primary that applied the update and dropped the connection.
+    SwallowReply,
+}
+
+/// A TCP proxy to `upstream` that handles one connection per entry of `plan`, in order, and
+/// then stops listening (the primary goes away).
+fn proxy(upstream: std::net::SocketAddr, plan: Vec<Relay>) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let Ok((client, _)) = listener.accept() else {
-            return;
-        };
-        drop(listener);
-        let server = std::net::TcpStream::connect(upstream).unwrap();
-        let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-        let up = std::thread::spawn(move || {
-            let _ = std::io::copy(&mut c_read, &mut s_write);
-            let _ = s_write.shutdown(std::net::Shutdown::Write);
-        });
-        let (mut s_read, mut c_write) = (server, client);
-        let _ = std::io::copy(&mut s_read, &mut c_write);
-        let _ = up.join();
+        for relay in plan {
+            let Ok((mut client, _)) = listener.accept() else {
+                return;
+            };
+            let mut server = std::net::TcpStream::connect(upstream).unwrap();
+            match relay {
+                Relay::Both => {
+                    let (mut c_read, mut s_write) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c_read, &mut s_write);
+                        let _ = s_write.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = up.join();
+                }
+                Relay::SwallowReply => {
+                    let mut len = [0u8; 2];
+                    client.read_exact(&mut len).unwrap();
+                    let mut request = vec![0u8; u16::from_be_bytes(len) as usize];
+                    client.read_exact(&mut request).unwrap();
+                    server.write_all(&len).unwrap();
+                    server.write_all(&request).unwrap();
+                    let mut reply_len = [0u8; 2];
+                    server.read_exact(&mut reply_len).unwrap();
+                    drop(client);
+                }
+            }
+        }
     });
     address
 }
@@ -896,7 +932,8 @@ fn one_connection_proxy(upstream: std::net::SocketAddr) -> std::net::SocketAddr 
 #[test]
 fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes() {
     let bed = bed();
-    let proxy = one_connection_proxy(bed.server).to_string();
+    // The read-back and the delete of the first record, then nothing.
+    let proxy = proxy(bed.server, vec![Relay::Both, Relay::Both]).to_string();
     let run = clean(
         "outage",
         &[
@@ -950,12 +987,13 @@ fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes()
         audit[1]["result"]
             .as_str()
             .unwrap()
-            .contains("cannot reach"),
+            .contains("cannot read the RRset back"),
         "{:#}",
         audit[1]
     );
+    // Nothing was sent for the second record, so the undo file holds only the first.
     let undo = std::fs::read_to_string(&f.undo).unwrap();
-    assert!(undo.contains("; the delete above failed"), "{undo}");
+    assert_eq!(undo.matches("update add ").count(), 1, "{undo}");
     // A rerun against the real primary continues where the first stopped.
     let rerun = clean(
         "outage",
@@ -963,4 +1001,149 @@ fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes()
     );
     assert_eq!(rerun.code, 0, "{}", rerun.stdout);
     assert_eq!(dig("outage"), vec![rr("outage", "kms1")]);
+}
+
+#[test]
+fn an_update_whose_reply_is_lost_is_unknown_and_the_next_scan_settles_it() {
+    let bed = bed();
+    // Read-back over the proxy, then the delete: applied upstream, the reply never arrives.
+    let proxy = proxy(bed.server, vec![Relay::Both, Relay::SwallowReply]).to_string();
+    let run = clean(
+        "unknown",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--primary",
+            &proxy,
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let report = run.json();
+    let result = &report["results"][0];
+    assert_eq!(result["result"], "unknown", "{}", run.stdout);
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not have been applied"),
+        "{result:#}"
+    );
+    assert_eq!(
+        dig("unknown"),
+        vec![rr("unknown", "kms1")],
+        "it was applied"
+    );
+    let f = files("unknown");
+    let audit = std::fs::read_to_string(&f.audit).unwrap();
+    assert!(audit.contains("\"result\":\"unknown: "), "{audit}");
+    let undo = std::fs::read_to_string(&f.undo).unwrap();
+    assert!(
+        undo.contains("; the outcome of the delete above is unknown"),
+        "{undo}"
+    );
+    // The next scan with the same state file says what became of it.
+    let scan = common::run(&[
+        "scan",
+        &origin("unknown"),
+        "--server",
+        &bed.server.to_string(),
+        "--state",
+        f.state.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let notes = scan.json()["notes"].to_string();
+    assert!(notes.contains("took effect: the record is gone"), "{notes}");
+}
+
+#[test]
+fn a_ttl_change_between_scan_and_delete_stops_the_domain() {
+    let bed = bed();
+    let before = bed.dig_full("ttl");
+    assert!(
+        before.iter().all(|r| r.contains(" 300 IN SRV ")),
+        "{before:?}"
+    );
+    let settings = vlmcs_audit::config::build(
+        None,
+        &vlmcs_audit::config::Overrides {
+            domains: vec![origin("ttl")],
+            servers: vec![bed.server.to_string()],
+            allow: vec![format!("kms1.{}", origin("ttl"))],
+            timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
+            ..Default::default()
+        },
+        || Ok(vec![]),
+    )
+    .unwrap();
+    let f = files("ttl");
+    let key = vlmcs_audit::auth::load_key_file(Path::new(key())).unwrap();
+    let server = bed.server;
+    let request = vlmcs_audit::clean::CleanRequest {
+        options: vlmcs_audit::clean::CleanOptions {
+            dead_for: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+        apply: true,
+        auth: vlmcs_audit::auth::Auth::Tsig(key),
+        state_path: f.state,
+        lock_wait: std::time::Duration::from_secs(5),
+        undo_path: f.undo.clone(),
+        audit_path: f.audit,
+        primary: None,
+        // Between the scan and the delete, only the RRset's TTL changes.
+        confirm: Box::new(move |_| {
+            nsupdate_at(
+                server,
+                &format!(
+                    "update add _vlmcs._tcp.{z} 900 IN SRV 0 0 1688 kms1.{z}\n",
+                    z = origin("ttl")
+                ),
+            );
+            true
+        }),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(vlmcs_audit::clean::run(&settings, request))
+        .unwrap();
+    let result = &report.results[0];
+    assert_eq!(result.result, "skipped");
+    assert!(
+        result
+            .message
+            .contains("TTL changed since it was audited (300 → 900)"),
+        "{}",
+        result.message
+    );
+    let after = bed.dig_full("ttl");
+    assert_eq!(after.len(), before.len(), "{after:?}");
+    assert!(
+        after.iter().all(|r| r.contains(" 900 IN SRV ")),
+        "{after:?}"
+    );
+    assert!(!f.undo.exists());
+}
+
+/// Sends an nsupdate script (without `server`/`zone`/`send`) to the bed's server.
+fn nsupdate_at(server: std::net::SocketAddr, lines: &str) {
+    use std::io::Write;
+    let mut child = Command::new("nsupdate")
+        .arg("-k")
+        .arg(bed().key_file.as_os_str())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!("server 127.0.0.1 {}\n{lines}send\n", server.port());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }

@@ -54,7 +54,7 @@ fn missing_config_file_is_a_clear_error() {
     assert_eq!(run.code, 3);
     assert!(
         run.stderr
-            .contains("cannot read config file /nonexistent/audit.yaml"),
+            .contains("cannot open config file /nonexistent/audit.yaml"),
         "{}",
         run.stderr
     );

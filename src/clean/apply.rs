@@ -16,7 +16,7 @@ use crate::discover::Asker;
 use crate::dns;
 use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord};
 use crate::probe::{self, ProbeOptions};
-use crate::update::{self, Change, Destination, UpdateError};
+use crate::update::{self, Change, Destination, Scope, UpdateError};
 
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +30,14 @@ pub struct ActionResult {
     pub zone: Option<String>,
     /// Authoritative servers that still served the record after the delete.
     pub still_served_by: Vec<String>,
+}
+
+/// Why the RRset read back just before a delete does not allow it.
+enum RereadError {
+    /// It differs from what was audited (a safety rail: skipped).
+    Changed(String),
+    /// It could not be read (a failure: nothing was sent).
+    Unreadable(String),
 }
 
 pub struct Applier<'a> {
@@ -116,15 +124,38 @@ impl Applier<'_> {
                     continue;
                 }
             };
+            // RFC 2136 prerequisites compare values, never TTLs: read the RRset back from the
+            // server the delete goes to, so a changed TTL (or anything else) stops this domain
+            // before anything is sent, and the undo line carries the TTL that is really there.
+            match self.rrset_unchanged(target.server, &owner, &rrset).await {
+                Ok(()) => {}
+                Err(RereadError::Changed(why)) => {
+                    result.message = format!("not deleted: {why}");
+                    self.log(
+                        item,
+                        Some(target.server),
+                        &zone_text,
+                        &format!("skipped: {why}"),
+                    );
+                    stop_domain.insert(item.domain.clone(), why);
+                    results.push(result);
+                    continue;
+                }
+                Err(RereadError::Unreadable(why)) => {
+                    result.result = "failed".into();
+                    result.message = why.clone();
+                    self.log(item, Some(target.server), &zone_text, &why);
+                    stop_domain.insert(item.domain.clone(), why);
+                    results.push(result);
+                    continue;
+                }
+            }
             if let Err(e) = self
                 .undo
-                .append(target.server, &zone_text, &item.owner, &item.record)
+                .append(target.server, &target.zone, &owner, &item.record)
             {
                 // Without the undo line written, nothing may be deleted.
-                let why = format!(
-                    "cannot write the undo file {}: {e}",
-                    self.undo.path().display()
-                );
+                let why = e.to_string();
                 result.result = "failed".into();
                 result.message = why.clone();
                 stop_all = Some(why);
@@ -145,33 +176,48 @@ impl Applier<'_> {
                     }
                     self.log(item, Some(target.server), &zone_text, "ok");
                 }
+                Err(e) if e.outcome_unknown() => {
+                    result.result = "unknown".into();
+                    result.message = e.to_string();
+                    self.log(
+                        item,
+                        Some(target.server),
+                        &zone_text,
+                        &format!("unknown: {e}"),
+                    );
+                    let _ = self.undo.note(
+                        "the outcome of the delete above is unknown (the request was sent, no trustworthy reply came back): the record may or may not still be there; restoring it is harmless either way",
+                    );
+                    stop_all = Some(format!(
+                        "the outcome of an earlier delete is unknown ({e}); re-scan first"
+                    ));
+                }
                 Err(e) => {
                     result.result = "failed".into();
                     result.message = e.to_string();
                     self.log(item, Some(target.server), &zone_text, &e.to_string());
                     // The undo block was written before the attempt: say what became of it.
                     let _ = self.undo.note(&format!(
-                        "the delete above failed ({e}); restoring it re-adds a record that is most likely still there, which changes nothing"
+                        "the delete above was not applied ({e}); restoring it re-adds a record that is still there, which changes nothing"
                     ));
-                    match e {
+                    match (e.scope(), &e) {
                         // This domain's RRset moved: re-plan it, never retry blindly.
-                        UpdateError::RrsetChanged => {
+                        (_, UpdateError::RrsetChanged) => {
                             stop_domain.insert(
                                 item.domain.clone(),
                                 "the RRset changed (NXRRSET); re-run to plan again".into(),
                             );
                         }
-                        UpdateError::NotZone { .. }
-                        | UpdateError::Refused(_)
-                        | UpdateError::ServFail
-                        | UpdateError::OtherResponse(_) => {
+                        (Scope::Domain, _) => {
                             stop_domain.insert(
                                 item.domain.clone(),
                                 format!("an earlier delete in this domain failed: {e}"),
                             );
                         }
-                        // Keys, clocks and lost replies affect every update: stop everything.
-                        _ => stop_all = Some(format!("an earlier delete failed: {e}")),
+                        // Keys, clocks and transport affect every update: stop everything.
+                        (Scope::Run, _) => {
+                            stop_all = Some(format!("an earlier delete failed: {e}"))
+                        }
                     }
                 }
             }
@@ -179,6 +225,76 @@ impl Applier<'_> {
         }
         self.confirm_gone(&asker, report, &mut results).await;
         results
+    }
+
+    /// Asks `server` (where the delete goes) for the RRset and compares it, values and TTLs,
+    /// with what the plan expects; `Err` says what differs or why it could not be read.
+    async fn rrset_unchanged(
+        &self,
+        server: SocketAddr,
+        owner: &Name,
+        expected: &[SrvRecord],
+    ) -> Result<(), RereadError> {
+        let options = crate::dns::QueryOptions {
+            recursion_desired: false,
+            timeout: self.settings.timeout,
+        };
+        let unreadable = |why: String| {
+            RereadError::Unreadable(format!(
+                "cannot read the RRset back from {server} before deleting ({why}); nothing was changed"
+            ))
+        };
+        let reply = crate::dns::query_tcp(server, owner, RecordType::SRV, options)
+            .await
+            .map_err(|e| unreadable(e.to_string()))?;
+        let rcode = reply.response_code();
+        if !reply.authoritative()
+            || !matches!(
+                rcode,
+                hickory_proto::op::ResponseCode::NoError
+                    | hickory_proto::op::ResponseCode::NXDomain
+            )
+        {
+            return Err(unreadable(format!(
+                "{rcode}{}",
+                if reply.authoritative() {
+                    ""
+                } else {
+                    ", not authoritative"
+                }
+            )));
+        }
+        let seen = crate::discover::srv_records(&reply.message.answers, owner);
+        let mut want: Vec<&SrvRecord> = expected.iter().collect();
+        let mut have: Vec<&SrvRecord> = seen.iter().collect();
+        want.sort();
+        have.sort();
+        if want == have {
+            return Ok(());
+        }
+        let same_values = want.len() == have.len()
+            && want
+                .iter()
+                .zip(&have)
+                .all(|(a, b)| a.rdata_key() == b.rdata_key());
+        Err(RereadError::Changed(if same_values {
+            let ttls = |set: &[&SrvRecord]| {
+                let mut t: Vec<String> = set.iter().map(|r| r.ttl.to_string()).collect();
+                t.dedup();
+                t.join("/")
+            };
+            format!(
+                "the RRset's TTL changed since it was audited ({} → {}); nothing was changed, re-run to plan again",
+                ttls(&want),
+                ttls(&have)
+            )
+        } else {
+            format!(
+                "the RRset at {server} changed since it was audited ({} records then, {} now); nothing was changed, re-run to plan again",
+                want.len(),
+                have.len()
+            )
+        }))
     }
 
     /// Re-probes a dead or non-KMS record's addresses; `Some(reason)` when it now answers.

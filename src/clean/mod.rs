@@ -55,8 +55,10 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
     // Hold the state lock for the whole run: two cleanups must never interleave.
     let mut locked =
         LockedState::open(&request.state_path, request.lock_wait).map_err(|e| e.to_string())?;
-    let report = crate::scan::run(settings).await;
+    let mut report = crate::scan::run(settings).await;
     let now = SystemTime::now();
+    let settled = locked.state.settle_unknown_deletes(&report);
+    report.notes.extend(settled);
     locked.state.observe(&report, now);
     locked.state.finish_scan(now);
     locked.save().map_err(|e| e.to_string())?;
@@ -125,7 +127,27 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
         clean.undo_file = Some(request.undo_path.display().to_string());
     }
     clean.audit_log = Some(request.audit_path.display().to_string());
-    clean.exit_code = if clean.results.iter().any(|r| r.result == "failed") {
+    // A delete whose outcome is unknown is remembered: the next scan says what became of it.
+    let mut unknown = false;
+    for r in clean.results.iter().filter(|r| r.result == "unknown") {
+        unknown = true;
+        let key = crate::state::record_key(&r.domain, &r.record);
+        if let Some(entry) = locked.state.records.get_mut(&key) {
+            entry.delete_unknown_since = Some(crate::state::Timestamp(SystemTime::now()));
+        }
+    }
+    if unknown {
+        locked.save().map_err(|e| e.to_string())?;
+        clean.notes.push(
+            "the outcome of some deletes is unknown: the next scan with this state file reports whether they took effect"
+                .into(),
+        );
+    }
+    clean.exit_code = if clean
+        .results
+        .iter()
+        .any(|r| r.result == "failed" || r.result == "unknown")
+    {
         exit_code::CRITICAL
     } else {
         plan_exit_code(&clean)
@@ -251,23 +273,10 @@ pub async fn restore(
             "SRV {} {} {} {}",
             entry.record.priority, entry.record.weight, entry.record.port, entry.record.target
         );
-        let (owner, zone) = match (
-            crate::dns::parse_presentation(&entry.owner),
-            crate::dns::parse_presentation(&entry.zone),
-        ) {
-            (Some(o), Some(z)) => (o, z),
-            _ => {
-                results.push(RestoreResult {
-                    line: entry.line,
-                    owner: entry.owner.clone(),
-                    record: record_text,
-                    server: server.to_string(),
-                    result: "failed: not a valid name".into(),
-                });
-                code = exit_code::CRITICAL;
-                continue;
-            }
-        };
+        // parse_undo checked every entry before anything was sent.
+        let owner = entry.owner.clone();
+        let owner_text = crate::dns::presentation(&owner);
+        let zone_text = crate::dns::presentation(&entry.zone);
         let change = crate::update::Change::Add {
             record: entry.record.clone(),
         };
@@ -284,12 +293,13 @@ pub async fn restore(
         };
         let destination = crate::update::Destination {
             server,
-            zone,
+            zone: entry.zone.clone(),
             server_name,
         };
         let outcome = crate::update::send(&destination, &owner, &change, auth, timeout).await;
         let result = match &outcome {
             Ok(_) => "restored".to_string(),
+            Err(e) if e.outcome_unknown() => format!("unknown: {e}"),
             Err(e) => format!("failed: {e}"),
         };
         if let Some(log) = audit.as_deref_mut() {
@@ -297,8 +307,8 @@ pub async fn restore(
                 time: crate::state::rfc3339(SystemTime::now()),
                 action: "add",
                 server: server.to_string(),
-                zone: &entry.zone,
-                owner: &entry.owner,
+                zone: &zone_text,
+                owner: &owner_text,
                 record: record_text.clone(),
                 ttl: entry.record.ttl,
                 auth: auth.describe(),
@@ -311,17 +321,14 @@ pub async fn restore(
         }
         results.push(RestoreResult {
             line: entry.line,
-            owner: entry.owner.clone(),
+            owner: owner_text.clone(),
             record: record_text,
             server: server.to_string(),
             result,
         });
         if let Err(e) = outcome {
             code = exit_code::CRITICAL;
-            if !matches!(
-                e,
-                crate::update::UpdateError::Refused(_) | crate::update::UpdateError::NotZone { .. }
-            ) {
+            if e.scope() == crate::update::Scope::Run {
                 break;
             }
         }

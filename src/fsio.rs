@@ -1,0 +1,689 @@
+//! Every file the tool reads or writes goes through here.
+//!
+//! Reading: whatever path we are given is hostile until checked. It is opened without
+//! blocking (a FIFO must not hang the run), must be a regular file, and is read only up to a
+//! bound that fits what it should hold (`/dev/zero` must not eat the machine's memory). Secrets
+//! (TSIG keys, keytabs) must also belong to the user running the tool (or root) and be
+//! unreadable by anyone else.
+//!
+//! Writing: a report (`-o`) goes where the user pointed, deliberately: symbolic links are
+//! followed, a regular file is replaced atomically (temp file + rename in its directory) with
+//! its mode and owner kept, a character device or a FIFO (`/dev/stdout`, `/dev/null`, a pipe to a
+//! log shipper) is written directly and never replaced, anything else (a directory, a block
+//! device, a socket) is refused. The tool's own records — state file, undo file, audit log —
+//! never follow a symbolic link (a link planted where root writes is the classic attack) and are
+//! created private (0600).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// What a file is for, and how large it may be. The bounds are far above anything real and far
+/// below what would hurt the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    pub what: &'static str,
+    pub max_bytes: u64,
+}
+
+pub const CONFIG: Kind = Kind {
+    what: "config file",
+    max_bytes: 64 << 20,
+};
+pub const TSIG_KEY: Kind = Kind {
+    what: "TSIG key file",
+    max_bytes: 64 << 10,
+};
+pub const KEYTAB: Kind = Kind {
+    what: "keytab",
+    max_bytes: 16 << 20,
+};
+pub const STATE: Kind = Kind {
+    what: "state file",
+    max_bytes: 2 << 30,
+};
+pub const UNDO: Kind = Kind {
+    what: "undo file",
+    max_bytes: 64 << 20,
+};
+pub const SAVED_SCAN: Kind = Kind {
+    what: "saved scan",
+    max_bytes: 4 << 30,
+};
+pub const AUDIT_LOG: Kind = Kind {
+    what: "audit log",
+    max_bytes: u64::MAX,
+};
+pub const REPORT: Kind = Kind {
+    what: "report",
+    max_bytes: u64::MAX,
+};
+
+/// Why a file could not be used. Each message says which file, what is wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot open {what} {path}: {source}")]
+    Open {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cannot write {what} {path}: {source}")]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{what} {path} is {found}, not a regular file: give the path of a file")]
+    NotRegular {
+        what: &'static str,
+        path: PathBuf,
+        found: &'static str,
+    },
+    #[error(
+        "{what} {path} is {found}: vlmcs-audit writes reports to files, character devices and FIFOs only"
+    )]
+    NotWritable {
+        what: &'static str,
+        path: PathBuf,
+        found: &'static str,
+    },
+    #[error(
+        "{what} {path} is larger than {max} bytes ({size} bytes or more): this is not a file vlmcs-audit wrote or expects; check the path"
+    )]
+    TooLarge {
+        what: &'static str,
+        path: PathBuf,
+        size: u64,
+        max: u64,
+    },
+    #[error(
+        "{what} {path} is a symbolic link{target}: vlmcs-audit does not follow links for the files it keeps itself; give the real path"
+    )]
+    Symlink {
+        what: &'static str,
+        path: PathBuf,
+        target: String,
+    },
+    #[error(
+        "{what} {path} belongs to another user (uid {owner}, this run is uid {me}): a secret must belong to the user who runs vlmcs-audit (or root); `chown` it or run as its owner"
+    )]
+    Owner {
+        what: &'static str,
+        path: PathBuf,
+        owner: u32,
+        me: u32,
+    },
+    #[error(
+        "{what} {path} can be read or written by other users (mode {mode:04o}): a key anyone can read lets anyone change your zone; run `chmod 600 {path}`"
+    )]
+    Permissions {
+        what: &'static str,
+        path: PathBuf,
+        mode: u32,
+    },
+}
+
+/// Reads a regular file of `kind`, up to its bound.
+pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
+    let (mut file, _) = open_regular(path, kind)?;
+    read_bounded(&mut file, path, kind)
+}
+
+/// Reads a regular file of `kind` as UTF-8 text.
+pub fn read_text(path: &Path, kind: Kind) -> Result<String, FileError> {
+    let bytes = read(path, kind)?;
+    String::from_utf8(bytes).map_err(|e| FileError::Read {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source: io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text (invalid byte at offset {}); the file must be UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        ),
+    })
+}
+
+/// Reads a secret: a regular file owned by this user (or root) that nobody else may read or
+/// write.
+pub fn read_secret(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
+    let (mut file, meta) = open_regular(path, kind)?;
+    check_private(path, kind, &meta)?;
+    read_bounded(&mut file, path, kind)
+}
+
+/// Checks a secret that another library reads (a keytab): the same rules as [`read_secret`].
+pub fn check_secret(path: &Path, kind: Kind) -> Result<(), FileError> {
+    let (_, meta) = open_regular(path, kind)?;
+    check_private(path, kind, &meta)?;
+    if meta.len() > kind.max_bytes {
+        return Err(too_large(path, kind, meta.len()));
+    }
+    Ok(())
+}
+
+fn open_regular(path: &Path, kind: Kind) -> Result<(File, std::fs::Metadata), FileError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK: opening a FIFO must not wait for a writer. It changes nothing for the
+        // reads of a regular file, the only kind we go on to read.
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options.open(path).map_err(|source| FileError::Open {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let meta = file.metadata().map_err(|source| FileError::Read {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular {
+            what: kind.what,
+            path: path.to_path_buf(),
+            found: describe_type(&meta.file_type()),
+        });
+    }
+    if meta.len() > kind.max_bytes {
+        return Err(too_large(path, kind, meta.len()));
+    }
+    Ok((file, meta))
+}
+
+/// Reads at most the bound (plus one byte, to tell a file that grew past it).
+fn read_bounded(file: &mut File, path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
+    let mut bytes = Vec::new();
+    file.take(kind.max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| FileError::Read {
+            what: kind.what,
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > kind.max_bytes {
+        return Err(too_large(path, kind, bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path, kind: Kind, size: u64) -> FileError {
+    FileError::TooLarge {
+        what: kind.what,
+        path: path.to_path_buf(),
+        size,
+        max: kind.max_bytes,
+    }
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path, kind: Kind, meta: &std::fs::Metadata) -> Result<(), FileError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = current_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(FileError::Owner {
+            what: kind.what,
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(FileError::Permissions {
+            what: kind.what,
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _kind: Kind, _meta: &std::fs::Metadata) -> Result<(), FileError> {
+    Ok(())
+}
+
+#[cfg(unix)]
+pub fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn describe_type(file_type: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Writes a report to `path` as the module documentation says: links followed, a regular file
+/// replaced atomically keeping its mode and owner, a character device or FIFO written directly,
+/// anything else refused. `-` is standard output.
+pub fn write_report(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), FileError> {
+    let kind = REPORT;
+    let failed = |source: io::Error| FileError::Write {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            // Replace the file the link points at, not the link.
+            let real = std::fs::canonicalize(path).map_err(failed)?;
+            replace_atomically(&real, kind, Some(&meta), write)
+        }
+        Ok(meta) if is_stream(&meta.file_type()) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(failed)?;
+            write(&mut file).map_err(failed)?;
+            file.flush().map_err(failed)
+        }
+        Ok(meta) => Err(FileError::NotWritable {
+            what: kind.what,
+            path: path.to_path_buf(),
+            found: describe_type(&meta.file_type()),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Ok(link) = std::fs::symlink_metadata(path)
+                && link.file_type().is_symlink()
+            {
+                let target = std::fs::read_link(path)
+                    .map(|t| format!(" to {}, which does not exist", t.display()))
+                    .unwrap_or_default();
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("it is a symbolic link{target}"),
+                )));
+            }
+            replace_atomically(path, kind, None, write)
+        }
+        Err(e) => Err(failed(e)),
+    }
+}
+
+fn is_stream(file_type: &std::fs::FileType) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        file_type.is_char_device() || file_type.is_fifo()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file_type;
+        false
+    }
+}
+
+/// Replaces one of the tool's own files (the state file) atomically. A symbolic link or anything
+/// but a regular file at `path` is refused; an existing file keeps its mode, a new one is 0600.
+pub fn write_private(
+    path: &Path,
+    kind: Kind,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), FileError> {
+    let existing = own_file_metadata(path, kind)?;
+    replace_atomically(path, kind, existing.as_ref(), write)
+}
+
+/// The metadata of one of the tool's own files, `None` if it does not exist yet; a symbolic
+/// link or a non-regular file is an error.
+pub fn own_file_metadata(path: &Path, kind: Kind) -> Result<Option<std::fs::Metadata>, FileError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(symlink_error(path, kind)),
+        Ok(meta) if !meta.is_file() => Err(FileError::NotRegular {
+            what: kind.what,
+            path: path.to_path_buf(),
+            found: describe_type(&meta.file_type()),
+        }),
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FileError::Open {
+            what: kind.what,
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn symlink_error(path: &Path, kind: Kind) -> FileError {
+    FileError::Symlink {
+        what: kind.what,
+        path: path.to_path_buf(),
+        target: std::fs::read_link(path)
+            .map(|t| format!(" (to {})", t.display()))
+            .unwrap_or_default(),
+    }
+}
+
+/// Writes to a new temporary file beside `path` (never following a link, never reusing a
+/// name), syncs it, gives it `existing`'s mode and owner (or 0600 for the tool's own files, the
+/// umask's default for a new report), and renames it over `path`.
+fn replace_atomically(
+    path: &Path,
+    kind: Kind,
+    existing: Option<&std::fs::Metadata>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), FileError> {
+    let failed = |source: io::Error| FileError::Write {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| failed(io::Error::other("the path has no file name")))?;
+    let (tmp, file) = create_temp(&dir, name, kind).map_err(failed)?;
+    let result = (|| {
+        let mut buffered = io::BufWriter::new(&file);
+        write(&mut buffered)?;
+        buffered.flush()?;
+        drop(buffered);
+        set_mode_and_owner(&file, kind, existing)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(e));
+    }
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn create_temp(dir: &Path, name: &std::ffi::OsStr, kind: Kind) -> io::Result<(PathBuf, File)> {
+    let mut attempt = 0u32;
+    loop {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp.{}.{attempt}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(if kind == REPORT { 0o666 } else { 0o600 });
+        }
+        match options.open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn set_mode_and_owner(
+    file: &File,
+    kind: Kind,
+    existing: Option<&std::fs::Metadata>,
+) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(meta) = existing else {
+        return Ok(());
+    };
+    // Owner first: chown clears set-id bits, the mode below puts back what was there.
+    if current_uid() == 0 && (meta.uid() != 0 || meta.gid() != 0) {
+        let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+    }
+    let _ = kind;
+    file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
+}
+
+#[cfg(not(unix))]
+fn set_mode_and_owner(
+    _file: &File,
+    _kind: Kind,
+    _existing: Option<&std::fs::Metadata>,
+) -> io::Result<()> {
+    Ok(())
+}
+
+/// Opens one of the tool's own append-only files (undo file, audit log): never through a
+/// symbolic link, created 0600. The undo file must be a regular file (it is read back by
+/// `restore`); the audit log may also be a character device or a FIFO (a log shipper).
+pub fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
+    let open_error = |source: io::Error| FileError::Open {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        create_private_dir(dir).map_err(open_error)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .mode(0o600);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(_) if is_symlink(path) => return Err(symlink_error(path, kind)),
+        Err(e) => return Err(open_error(e)),
+    };
+    let meta = file.metadata().map_err(open_error)?;
+    let acceptable = meta.is_file() || (kind == AUDIT_LOG && is_stream(&meta.file_type()));
+    if !acceptable {
+        return Err(FileError::NotRegular {
+            what: kind.what,
+            path: path.to_path_buf(),
+            found: describe_type(&meta.file_type()),
+        });
+    }
+    #[cfg(unix)]
+    if meta.is_file() {
+        // Back to blocking writes: O_NONBLOCK was only for the open of a FIFO.
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe {
+            use std::os::fd::AsRawFd;
+            let fd = file.as_raw_fd();
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+            }
+        }
+    }
+    Ok(file)
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Creates a directory (and its parents) for the tool's own files, private to this user.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn reads_are_bounded_and_regular_only() {
+        let d = dir();
+        let small = d.path().join("small");
+        std::fs::write(&small, "abc").unwrap();
+        let tiny = Kind {
+            what: "thing",
+            max_bytes: 2,
+        };
+        let err = read(&small, tiny).unwrap_err().to_string();
+        assert!(err.contains("larger than 2 bytes"), "{err}");
+        assert_eq!(read(&small, CONFIG).unwrap(), b"abc");
+        let err = read(d.path(), CONFIG).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        #[cfg(unix)]
+        {
+            let err = read(Path::new("/dev/zero"), CONFIG)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("character device"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let d = dir();
+        let fifo = d.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = read(&fifo, STATE).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_text_names_the_offset() {
+        let d = dir();
+        let path = d.path().join("latin1");
+        std::fs::write(&path, b"ab\xe9cd").unwrap();
+        let err = read_text(&path, CONFIG).unwrap_err().to_string();
+        assert!(err.contains("offset 2") && err.contains("UTF-8"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secrets_must_be_private() {
+        let d = dir();
+        let path = d.path().join("key");
+        std::fs::write(&path, "k").unwrap();
+        for (mode, ok) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let result = read_secret(&path, TSIG_KEY);
+            assert_eq!(result.is_ok(), ok, "mode {mode:o}: {result:?}");
+            if !ok {
+                let err = result.unwrap_err().to_string();
+                assert!(err.contains("chmod 600"), "{err}");
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn reports_replace_files_atomically_keeping_their_mode() {
+        let d = dir();
+        let path = d.path().join("report.json");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_report(&path, |w: &mut dyn Write| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // Through a link: the link stays, the file it points at is replaced.
+        let link = d.path().join("link.json");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        write_report(&link, |w: &mut dyn Write| w.write_all(b"via link")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "via link");
+        let leftovers = std::fs::read_dir(d.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".tmp.")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+        let err = write_report(d.path(), |w: &mut dyn Write| w.write_all(b"x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("directory"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn own_files_refuse_links() {
+        let d = dir();
+        let real = d.path().join("real");
+        std::fs::write(&real, "precious").unwrap();
+        let link = d.path().join("state.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = write_private(&link, STATE, |w: &mut dyn Write| w.write_all(b"{}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = open_append(&link, UNDO).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "precious");
+        let fresh = d.path().join("sub/undo.txt");
+        open_append(&fresh, UNDO).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -98,7 +98,9 @@ impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
         if (MIN..=MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(format!("{value} is out of range; allowed: {MIN} to {MAX}"))
+            Err(format!(
+                "`{value}` is out of range; allowed: {MIN} to {MAX}"
+            ))
         }
     }
 }

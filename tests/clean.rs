@@ -33,6 +33,8 @@ const ZONES: &[(&str, &[&str])] = &[
     ("outage", &["kms1", "dead", "gone"]),
     ("unknown", &["kms1", "dead"]),
     ("ttl", &["kms1", "dead"]),
+    ("refuse", &["kms1", "dead"]),
+    ("hostile", &["kms1"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -155,6 +157,11 @@ fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them
             .all(|a| a["result"] == "ok" && a["action"] == "delete")
     );
     assert!(audit[0]["auth"].as_str().unwrap().contains(KEY_NAME));
+    use std::os::unix::fs::PermissionsExt;
+    for private in [&f.undo, &f.audit] {
+        let mode = std::fs::metadata(private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", private.display());
+    }
     // The secret never reaches the logs or the report.
     let secret = bed().secret.as_str();
     assert!(
@@ -1146,4 +1153,89 @@ fn nsupdate_at(server: std::net::SocketAddr, lines: &str) {
         .write_all(script.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn restore_refuses_anything_but_vlmcs_srv_additions_before_sending_anything() {
+    let bed = bed();
+    let zone = origin("refuse");
+    let before = bed.axfr("refuse");
+    let dir = tempfile::tempdir().unwrap();
+    let good = format!("update add _vlmcs._tcp.{zone} 300 IN SRV 0 0 1688 kms9.{zone}\nsend\n");
+    for (owner, why) in [
+        (format!("www.{zone}"), "owner"),
+        (format!("_ldap._tcp.{zone}"), "owner"),
+        (zone.clone(), "owner"),
+        (format!("*._tcp.{zone}"), "owner"),
+        (format!("_vlmcs\\046_tcp.{zone}"), "owner"),
+        (
+            "_vlmcs._tcp.elsewhere.test.".to_string(),
+            "not inside the zone",
+        ),
+    ] {
+        // A good block first: it must not be sent either, since a later line is refused.
+        let text = format!(
+            "server 127.0.0.1 {port}\nzone {zone}\n{good}update add {owner} 300 IN SRV 0 0 1688 kms9.{zone}\nsend\n",
+            port = bed.server.port()
+        );
+        let path = dir.path().join("undo.txt");
+        std::fs::write(&path, &text).unwrap();
+        let run = common::run(&["restore", path.to_str().unwrap(), "--tsig-key", key()]);
+        assert_eq!(run.code, 3, "{owner}: {} {}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("undo.txt:5:") && run.stderr.contains(why),
+            "{owner}: {}",
+            run.stderr
+        );
+        assert_eq!(bed.axfr("refuse"), before, "{owner}: the zone changed");
+    }
+}
+
+#[test]
+fn an_undo_file_with_hostile_names_replays_in_nsupdate() {
+    use vlmcs_audit::clean::trail::undo_block;
+    use vlmcs_audit::dns::parse_presentation;
+    let bed = bed();
+    let zone = parse_presentation(&origin("hostile")).unwrap();
+    let owner = parse_presentation(&format!("_vlmcs._tcp.{}", origin("hostile"))).unwrap();
+    let targets = [
+        "&calc|%PATH%.h.test.".to_string(),
+        "evil\\032name\\;\\$\\(reboot\\)\\\"x.h.test.".to_string(),
+        "caf\\195\\169\\010line.h.test.".to_string(),
+        format!("plain.{}", origin("hostile")),
+    ];
+    let mut text = String::from("; header as clean writes it\ncheck-names no\n");
+    for target in &targets {
+        let record = vlmcs_audit::model::SrvRecord {
+            priority: 0,
+            weight: 0,
+            port: 1688,
+            target: target.clone(),
+            ttl: 300,
+        };
+        text.push_str(&undo_block(bed.server, &zone, &owner, &record).unwrap());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("undo.txt");
+    std::fs::write(&path, &text).unwrap();
+    let status = Command::new("nsupdate")
+        .arg("-k")
+        .arg(bed.key_file.as_os_str())
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsupdate could not replay:\n{text}");
+    // Every target is there, byte for byte (dig prints its own escapes; compare the names).
+    let served: Vec<hickory_proto::rr::Name> = bed
+        .dig_full("hostile")
+        .iter()
+        .map(|line| parse_presentation(line.rsplit(' ').next().unwrap()).unwrap())
+        .collect();
+    for target in &targets {
+        let wanted = parse_presentation(target).unwrap();
+        assert!(served.contains(&wanted), "{target} missing from {served:?}");
+    }
+    // And vlmcs-audit's own reader takes the same file.
+    let entries = vlmcs_audit::clean::trail::parse_undo(&text, "undo.txt").unwrap();
+    assert_eq!(entries.len(), targets.len());
 }

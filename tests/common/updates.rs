@@ -207,6 +207,30 @@ impl UpdateBed {
         lines
     }
 
+    /// The whole zone by AXFR (SOA serial included), to show that nothing at all changed.
+    pub fn axfr(&self, zone: &str) -> Vec<String> {
+        let out = Command::new("dig")
+            .args([
+                "+noall",
+                "+answer",
+                "-p",
+                &self.server.port().to_string(),
+                "@127.0.0.1",
+            ])
+            .arg(origin(zone))
+            .arg("AXFR")
+            .output()
+            .expect("dig (bind9-dnsutils) must be installed");
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty() && !l.starts_with(';'))
+            .collect();
+        assert!(lines.len() > 2, "AXFR of {zone} failed: {lines:?}");
+        lines.sort();
+        lines
+    }
+
     pub fn files(&self, zone: &str) -> Files {
         let dir = self.dir.join(zone);
         std::fs::create_dir_all(&dir).unwrap();

@@ -1,0 +1,499 @@
+//! What the tool is given cannot hurt the machine, leak a key or widen what it changes: hostile
+//! files, flags and paths, run through the real binary. No DNS server is needed: every case
+//! here must fail (or succeed) before any query is sent.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Run;
+
+const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==";
+const KEYGEN: &str = "key \"ddns-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0IQ==\";\n};\n";
+const LAB_SCAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-scan.json");
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"));
+    command
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("VLMCS_TSIG_KEY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("run vlmcs-audit");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+fn write(dir: &Path, name: &str, text: &[u8], mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn undo_text(extra: &str) -> String {
+    format!(
+        "server 127.0.0.1 9\nzone corp.example.com.\n{extra}update add _vlmcs._tcp.corp.example.com. 300 IN SRV 0 0 1688 kms.corp.example.com.\nsend\n"
+    )
+}
+
+/// Arguments and environment of one run.
+type Case = (Vec<String>, Vec<(&'static str, String)>);
+
+#[test]
+fn no_error_path_ever_prints_key_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let undo = write(d, "undo.txt", undo_text("").as_bytes(), 0o600);
+    let undo = undo.to_str().unwrap();
+    let keyed_undo = write(
+        d,
+        "keyed-undo.txt",
+        undo_text(&format!("key hmac-sha256:ddns-key {SECRET}\n")).as_bytes(),
+        0o600,
+    );
+    let algorithm_secret = write(
+        d,
+        "alg.key",
+        KEYGEN.replace("hmac-sha256", SECRET).as_bytes(),
+        0o600,
+    );
+    let name_secret = write(
+        d,
+        "name.key",
+        KEYGEN.replace("ddns-key", SECRET).as_bytes(),
+        0o600,
+    );
+    let bad_base64 = write(
+        d,
+        "b64.key",
+        KEYGEN.replace(SECRET, &format!("{SECRET}*!")).as_bytes(),
+        0o600,
+    );
+    let open_to_all = write(d, "open.key", KEYGEN.as_bytes(), 0o644);
+    let not_utf8 = write(
+        d,
+        "latin1.key",
+        &[KEYGEN.as_bytes(), b"\xe9\xff"].concat(),
+        0o600,
+    );
+    let cases: Vec<Case> = vec![
+        // The secret in the name's field of the environment form.
+        (
+            vec!["restore".into(), undo.into()],
+            vec![("VLMCS_TSIG_KEY", format!("{SECRET}:ddns-key"))],
+        ),
+        (
+            vec!["restore".into(), undo.into()],
+            vec![("VLMCS_TSIG_KEY", format!("{SECRET}:ddns-key:{SECRET}"))],
+        ),
+        (
+            vec!["restore".into(), undo.into()],
+            vec![("VLMCS_TSIG_KEY", format!("hmac-sha256:ddns-key:{SECRET}#"))],
+        ),
+        (
+            vec!["restore".into(), undo.into()],
+            vec![("VLMCS_TSIG_KEY", KEYGEN.replace("hmac-sha256", SECRET))],
+        ),
+        (
+            vec![
+                "restore".into(),
+                keyed_undo.display().to_string(),
+                "--no-auth".into(),
+            ],
+            vec![],
+        ),
+    ];
+    let mut cases = cases;
+    for key in [
+        &algorithm_secret,
+        &name_secret,
+        &bad_base64,
+        &open_to_all,
+        &not_utf8,
+    ] {
+        cases.push((
+            vec![
+                "restore".into(),
+                undo.into(),
+                "--tsig-key".into(),
+                key.display().to_string(),
+            ],
+            vec![],
+        ));
+        cases.push((
+            vec![
+                "clean".into(),
+                "corp.example.com".into(),
+                "--server".into(),
+                "127.0.0.1:9".into(),
+                "--tsig-key".into(),
+                key.display().to_string(),
+                "-vv".into(),
+            ],
+            vec![],
+        ));
+    }
+    for (args, env) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let out = run_env(&args, &env);
+        assert_eq!(
+            out.code, 3,
+            "{args:?} {env:?}: {}{}",
+            out.stdout, out.stderr
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}: no error message");
+        for text in [&out.stdout, &out.stderr] {
+            // The base64 text, and any long piece of it.
+            assert!(
+                !text.contains(&SECRET[..12]) && !text.contains(&SECRET[20..32]),
+                "{args:?} {env:?} printed key material:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_key_file_or_keytab_of_another_user_or_not_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let undo = write(dir.path(), "undo.txt", undo_text("").as_bytes(), 0o600);
+    let undo = undo.to_str().unwrap();
+    let fifo = dir.path().join("key.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let out = run(&["restore", undo, "--tsig-key", fifo.to_str().unwrap()]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("FIFO"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5), "a FIFO hangs");
+    let out = run(&["restore", undo, "--tsig-key", "/dev/zero"]);
+    assert!(out.stderr.contains("character device"), "{}", out.stderr);
+    if !is_root() {
+        eprintln!("skipped: the other-owner case needs root (chown)");
+        return;
+    }
+    let key = write(dir.path(), "other.key", KEYGEN.as_bytes(), 0o600);
+    std::os::unix::fs::chown(&key, Some(65534), Some(65534)).unwrap();
+    let out = run(&["restore", undo, "--tsig-key", key.to_str().unwrap()]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("belongs to another user (uid 65534"),
+        "{}",
+        out.stderr
+    );
+    if cfg!(feature = "gss") {
+        let keytab = write(dir.path(), "svc.keytab", b"\x05\x02", 0o600);
+        std::os::unix::fs::chown(&keytab, Some(65534), Some(65534)).unwrap();
+        let out = run(&[
+            "restore",
+            undo,
+            "--gss",
+            "--keytab",
+            keytab.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code, 3);
+        assert!(
+            out.stderr.contains("--keytab") && out.stderr.contains("another user"),
+            "{}",
+            out.stderr
+        );
+        let loose = write(dir.path(), "loose.keytab", b"\x05\x02", 0o640);
+        let out = run(&[
+            "restore",
+            undo,
+            "--gss",
+            "--keytab",
+            loose.to_str().unwrap(),
+        ]);
+        assert!(out.stderr.contains("mode 0640"), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn output_goes_where_meant_devices_and_fifos_are_written_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = |output: &Path| {
+        run(&[
+            "report",
+            "--from",
+            LAB_SCAN,
+            "--format",
+            "markdown",
+            "-o",
+            output.to_str().unwrap(),
+        ])
+    };
+    // A report that exists keeps its mode (0600 stays 0600).
+    let existing = write(d, "kms.md", b"old", 0o600);
+    let out = report(&existing);
+    assert!(out.code <= 2, "{}", out.stderr);
+    assert!(std::fs::read_to_string(&existing).unwrap().contains("# "));
+    let mode = std::fs::metadata(&existing).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A link is followed: the link stays, its file gets the report.
+    let link = d.join("current.md");
+    std::os::unix::fs::symlink(&existing, &link).unwrap();
+    std::fs::write(&existing, "old").unwrap();
+    report(&link);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::read_to_string(&existing).unwrap().contains("# "));
+    // A FIFO is written into, never replaced by a file.
+    let fifo = d.join("report.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(reader_path).unwrap());
+    let out = report(&fifo);
+    assert!(out.code <= 2, "{}", out.stderr);
+    assert!(reader.join().unwrap().contains("# "));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // A directory is refused with a clear message.
+    let out = report(d);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("is a directory"), "{}", out.stderr);
+    // A character device of our own (the null device's numbers), never the system's.
+    if is_root() {
+        let null = d.join("null");
+        let made = Command::new("mknod")
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let out = report(&null);
+        assert!(out.code <= 2, "{}", out.stderr);
+        assert!(
+            std::fs::metadata(&null)
+                .unwrap()
+                .file_type()
+                .is_char_device(),
+            "the device was replaced by a file"
+        );
+    } else {
+        eprintln!("skipped: mknod needs root");
+    }
+    // `-o -` is standard output.
+    let out = report(Path::new("-"));
+    assert!(out.stdout.contains("# "), "{}", out.stderr);
+}
+
+#[test]
+fn reads_are_bounded_regular_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A sparse 100 MB config: refused by its size, without reading it.
+    let big = d.join("big.yaml");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(100 << 20).unwrap();
+    let started = Instant::now();
+    let out = run(&["scan", "--config", big.to_str().unwrap()]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("larger than"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for (args, expect) in [
+        (vec!["scan", "--config", "/dev/zero"], "character device"),
+        (vec!["report", "--from", "/dev/zero"], "character device"),
+        (
+            vec!["restore", "/dev/zero", "--no-auth"],
+            "character device",
+        ),
+        (vec!["scan", "--config", "/tmp"], "directory"),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.code, 3, "{args:?}");
+        assert!(out.stderr.contains(expect), "{args:?}: {}", out.stderr);
+    }
+    let state_fifo = d.join("state.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&state_fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let out = run(&[
+        "scan",
+        "corp.example.com",
+        "--server",
+        "127.0.0.1:9",
+        "--state",
+        state_fifo.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("FIFO"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(5), "a FIFO hangs");
+}
+
+#[test]
+fn numbers_are_range_checked_with_the_range_in_the_message() {
+    for (flag, value, expect) in [
+        ("--concurrency", "18446744073709551615", "1 to 100000"),
+        ("--concurrency", "0", "1 to 100000"),
+        ("--timeout", "18446744073709551615s", "allowed: 1ms to 10m"),
+        ("--timeout", "999999999999h", "allowed: 1ms to 10m"),
+        ("--timeout", "0s", "allowed: 1ms to 10m"),
+        ("--qps", "4294967296", "0 to 1000000"),
+        ("--nameserver-port", "0", "1 to 65535"),
+    ] {
+        let out = run(&["scan", "corp.example.com", flag, value]);
+        assert_eq!(out.code, 3, "{flag} {value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains(expect),
+            "{flag} {value}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    for (flag, value, expect) in [
+        ("--max-dead-percent", "101", "0 to 100"),
+        ("--dead-for", "99999999999d", "allowed: 0 to"),
+        ("--lock-wait", "2h", "allowed: 0 to 1h"),
+    ] {
+        let out = run(&["clean", "corp.example.com", flag, value]);
+        assert_eq!(out.code, 3, "{flag} {value}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains(expect),
+            "{flag} {value}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn config_errors_carry_file_line_and_column_for_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (text, line, expect) in [
+        (
+            "domains: [a.example]\nconcurrency: 18446744073709551615\n",
+            2,
+            "1 to 100000",
+        ),
+        (
+            "domains: [a.example]\ntimeout: 999999999999h\n",
+            2,
+            "allowed: 1ms to 10m",
+        ),
+        ("domains: [a.example]\nqps: 2000000\n", 2, "0 to 1000000"),
+        (
+            "domains: [a.example]\nclean:\n  max_dead_percent: 150\n",
+            3,
+            "0 to 100",
+        ),
+        (
+            "domains: [a.example]\nclean:\n  dead_for: soon\n",
+            3,
+            "not a duration",
+        ),
+        (
+            "domains: [a.example]\nclean:\n  primary: '::1:53'\n",
+            3,
+            "brackets",
+        ),
+    ] {
+        let path = write(d, "audit.yaml", text.as_bytes(), 0o600);
+        for command in ["scan", "clean"] {
+            let out = run(&[command, "--config", path.to_str().unwrap()]);
+            assert_eq!(out.code, 3, "{text}");
+            let prefix = format!("{}:{line}:", path.display());
+            assert!(
+                out.stderr.contains(&prefix) && out.stderr.contains(expect),
+                "{text}: {}",
+                out.stderr
+            );
+            assert!(
+                !out.stderr.contains("error: --"),
+                "reported as a flag: {}",
+                out.stderr
+            );
+        }
+    }
+    // Not UTF-8: the line, column and byte offset, and what to do.
+    let path = write(d, "latin1.yaml", b"domains:\n  - caf\xe9.example\n", 0o600);
+    let out = run(&["scan", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("latin1.yaml:2:8:")
+            && out.stderr.contains("byte offset 16")
+            && out.stderr.contains("UTF-8"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    for text in [
+        format!(
+            "authorized_hosts: {}{}\n",
+            "[".repeat(300_000),
+            "]".repeat(300_000)
+        ),
+        format!("domains:\n{}x\n", "- ".repeat(100_000)),
+    ] {
+        let path = write(dir.path(), "deep.yaml", text.as_bytes(), 0o600);
+        let started = Instant::now();
+        let out = run(&["scan", "--config", path.to_str().unwrap()]);
+        assert_eq!(out.code, 3);
+        assert!(out.stderr.contains("nested more than"), "{}", out.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn ipv6_servers_need_brackets_and_unspecified_addresses_are_refused() {
+    let out = run(&["scan", "corp.example.com", "--server", "::1:53"]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("[::1:53]"), "{}", out.stderr);
+    let out = run(&["scan", "corp.example.com", "--server", "0.0.0.0:53"]);
+    assert_eq!(out.code, 3);
+    assert!(out.stderr.contains("any address"), "{}", out.stderr);
+    let out = run(&["clean", "corp.example.com", "--primary", "::1"]);
+    assert_eq!(out.code, 3);
+    assert!(
+        out.stderr.contains("--primary") && out.stderr.contains("brackets"),
+        "{}",
+        out.stderr
+    );
+}

@@ -76,7 +76,11 @@ impl Auth {
     pub fn describe(&self) -> String {
         match self {
             Self::None => "unsigned (--no-auth)".into(),
-            Self::Tsig(k) => format!("TSIG key {} ({})", k.name, algorithm_name(&k.algorithm)),
+            Self::Tsig(k) => format!(
+                "TSIG key {} ({})",
+                crate::dns::presentation(&k.name),
+                algorithm_name(&k.algorithm)
+            ),
             #[cfg(feature = "gss")]
             Self::Gss(g) => format!(
                 "GSS-TSIG (Kerberos{})",

@@ -177,7 +177,7 @@ impl Asker {
         let soa_reply = self
             .ask_resolvers(resolvers, name, RecordType::SOA)
             .await
-            .map_err(|e| format!("SOA lookup for {name} failed: {e}"))?;
+            .map_err(|e| format!("SOA lookup for {} failed: {e}", dns::presentation(name)))?;
         let (zone, primary) = soa_reply
             .message
             .answers
@@ -189,7 +189,8 @@ impl Asker {
             })
             .ok_or_else(|| {
                 format!(
-                    "no SOA record found for {name} ({}): the domain may not exist",
+                    "no SOA record found for {} ({}): the domain may not exist",
+                    dns::presentation(name),
                     soa_reply.response_code()
                 )
             })?;
@@ -197,7 +198,12 @@ impl Asker {
         let ns_reply = self
             .ask_resolvers(resolvers, &zone, RecordType::NS)
             .await
-            .map_err(|e| format!("NS lookup for zone {zone} failed: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "NS lookup for zone {} failed: {e}",
+                    dns::presentation(&zone)
+                )
+            })?;
         let ns_names: Vec<Name> = ns_reply
             .message
             .answers
@@ -208,7 +214,10 @@ impl Asker {
             })
             .collect();
         if ns_names.is_empty() {
-            return Err(format!("zone {zone} has no NS records"));
+            return Err(format!(
+                "zone {} has no NS records",
+                dns::presentation(&zone)
+            ));
         }
         let mut servers = Vec::new();
         let mut problems = Vec::new();
@@ -231,13 +240,14 @@ impl Asker {
                         }),
                     );
                 }
-                Ok(_) => problems.push(format!("{ns} has no address")),
-                Err(e) => problems.push(format!("{ns}: {e}")),
+                Ok(_) => problems.push(format!("{} has no address", dns::presentation(ns))),
+                Err(e) => problems.push(format!("{}: {e}", dns::presentation(ns))),
             }
         }
         if servers.is_empty() {
             return Err(format!(
-                "none of the name servers of {zone} could be resolved: {}",
+                "none of the name servers of {} could be resolved: {}",
+                dns::presentation(&zone),
                 problems.join("; ")
             ));
         }
@@ -406,7 +416,10 @@ impl Asker {
                 }
                 Lookup::NxDomain => {
                     observation.source = "lookup".into();
-                    observation.resolution_error = Some(format!("NXDOMAIN: {name} does not exist"));
+                    observation.resolution_error = Some(format!(
+                        "NXDOMAIN: {} does not exist",
+                        dns::presentation(&name)
+                    ));
                     return observation;
                 }
                 Lookup::Failed(e) => {

@@ -155,7 +155,16 @@ fn item(domain: &DomainReport, f: &Finding) -> Item {
             p.duration_ms
         ));
     }
-    let (impact, steps, commands) = advice(domain, f);
+    let (impact, mut steps, commands) = advice(domain, f);
+    // A step that points "below" must find a command there.
+    if commands.is_empty() {
+        for step in &mut steps {
+            *step = step.replace(
+                "(below)",
+                "(no command is given: a name involved is not a valid host name; delete the record in the DNS console)",
+            );
+        }
+    }
     Item {
         severity: f.severity,
         code: f.code,
@@ -315,14 +324,19 @@ fn shown(name: &str) -> String {
     }
 }
 
-/// nsupdate, PowerShell and vlmcs-audit commands that delete exactly these records; none at
-/// all when a name is not a valid host name.
+/// vlmcs-audit, nsupdate and PowerShell commands that delete exactly these records. A name that
+/// is not a valid host name never goes into a command: each command is given when the names it
+/// needs are fit for it (vlmcs-audit: the domain; PowerShell: the zone, owner and this record's
+/// target; nsupdate: every name of the RRset, since its prerequisite lists them all).
 fn delete_commands(
     domain: &DomainReport,
     records: &[&SrvRecord],
     unauthorized: bool,
 ) -> Vec<Commands> {
     let obs = &domain.observation;
+    if records.is_empty() {
+        return Vec::new();
+    }
     let owner = obs.query_name.trim_end_matches('.');
     let zone = obs
         .zone
@@ -330,98 +344,106 @@ fn delete_commands(
         .unwrap_or(&obs.domain)
         .trim_end_matches('.')
         .to_string();
-    // The prerequisite lists the whole RRset (RFC 2136 compares whole sets), so every name in
-    // it must be fit for a command.
-    let all_valid = quote::is_valid_hostname(owner)
-        && quote::is_valid_hostname(&zone)
+    let names_fit = quote::is_valid_hostname(owner) && quote::is_valid_hostname(&zone);
+    let rrset_fits = names_fit
         && obs
             .records
             .iter()
             .all(|r| quote::is_valid_hostname(&r.target));
-    if records.is_empty() || !all_valid {
-        return Vec::new();
-    }
-    // The server the scan asked when servers were given, else the zone's primary (MNAME).
-    let server = match (
-        obs.servers_from.as_str(),
-        obs.servers.first(),
-        obs.primary.as_deref(),
-    ) {
-        ("configured", Some(s), _) if s.address.port() == 53 => s.address.ip().to_string(),
-        ("configured", Some(s), _) => format!("{} {}", s.address.ip(), s.address.port()),
-        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
-        _ => "<primary DNS server>".into(),
-    };
-    let mut nsupdate =
-        format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
-    for r in &obs.records {
-        let _ = writeln!(
-            nsupdate,
-            "prereq yxrrset {owner}. SRV {} {} {} {}",
-            r.priority, r.weight, r.port, r.target
-        );
-    }
-    for r in records {
-        let _ = writeln!(
-            nsupdate,
-            "update delete {owner}. SRV {} {} {} {}",
-            r.priority, r.weight, r.port, r.target
-        );
-    }
-    nsupdate.push_str("send\nEOF");
-    let relative = owner
-        .strip_suffix(&zone)
-        .map(|r| r.trim_end_matches('.'))
-        .filter(|r| !r.is_empty())
-        .unwrap_or("@");
-    let mut ps = String::new();
-    for r in records {
-        let target = if r.target.ends_with('.') {
-            r.target.clone()
+    let fit: Vec<&SrvRecord> = records
+        .iter()
+        .copied()
+        .filter(|r| names_fit && quote::is_valid_hostname(&r.target))
+        .collect();
+    let mut out = Vec::new();
+    if crate::config::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
+        let flags = if unauthorized {
+            " --include-unauthorized"
         } else {
-            format!("{}.", r.target)
+            ""
         };
-        let _ = writeln!(
-            ps,
-            "Remove-DnsServerResourceRecord -ZoneName {} -Name {} -RRType Srv -RecordData {},{},{},{} -Force",
-            quote::powershell(&zone),
-            quote::powershell(relative),
-            quote::powershell(&r.priority.to_string()),
-            quote::powershell(&r.weight.to_string()),
-            quote::powershell(&r.port.to_string()),
-            quote::powershell(&target),
-        );
-    }
-    let mut clean = format!(
-        "vlmcs-audit clean {} --tsig-key /path/to/ddns.key",
-        quote::sh(&obs.domain)
-    );
-    if unauthorized {
-        clean.push_str(" --include-unauthorized");
-    }
-    clean.push_str("          # the plan first\n");
-    clean.push_str(&format!(
-        "vlmcs-audit clean {} --tsig-key /path/to/ddns.key{} --apply   # Active Directory: --gss instead of --tsig-key",
-        quote::sh(&obs.domain),
-        if unauthorized { " --include-unauthorized" } else { "" }
-    ));
-    vec![
-        Commands {
+        let domain_arg = quote::sh(&obs.domain);
+        out.push(Commands {
             shell: "sh",
-            context: "safely, with vlmcs-audit (re-probes, keeps an undo file)".into(),
-            code: clean,
-        },
-        Commands {
+            context: format!(
+                "safely, with vlmcs-audit (re-probes, keeps an undo file){}",
+                if rrset_fits {
+                    ""
+                } else {
+                    "; the nsupdate form is left out because the RRset holds names that are not host names"
+                }
+            ),
+            code: format!(
+                "vlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags}          # the plan first\nvlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags} --apply   # Active Directory: --gss instead of --tsig-key"
+            ),
+        });
+    }
+    if rrset_fits && !fit.is_empty() {
+        // The server the scan asked when servers were given, else the zone's primary (MNAME).
+        let server = match (
+            obs.servers_from.as_str(),
+            obs.servers.first(),
+            obs.primary.as_deref(),
+        ) {
+            ("configured", Some(s), _) if s.address.port() == 53 => s.address.ip().to_string(),
+            ("configured", Some(s), _) => format!("{} {}", s.address.ip(), s.address.port()),
+            (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
+            _ => "<primary DNS server>".into(),
+        };
+        let mut nsupdate =
+            format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
+        for r in &obs.records {
+            let _ = writeln!(
+                nsupdate,
+                "prereq yxrrset {owner}. SRV {} {} {} {}",
+                r.priority, r.weight, r.port, r.target
+            );
+        }
+        for r in &fit {
+            let _ = writeln!(
+                nsupdate,
+                "update delete {owner}. SRV {} {} {} {}",
+                r.priority, r.weight, r.port, r.target
+            );
+        }
+        nsupdate.push_str("send\nEOF");
+        out.push(Commands {
             shell: "sh",
             context: "by hand with nsupdate (deletes exactly these records, and only while the RRset is still exactly what the scan saw)".into(),
             code: nsupdate,
-        },
-        Commands {
+        });
+    }
+    if !fit.is_empty() {
+        let relative = owner
+            .strip_suffix(&zone)
+            .map(|r| r.trim_end_matches('.'))
+            .filter(|r| !r.is_empty())
+            .unwrap_or("@");
+        let mut ps = String::new();
+        for r in &fit {
+            let target = if r.target.ends_with('.') {
+                r.target.clone()
+            } else {
+                format!("{}.", r.target)
+            };
+            let _ = writeln!(
+                ps,
+                "Remove-DnsServerResourceRecord -ZoneName {} -Name {} -RRType Srv -RecordData {},{},{},{} -Force",
+                quote::powershell(&zone),
+                quote::powershell(relative),
+                quote::powershell(&r.priority.to_string()),
+                quote::powershell(&r.weight.to_string()),
+                quote::powershell(&r.port.to_string()),
+                quote::powershell(&target),
+            );
+        }
+        out.push(Commands {
             shell: "powershell",
             context: "on a Windows DNS server, or with -ComputerName DC (always with -RecordData: without it the cmdlet deletes every SRV record of the name)".into(),
             code: ps.trim_end().to_string(),
-        },
-    ]
+        });
+    }
+    out
 }
 
 fn load_notes(domain: &DomainReport) -> Vec<String> {

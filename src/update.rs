@@ -181,7 +181,7 @@ pub async fn send_bytes(
     let (request, request_mac, key) = match mac.as_deref_mut() {
         None => (unsigned, Vec::new(), String::new()),
         Some(provider) => {
-            let key = provider.key_name().to_ascii();
+            let key = dns::presentation(&provider.key_name());
             let signed = tsig::sign(&unsigned, provider, now, 300)
                 .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
             (signed.bytes, signed.mac, key)
@@ -243,11 +243,11 @@ fn map_rcode(rcode: ResponseCode, zone: &Name, kind: AuthKind) -> Result<(), Upd
         ResponseCode::NoError => Ok(()),
         ResponseCode::NXRRSet => Err(UpdateError::RrsetChanged),
         ResponseCode::NotZone => Err(UpdateError::NotZone {
-            zone: zone.to_ascii(),
+            zone: dns::presentation(zone),
         }),
         ResponseCode::NotAuth if signed => Err(UpdateError::NotAuth(String::new())),
         ResponseCode::NotAuth => Err(UpdateError::UnsignedNotAuth {
-            zone: zone.to_ascii(),
+            zone: dns::presentation(zone),
         }),
         ResponseCode::Refused if kind == AuthKind::Gss => Err(UpdateError::Refused(
             "the account has no right to change the _vlmcs._tcp node: in Active Directory the node belongs to the first KMS host that registered it; grant a delegated group (with your account) Write/Delete rights on _vlmcs._tcp in each zone".into(),

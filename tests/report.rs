@@ -139,3 +139,57 @@ fn hostile_names_are_shown_but_never_put_into_a_command() {
         assert!(!html.contains("<script") && !html.contains("\u{1b}"));
     }
 }
+
+/// The Markdown section of one finding: from its heading to the next.
+fn section<'a>(markdown: &'a str, heading: &str) -> &'a str {
+    let start = markdown
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}"));
+    let rest = &markdown[start + heading.len()..];
+    &rest[..rest.find("\n### ").unwrap_or(rest.len())]
+}
+
+#[test]
+fn a_plain_dead_host_next_to_hostile_names_still_gets_its_delete_commands() {
+    let path = with_hostile_target("old$(reboot).kms-lab.test.");
+    let out = run(&["report", "--from", &path]);
+    let lost = section(&out.stdout, "dead-host: lost-kms.kms-lab.test.");
+    assert!(lost.contains("(below)"), "{lost}");
+    assert!(
+        lost.contains("vlmcs-audit clean 'corp.kms-lab.test'"),
+        "{lost}"
+    );
+    assert!(
+        lost.contains("-RecordData '0','0','1688','lost-kms.kms-lab.test.'"),
+        "{lost}"
+    );
+    // Its nsupdate prerequisite would have to list the hostile name: left out, and said so.
+    assert!(!lost.contains("nsupdate -k"), "{lost}");
+    assert!(lost.contains("nsupdate form is left out"), "{lost}");
+    // The hostile record itself: vlmcs-audit only, no PowerShell line with its name.
+    let hostile = section(&out.stdout, "dead-host: old$(reboot)");
+    assert!(
+        hostile.contains("vlmcs-audit clean 'corp.kms-lab.test'"),
+        "{hostile}"
+    );
+    assert!(
+        !hostile.contains("Remove-DnsServerResourceRecord"),
+        "{hostile}"
+    );
+}
+
+#[test]
+fn a_saved_scan_whose_domain_is_not_a_domain_name_puts_it_in_no_command() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap();
+    let hostile = "corp.kms-lab.test; rm -rf ~";
+    let text = text.replace("\"corp.kms-lab.test\"", &format!("\"{hostile}\""));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scan.json");
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["report", "--from", path.to_str().unwrap()]);
+    assert!(out.stdout.contains("rm -rf"), "the domain is still shown");
+    for block in code_blocks(&out.stdout) {
+        assert!(!block.contains("rm -rf"), "reached a command:\n{block}");
+    }
+}

@@ -357,7 +357,10 @@ impl Applier<'_> {
                         )
                     })?;
                 let address = self.resolve(asker, &mname).await.ok_or_else(|| {
-                    format!("the primary {mname} (SOA MNAME) has no address: pass --primary")
+                    format!(
+                        "the primary {} (SOA MNAME) has no address: pass --primary",
+                        dns::presentation(&mname)
+                    )
                 })?;
                 SocketAddr::new(address, self.settings.nameserver_port)
             }

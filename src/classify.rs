@@ -85,6 +85,23 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
     }
     summary.complete = true;
 
+    for server in &answering {
+        if let Some(total) = server.records_answered {
+            out.push(
+                FindingCode::ServerFailure,
+                Severity::Warning,
+                None,
+                None,
+                None,
+                format!(
+                    "{} answered {total} SRV records for {}; only the first {} (in sort order) were examined: a real KMS RRset has a handful, so the zone is broken or hostile",
+                    server_label(server),
+                    obs.query_name,
+                    crate::discover::MAX_RRSET
+                ),
+            );
+        }
+    }
     disagreement(obs, &answering, &mut out);
 
     if obs.records.is_empty() {

@@ -729,9 +729,11 @@ fn is_broken_pipe(error: &std::io::Error, renderer_message: Option<&str>) -> boo
 }
 
 fn init_logging(verbose: u8) {
+    // hickory's own warnings (a reply from an unexpected source, say) are ours to report in
+    // findings; they show from -v on.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,hickory_net=error,hickory_proto=error,hickory_resolver=error",
+        1 => "info,hickory_net=warn,hickory_proto=warn,hickory_resolver=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

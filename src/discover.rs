@@ -50,6 +50,10 @@ pub struct Authorities {
     pub servers: Vec<(String, SocketAddr)>,
 }
 
+/// The most SRV records of one RRset that a scan examines (resolves, probes). A KMS domain has
+/// a few; thousands (a hostile or broken server) would only cost time and memory.
+pub const MAX_RRSET: usize = 256;
+
 /// Asks DNS questions under the scan's concurrency bound and timeout.
 #[derive(Clone)]
 pub struct Asker {
@@ -309,6 +313,7 @@ impl Asker {
         let result = self.ask(server, query_name, RecordType::SRV, false).await;
         let mut observation = ServerObservation {
             name: server_name.to_string(),
+            records_answered: None,
             address: server,
             status: QueryStatus::OtherError,
             transport: "udp".into(),
@@ -319,18 +324,19 @@ impl Asker {
             duration_ms: (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
         };
         let reply = match result {
-            Err(QueryError::Timeout(t)) => {
-                observation.status = QueryStatus::Timeout;
-                observation.detail = Some(format!("no answer within {t:?}"));
-                return (observation, None);
-            }
-            Err(QueryError::Network(e)) => {
-                observation.status = QueryStatus::NetworkError;
-                observation.detail = Some(e);
-                return (observation, None);
-            }
-            Err(QueryError::Malformed(e)) => {
-                observation.detail = Some(format!("unusable reply: {e}"));
+            Err(error) => {
+                if let QueryError::OverTcp { udp_failure, .. } = &error {
+                    observation.transport = "tcp".into();
+                    observation.truncated_over_udp = udp_failure.is_none();
+                }
+                observation.status = match error.innermost() {
+                    QueryError::Timeout(_) => QueryStatus::Timeout,
+                    QueryError::Network(_) => QueryStatus::NetworkError,
+                    QueryError::Malformed(_) | QueryError::OverTcp { .. } => {
+                        QueryStatus::OtherError
+                    }
+                };
+                observation.detail = Some(error.to_string());
                 return (observation, None);
             }
             Ok(reply) => reply,
@@ -351,6 +357,10 @@ impl Asker {
             ResponseCode::NXDomain => QueryStatus::NxDomain,
             _ => {
                 observation.records = srv_records(&reply.message.answers, query_name);
+                if observation.records.len() > MAX_RRSET {
+                    observation.records_answered = Some(observation.records.len());
+                    observation.records.truncate(MAX_RRSET);
+                }
                 if observation.records.is_empty() {
                     QueryStatus::NoData
                 } else {

@@ -60,6 +60,23 @@ pub enum QueryError {
     Network(String),
     #[error("unusable reply: {0}")]
     Malformed(String),
+    /// The TCP leg failed: after a truncated UDP answer (`udp_failure: None`), or after UDP
+    /// itself failed (nothing listening there, say) and TCP was tried before concluding.
+    #[error("over TCP{}: {error}", match udp_failure { Some(u) => format!(" (UDP: {u})"), None => " after a truncated UDP answer".into() })]
+    OverTcp {
+        udp_failure: Option<String>,
+        error: Box<QueryError>,
+    },
+}
+
+impl QueryError {
+    /// The failure itself, whichever transport it happened on.
+    pub fn innermost(&self) -> &QueryError {
+        match self {
+            Self::OverTcp { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
 }
 
 /// How to ask.
@@ -86,26 +103,40 @@ pub async fn query(
         options.timeout,
         ask_udp(server, name, record_type, options),
     )
-    .await?;
-    if !udp.metadata.truncation {
-        return Ok(Reply {
-            message: udp,
-            transport: Transport::Udp,
-            truncated_over_udp: false,
-            elapsed: started.elapsed(),
-        });
-    }
-    tracing::debug!(%server, %name, "UDP answer truncated, asking again over TCP");
+    .await;
+    let udp_failure = match udp {
+        Ok(message) if !message.metadata.truncation => {
+            return Ok(Reply {
+                message,
+                transport: Transport::Udp,
+                truncated_over_udp: false,
+                elapsed: started.elapsed(),
+            });
+        }
+        Ok(_) => {
+            tracing::debug!(%server, name = %presentation(name), "UDP answer truncated, asking again over TCP");
+            None
+        }
+        // Nothing answered over UDP (port unreachable): a server may still serve TCP, and
+        // saying which transport failed how is worth the rest of the deadline.
+        Err(QueryError::Network(e)) => Some(e),
+        Err(e) => return Err(e),
+    };
+    let truncated_over_udp = udp_failure.is_none();
     let tcp = bounded(
         deadline,
         options.timeout,
         ask_tcp(server, name, record_type, options, deadline),
     )
-    .await?;
+    .await
+    .map_err(|error| QueryError::OverTcp {
+        udp_failure,
+        error: Box::new(error),
+    })?;
     Ok(Reply {
         message: tcp,
         transport: Transport::Tcp,
-        truncated_over_udp: true,
+        truncated_over_udp,
         elapsed: started.elapsed(),
     })
 }
@@ -186,9 +217,17 @@ async fn ask_tcp(
     let remaining = deadline.saturating_duration_since(Instant::now());
     // The provider owns the connection's background task: it must outlive the exchange.
     let provider = TokioRuntimeProvider::default();
-    let exchange = TcpClientStream::exchange(server, None, remaining, Some(1), provider.clone())
-        .await
-        .map_err(|e| net_error(e, remaining))?;
+    // hickory's own timeout must not fire first: silence reads as our timeout, not as a
+    // closed connection.
+    let exchange = TcpClientStream::exchange(
+        server,
+        None,
+        remaining + Duration::from_secs(1),
+        Some(1),
+        provider.clone(),
+    )
+    .await
+    .map_err(|e| net_error(e, remaining))?;
     let result = first_response(&exchange, request(name, record_type, options), remaining).await;
     drop(provider);
     result

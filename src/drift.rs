@@ -184,6 +184,7 @@ mod tests {
             discovery_error: None,
             servers: vec![ServerObservation {
                 name: "ns".into(),
+                records_answered: None,
                 address: SocketAddr::from(([192, 0, 2, 1], 53)),
                 status: QueryStatus::Answer,
                 transport: "udp".into(),

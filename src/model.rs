@@ -235,6 +235,10 @@ pub struct ServerObservation {
     pub transport: String,
     pub truncated_over_udp: bool,
     pub records: Vec<SrvRecord>,
+    /// How many SRV records the server answered, when that was more than a scan examines
+    /// (`records` then holds the first ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_answered: Option<usize>,
     pub response_code: Option<String>,
     pub detail: Option<String>,
     pub duration_ms: f64,

@@ -223,6 +223,13 @@ fn connect_error(e: &io::Error) -> BindResult {
             "TCP connection refused (nothing listens on the port)",
         ),
         io::ErrorKind::TimedOut => (ProbeOutcome::ConnectTimeout, "TCP connect timed out"),
+        // The handshake completed (a reset is only sent on an established connection) and the
+        // peer reset it before the connect returned: the same as a reset after it returned, so
+        // the verdict does not depend on which came first.
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => (
+            ProbeOutcome::Closed,
+            "the port accepted TCP, then reset the connection",
+        ),
         io::ErrorKind::HostUnreachable => (ProbeOutcome::Unreachable, "host unreachable"),
         io::ErrorKind::NetworkUnreachable => (ProbeOutcome::Unreachable, "network unreachable"),
         _ => (ProbeOutcome::Unreachable, "TCP connect failed"),

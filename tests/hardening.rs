@@ -497,3 +497,34 @@ fn ipv6_servers_need_brackets_and_unspecified_addresses_are_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn a_test_namespace_is_removed_when_its_process_dies_however_it_dies() {
+    if !is_root() {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
+    let netns = format!("vlmcs-audit-reaptest-{}", std::process::id());
+    assert!(
+        Command::new("ip")
+            .args(["netns", "add", &netns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let etc = Path::new("/etc/netns").join(&netns);
+    std::fs::create_dir_all(&etc).unwrap();
+    // The "test process": killed with SIGKILL, so nothing of its own runs on the way out.
+    let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+    vlmcs_audit::lab::samba::remove_netns_when_gone(&netns, owner.id());
+    let ns_path = Path::new("/var/run/netns").join(&netns);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(ns_path.exists(), "removed while its process lives");
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    let started = Instant::now();
+    while (ns_path.exists() || etc.exists()) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(!ns_path.exists() && !etc.exists(), "{netns} left behind");
+}

@@ -758,3 +758,221 @@ fn a_server_that_never_answers_times_out_within_the_deadline() {
     );
     drop(silent);
 }
+
+#[test]
+fn a_truncated_answer_then_a_silent_tcp_server_is_a_tcp_timeout() {
+    // Over UDP every answer is truncated (TC); over TCP the server accepts and never answers.
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = tcp.local_addr().unwrap();
+    let udp = std::net::UdpSocket::bind(address).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            // Header + question only: QR, AA and TC set, no records.
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += 1 + buf[end] as usize;
+            }
+            let end = (end + 5).min(n);
+            let mut reply = buf[..end].to_vec();
+            reply[2] = 0x80 | 0x04 | 0x02 | (buf[2] & 0x01);
+            reply[3] = 0;
+            reply[6..12].fill(0);
+            let _ = udp.send_to(&reply, from);
+        }
+    });
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = tcp.accept() {
+            open.push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let report = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &address.to_string(),
+        "healthy.audit.test",
+    ])
+    .json();
+    let server = &report["domains"][0]["servers"][0];
+    assert_eq!(server["status"], "timeout", "{server:#}");
+    assert_eq!(server["transport"], "tcp", "{server:#}");
+    assert_eq!(server["truncated_over_udp"], true, "{server:#}");
+    let detail = server["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("over TCP after a truncated UDP answer: no answer within 1s"),
+        "{detail}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn a_peer_that_resets_gets_the_same_verdict_every_time() {
+    use vlmcs_audit::lab::{Behavior, StandIn};
+    use vlmcs_audit::model::ProbeOutcome;
+    use vlmcs_audit::probe::{ProbeOptions, probe};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcomes: Vec<ProbeOutcome> = runtime.block_on(async {
+        let reset = StandIn::start("127.0.0.1:0".parse().unwrap(), Behavior::Reset)
+            .await
+            .unwrap();
+        let options = ProbeOptions {
+            timeout: std::time::Duration::from_secs(1),
+            check_emulator: false,
+        };
+        let mut outcomes = Vec::new();
+        // Sequential and concurrent, so the reset lands before and after connect() returns.
+        for _ in 0..20 {
+            outcomes.push(
+                probe(
+                    "reset.test.",
+                    reset.address.ip(),
+                    reset.address.port(),
+                    options,
+                )
+                .await
+                .outcome,
+            );
+        }
+        let together = futures_util::future::join_all((0..40).map(|_| {
+            probe(
+                "reset.test.",
+                reset.address.ip(),
+                reset.address.port(),
+                options,
+            )
+        }))
+        .await;
+        outcomes.extend(together.into_iter().map(|p| p.outcome));
+        outcomes
+    });
+    assert!(
+        outcomes.iter().all(|o| *o == ProbeOutcome::Closed),
+        "{outcomes:?}"
+    );
+}
+
+/// A hostile authoritative server for `huge.test.`: UDP answers are truncated; over TCP,
+/// `_vlmcs._tcp.huge.test.` has `count` SRV records (ports 1000 up) for `h.huge.test.`, which
+/// is 127.0.0.1; anything else is NXDOMAIN.
+fn hostile_huge_server(count: u16) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, MessageType, ResponseCode};
+    use hickory_proto::rr::rdata::{A, SRV};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use std::io::{Read, Write};
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = tcp.local_addr().unwrap();
+    let udp = std::net::UdpSocket::bind(address).unwrap();
+    let answer = move |query: &[u8], over_tcp: bool| -> Vec<u8> {
+        let query = Message::from_vec(query).unwrap();
+        let mut reply = Message::new(
+            query.metadata.id,
+            MessageType::Response,
+            query.metadata.op_code,
+        );
+        reply.metadata.authoritative = true;
+        let question = query.queries[0].clone();
+        let name = question.name().clone();
+        reply.add_query(question.clone());
+        // A one-letter target: SRV targets are never compressed, and 2,501 records must fit.
+        let host = Name::from_ascii("h.").unwrap();
+        if !over_tcp {
+            reply.metadata.truncation = true;
+        } else if name == Name::from_ascii("_vlmcs._tcp.huge.test.").unwrap() {
+            // By hand: hickory's encoder stops short of this many records. Each answer points
+            // at the question's name (offset 12).
+            reply.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::SRV(SRV::new(0, 0, 1000, host.clone())),
+            ));
+            let mut wire = reply.to_vec().unwrap();
+            let one = wire.split_off(wire.len() - 21);
+            assert_eq!(&one[..2], &[0xc0, 0x0c]);
+            for i in 0..count {
+                let mut rr = one.clone();
+                rr[16..18].copy_from_slice(&(1000 + i).to_be_bytes());
+                wire.extend_from_slice(&rr);
+            }
+            wire[6..8].copy_from_slice(&count.to_be_bytes());
+            return wire;
+        } else if name == host && question.query_type() == RecordType::A {
+            reply.add_answer(Record::from_rdata(host, 60, RData::A(A::new(127, 0, 0, 1))));
+        } else if name != host {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+        }
+        reply.to_vec().unwrap()
+    };
+    let udp_answer = answer;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            let _ = udp.send_to(&udp_answer(&buf[..n], false), from);
+        }
+    });
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = tcp.accept() {
+            std::thread::spawn(move || {
+                let mut len = [0u8; 2];
+                while stream.read_exact(&mut len).is_ok() {
+                    let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+                    if stream.read_exact(&mut query).is_err() {
+                        return;
+                    }
+                    let reply = answer(&query, true);
+                    let framed = [&(reply.len() as u16).to_be_bytes()[..], &reply].concat();
+                    if stream.write_all(&framed).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_huge_rrset_is_bounded_and_said_to_be() {
+    let server = hostile_huge_server(2_501);
+    let started = std::time::Instant::now();
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "2s",
+        "--server",
+        &server.to_string(),
+        "huge.test",
+    ]);
+    let report = run.json();
+    let observed = &report["domains"][0]["servers"][0];
+    assert_eq!(observed["records_answered"], 2_501, "{observed:#}");
+    assert_eq!(
+        report["domains"][0]["records"].as_array().unwrap().len(),
+        vlmcs_audit::discover::MAX_RRSET
+    );
+    let bounded = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "server-failure")
+        .expect("a finding says the RRset was cut");
+    assert!(
+        bounded["detail"]
+            .as_str()
+            .unwrap()
+            .contains("answered 2501 SRV records"),
+        "{bounded:#}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+}

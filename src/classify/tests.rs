@@ -19,6 +19,7 @@ fn ip(s: &str) -> IpAddr {
 
 fn server(n: u8, status: QueryStatus, records: Vec<SrvRecord>) -> ServerObservation {
     ServerObservation {
+        records_answered: None,
         name: format!("ns{n}.example.com."),
         address: SocketAddr::new(ip(&format!("192.0.2.{n}")), 53),
         status,

@@ -29,6 +29,8 @@ pub enum Behavior {
     Silent,
     /// Accepts the connection and closes it at once.
     Close,
+    /// Accepts the connection and resets it (RST, as a host firewall or a crashed service does).
+    Reset,
     /// Answers with 64 KiB of noise.
     Garbage,
     /// Sends the first half of a valid `bind_ack`, then closes.
@@ -84,6 +86,10 @@ impl StandIn {
 async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
     match behavior {
         Behavior::Close => return Ok(()),
+        Behavior::Reset => {
+            stream.set_zero_linger()?;
+            return Ok(());
+        }
         Behavior::Silent => {
             // Hold the connection open and read whatever comes, answering nothing.
             let mut sink = [0u8; 512];

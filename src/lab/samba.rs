@@ -65,6 +65,7 @@ impl SambaDc {
             .stderr(Stdio::null())
             .status();
         run(Command::new("ip").args(["netns", "add", netns]))?;
+        remove_netns_when_gone(netns, std::process::id());
         run(Command::new("ip").args(["netns", "exec", netns, "ip", "link", "set", "lo", "up"]))?;
         run(Command::new("ip").args([
             "netns",
@@ -240,6 +241,29 @@ impl SambaDc {
     /// The DNS server's address, as seen inside the namespace.
     pub fn dns_address(&self) -> SocketAddr {
         SocketAddr::new(DC_ADDRESS.parse().expect("valid"), 53)
+    }
+}
+
+/// Test harnesses keep the DC in a static that is never dropped, and a test process can die
+/// any way (panic, abort, a signal): a detached watcher removes the namespace, its processes
+/// (samba) and its `/etc/netns` entry once process `pid` is gone, whatever way it went.
+pub fn remove_netns_when_gone(netns: &str, pid: u32) {
+    use std::os::unix::process::CommandExt;
+    let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
+ip netns pids "$2" 2>/dev/null | xargs -r kill -9 2>/dev/null
+ip netns del "$2" 2>/dev/null
+rm -rf "/etc/netns/$2""#;
+    let spawned = Command::new("sh")
+        .args(["-c", script, "vlmcs-audit-netns-reaper"])
+        .arg(pid.to_string())
+        .arg(netns)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the namespace watcher for {netns}: {e}");
     }
 }
 

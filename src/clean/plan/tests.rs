@@ -34,6 +34,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
         discovery_error: None,
         servers: vec![ServerObservation {
             name: "ns1".into(),
+            records_answered: None,
             address: SocketAddr::new(ip(53), 53),
             status: QueryStatus::Answer,
             transport: "udp".into(),

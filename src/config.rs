@@ -553,12 +553,18 @@ pub fn build(
     let mut seen = std::collections::BTreeSet::new();
     entries.retain(|(e, _)| seen.insert(e.name.clone()));
 
+    let shared = std::sync::Arc::new(authorized);
     let domains = entries
         .into_iter()
         .map(|(entry, expect_records)| {
             let expected: Vec<HostPattern> = entry.kms_hosts.iter().map(|h| h.0.clone()).collect();
-            let mut allowed = authorized.clone();
-            allowed.extend(expected.iter().cloned());
+            let allowed = if expected.is_empty() {
+                shared.clone()
+            } else {
+                let mut own = (*shared).clone();
+                own.extend(expected.iter().cloned());
+                std::sync::Arc::new(own)
+            };
             let servers = if !cli_servers.is_empty() {
                 cli_servers.clone()
             } else if !entry.servers.is_empty() {

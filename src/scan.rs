@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hickory_proto::rr::Name;
 
@@ -46,17 +47,23 @@ pub async fn run_with_progress(
         settings.resolvers.clone()
     };
 
-    let observations = join_all(settings.domains.iter().map(|d| {
-        let (asker, resolvers) = (&asker, &resolvers);
-        async move {
-            let observation = scan_domain(d, asker, resolvers, settings).await;
-            if let Some(bar) = progress {
-                bar.inc(1);
+    // Domains enter the scan through a window, so that a million of them are never all in
+    // flight (each holds its futures and sockets); the window is wide enough that the pacer
+    // and the concurrency bound, not the window, set the pace.
+    let observations: Vec<DomainObservation> = futures_util::stream::iter(&settings.domains)
+        .map(|d| {
+            let (asker, resolvers) = (&asker, &resolvers);
+            async move {
+                let observation = scan_domain(d, asker, resolvers, settings).await;
+                if let Some(bar) = progress {
+                    bar.inc(1);
+                }
+                observation
             }
-            observation
-        }
-    }))
-    .await;
+        })
+        .buffered(domain_window(settings))
+        .collect()
+        .await;
 
     let observed: Vec<_> = observations
         .into_iter()
@@ -67,6 +74,14 @@ pub async fn run_with_progress(
     report.duration_ms = (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     report.timeout_ms = settings.timeout.as_millis() as u64;
     report
+}
+
+/// How many domains are scanned at once: four per concurrency slot, and at least as many as
+/// the pacer lets through in two timeouts and a second (so a domain waiting on a probe never
+/// leaves the pacer idle).
+fn domain_window(settings: &ScanSettings) -> usize {
+    let paced = (f64::from(settings.qps) * (2.0 * settings.timeout.as_secs_f64() + 1.0)) as usize;
+    (4 * settings.concurrency).max(paced).max(64)
 }
 
 /// Classifies every domain and builds the report (without timings): the pure end of the

@@ -104,12 +104,12 @@ fn no_allowlist() -> DomainPolicy {
 
 fn allow(entries: &[&str]) -> DomainPolicy {
     DomainPolicy {
-        authorized: Some(
+        authorized: Some(std::sync::Arc::new(
             entries
                 .iter()
                 .map(|e| HostPattern::parse(e).unwrap())
                 .collect(),
-        ),
+        )),
         expected: vec![],
         expect_records: true,
     }

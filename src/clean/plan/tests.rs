@@ -81,7 +81,9 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
 
 fn policy() -> DomainPolicy {
     DomainPolicy {
-        authorized: Some(vec![HostPattern::parse("kms1.corp.example.com").unwrap()]),
+        authorized: Some(std::sync::Arc::new(vec![
+            HostPattern::parse("kms1.corp.example.com").unwrap(),
+        ])),
         expected: vec![],
         expect_records: true,
     }

@@ -397,32 +397,53 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let (settings, _) = settings_from(args.target)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
-    let mut locked = match &args.state_file {
+    let locked = match &args.state_file {
         Some(path) => Some(
             state::LockedState::open(path, Duration::from_secs(30)).map_err(|e| e.to_string())?,
         ),
         None => None,
     };
     let bar = progress_bar(settings.domains.len(), quiet);
+    let (format, color) = output_format(&args.output);
+    let Some(mut locked) = locked else {
+        // Without a state file nothing needs the whole scan at once: each domain goes to a
+        // spool file as it is finished, and the report is rendered from there.
+        let mut spool = crate::report::spool::Spool::new()
+            .map_err(|e| format!("cannot start the scan: {e}"))?;
+        let head = scan::run_into(&settings, bar.as_ref(), &mut spool)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot keep the scan's results in {}: {e}",
+                    std::env::temp_dir().display()
+                )
+            })?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let spooled = spool
+            .finish(head)
+            .map_err(|e| format!("cannot keep the scan's results: {e}"))?;
+        emit_with(&args.output, |out| {
+            report::write(&spooled, format, color, out)
+        })?;
+        return Ok(spooled.head.exit_code);
+    };
     let mut report = scan::run_with_progress(&settings, bar.as_ref()).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if let Some(locked) = locked.as_mut() {
-        let now = std::time::SystemTime::now();
-        let settled = locked.state.settle_unknown_deletes(&report);
-        report.notes.extend(settled);
-        let before = locked.state.clone();
-        locked.state.observe(&report, now);
-        locked.state.finish_scan(now);
-        crate::drift::apply(&mut report, &before, &locked.state, now);
-        locked.save().map_err(|e| e.to_string())?;
-        if args.since_last {
-            report.findings.retain(|f| crate::drift::is_drift(f.code));
-        }
+    let now = std::time::SystemTime::now();
+    let settled = locked.state.settle_unknown_deletes(&report);
+    report.notes.extend(settled);
+    let before = locked.state.clone();
+    locked.state.observe(&report, now);
+    locked.state.finish_scan(now);
+    crate::drift::apply(&mut report, &before, &locked.state, now);
+    locked.save().map_err(|e| e.to_string())?;
+    if args.since_last {
+        report.findings.retain(|f| crate::drift::is_drift(f.code));
     }
-    let (format, color) = output_format(&args.output);
-    // Large scans: the JSON and YAML documents are streamed, never held as one string.
     emit_with(&args.output, |out| {
         report::write(&report, format, color, out)
     })?;

@@ -14,11 +14,13 @@ use hickory_proto::rr::Name;
 use crate::classify::classify;
 use crate::config::{DomainSettings, ScanSettings};
 use crate::discover::{self, Asker};
-use crate::model::{DomainObservation, DomainReport, Report, Severity, SrvRecord, normalize_name};
+use crate::model::{
+    DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
+};
 use crate::probe::{self, ProbeOptions};
 
-/// Runs a whole scan. Never fails: what could not be done is in the report (and makes it
-/// incomplete, exit code 3).
+/// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
+/// (and makes it incomplete, exit code 3).
 pub async fn run(settings: &ScanSettings) -> Report {
     run_with_progress(settings, None).await
 }
@@ -28,6 +30,55 @@ pub async fn run_with_progress(
     settings: &ScanSettings,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Report {
+    let mut collected = Collect::default();
+    let mut report = run_into(settings, progress, &mut collected)
+        .await
+        .unwrap_or_else(|never| match never {});
+    report.findings = collected.findings;
+    report.domains = collected.domains;
+    report
+}
+
+/// Receives each domain as soon as it is classified, in the order of the settings.
+pub trait DomainSink {
+    type Error;
+    fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error>;
+}
+
+/// Keeps everything in memory.
+#[derive(Default)]
+struct Collect {
+    findings: Vec<Finding>,
+    domains: Vec<DomainReport>,
+}
+
+impl DomainSink for Collect {
+    type Error = std::convert::Infallible;
+    fn domain(
+        &mut self,
+        domain: DomainReport,
+        mut findings: Vec<Finding>,
+    ) -> Result<(), Self::Error> {
+        self.findings.append(&mut findings);
+        self.domains.push(domain);
+        Ok(())
+    }
+}
+
+impl DomainSink for crate::report::spool::Spool {
+    type Error = std::io::Error;
+    fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error> {
+        self.push(&domain, &findings)
+    }
+}
+
+/// Runs a whole scan, handing each domain to `sink` as it is finished; returns the report's
+/// head (its `findings` and `domains` are the sink's). Fails only when the sink does.
+pub async fn run_into<K: DomainSink>(
+    settings: &ScanSettings,
+    progress: Option<&indicatif::ProgressBar>,
+    sink: &mut K,
+) -> Result<Report, K::Error> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
     let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
@@ -49,8 +100,8 @@ pub async fn run_with_progress(
 
     // Domains enter the scan through a window, so that a million of them are never all in
     // flight (each holds its futures and sockets); the window is wide enough that the pacer
-    // and the concurrency bound, not the window, set the pace.
-    let observations: Vec<DomainObservation> = futures_util::stream::iter(&settings.domains)
+    // and the concurrency bound, not the window, set the pace. Each leaves it classified.
+    let mut finished = futures_util::stream::iter(&settings.domains)
         .map(|d| {
             let (asker, resolvers) = (&asker, &resolvers);
             async move {
@@ -58,22 +109,21 @@ pub async fn run_with_progress(
                 if let Some(bar) = progress {
                     bar.inc(1);
                 }
-                observation
+                (observation, &d.policy)
             }
         })
-        .buffered(domain_window(settings))
-        .collect()
-        .await;
-
-    let observed: Vec<_> = observations
-        .into_iter()
-        .zip(settings.domains.iter().map(|d| &d.policy))
-        .collect();
-    let mut report = assemble(observed, settings.allowlist_configured, notes);
+        .buffered(domain_window(settings));
+    let mut tally = Tally::default();
+    while let Some((observation, policy)) = finished.next().await {
+        let (domain, findings) = classify_domain(observation, policy);
+        tally.add(&domain, &findings);
+        sink.domain(domain, findings)?;
+    }
+    let mut report = tally.head(settings.allowlist_configured, notes);
     report.started_at = started_at;
     report.duration_ms = (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     report.timeout_ms = settings.timeout.as_millis() as u64;
-    report
+    Ok(report)
 }
 
 /// How many domains are scanned at once: four per concurrency slot, and at least as many as
@@ -84,48 +134,78 @@ fn domain_window(settings: &ScanSettings) -> usize {
     (4 * settings.concurrency).max(paced).max(64)
 }
 
+fn classify_domain(
+    observation: DomainObservation,
+    policy: &crate::model::DomainPolicy,
+) -> (DomainReport, Vec<Finding>) {
+    let (findings, summary) = classify(&observation, policy);
+    (
+        DomainReport {
+            observation,
+            summary,
+        },
+        findings,
+    )
+}
+
+/// What the report's head needs from every domain.
+#[derive(Default)]
+struct Tally {
+    incomplete: bool,
+    worst: Severity,
+}
+
+impl Tally {
+    fn add(&mut self, domain: &DomainReport, findings: &[Finding]) {
+        self.incomplete |= !domain.summary.complete;
+        if let Some(worst) = findings.iter().map(|f| f.severity).max() {
+            self.worst = self.worst.max(worst);
+        }
+    }
+
+    /// The report without findings and domains (timings are the caller's).
+    fn head(&self, allowlist_configured: bool, mut notes: Vec<String>) -> Report {
+        if !allowlist_configured {
+            notes.push(
+                "no allowlist is configured: every live KMS host counts as healthy, so a client that became a KMS host by mistake cannot be told apart from a real one; list your hosts under `authorized_hosts` in the config or pass --allow".into(),
+            );
+        }
+        let complete = !self.incomplete;
+        Report {
+            tool: "vlmcs-audit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: String::new(),
+            duration_ms: 0.0,
+            timeout_ms: 0,
+            allowlist_configured,
+            complete,
+            worst_severity: self.worst,
+            exit_code: Report::compute_exit_code(complete, self.worst),
+            notes,
+            findings: Vec::new(),
+            domains: Vec::new(),
+        }
+    }
+}
+
 /// Classifies every domain and builds the report (without timings): the pure end of the
 /// pipeline, also used by tests that start from hand-made observations.
 pub fn assemble(
     observations: Vec<(DomainObservation, &crate::model::DomainPolicy)>,
     allowlist_configured: bool,
-    mut notes: Vec<String>,
+    notes: Vec<String>,
 ) -> Report {
-    let mut findings = Vec::new();
-    let mut domains = Vec::new();
+    let mut tally = Tally::default();
+    let mut collected = Collect::default();
     for (observation, policy) in observations {
-        let (mut found, summary) = classify(&observation, policy);
-        findings.append(&mut found);
-        domains.push(DomainReport {
-            observation,
-            summary,
-        });
+        let (domain, findings) = classify_domain(observation, policy);
+        tally.add(&domain, &findings);
+        let Ok(()) = collected.domain(domain, findings);
     }
-    if !allowlist_configured {
-        notes.push(
-            "no allowlist is configured: every live KMS host counts as healthy, so a client that became a KMS host by mistake cannot be told apart from a real one; list your hosts under `authorized_hosts` in the config or pass --allow".into(),
-        );
-    }
-    let complete = domains.iter().all(|d| d.summary.complete);
-    let worst = findings
-        .iter()
-        .map(|f| f.severity)
-        .max()
-        .unwrap_or(Severity::Ok);
-    Report {
-        tool: "vlmcs-audit".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        started_at: String::new(),
-        duration_ms: 0.0,
-        timeout_ms: 0,
-        allowlist_configured,
-        complete,
-        worst_severity: worst,
-        exit_code: Report::compute_exit_code(complete, worst),
-        notes,
-        findings,
-        domains,
-    }
+    let mut report = tally.head(allowlist_configured, notes);
+    report.findings = collected.findings;
+    report.domains = collected.domains;
+    report
 }
 
 async fn scan_domain(

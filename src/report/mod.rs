@@ -2,9 +2,12 @@
 //! and monitoring; YAML is the same document; the table is for people.
 
 pub mod prometheus;
+pub mod spool;
 mod table;
+pub mod view;
 
 use crate::model::Report;
+pub use view::ReportView;
 
 /// Output formats of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,58 +24,49 @@ pub enum Format {
     Jsonl,
 }
 
-/// Writes `report` to `out`, streaming the JSON and YAML documents.
+/// Writes `report` to `out`, streaming every format: the JSON and YAML documents element by
+/// element, the others domain by domain.
 pub fn write(
-    report: &Report,
+    report: &dyn ReportView,
     format: Format,
     color: bool,
     out: &mut dyn std::io::Write,
 ) -> Result<(), String> {
+    let document = view::Document(report);
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, report)
+            serde_json::to_writer_pretty(&mut *out, &document)
                 .map_err(|e| format!("writing JSON: {e}"))?;
             out.write_all(b"\n").map_err(|e| e.to_string())
         }
         Format::Yaml => {
-            serde_norway::to_writer(out, report).map_err(|e| format!("writing YAML: {e}"))
+            serde_norway::to_writer(out, &document).map_err(|e| format!("writing YAML: {e}"))
         }
-        other => {
-            let text = render(report, other, color)?;
-            out.write_all(text.as_bytes()).map_err(|e| e.to_string())
-        }
+        Format::Table => table::write(report, color, out),
+        Format::Prometheus => prometheus::write(report, out),
+        Format::Jsonl => json_lines(report, out),
     }
 }
 
-/// Renders `report`; `color` applies to the table only.
+/// Renders `report` into a string (small reports, tests).
 pub fn render(report: &Report, format: Format, color: bool) -> Result<String, String> {
-    match format {
-        Format::Table => Ok(table::render(report, color)),
-        Format::Json => serde_json::to_string_pretty(report)
-            .map(|mut s| {
-                s.push('\n');
-                s
-            })
-            .map_err(|e| format!("rendering JSON: {e}")),
-        Format::Yaml => serde_norway::to_string(report).map_err(|e| format!("rendering YAML: {e}")),
-        Format::Prometheus => Ok(prometheus::render(report)),
-        Format::Jsonl => json_lines(report),
-    }
+    let mut out = Vec::new();
+    write(report, format, color, &mut out)?;
+    String::from_utf8(out).map_err(|e| e.to_string())
 }
 
 /// One line per finding, each carrying the scan's time and exit code, so that every line
 /// stands on its own in a log pipeline.
-fn json_lines(report: &Report) -> Result<String, String> {
-    let mut out = String::new();
-    for finding in &report.findings {
+fn json_lines(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let head = report.head();
+    report.for_each_finding(&mut |finding| {
         let mut value = serde_json::to_value(finding).map_err(|e| e.to_string())?;
         if let Some(map) = value.as_object_mut() {
-            map.insert("time".into(), report.started_at.clone().into());
-            map.insert("tool".into(), report.tool.clone().into());
-            map.insert("scan_exit_code".into(), report.exit_code.into());
+            map.insert("time".into(), head.started_at.clone().into());
+            map.insert("tool".into(), head.tool.clone().into());
+            map.insert("scan_exit_code".into(), head.exit_code.into());
         }
-        out.push_str(&serde_json::to_string(&value).map_err(|e| e.to_string())?);
-        out.push('\n');
-    }
-    Ok(out)
+        serde_json::to_writer(&mut *out, &value).map_err(|e| e.to_string())?;
+        out.write_all(b"\n").map_err(|e| e.to_string())
+    })
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::ReportView;
 use crate::classify::display_addr;
 use crate::model::{ProbeOutcome, Report, Severity};
 
@@ -28,45 +29,53 @@ fn family(out: &mut String, name: &str, help: &str) {
 /// Reads one count out of a domain summary.
 type SummaryField = fn(&crate::model::DomainSummary) -> usize;
 
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    let started = humantime::parse_rfc3339_weak(&report.started_at)
+/// Writes the metrics, one family after the other (one pass over the domains per family).
+pub fn write(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let head = report.head();
+    let mut text = String::new();
+    let flush = |text: &mut String, out: &mut dyn std::io::Write| {
+        let result = out.write_all(text.as_bytes()).map_err(|e| e.to_string());
+        text.clear();
+        result
+    };
+    let started = humantime::parse_rfc3339_weak(&head.started_at)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
         .unwrap_or(0);
     family(
-        &mut out,
+        &mut text,
         "vlmcs_audit_scan_timestamp_seconds",
         "Unix time the scan started.",
     );
-    let _ = writeln!(out, "vlmcs_audit_scan_timestamp_seconds {started}");
+    let _ = writeln!(text, "vlmcs_audit_scan_timestamp_seconds {started}");
     family(
-        &mut out,
+        &mut text,
         "vlmcs_audit_scan_duration_seconds",
         "How long the scan took.",
     );
     let _ = writeln!(
-        out,
+        text,
         "vlmcs_audit_scan_duration_seconds {}",
-        report.duration_ms / 1000.0
+        head.duration_ms / 1000.0
     );
     family(
-        &mut out,
+        &mut text,
         "vlmcs_audit_scan_complete",
         "1 when every domain could be scanned.",
     );
     let _ = writeln!(
-        out,
+        text,
         "vlmcs_audit_scan_complete {}",
-        u8::from(report.complete)
+        u8::from(head.complete)
     );
     family(
-        &mut out,
+        &mut text,
         "vlmcs_audit_exit_code",
         "The scan's exit code (0 ok, 1 warning, 2 critical, 3 unknown).",
     );
-    let _ = writeln!(out, "vlmcs_audit_exit_code {}", report.exit_code);
+    let _ = writeln!(text, "vlmcs_audit_exit_code {}", head.exit_code);
+    flush(&mut text, out)?;
 
     let per_domain: [(&str, &str, SummaryField); 5] = [
         (
@@ -96,69 +105,79 @@ pub fn render(report: &Report) -> String {
         ),
     ];
     for (name, help, value) in per_domain {
-        family(&mut out, name, help);
-        for d in &report.domains {
+        family(&mut text, name, help);
+        report.for_each_domain(&mut |d, _| {
             let _ = writeln!(
-                out,
+                text,
                 "{name}{{domain=\"{}\"}} {}",
                 label(&d.observation.domain),
                 value(&d.summary)
             );
-        }
+            flush(&mut text, out)
+        })?;
+        flush(&mut text, out)?;
     }
     family(
-        &mut out,
+        &mut text,
         "vlmcs_audit_domain_findings",
         "Findings per domain and severity.",
     );
-    for d in &report.domains {
+    report.for_each_domain(&mut |d, findings| {
         for severity in [Severity::Info, Severity::Warning, Severity::Critical] {
-            let count = report
-                .findings
-                .iter()
-                .filter(|f| f.domain == d.observation.domain && f.severity == severity)
-                .count();
+            let count = findings.iter().filter(|f| f.severity == severity).count();
             let _ = writeln!(
-                out,
+                text,
                 "vlmcs_audit_domain_findings{{domain=\"{}\",severity=\"{severity}\"}} {count}",
                 label(&d.observation.domain)
             );
         }
+        flush(&mut text, out)
+    })?;
+    // Two families from the same probes: each in a pass of its own.
+    for (name, help, up) in [
+        (
+            "vlmcs_audit_host_up",
+            "1 when the endpoint answered the KMS RPC bind.",
+            true,
+        ),
+        (
+            "vlmcs_audit_host_probe_seconds",
+            "How long the endpoint's probe took.",
+            false,
+        ),
+    ] {
+        family(&mut text, name, help);
+        report.for_each_domain(&mut |d, _| {
+            for p in &d.observation.probes {
+                let labels = format!(
+                    "domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"",
+                    label(&d.observation.domain),
+                    label(&p.target),
+                    label(&display_addr(p.address)),
+                    p.port
+                );
+                if up {
+                    let _ = writeln!(
+                        text,
+                        "{name}{{{labels}}} {}",
+                        u8::from(p.outcome == ProbeOutcome::KmsRpc)
+                    );
+                } else {
+                    let _ = writeln!(text, "{name}{{{labels}}} {}", p.duration_ms / 1000.0);
+                }
+            }
+            flush(&mut text, out)
+        })?;
+        flush(&mut text, out)?;
     }
-    family(
-        &mut out,
-        "vlmcs_audit_host_up",
-        "1 when the endpoint answered the KMS RPC bind.",
-    );
-    let mut seconds = String::new();
-    for d in &report.domains {
-        for p in &d.observation.probes {
-            let labels = format!(
-                "domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"",
-                label(&d.observation.domain),
-                label(&p.target),
-                label(&display_addr(p.address)),
-                p.port
-            );
-            let _ = writeln!(
-                out,
-                "vlmcs_audit_host_up{{{labels}}} {}",
-                u8::from(p.outcome == ProbeOutcome::KmsRpc)
-            );
-            let _ = writeln!(
-                seconds,
-                "vlmcs_audit_host_probe_seconds{{{labels}}} {}",
-                p.duration_ms / 1000.0
-            );
-        }
-    }
-    family(
-        &mut out,
-        "vlmcs_audit_host_probe_seconds",
-        "How long the endpoint's probe took.",
-    );
-    out.push_str(&seconds);
-    out
+    Ok(())
+}
+
+/// The metrics as a string (small reports, tests).
+pub fn render(report: &Report) -> String {
+    let mut out = Vec::new();
+    let _ = write(report, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

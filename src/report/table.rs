@@ -3,25 +3,34 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
+use super::ReportView;
 use crate::classify::display_addr;
-use crate::model::{Report, Severity};
+use crate::model::{Finding, Severity};
 
-pub fn render(report: &Report, color: bool) -> String {
-    let mut out = String::new();
-    let verdict = match report.exit_code {
+/// Writes the tables: the summary row of every domain, then each domain's findings.
+pub fn write(
+    report: &dyn ReportView,
+    color: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let head = report.head();
+    let verdict = match head.exit_code {
         0 => "OK",
         1 => "WARNING",
         2 => "CRITICAL",
         _ => "UNKNOWN (scan incomplete)",
     };
-    out.push_str(&format!(
+    let io = |e: std::io::Error| e.to_string();
+    write!(
+        out,
         "vlmcs-audit {}: {} domain(s) scanned in {:.1} s (timeout {} ms) — {verdict}, exit code {}\n\n",
-        report.version,
-        report.domains.len(),
-        report.duration_ms / 1000.0,
-        report.timeout_ms,
-        report.exit_code
-    ));
+        head.version,
+        report.domain_count(),
+        head.duration_ms / 1000.0,
+        head.timeout_ms,
+        head.exit_code
+    )
+    .map_err(io)?;
 
     let mut summary = new_table();
     summary.set_header([
@@ -35,7 +44,7 @@ pub fn render(report: &Report, color: bool) -> String {
         "unauthorized",
         "worst",
     ]);
-    for d in &report.domains {
+    report.for_each_domain(&mut |d, _| {
         let answering = d
             .observation
             .servers
@@ -58,38 +67,32 @@ pub fn render(report: &Report, color: bool) -> String {
             Cell::new(d.summary.unauthorized),
             severity_cell(worst, color),
         ]);
-    }
-    out.push_str(&summary.to_string());
-    out.push_str("\n\n");
+        Ok(())
+    })?;
+    write!(out, "{summary}\n\n").map_err(io)?;
 
-    for d in &report.domains {
+    report.for_each_domain(&mut |d, findings| {
         let name = &d.observation.domain;
-        out.push_str(&format!("{}  ({})\n", clean(name), clean(&servers_line(d))));
-        let mut findings = new_table();
-        findings.set_header(["severity", "code", "where", "detail"]);
-        let mut ordered: Vec<_> = report
-            .findings
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| &f.domain == name)
-            .collect();
+        writeln!(out, "{}  ({})", clean(name), clean(&servers_line(d))).map_err(io)?;
+        let mut table = new_table();
+        table.set_header(["severity", "code", "where", "detail"]);
         // Worst first, otherwise in the order classification produced them.
+        let mut ordered: Vec<(usize, &&Finding)> = findings.iter().enumerate().collect();
         ordered.sort_by_key(|(i, f)| (std::cmp::Reverse(f.severity), *i));
         for (_, f) in ordered {
-            findings.add_row(vec![
+            table.add_row(vec![
                 severity_cell(f.severity, color),
                 Cell::new(f.code.as_str()),
                 Cell::new(clean(&location(f))),
                 Cell::new(clean(&f.detail)),
             ]);
         }
-        out.push_str(&findings.to_string());
-        out.push_str("\n\n");
+        write!(out, "{table}\n\n").map_err(io)
+    })?;
+    for note in &head.notes {
+        write!(out, "\nnote: {}\n", clean(note)).map_err(io)?;
     }
-    for note in &report.notes {
-        out.push_str(&format!("\nnote: {}\n", clean(note)));
-    }
-    out
+    Ok(())
 }
 
 /// `target:port @ address`, whichever parts the finding has.

@@ -1,0 +1,193 @@
+//! A scan's finished domains, kept on disk instead of in memory: one compact JSON line per
+//! domain (with its findings) in an unlinked temporary file in `$TMPDIR`, about 3 KB a domain.
+//! The renderers read it back one domain at a time ([`ReportView`]), so the memory a scan needs
+//! is set by the domains in flight, not by how many there are.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::view::{DomainVisit, FindingVisit, ReportView};
+use crate::model::{DomainReport, Finding, Report};
+
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    domain: &'a DomainReport,
+    findings: &'a [Finding],
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    domain: DomainReport,
+    findings: Vec<Finding>,
+}
+
+/// Domains as the scan finishes them.
+pub struct Spool {
+    out: BufWriter<File>,
+    domains: usize,
+}
+
+impl Spool {
+    /// A new spool in the system's temporary directory; the file has no name from the start,
+    /// so nothing is left behind however the run ends.
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            out: BufWriter::with_capacity(1 << 20, anonymous_file()?),
+            domains: 0,
+        })
+    }
+
+    pub fn push(&mut self, domain: &DomainReport, findings: &[Finding]) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &EntryRef { domain, findings })
+            .map_err(io::Error::other)?;
+        self.out.write_all(b"\n")?;
+        self.domains += 1;
+        Ok(())
+    }
+
+    /// The finished report: `head` (without findings and domains) and what was spooled.
+    pub fn finish(self, head: Report) -> io::Result<Spooled> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        Ok(Spooled {
+            head,
+            file,
+            domains: self.domains,
+        })
+    }
+}
+
+fn anonymous_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(
+            ".vlmcs-audit-spool-{}-{attempt}",
+            std::process::id()
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(&path) {
+            Ok(file) => {
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot create a spool file in {}: {e}", dir.display()),
+                ));
+            }
+        }
+    }
+    Err(io::Error::other(format!(
+        "cannot create a spool file in {}",
+        dir.display()
+    )))
+}
+
+/// A report whose domains are in a [`Spool`].
+pub struct Spooled {
+    pub head: Report,
+    file: File,
+    domains: usize,
+}
+
+impl Spooled {
+    fn each_entry(&self, visit: &mut dyn FnMut(Entry) -> Result<(), String>) -> Result<(), String> {
+        let failed = |e: io::Error| format!("reading back the scan's spool file: {e}");
+        (&self.file).seek(SeekFrom::Start(0)).map_err(failed)?;
+        let mut reader = BufReader::with_capacity(1 << 20, &self.file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(failed)? == 0 {
+                return Ok(());
+            }
+            let entry: Entry = serde_json::from_slice(&line)
+                .map_err(|e| failed(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+            visit(entry)?;
+        }
+    }
+}
+
+impl ReportView for Spooled {
+    fn head(&self) -> &Report {
+        &self.head
+    }
+
+    fn domain_count(&self) -> usize {
+        self.domains
+    }
+
+    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), String> {
+        self.each_entry(&mut |entry| entry.findings.iter().try_for_each(&mut *visit))
+    }
+
+    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), String> {
+        self.each_entry(&mut |entry| {
+            let findings: Vec<&Finding> = entry.findings.iter().collect();
+            visit(&entry.domain, &findings)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Format, write};
+
+    #[test]
+    fn a_spooled_report_renders_byte_for_byte_like_one_in_memory() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-scan.json"
+        ))
+        .unwrap();
+        let report: Report = serde_json::from_str(&text).unwrap();
+        let mut spool = Spool::new().unwrap();
+        for d in &report.domains {
+            let findings: Vec<Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.domain == d.observation.domain)
+                .cloned()
+                .collect();
+            spool.push(d, &findings).unwrap();
+        }
+        let mut head = report.clone();
+        head.findings.clear();
+        head.domains.clear();
+        let spooled = spool.finish(head).unwrap();
+        for format in [
+            Format::Json,
+            Format::Yaml,
+            Format::Table,
+            Format::Prometheus,
+            Format::Jsonl,
+        ] {
+            let (mut memory, mut disk) = (Vec::new(), Vec::new());
+            write(&report, format, false, &mut memory).unwrap();
+            write(&spooled, format, false, &mut disk).unwrap();
+            assert!(memory.len() > 100, "{format:?}");
+            assert!(memory == disk, "{format:?} differs");
+        }
+        // And the streamed JSON document is exactly what serde writes for the model.
+        let mut streamed = Vec::new();
+        write(&spooled, Format::Json, false, &mut streamed).unwrap();
+        let whole = serde_json::to_string_pretty(&report).unwrap() + "\n";
+        assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        let mut yaml = Vec::new();
+        write(&spooled, Format::Yaml, false, &mut yaml).unwrap();
+        assert_eq!(
+            String::from_utf8(yaml).unwrap(),
+            serde_norway::to_string(&report).unwrap()
+        );
+    }
+}

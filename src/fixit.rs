@@ -61,7 +61,12 @@ pub struct FixIt {
 
 /// Builds the fix-it model from a scan report.
 pub fn build(report: &Report) -> FixIt {
-    let sections = report.domains.iter().map(|d| section(report, d)).collect();
+    let mut sections = Vec::with_capacity(report.domains.len());
+    // The in-memory view indexes findings by domain once (never fails).
+    let _ = crate::report::ReportView::for_each_domain(report, &mut |d, findings| {
+        sections.push(section(d, findings));
+        Ok(())
+    });
     let problems = report
         .findings
         .iter()
@@ -84,7 +89,7 @@ pub fn build(report: &Report) -> FixIt {
     }
 }
 
-fn section(report: &Report, domain: &DomainReport) -> Section {
+fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
     let obs = &domain.observation;
     let s = &domain.summary;
     let summary = format!(
@@ -104,10 +109,10 @@ fn section(report: &Report, domain: &DomainReport) -> Section {
                 .join(", ")
         }
     );
-    let mut findings: Vec<&Finding> = report
-        .findings
+    let mut findings: Vec<&Finding> = findings
         .iter()
-        .filter(|f| f.domain == obs.domain && f.severity > Severity::Ok)
+        .copied()
+        .filter(|f| f.severity > Severity::Ok)
         .collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let items = findings.into_iter().map(|f| item(domain, f)).collect();

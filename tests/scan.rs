@@ -516,6 +516,12 @@ fn hostile_target_names_reach_no_terminal_raw() {
         .as_str()
         .unwrap();
     assert!(resolution.starts_with("NXDOMAIN"), "{resolution}");
+    // Shown in zone-file syntax (decimal escapes), never hickory's octal `\033`.
+    assert!(
+        resolution.contains("evil\\027[31m\\010\\$\\(reboot\\).audit.test."),
+        "{resolution}"
+    );
+    assert!(!resolution.contains("\\033"), "{resolution}");
     let table = scan(&["hostile"], &["--format", "table"]);
     assert!(
         !table.stdout.contains('\u{1b}'),

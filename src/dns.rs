@@ -123,22 +123,14 @@ pub async fn query(
         Err(e) => return Err(e),
     };
     let truncated_over_udp = udp_failure.is_none();
-    let tcp = bounded(
-        deadline,
-        options.timeout,
-        ask_tcp(server, name, record_type, options, deadline),
-    )
-    .await
-    .map_err(|error| QueryError::OverTcp {
-        udp_failure,
-        error: Box::new(error),
-    })?;
-    Ok(Reply {
-        message: tcp,
-        transport: Transport::Tcp,
-        truncated_over_udp,
-        elapsed: started.elapsed(),
-    })
+    let mut reply = tcp_leg(server, name, record_type, options, started)
+        .await
+        .map_err(|error| QueryError::OverTcp {
+            udp_failure,
+            error: Box::new(error),
+        })?;
+    reply.truncated_over_udp = truncated_over_udp;
+    Ok(reply)
 }
 
 /// Asks `server` over TCP only: for reading back what an update (always over TCP) will meet.
@@ -148,7 +140,17 @@ pub async fn query_tcp(
     record_type: RecordType,
     options: QueryOptions,
 ) -> Result<Reply, QueryError> {
-    let started = Instant::now();
+    tcp_leg(server, name, record_type, options, Instant::now()).await
+}
+
+/// The TCP exchange, within what is left of the deadline that began at `started`.
+async fn tcp_leg(
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+    started: Instant,
+) -> Result<Reply, QueryError> {
     let deadline = started + options.timeout;
     let message = bounded(
         deadline,
@@ -262,6 +264,14 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
 /// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
 /// BIND, and names from DNS can carry any byte.)
 pub fn presentation(name: &Name) -> String {
+    escaped(name, |byte| {
+        !matches!(byte, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
+    })
+}
+
+/// A name in presentation form where the printable ASCII bytes for which `plain` is false are
+/// backslash-escaped (`\;`), and every byte outside printable ASCII is `\DDD` (decimal).
+pub fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
     if name.is_root() {
         return ".".into();
     }
@@ -269,11 +279,11 @@ pub fn presentation(name: &Name) -> String {
     for label in name.iter() {
         for &byte in label {
             match byte {
-                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                0x21..=0x7e if plain(byte) => out.push(byte as char),
+                0x21..=0x7e => {
                     out.push('\\');
                     out.push(byte as char);
                 }
-                0x21..=0x7e => out.push(byte as char),
                 _ => out.push_str(&format!("\\{byte:03}")),
             }
         }

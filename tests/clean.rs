@@ -281,63 +281,64 @@ fn key_file_readable_by_others_is_refused() {
     assert_eq!(dig("perm"), before);
 }
 
-#[test]
-fn rrset_changed_between_scan_and_delete_is_left_alone() {
+/// `clean --apply` of `zone` through the library, with `between` run where the confirmation
+/// would be: after the scan, before the first delete.
+fn clean_with_a_change_in_between(
+    zone: &str,
+    between: impl FnOnce() + Send + 'static,
+) -> vlmcs_audit::clean::CleanReport {
     let bed = bed();
-    let before = dig("nxrrset");
     let settings = vlmcs_audit::config::build(
         None,
         &vlmcs_audit::config::Overrides {
-            domains: vec![origin("nxrrset")],
+            domains: vec![origin(zone)],
             servers: vec![bed.server.to_string()],
-            allow: vec![format!("kms1.{}", origin("nxrrset"))],
+            allow: vec![format!("kms1.{}", origin(zone))],
             timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
             ..Default::default()
         },
         || Ok(vec![]),
     )
     .unwrap();
-    let f = files("nxrrset");
+    let f = files(zone);
     let key = vlmcs_audit::auth::load_key_file(Path::new(key())).unwrap();
-    let server = bed.server;
     let request = vlmcs_audit::clean::CleanRequest {
         options: vlmcs_audit::clean::CleanOptions {
             dead_for: std::time::Duration::ZERO,
             ..Default::default()
         },
         apply: true,
-        auth: vlmcs_audit::auth::Auth::Tsig(key.clone()),
+        auth: vlmcs_audit::auth::Auth::Tsig(key),
         state_path: f.state,
         lock_wait: std::time::Duration::from_secs(5),
         undo_path: f.undo,
         audit_path: f.audit,
         primary: None,
-        // Between the scan and the delete, a host registers itself (as KMS hosts do daily).
         confirm: Box::new(move |_| {
-            let added = Command::new("nsupdate")
-                .arg("-k")
-                .arg(bed.key_file.as_os_str())
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    use std::io::Write;
-                    let script = format!(
-                        "server 127.0.0.1 {}\nzone {z}\nupdate add _vlmcs._tcp.{z} 300 IN SRV 0 0 1688 newhost.{z}\nsend\n",
-                        server.port(),
-                        z = origin("nxrrset")
-                    );
-                    child.stdin.take().unwrap().write_all(script.as_bytes())?;
-                    child.wait()
-                })
-                .unwrap();
-            assert!(added.success());
+            between();
             true
         }),
     };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let report = runtime
+    tokio::runtime::Runtime::new()
+        .unwrap()
         .block_on(vlmcs_audit::clean::run(&settings, request))
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn rrset_changed_between_scan_and_delete_is_left_alone() {
+    let bed = bed();
+    let before = dig("nxrrset");
+    // Between the scan and the delete, a host registers itself (as KMS hosts do daily).
+    let report = clean_with_a_change_in_between("nxrrset", move || {
+        nsupdate_at(
+            bed.server,
+            &format!(
+                "update add _vlmcs._tcp.{z} 300 IN SRV 0 0 1688 newhost.{z}\n",
+                z = origin("nxrrset")
+            ),
+        );
+    });
     // Read back from the primary just before the delete, the change stops it before anything
     // is sent (NXRRSET from the server remains the guard against a change in the last moment).
     let result = &report.results[0];
@@ -1075,49 +1076,16 @@ fn a_ttl_change_between_scan_and_delete_stops_the_domain() {
         before.iter().all(|r| r.contains(" 300 IN SRV ")),
         "{before:?}"
     );
-    let settings = vlmcs_audit::config::build(
-        None,
-        &vlmcs_audit::config::Overrides {
-            domains: vec![origin("ttl")],
-            servers: vec![bed.server.to_string()],
-            allow: vec![format!("kms1.{}", origin("ttl"))],
-            timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
-            ..Default::default()
-        },
-        || Ok(vec![]),
-    )
-    .unwrap();
-    let f = files("ttl");
-    let key = vlmcs_audit::auth::load_key_file(Path::new(key())).unwrap();
-    let server = bed.server;
-    let request = vlmcs_audit::clean::CleanRequest {
-        options: vlmcs_audit::clean::CleanOptions {
-            dead_for: std::time::Duration::ZERO,
-            ..Default::default()
-        },
-        apply: true,
-        auth: vlmcs_audit::auth::Auth::Tsig(key),
-        state_path: f.state,
-        lock_wait: std::time::Duration::from_secs(5),
-        undo_path: f.undo.clone(),
-        audit_path: f.audit,
-        primary: None,
-        // Between the scan and the delete, only the RRset's TTL changes.
-        confirm: Box::new(move |_| {
-            nsupdate_at(
-                server,
-                &format!(
-                    "update add _vlmcs._tcp.{z} 900 IN SRV 0 0 1688 kms1.{z}\n",
-                    z = origin("ttl")
-                ),
-            );
-            true
-        }),
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let report = runtime
-        .block_on(vlmcs_audit::clean::run(&settings, request))
-        .unwrap();
+    // Between the scan and the delete, only the RRset's TTL changes.
+    let report = clean_with_a_change_in_between("ttl", move || {
+        nsupdate_at(
+            bed.server,
+            &format!(
+                "update add _vlmcs._tcp.{z} 900 IN SRV 0 0 1688 kms1.{z}\n",
+                z = origin("ttl")
+            ),
+        );
+    });
     let result = &report.results[0];
     assert_eq!(result.result, "skipped");
     assert!(
@@ -1133,7 +1101,7 @@ fn a_ttl_change_between_scan_and_delete_stops_the_domain() {
         after.iter().all(|r| r.contains(" 900 IN SRV ")),
         "{after:?}"
     );
-    assert!(!f.undo.exists());
+    assert!(!files("ttl").undo.exists());
 }
 
 /// Sends an nsupdate script (without `server`/`zone`/`send`) to the bed's server.

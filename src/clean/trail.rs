@@ -89,24 +89,9 @@ fn one_line(text: &str) -> String {
 /// escaped (`\&`, `\032`), so that no shell-like or zone-file character (`;`, `$`, `|`, `%`,
 /// spaces, newlines) can change how the line is read.
 pub fn undo_name(name: &Name) -> String {
-    if name.is_root() {
-        return ".".into();
-    }
-    let mut out = String::new();
-    for label in name.iter() {
-        for &byte in label {
-            match byte {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => out.push(byte as char),
-                0x21..=0x7e => {
-                    out.push('\\');
-                    out.push(byte as char);
-                }
-                _ => out.push_str(&format!("\\{byte:03}")),
-            }
-        }
-        out.push('.');
-    }
-    out
+    crate::dns::escaped(name, |byte| {
+        byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
+    })
 }
 
 /// `server`, `zone`, `update add`, `send`: one self-contained nsupdate block per record.

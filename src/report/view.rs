@@ -83,20 +83,9 @@ struct Findings<'a>(&'a dyn ReportView);
 
 impl Serialize for Findings<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        let mut failed = None;
-        let walked = self.0.for_each_finding(&mut |f| {
-            seq.serialize_element(f).map_err(|e| {
-                let text = e.to_string();
-                failed = Some(e);
-                text
-            })
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        walked.map_err(S::Error::custom)?;
-        seq.end()
+        stream_seq(serializer, |element| {
+            self.0.for_each_finding(&mut |f| element(f))
+        })
     }
 }
 
@@ -104,19 +93,30 @@ struct Domains<'a>(&'a dyn ReportView);
 
 impl Serialize for Domains<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(None)?;
-        let mut failed = None;
-        let walked = self.0.for_each_domain(&mut |d, _| {
-            seq.serialize_element(d).map_err(|e| {
-                let text = e.to_string();
-                failed = Some(e);
-                text
-            })
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        walked.map_err(S::Error::custom)?;
-        seq.end()
+        stream_seq(serializer, |element| {
+            self.0.for_each_domain(&mut |d, _| element(d))
+        })
     }
+}
+
+/// A sequence of unknown length whose elements `walk` hands over one at a time; a failure of
+/// the serializer stops the walk and is returned as itself.
+fn stream_seq<S: Serializer, T: Serialize>(
+    serializer: S,
+    walk: impl FnOnce(&mut dyn FnMut(&T) -> Result<(), String>) -> Result<(), String>,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = serializer.serialize_seq(None)?;
+    let mut failed = None;
+    let walked = walk(&mut |item| {
+        seq.serialize_element(item).map_err(|e| {
+            let text = e.to_string();
+            failed = Some(e);
+            text
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    walked.map_err(S::Error::custom)?;
+    seq.end()
 }

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
-    ProbeOutcome, QueryStatus, Severity, SrvRecord, normalize_name,
+    ProbeOutcome, QueryStatus, RecordVerdict, Severity, SrvRecord, normalize_name,
 };
 
 /// The port KMS hosts listen on unless `slmgr /sprt` changed it.
@@ -152,6 +152,58 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
     }
     missing_authorized_hosts(obs, policy, &mut out);
     finish(out.list, summary)
+}
+
+/// The statuses a record can have, most telling first: a record works if any address works;
+/// otherwise the most specific failure names it.
+const RECORD_STATUSES: [FindingCode; 6] = [
+    FindingCode::Healthy,
+    FindingCode::UnauthorizedHost,
+    FindingCode::NotKms,
+    FindingCode::DeadHost,
+    FindingCode::NoAddress,
+    FindingCode::InvalidTarget,
+];
+
+/// One verdict per record of `obs`, from this domain's `findings`: where a record's status
+/// and whether the evidence is certain are decided, for everything downstream.
+pub fn verdicts(obs: &DomainObservation, findings: &[Finding]) -> Vec<RecordVerdict> {
+    obs.records
+        .iter()
+        .map(|record| {
+            let target = normalize_name(&record.target);
+            let about = |f: &&Finding| {
+                f.target.as_deref().map(normalize_name).as_deref() == Some(target.as_str())
+                    && f.port.is_none_or(|p| p == record.port)
+            };
+            let decided = RECORD_STATUSES
+                .iter()
+                .find_map(|code| findings.iter().filter(about).find(|f| f.code == *code));
+            let status = decided.map_or(FindingCode::Healthy, |f| f.code);
+            let uncertain_because = match status {
+                FindingCode::NoAddress => obs
+                    .target(&record.target)
+                    .and_then(|t| t.resolution_error.as_ref())
+                    .filter(|e| !e.proves_dangling())
+                    .map(|e| {
+                        format!(
+                            "the target's addresses could not be looked up ({e}): not certain it is dangling"
+                        )
+                    }),
+                _ => None,
+            };
+            RecordVerdict {
+                priority: record.priority,
+                weight: record.weight,
+                port: record.port,
+                target: record.target.clone(),
+                status,
+                certain: uncertain_because.is_none(),
+                uncertain_because,
+                evidence: decided.map(|f| f.detail.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 struct Findings<'a> {
@@ -330,8 +382,8 @@ fn hosts(
         let addresses = target.map(|t| t.addresses.as_slice()).unwrap_or_default();
         if addresses.is_empty() {
             let why = target
-                .and_then(|t| t.resolution_error.clone())
-                .unwrap_or_else(|| "no A or AAAA record".into());
+                .and_then(|t| t.resolution_error.as_ref())
+                .map_or_else(|| "no A or AAAA record".into(), ToString::to_string);
             out.push(
                 FindingCode::NoAddress,
                 Severity::Warning,

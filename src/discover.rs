@@ -11,7 +11,9 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::sync::Semaphore;
 
 use crate::dns::{self, QueryError, QueryOptions, Reply};
-use crate::model::{QueryStatus, ServerObservation, SrvRecord, TargetObservation, normalize_name};
+use crate::model::{
+    QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation, normalize_name,
+};
 
 /// The recursive resolvers used for discovery: configured ones, else the system's.
 pub fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
@@ -389,7 +391,7 @@ impl Asker {
             resolution_error: None,
         };
         let Some(mut name) = dns::parse_presentation(target) else {
-            observation.resolution_error = Some("the target is not a valid DNS name".into());
+            observation.resolution_error = Some(ResolutionError::InvalidName);
             return observation;
         };
         let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
@@ -418,27 +420,25 @@ impl Asker {
                         }
                     }
                     if addresses.is_empty() {
-                        observation.resolution_error =
-                            Some("NODATA: the name exists but has no A or AAAA record".into());
+                        observation.resolution_error = Some(ResolutionError::NoData);
                     }
                     observation.addresses = dedup(addresses);
                     return observation;
                 }
                 Lookup::NxDomain => {
                     observation.source = "lookup".into();
-                    observation.resolution_error = Some(format!(
-                        "NXDOMAIN: {} does not exist",
-                        dns::presentation(&name)
-                    ));
+                    observation.resolution_error = Some(ResolutionError::NxDomain {
+                        name: dns::presentation(&name),
+                    });
                     return observation;
                 }
                 Lookup::Failed(e) => {
-                    observation.resolution_error = Some(format!("lookup failed: {e}"));
+                    observation.resolution_error = Some(ResolutionError::LookupFailed(e));
                     return observation;
                 }
             }
         }
-        observation.resolution_error = Some("CNAME chain longer than 8 links".into());
+        observation.resolution_error = Some(ResolutionError::ChainTooLong);
         observation
     }
 

@@ -257,7 +257,105 @@ pub struct TargetObservation {
     pub cname: Option<String>,
     pub addresses: Vec<IpAddr>,
     /// Why there are no addresses (NXDOMAIN, NODATA, lookup failure), when there are none.
-    pub resolution_error: Option<String>,
+    pub resolution_error: Option<ResolutionError>,
+}
+
+/// Why a target has no address. Only NXDOMAIN and NODATA prove a record dangling; a failed
+/// lookup proves nothing. Written in reports as its sentence (the JSON contract's string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolutionError {
+    /// The name does not exist (an authoritative or recursive NXDOMAIN).
+    NxDomain { name: String },
+    /// The name exists, without A or AAAA records.
+    NoData,
+    /// No server gave a usable answer (timeouts, SERVFAIL, REFUSED...).
+    LookupFailed(String),
+    /// The target cannot even be written as a DNS name.
+    InvalidName,
+    /// The CNAME chain did not end within the bound.
+    ChainTooLong,
+}
+
+impl ResolutionError {
+    /// Whether DNS itself says the target has no address (and the record dangles).
+    pub fn proves_dangling(&self) -> bool {
+        matches!(self, Self::NxDomain { .. } | Self::NoData)
+    }
+
+    /// Reads the sentence back (a saved report). Unknown text proves nothing.
+    pub fn from_text(text: &str) -> Self {
+        if text == Self::NoData.to_string() {
+            Self::NoData
+        } else if text == Self::InvalidName.to_string() {
+            Self::InvalidName
+        } else if text == Self::ChainTooLong.to_string() {
+            Self::ChainTooLong
+        } else if let Some(name) = text
+            .strip_prefix("NXDOMAIN: ")
+            .and_then(|t| t.strip_suffix(" does not exist"))
+        {
+            Self::NxDomain {
+                name: name.to_string(),
+            }
+        } else {
+            Self::LookupFailed(
+                text.strip_prefix("lookup failed: ")
+                    .unwrap_or(text)
+                    .to_string(),
+            )
+        }
+    }
+}
+
+impl fmt::Display for ResolutionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NxDomain { name } => write!(f, "NXDOMAIN: {name} does not exist"),
+            Self::NoData => f.write_str("NODATA: the name exists but has no A or AAAA record"),
+            Self::LookupFailed(why) => write!(f, "lookup failed: {why}"),
+            Self::InvalidName => f.write_str("the target is not a valid DNS name"),
+            Self::ChainTooLong => f.write_str("CNAME chain longer than 8 links"),
+        }
+    }
+}
+
+impl Serialize for ResolutionError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResolutionError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Self::from_text(&text))
+    }
+}
+
+/// The verdict on one SRV record, decided once in `classify`: what `state`, `clean` and drift
+/// read. `status` is the record's worst-news code (`healthy`, `unauthorized-host`, `not-kms`,
+/// `dead-host`, `no-address`, `invalid-target`); `certain` is false when the evidence cannot
+/// support a deletion (a failed lookup is not a dangling record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordVerdict {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: String,
+    pub status: FindingCode,
+    pub certain: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain_because: Option<String>,
+    /// The finding that decided it, for people.
+    pub evidence: String,
+}
+
+impl RecordVerdict {
+    pub fn is_for(&self, record: &SrvRecord) -> bool {
+        self.priority == record.priority
+            && self.weight == record.weight
+            && self.port == record.port
+            && normalize_name(&self.target) == normalize_name(&record.target)
+    }
 }
 
 /// How the TCP + RPC probe of one address ended.
@@ -456,6 +554,16 @@ pub struct DomainReport {
     #[serde(flatten)]
     pub observation: DomainObservation,
     pub summary: DomainSummary,
+    /// One per record of `observation.records`, in the same order.
+    #[serde(default)]
+    pub verdicts: Vec<RecordVerdict>,
+}
+
+impl DomainReport {
+    /// The verdict on one of this domain's records.
+    pub fn verdict(&self, record: &SrvRecord) -> Option<&RecordVerdict> {
+        self.verdicts.iter().find(|v| v.is_for(record))
+    }
 }
 
 /// The whole result of a scan: the one model every renderer reads.

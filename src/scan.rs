@@ -139,10 +139,12 @@ fn classify_domain(
     policy: &crate::model::DomainPolicy,
 ) -> (DomainReport, Vec<Finding>) {
     let (findings, summary) = classify(&observation, policy);
+    let verdicts = crate::classify::verdicts(&observation, &findings);
     (
         DomainReport {
             observation,
             summary,
+            verdicts,
         },
         findings,
     )

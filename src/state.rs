@@ -171,33 +171,6 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// The worst-news finding code for each record of a domain, as the state remembers it.
-pub fn record_status(report: &Report, domain: &str, record: &SrvRecord) -> FindingCode {
-    let target = normalize_name(&record.target);
-    let codes: Vec<FindingCode> = report
-        .findings
-        .iter()
-        .filter(|f| f.domain == domain)
-        .filter(|f| f.target.as_deref().map(normalize_name) == Some(target.clone()))
-        .filter(|f| f.port.is_none() || f.port == Some(record.port))
-        .map(|f| f.code)
-        .collect();
-    // A record works if any address works; otherwise the most specific failure names it.
-    for code in [
-        FindingCode::Healthy,
-        FindingCode::UnauthorizedHost,
-        FindingCode::NotKms,
-        FindingCode::DeadHost,
-        FindingCode::NoAddress,
-        FindingCode::InvalidTarget,
-    ] {
-        if codes.contains(&code) {
-            return code;
-        }
-    }
-    FindingCode::Healthy
-}
-
 impl State {
     /// Folds a scan into the state. Domains that could not be scanned completely are left
     /// alone: an outage of the auditor must not look like records disappearing.
@@ -208,7 +181,11 @@ impl State {
             let mut present = std::collections::BTreeSet::new();
             for record in &domain.observation.records {
                 let key = record_key(name, record);
-                let status = record_status(report, name, record);
+                // classify decided it; a report without verdicts (older) counts it as healthy,
+                // which never makes a record a deletion candidate.
+                let status = domain
+                    .verdict(record)
+                    .map_or(FindingCode::Healthy, |v| v.status);
                 let entry = self
                     .records
                     .entry(key.clone())

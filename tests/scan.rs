@@ -462,6 +462,22 @@ fn json_contract_has_the_documented_fields() {
     assert_eq!(d["zone"], "audit.test.");
     assert_eq!(d["primary"], "ns1.audit.test.");
     assert_eq!(report["exit_code"], 2);
+    // One verdict per record, decided once: healthy here, a certain dangling record there.
+    let verdict = |domain: usize| report["domains"][domain]["verdicts"][0].clone();
+    assert_eq!(verdict(0)["status"], "healthy", "{:#}", verdict(0));
+    assert_eq!(verdict(0)["target"], "kms1.audit.test.");
+    assert_eq!(verdict(0)["port"], 1688);
+    assert_eq!(verdict(1)["status"], "no-address", "{:#}", verdict(1));
+    assert_eq!(verdict(1)["certain"], true);
+    assert!(verdict(1).get("uncertain_because").is_none());
+    assert!(
+        verdict(1)["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("NXDOMAIN"),
+        "{:#}",
+        verdict(1)
+    );
 }
 
 #[test]

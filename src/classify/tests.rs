@@ -39,7 +39,9 @@ fn target(name: &str, addresses: &[&str]) -> TargetObservation {
         cname: None,
         addresses: addresses.iter().map(|a| ip(a)).collect(),
         resolution_error: if addresses.is_empty() {
-            Some("NXDOMAIN".into())
+            Some(crate::model::ResolutionError::NxDomain {
+                name: name.to_string(),
+            })
         } else {
             None
         },

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::model::{FindingCode, ProbeOutcome, QueryStatus, Report, SrvRecord, normalize_name};
-use crate::state::{State, record_status};
+use crate::model::{FindingCode, ProbeOutcome, QueryStatus, RecordVerdict, Report, SrvRecord};
+use crate::state::State;
 
 /// What the administrator allowed.
 #[derive(Debug, Clone)]
@@ -99,9 +99,10 @@ pub fn plan(report: &Report, state: &State, now: SystemTime, options: &CleanOpti
         let uncertain = domain_uncertainty(domain);
         let mut domain_items = Vec::new();
         for record in &obs.records {
-            let status = record_status(report, &obs.domain, record);
-            let Some((reason, detail, mut keep)) = candidate(report, obs, record, status, options)
-            else {
+            let Some(verdict) = domain.verdict(record) else {
+                continue;
+            };
+            let Some((reason, detail, mut keep)) = candidate(obs, record, verdict, options) else {
                 continue;
             };
             let failing_for = state.failing_for(&obs.domain, record, now);
@@ -184,64 +185,32 @@ fn domain_uncertainty(domain: &crate::model::DomainReport) -> Option<String> {
     (!agree).then(|| "the authoritative servers disagree about the RRset (replication lag?): wait until they agree".into())
 }
 
-/// Whether `record` is a deletion candidate: its reason, a detail, and a reason to keep it
-/// anyway (flags not given, uncertain evidence).
+/// Whether `record` is a deletion candidate, from its verdict: its reason, a detail, and a
+/// reason to keep it anyway (flags not given, uncertain evidence).
 fn candidate(
-    report: &Report,
     obs: &crate::model::DomainObservation,
     record: &SrvRecord,
-    status: FindingCode,
+    verdict: &RecordVerdict,
     options: &CleanOptions,
 ) -> Option<(FindingCode, String, Option<String>)> {
-    let target = obs.target(&record.target);
-    let probes: Vec<_> = obs.probes_of(record).collect();
-    let finding_detail = |code: FindingCode| {
-        report
-            .findings
-            .iter()
-            .find(|f| {
-                f.domain == obs.domain
-                    && f.code == code
-                    && f.target.as_deref().map(normalize_name)
-                        == Some(normalize_name(&record.target))
-            })
-            .map(|f| f.detail.clone())
-            .unwrap_or_default()
-    };
-    match status {
-        FindingCode::Healthy => None,
-        FindingCode::UnauthorizedHost => Some((
-            status,
-            finding_detail(status),
-            (!options.include_unauthorized).then(|| {
-                "a live host not on the allowlist is only deleted with --include-unauthorized (fix the host first, or its record comes back within a day)".into()
+    let status = verdict.status;
+    let detail = verdict.evidence.clone();
+    let keep = match status {
+        FindingCode::UnauthorizedHost => (!options.include_unauthorized).then(|| {
+            "a live host not on the allowlist is only deleted with --include-unauthorized (fix the host first, or its record comes back within a day)".to_string()
+        }),
+        FindingCode::DeadHost | FindingCode::NotKms => None,
+        FindingCode::NoAddress => None,
+        FindingCode::InvalidTarget => obs
+            .probes_of(record)
+            .any(|p| p.outcome == ProbeOutcome::KmsRpc)
+            .then(|| {
+                "the alias leads to a working KMS host: publish the host's own name first, then remove the alias record".to_string()
             }),
-        )),
-        FindingCode::DeadHost | FindingCode::NotKms => {
-            debug_assert!(!probes.is_empty());
-            Some((status, finding_detail(status), None))
-        }
-        FindingCode::NoAddress => {
-            let why = target.and_then(|t| t.resolution_error.clone()).unwrap_or_default();
-            let certain = why.starts_with("NXDOMAIN") || why.starts_with("NODATA");
-            Some((
-                status,
-                finding_detail(status),
-                (!certain).then(|| format!("the target's addresses could not be looked up ({why}): not certain it is dangling")),
-            ))
-        }
-        FindingCode::InvalidTarget => {
-            let works = probes.iter().any(|p| p.outcome == ProbeOutcome::KmsRpc);
-            Some((
-                status,
-                finding_detail(status),
-                works.then(|| {
-                    "the alias leads to a working KMS host: publish the host's own name first, then remove the alias record".into()
-                }),
-            ))
-        }
-        _ => None,
-    }
+        _ => return None,
+    };
+    // Evidence that cannot support a deletion keeps the record whatever the flags say.
+    Some((status, detail, verdict.uncertain_because.clone().or(keep)))
 }
 
 #[cfg(test)]

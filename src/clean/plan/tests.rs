@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 use super::*;
 use crate::model::{
     DomainObservation, DomainPolicy, HostPattern, ProbeObservation, ProbeOutcome, QueryStatus,
-    ServerObservation, SrvRecord, TargetObservation,
+    ResolutionError, ServerObservation, SrvRecord, TargetObservation,
 };
 use crate::state::State;
 
@@ -56,7 +56,9 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
                 } else {
                     vec![]
                 },
-                resolution_error: outcome.is_none().then(|| "NXDOMAIN: gone".into()),
+                resolution_error: outcome.is_none().then(|| ResolutionError::NxDomain {
+                    name: "gone.".into(),
+                }),
             })
             .collect(),
         probes: hosts
@@ -246,10 +248,60 @@ fn the_last_record_is_kept_unless_allow_empty() {
 }
 
 #[test]
+fn a_lookup_that_timed_out_is_never_a_deletion_candidate_whatever_the_flags() {
+    let mut obs = domain(&[("kms1", 1, HEALTHY), ("gone", 3, None)]);
+    obs.targets[1].resolution_error = Some(ResolutionError::LookupFailed(
+        "127.0.0.1:53: no answer within 2s".into(),
+    ));
+    let options = CleanOptions {
+        include_unauthorized: true,
+        force: true,
+        allow_empty: true,
+        ..now_options()
+    };
+    let report = crate::scan::assemble(vec![(obs, &policy())], true, vec![]);
+    let verdict = &report.domains[0].verdicts[1];
+    assert_eq!(verdict.status, FindingCode::NoAddress);
+    assert!(!verdict.certain);
+    assert!(
+        verdict
+            .uncertain_because
+            .as_deref()
+            .unwrap()
+            .contains("no answer within 2s")
+    );
+    let mut state = State::default();
+    let now = SystemTime::now();
+    state.observe(&report, now - Duration::from_secs(90 * 24 * 3600));
+    state.observe(&report, now);
+    let plan = plan(&report, &state, now, &options);
+    assert_eq!(plan.deletions().count(), 0, "{plan:#?}");
+    // NXDOMAIN and NODATA are proof; each kind is told apart by type, not by its sentence.
+    for (error, certain) in [
+        (
+            ResolutionError::NxDomain {
+                name: "gone.".into(),
+            },
+            true,
+        ),
+        (ResolutionError::NoData, true),
+        (ResolutionError::LookupFailed("SERVFAIL".into()), false),
+        (ResolutionError::InvalidName, false),
+        (ResolutionError::ChainTooLong, false),
+    ] {
+        assert_eq!(error.proves_dangling(), certain, "{error}");
+        // A saved report reads back to the same kind.
+        assert_eq!(ResolutionError::from_text(&error.to_string()), error);
+    }
+}
+
+#[test]
 fn uncertain_evidence_keeps_records() {
     // A lookup that failed is not proof that the name is gone.
     let mut obs = domain(&[("kms1", 1, HEALTHY), ("gone", 3, None)]);
-    obs.targets[1].resolution_error = Some("lookup failed: timeout".into());
+    obs.targets[1].resolution_error = Some(ResolutionError::LookupFailed(
+        "127.0.0.1:53: no answer within 2s".into(),
+    ));
     let plan = plan_for(obs, &now_options());
     assert!(
         plan.items[0]

@@ -528,3 +528,76 @@ fn a_test_namespace_is_removed_when_its_process_dies_however_it_dies() {
     }
     assert!(!ns_path.exists() && !etc.exists(), "{netns} left behind");
 }
+
+#[test]
+fn a_full_disk_is_an_error_and_a_closed_pipe_is_not() {
+    // /dev/full: every write fails with ENOSPC, as on a full disk.
+    let out = run(&["report", "--from", LAB_SCAN, "-o", "/dev/full"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("No space left"), "{}", out.stderr);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .args(["report", "--from", LAB_SCAN])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("standard output"), "{stderr}");
+    // A reader that goes away after one byte (`| head -c1`) of a report far larger than a pipe
+    // holds: no error, the report's own exit code.
+    let mut scan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(LAB_SCAN).unwrap()).unwrap();
+    let domains = scan["domains"].as_array().unwrap().clone();
+    let findings = scan["findings"].as_array().unwrap().clone();
+    for copy in 0..60 {
+        let rename = |mut v: serde_json::Value| {
+            let name = format!("c{copy}.{}", v["domain"].as_str().unwrap());
+            v["domain"] = name.into();
+            v
+        };
+        for d in &domains {
+            scan["domains"]
+                .as_array_mut()
+                .unwrap()
+                .push(rename(d.clone()));
+        }
+        for f in &findings {
+            scan["findings"]
+                .as_array_mut()
+                .unwrap()
+                .push(rename(f.clone()));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big-scan.json");
+    std::fs::write(&big, serde_json::to_vec(&scan).unwrap()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .args(["report", "--from", big.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut one = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut one).unwrap();
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        std::fs::metadata(&big).unwrap().len() > 1 << 20,
+        "the report must not fit a pipe's buffer"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "the lab's report is critical"
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

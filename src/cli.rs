@@ -100,14 +100,14 @@ struct TargetArgs {
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Ask this DNS server instead of discovering the authoritative ones (repeatable).
-    #[arg(short, long = "server", value_name = "ADDR[:PORT]")]
-    servers: Vec<String>,
+    #[arg(short, long = "server", value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
+    servers: Vec<std::net::SocketAddr>,
     /// Recursive resolver for discovery and target lookups (repeatable; default: the system's).
-    #[arg(long = "resolver", value_name = "ADDR[:PORT]")]
-    resolvers: Vec<String>,
+    #[arg(long = "resolver", value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
+    resolvers: Vec<std::net::SocketAddr>,
     /// Authorize a KMS host by name, address or network (repeatable; adds to the config).
-    #[arg(long = "allow", value_name = "HOST")]
-    allow: Vec<String>,
+    #[arg(long = "allow", value_name = "HOST", value_parser = crate::model::HostPattern::parse)]
+    allow: Vec<crate::model::HostPattern>,
     /// Timeout of each DNS query and each host probe, e.g. 2s or 500ms (1ms to 10m) [default: 3s].
     #[arg(short, long, value_name = "DURATION", value_parser = config::Timeout::parse)]
     timeout: Option<config::Timeout>,

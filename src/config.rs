@@ -132,8 +132,9 @@ impl<const MIN_MS: u64, const MAX_MS: u64> BoundedDuration<MIN_MS, MAX_MS> {
             show_duration(Duration::from_millis(MIN_MS)),
             show_duration(Duration::from_millis(MAX_MS))
         );
-        let d = if trimmed == "0" {
-            Duration::ZERO
+        // A bare number is seconds, as dig and nc take it (`--timeout 2`).
+        let d = if let Ok(seconds) = trimmed.parse::<u64>() {
+            Duration::from_secs(seconds)
         } else {
             humantime::parse_duration(trimmed).map_err(|e| {
                 format!("`{trimmed}` is not a duration ({e}); write e.g. `2s`, `500ms` or `24h`; {allowed}")
@@ -441,9 +442,9 @@ fn refine_location(text: &str, from: usize, message: &str) -> Option<(usize, usi
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub domains: Vec<String>,
-    pub servers: Vec<String>,
-    pub resolvers: Vec<String>,
-    pub allow: Vec<String>,
+    pub servers: Vec<SocketAddr>,
+    pub resolvers: Vec<SocketAddr>,
+    pub allow: Vec<HostPattern>,
     pub timeout: Option<Timeout>,
     pub concurrency: Option<Concurrency>,
     pub qps: Option<Qps>,
@@ -485,25 +486,16 @@ pub fn build(
     let file = file.unwrap_or_default();
     let arg = ConfigError::Argument;
 
+    // Flags arrive parsed (clap's value parsers name the flag in their errors).
     let mut authorized: Vec<HostPattern> =
         file.authorized_hosts.iter().map(|h| h.0.clone()).collect();
-    for a in &overrides.allow {
-        authorized.push(HostPattern::parse(a).map_err(|e| arg(format!("--allow: {e}")))?);
-    }
-    let cli_servers = overrides
-        .servers
-        .iter()
-        .map(|s| parse_server(s).map_err(|e| arg(format!("--server: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
+    authorized.extend(overrides.allow.iter().cloned());
+    let cli_servers = overrides.servers.clone();
     let file_servers: Vec<SocketAddr> = file.servers.iter().map(|s| s.0).collect();
     let resolvers = if overrides.resolvers.is_empty() {
         file.resolvers.iter().map(|s| s.0).collect()
     } else {
-        overrides
-            .resolvers
-            .iter()
-            .map(|s| parse_server(s).map_err(|e| arg(format!("--resolver: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?
+        overrides.resolvers.clone()
     };
     let per_domain_expected: bool = file.domains.iter().any(|d| !d.kms_hosts.is_empty());
     let allowlist_configured = !authorized.is_empty() || per_domain_expected;
@@ -708,9 +700,9 @@ mod tests {
                 .unwrap();
         let overrides = Overrides {
             domains: vec!["B.example.com.".into()],
-            servers: vec!["192.0.2.9:5353".into()],
+            servers: vec!["192.0.2.9:5353".parse().unwrap()],
             timeout: Some(Timeout::parse("1s").unwrap()),
-            allow: vec!["kms.example.com".into()],
+            allow: vec![HostPattern::parse("kms.example.com").unwrap()],
             ..Overrides::default()
         };
         let s = build(Some(cfg), &overrides, no_search).unwrap();
@@ -747,12 +739,18 @@ mod tests {
             ..Overrides::default()
         });
         assert!(err.contains("not the `_vlmcs._tcp` name"), "{err}");
-        let err = bad(Overrides {
-            domains: vec!["a.example".into()],
-            servers: vec!["nonsense".into()],
-            ..Overrides::default()
-        });
-        assert!(err.starts_with("--server:"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_number_of_seconds_is_a_duration() {
+        assert_eq!(Timeout::parse("2").unwrap().0, Duration::from_secs(2));
+        assert_eq!(Grace::parse("0").unwrap().0, Duration::ZERO);
+        assert!(
+            Timeout::parse("0")
+                .unwrap_err()
+                .contains("allowed: 1ms to 10m")
+        );
+        assert!(Timeout::parse("601").is_err());
     }
 
     #[test]

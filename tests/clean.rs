@@ -292,8 +292,10 @@ fn clean_with_a_change_in_between(
         None,
         &vlmcs_audit::config::Overrides {
             domains: vec![origin(zone)],
-            servers: vec![bed.server.to_string()],
-            allow: vec![format!("kms1.{}", origin(zone))],
+            servers: vec![bed.server],
+            allow: vec![
+                vlmcs_audit::model::HostPattern::parse(&format!("kms1.{}", origin(zone))).unwrap(),
+            ],
             timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
             ..Default::default()
         },

@@ -74,9 +74,12 @@ fn usage_errors_exit_3_not_2() {
 fn bad_domain_and_server_are_named_in_the_error() {
     let run = run(&["scan", "--server", "dns.example.com", "corp.example.com"]);
     assert_eq!(run.code, 3);
+    // clap's value parser names the flag; the message says what is wrong and what to write.
     assert!(
-        run.stderr
-            .contains("--server: `dns.example.com` is not a DNS server address"),
+        run.stderr.contains("'--server <ADDR[:PORT]>'")
+            && run
+                .stderr
+                .contains("`dns.example.com` is not a DNS server address"),
         "{}",
         run.stderr
     );

@@ -12,7 +12,8 @@ use tokio::sync::Semaphore;
 
 use crate::dns::{self, QueryError, QueryOptions, Reply};
 use crate::model::{
-    QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation, normalize_name,
+    AddressSource, QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation,
+    Transport, normalize_name,
 };
 
 /// The recursive resolvers used for discovery: configured ones, else the system's.
@@ -318,7 +319,7 @@ impl Asker {
             records_answered: None,
             address: server,
             status: QueryStatus::OtherError,
-            transport: "udp".into(),
+            transport: Transport::Udp,
             truncated_over_udp: false,
             records: Vec::new(),
             response_code: None,
@@ -328,7 +329,7 @@ impl Asker {
         let reply = match result {
             Err(error) => {
                 if let QueryError::OverTcp { udp_failure, .. } = &error {
-                    observation.transport = "tcp".into();
+                    observation.transport = Transport::Tcp;
                     observation.truncated_over_udp = udp_failure.is_none();
                 }
                 observation.status = match error.innermost() {
@@ -343,7 +344,7 @@ impl Asker {
             }
             Ok(reply) => reply,
         };
-        observation.transport = reply.transport.as_str().into();
+        observation.transport = reply.transport;
         observation.truncated_over_udp = reply.truncated_over_udp;
         observation.duration_ms = (reply.elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
         let rcode = reply.response_code();
@@ -385,7 +386,7 @@ impl Asker {
     ) -> TargetObservation {
         let mut observation = TargetObservation {
             target: target.to_string(),
-            source: "none".into(),
+            source: AddressSource::None,
             cname: None,
             addresses: Vec::new(),
             resolution_error: None,
@@ -397,7 +398,7 @@ impl Asker {
         let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
         let from_additional = addresses_in(additional.iter().copied(), &name);
         if !from_additional.is_empty() {
-            observation.source = "additional".into();
+            observation.source = AddressSource::Additional;
             observation.addresses = dedup(from_additional);
             return observation;
         }
@@ -409,7 +410,7 @@ impl Asker {
                     cname,
                     source,
                 } => {
-                    observation.source = source.into();
+                    observation.source = source;
                     if let Some(alias) = cname {
                         observation
                             .cname
@@ -426,7 +427,7 @@ impl Asker {
                     return observation;
                 }
                 Lookup::NxDomain => {
-                    observation.source = "lookup".into();
+                    observation.source = AddressSource::Lookup;
                     observation.resolution_error = Some(ResolutionError::NxDomain {
                         name: dns::presentation(&name),
                     });
@@ -498,7 +499,7 @@ impl Asker {
             return Lookup::Addresses {
                 addresses,
                 cname,
-                source: "lookup",
+                source: AddressSource::Lookup,
             };
         }
         if errors.is_empty() {
@@ -513,7 +514,7 @@ enum Lookup {
         addresses: Vec<IpAddr>,
         /// The first alias, when `name` is a CNAME.
         cname: Option<Name>,
-        source: &'static str,
+        source: AddressSource,
     },
     NxDomain,
     Failed(String),

@@ -15,21 +15,7 @@ use hickory_net::xfer::DnsHandle;
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-/// Which transport carried the final answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Udp => "udp",
-            Self::Tcp => "tcp",
-        }
-    }
-}
+pub use crate::model::Transport;
 
 /// A reply from a server, whatever its response code.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::classify::{KMS_PORT, display_addr};
+use crate::model::ServersFrom;
 use crate::model::{
     DomainReport, Finding, FindingCode, Report, Severity, SrvRecord, normalize_name,
 };
@@ -386,12 +387,16 @@ fn delete_commands(
     if rrset_fits && !fit.is_empty() {
         // The server the scan asked when servers were given, else the zone's primary (MNAME).
         let server = match (
-            obs.servers_from.as_str(),
+            obs.servers_from,
             obs.servers.first(),
             obs.primary.as_deref(),
         ) {
-            ("configured", Some(s), _) if s.address.port() == 53 => s.address.ip().to_string(),
-            ("configured", Some(s), _) => format!("{} {}", s.address.ip(), s.address.port()),
+            (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
+                s.address.ip().to_string()
+            }
+            (ServersFrom::Configured, Some(s), _) => {
+                format!("{} {}", s.address.ip(), s.address.port())
+            }
             (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
             _ => "<primary DNS server>".into(),
         };

@@ -227,6 +227,54 @@ impl QueryStatus {
     }
 }
 
+/// Which transport carried a server's final answer (or its failure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        })
+    }
+}
+
+/// Where a domain's servers came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServersFrom {
+    /// `--server`, or `servers` in the config.
+    Configured,
+    /// SOA and NS lookups through the resolvers.
+    Discovered,
+}
+
+impl fmt::Display for ServersFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Configured => "configured",
+            Self::Discovered => "discovered",
+        })
+    }
+}
+
+/// Where a target's addresses came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressSource {
+    /// The additional section of the SRV answer.
+    Additional,
+    /// An A/AAAA lookup.
+    Lookup,
+    /// Nowhere (the name could not be looked up).
+    None,
+}
+
 /// One authoritative server's answer for `_vlmcs._tcp.<domain>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerObservation {
@@ -235,7 +283,7 @@ pub struct ServerObservation {
     pub address: SocketAddr,
     pub status: QueryStatus,
     /// `udp`, or `tcp` when the UDP answer was truncated (or UDP failed over to TCP).
-    pub transport: String,
+    pub transport: Transport,
     pub truncated_over_udp: bool,
     pub records: Vec<SrvRecord>,
     /// How many SRV records the server answered, when that was more than a scan examines
@@ -252,7 +300,7 @@ pub struct ServerObservation {
 pub struct TargetObservation {
     pub target: String,
     /// Where the addresses came from: `additional` (the SRV answer), `lookup` or `none`.
-    pub source: String,
+    pub source: AddressSource,
     /// The alias this target points to, when the target is a CNAME (RFC 2782 forbids it).
     pub cname: Option<String>,
     pub addresses: Vec<IpAddr>,
@@ -420,7 +468,7 @@ pub struct DomainObservation {
     /// The zone's primary server (SOA MNAME), where dynamic updates go, when discovered.
     pub primary: Option<String>,
     /// Where the list of servers came from: `discovered` (SOA + NS), `configured`.
-    pub servers_from: String,
+    pub servers_from: ServersFrom,
     /// Discovery failed before any authoritative server could be asked.
     pub discovery_error: Option<String>,
     pub servers: Vec<ServerObservation>,

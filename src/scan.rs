@@ -223,7 +223,7 @@ async fn scan_domain(
         query_name: query_text.clone(),
         zone: None,
         primary: None,
-        servers_from: "configured".into(),
+        servers_from: crate::model::ServersFrom::Configured,
         discovery_error: None,
         servers: Vec::new(),
         records: Vec::new(),
@@ -241,7 +241,7 @@ async fn scan_domain(
     };
 
     let servers: Vec<(String, SocketAddr)> = if domain.servers.is_empty() {
-        observation.servers_from = "discovered".into();
+        observation.servers_from = crate::model::ServersFrom::Discovered;
         match asker
             .authorities(resolvers, &query_name, settings.nameserver_port)
             .await

@@ -344,7 +344,7 @@ fn rrset_changed_between_scan_and_delete_is_left_alone() {
     // Read back from the primary just before the delete, the change stops it before anything
     // is sent (NXRRSET from the server remains the guard against a change in the last moment).
     let result = &report.results[0];
-    assert_eq!(result.result, "skipped");
+    assert_eq!(result.result, vlmcs_audit::clean::ActionOutcome::Skipped);
     assert!(
         result.message.contains("changed since it was audited"),
         "{}",
@@ -1089,7 +1089,7 @@ fn a_ttl_change_between_scan_and_delete_stops_the_domain() {
         );
     });
     let result = &report.results[0];
-    assert_eq!(result.result, "skipped");
+    assert_eq!(result.result, vlmcs_audit::clean::ActionOutcome::Skipped);
     assert!(
         result
             .message

@@ -23,7 +23,7 @@ fn server(n: u8, status: QueryStatus, records: Vec<SrvRecord>) -> ServerObservat
         name: format!("ns{n}.example.com."),
         address: SocketAddr::new(ip(&format!("192.0.2.{n}")), 53),
         status,
-        transport: "udp".into(),
+        transport: crate::model::Transport::Udp,
         truncated_over_udp: false,
         records,
         response_code: None,
@@ -35,7 +35,7 @@ fn server(n: u8, status: QueryStatus, records: Vec<SrvRecord>) -> ServerObservat
 fn target(name: &str, addresses: &[&str]) -> TargetObservation {
     TargetObservation {
         target: name.into(),
-        source: "lookup".into(),
+        source: crate::model::AddressSource::Lookup,
         cname: None,
         addresses: addresses.iter().map(|a| ip(a)).collect(),
         resolution_error: if addresses.is_empty() {
@@ -73,7 +73,7 @@ fn domain(
         query_name: "_vlmcs._tcp.corp.example.com.".into(),
         zone: Some("corp.example.com.".into()),
         primary: None,
-        servers_from: "configured".into(),
+        servers_from: crate::model::ServersFrom::Configured,
         discovery_error: None,
         servers: vec![server(1, QueryStatus::Answer, records.clone())],
         records,

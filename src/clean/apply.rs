@@ -18,13 +18,36 @@ use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord};
 use crate::probe::{self, ProbeOptions};
 use crate::update::{self, Change, Destination, Scope, UpdateError};
 
+/// How one planned deletion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ActionOutcome {
+    Deleted,
+    /// Not attempted: a safety rail or an earlier failure kept it.
+    Skipped,
+    /// Not applied: the server said no, or nothing was sent.
+    Failed,
+    /// Sent, and no trustworthy reply came back: the next scan settles it.
+    Unknown,
+}
+
+impl std::fmt::Display for ActionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Deleted => "deleted",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+        })
+    }
+}
+
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionResult {
     pub domain: String,
     pub record: SrvRecord,
-    /// `deleted`, `skipped` or `failed`.
-    pub result: String,
+    pub result: ActionOutcome,
     pub message: String,
     pub server: Option<String>,
     pub zone: Option<String>,
@@ -77,7 +100,7 @@ impl Applier<'_> {
             let mut result = ActionResult {
                 domain: item.domain.clone(),
                 record: item.record.clone(),
-                result: "skipped".into(),
+                result: ActionOutcome::Skipped,
                 message: String::new(),
                 server: None,
                 zone: None,
@@ -101,7 +124,7 @@ impl Applier<'_> {
             let target = match &targets[&item.domain] {
                 Ok(t) => t.clone(),
                 Err(e) => {
-                    result.result = "failed".into();
+                    result.result = ActionOutcome::Failed;
                     result.message = e.clone();
                     stop_domain.insert(item.domain.clone(), e.clone());
                     results.push(result);
@@ -118,7 +141,7 @@ impl Applier<'_> {
             let owner = match dns::parse_presentation(&item.owner) {
                 Some(o) => o,
                 None => {
-                    result.result = "failed".into();
+                    result.result = ActionOutcome::Failed;
                     result.message = format!("owner {} is not a valid name", item.owner);
                     results.push(result);
                     continue;
@@ -142,7 +165,7 @@ impl Applier<'_> {
                     continue;
                 }
                 Err(RereadError::Unreadable(why)) => {
-                    result.result = "failed".into();
+                    result.result = ActionOutcome::Failed;
                     result.message = why.clone();
                     self.log(item, Some(target.server), &zone_text, &why);
                     stop_domain.insert(item.domain.clone(), why);
@@ -156,7 +179,7 @@ impl Applier<'_> {
             {
                 // Without the undo line written, nothing may be deleted.
                 let why = e.to_string();
-                result.result = "failed".into();
+                result.result = ActionOutcome::Failed;
                 result.message = why.clone();
                 stop_all = Some(why);
                 results.push(result);
@@ -168,7 +191,7 @@ impl Applier<'_> {
             };
             match update::send(&target, &owner, &change, self.auth, self.settings.timeout).await {
                 Ok(applied) => {
-                    result.result = "deleted".into();
+                    result.result = ActionOutcome::Deleted;
                     result.message =
                         format!("deleted ({}; reply {})", item.reason, applied.verified);
                     if let Some(set) = rrsets.get_mut(&item.domain) {
@@ -177,7 +200,7 @@ impl Applier<'_> {
                     self.log(item, Some(target.server), &zone_text, "ok");
                 }
                 Err(e) if e.outcome_unknown() => {
-                    result.result = "unknown".into();
+                    result.result = ActionOutcome::Unknown;
                     result.message = e.to_string();
                     self.log(
                         item,
@@ -193,7 +216,7 @@ impl Applier<'_> {
                     ));
                 }
                 Err(e) => {
-                    result.result = "failed".into();
+                    result.result = ActionOutcome::Failed;
                     result.message = e.to_string();
                     self.log(item, Some(target.server), &zone_text, &e.to_string());
                     // The undo block was written before the attempt: say what became of it.
@@ -340,7 +363,7 @@ impl Applier<'_> {
         let configured = obs
             .servers
             .first()
-            .filter(|_| obs.servers_from == "configured")
+            .filter(|_| obs.servers_from == crate::model::ServersFrom::Configured)
             .map(|s| s.address);
         let server = match (self.primary_override, configured) {
             (Some(p), _) => p,
@@ -407,7 +430,10 @@ impl Applier<'_> {
     /// Asks every authoritative server again; records still served are reported (replication
     /// lag), not treated as failures.
     async fn confirm_gone(&self, asker: &Asker, report: &Report, results: &mut [ActionResult]) {
-        for result in results.iter_mut().filter(|r| r.result == "deleted") {
+        for result in results
+            .iter_mut()
+            .filter(|r| r.result == ActionOutcome::Deleted)
+        {
             let Some(domain) = report
                 .domains
                 .iter()

@@ -18,7 +18,7 @@ use crate::auth::Auth;
 use crate::config::ScanSettings;
 use crate::model::{Report, exit_code};
 use crate::state::LockedState;
-pub use apply::ActionResult;
+pub use apply::{ActionOutcome, ActionResult};
 pub use plan::{CleanOptions, Plan, PlanItem};
 
 /// Everything `clean` needs beyond the scan settings.
@@ -129,7 +129,11 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
     clean.audit_log = Some(request.audit_path.display().to_string());
     // A delete whose outcome is unknown is remembered: the next scan says what became of it.
     let mut unknown = false;
-    for r in clean.results.iter().filter(|r| r.result == "unknown") {
+    for r in clean
+        .results
+        .iter()
+        .filter(|r| r.result == ActionOutcome::Unknown)
+    {
         unknown = true;
         let key = crate::state::record_key(&r.domain, &r.record);
         if let Some(entry) = locked.state.records.get_mut(&key) {
@@ -146,7 +150,7 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
     clean.exit_code = if clean
         .results
         .iter()
-        .any(|r| r.result == "failed" || r.result == "unknown")
+        .any(|r| matches!(r.result, ActionOutcome::Failed | ActionOutcome::Unknown))
     {
         exit_code::CRITICAL
     } else {
@@ -160,7 +164,10 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
 fn plan_exit_code(clean: &CleanReport) -> i32 {
     let held_back = clean.plan.refused.is_some()
         || clean.plan.items.iter().any(|i| !i.delete)
-        || clean.results.iter().any(|r| r.result == "skipped");
+        || clean
+            .results
+            .iter()
+            .any(|r| r.result == ActionOutcome::Skipped);
     if held_back {
         exit_code::WARNING
     } else {
@@ -219,7 +226,7 @@ pub fn render_table(clean: &CleanReport) -> String {
                     "SRV {} {} {} {}",
                     r.record.priority, r.record.weight, r.record.port, r.record.target
                 )),
-                r.result.clone(),
+                r.result.to_string(),
                 r.server.clone().unwrap_or_default(),
                 clean_text(&r.message),
             ]);

@@ -190,4 +190,32 @@ mod tests {
             serde_norway::to_string(&report).unwrap()
         );
     }
+
+    #[test]
+    fn the_typed_model_writes_the_json_contract_of_0_1_unchanged_but_for_verdicts() {
+        // The fixture was written by vlmcs-audit 0.1, whose model held strings where the typed
+        // one holds enums (transport, servers_from, source, resolution errors, ...).
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-scan.json"
+        ))
+        .unwrap();
+        let report: Report = serde_json::from_str(&text).unwrap();
+        let mut again = serde_json::to_value(&report).unwrap();
+        let before: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for (domain, old) in again["domains"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip(before["domains"].as_array().unwrap())
+        {
+            let fields = domain.as_object_mut().unwrap();
+            assert_eq!(fields.remove("verdicts"), Some(serde_json::json!([])));
+            // The fixture predates `dns_ms` (which reads back as its default).
+            if old.get("dns_ms").is_none() {
+                fields.remove("dns_ms");
+            }
+        }
+        assert_eq!(again, before);
+    }
 }

@@ -30,14 +30,14 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
         query_name: "_vlmcs._tcp.corp.example.com.".into(),
         zone: Some("corp.example.com.".into()),
         primary: None,
-        servers_from: "configured".into(),
+        servers_from: crate::model::ServersFrom::Configured,
         discovery_error: None,
         servers: vec![ServerObservation {
             name: "ns1".into(),
             records_answered: None,
             address: SocketAddr::new(ip(53), 53),
             status: QueryStatus::Answer,
-            transport: "udp".into(),
+            transport: crate::model::Transport::Udp,
             truncated_over_udp: false,
             records: records.clone(),
             response_code: None,
@@ -49,7 +49,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
             .iter()
             .map(|(h, n, outcome)| TargetObservation {
                 target: srv(h).target,
-                source: "lookup".into(),
+                source: crate::model::AddressSource::Lookup,
                 cname: None,
                 addresses: if outcome.is_some() {
                     vec![ip(*n)]

@@ -185,22 +185,20 @@ impl Asker {
             .ask_resolvers(resolvers, name, RecordType::SOA)
             .await
             .map_err(|e| format!("SOA lookup for {} failed: {e}", dns::presentation(name)))?;
-        let (zone, primary) = soa_reply
-            .message
-            .answers
-            .iter()
-            .chain(&soa_reply.message.authorities)
-            .find_map(|r| match &r.data {
-                RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                format!(
-                    "no SOA record found for {} ({}): the domain may not exist",
-                    dns::presentation(name),
-                    soa_reply.response_code()
-                )
-            })?;
+        let (zone, primary) = soa_of(
+            soa_reply
+                .message
+                .answers
+                .iter()
+                .chain(&soa_reply.message.authorities),
+        )
+        .ok_or_else(|| {
+            format!(
+                "no SOA record found for {} ({}): the domain may not exist",
+                dns::presentation(name),
+                soa_reply.response_code()
+            )
+        })?;
 
         let ns_reply = self
             .ask_resolvers(resolvers, &zone, RecordType::NS)
@@ -272,16 +270,14 @@ impl Asker {
             .ask(server, name, RecordType::SOA, false)
             .await
             .map_err(|e| e.to_string())?;
-        reply
-            .message
-            .answers
-            .iter()
-            .chain(&reply.message.authorities)
-            .find_map(|r| match &r.data {
-                RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
-                _ => None,
-            })
-            .ok_or_else(|| format!("no SOA in the reply ({})", reply.response_code()))
+        soa_of(
+            reply
+                .message
+                .answers
+                .iter()
+                .chain(&reply.message.authorities),
+        )
+        .ok_or_else(|| format!("no SOA in the reply ({})", reply.response_code()))
     }
 
     async fn resolve_with(
@@ -324,7 +320,7 @@ impl Asker {
             records: Vec::new(),
             response_code: None,
             detail: None,
-            duration_ms: (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+            duration_ms: millis(started.elapsed()),
         };
         let reply = match result {
             Err(error) => {
@@ -346,7 +342,7 @@ impl Asker {
         };
         observation.transport = reply.transport;
         observation.truncated_over_udp = reply.truncated_over_udp;
-        observation.duration_ms = (reply.elapsed.as_secs_f64() * 10_000.0).round() / 10.0;
+        observation.duration_ms = millis(reply.elapsed);
         let rcode = reply.response_code();
         observation.response_code = Some(rcode.to_string());
         observation.status = match rcode {
@@ -518,6 +514,19 @@ enum Lookup {
     },
     NxDomain,
     Failed(String),
+}
+
+/// The zone and primary (SOA owner and MNAME) named by the first SOA among `records`.
+pub(crate) fn soa_of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Option<(Name, Name)> {
+    records.into_iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
+        _ => None,
+    })
+}
+
+/// Milliseconds with one decimal, as reports show durations.
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Addresses of `name` in a CNAME chain within `records`; also the first alias, if any.

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
+use crate::discover::millis;
 use crate::model::{ProbeObservation, ProbeOutcome};
 use crate::rpc::{
     self, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId, parse_bind_reply,
@@ -57,10 +58,6 @@ pub async fn probe(
         observation.accepts_any_interface = second.outcome == ProbeOutcome::KmsRpc;
     }
     observation
-}
-
-fn millis(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0
 }
 
 struct BindResult {

@@ -121,7 +121,7 @@ pub async fn run_into<K: DomainSink>(
     }
     let mut report = tally.head(settings.allowlist_configured, notes);
     report.started_at = started_at;
-    report.duration_ms = (clock.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    report.duration_ms = discover::millis(clock.elapsed());
     report.timeout_ms = settings.timeout.as_millis() as u64;
     Ok(report)
 }
@@ -283,14 +283,7 @@ async fn scan_domain(
     // so that reports and updates name the real zone. A negative answer carries the SOA
     // already; otherwise ask the first server that answered.
     if observation.zone.is_none() {
-        let from_negative =
-            replies
-                .iter()
-                .flat_map(|m| &m.authorities)
-                .find_map(|r| match &r.data {
-                    hickory_proto::rr::RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
-                    _ => None,
-                });
+        let from_negative = discover::soa_of(replies.iter().flat_map(|m| &m.authorities));
         let found = match from_negative {
             Some(found) => Some(found),
             None => match observation.servers.iter().find(|s| s.status.is_answer()) {
@@ -338,7 +331,7 @@ async fn scan_domain(
     )
     .await;
 
-    observation.dns_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    observation.dns_ms = discover::millis(started.elapsed());
     // Every address of every (target, port), each once.
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {

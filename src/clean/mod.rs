@@ -196,8 +196,8 @@ pub fn render_table(clean: &CleanReport) -> String {
         .set_header(["domain", "record", "reason", "plan", "why"]);
     for item in &clean.plan.items {
         table.add_row(vec![
-            clean_text(&item.domain),
-            clean_text(&format!(
+            crate::report::terminal_safe(&item.domain),
+            crate::report::terminal_safe(&format!(
                 "SRV {} {} {} {}",
                 item.record.priority, item.record.weight, item.record.port, item.record.target
             )),
@@ -207,7 +207,7 @@ pub fn render_table(clean: &CleanReport) -> String {
             } else {
                 "keep".into()
             },
-            clean_text(item.keep_because.as_deref().unwrap_or(&item.detail)),
+            crate::report::terminal_safe(item.keep_because.as_deref().unwrap_or(&item.detail)),
         ]);
     }
     out.push_str(&table.to_string());
@@ -221,14 +221,14 @@ pub fn render_table(clean: &CleanReport) -> String {
             .set_header(["domain", "record", "result", "server", "message"]);
         for r in &clean.results {
             table.add_row(vec![
-                clean_text(&r.domain),
-                clean_text(&format!(
+                crate::report::terminal_safe(&r.domain),
+                crate::report::terminal_safe(&format!(
                     "SRV {} {} {} {}",
                     r.record.priority, r.record.weight, r.record.port, r.record.target
                 )),
                 r.result.to_string(),
                 r.server.clone().unwrap_or_default(),
-                clean_text(&r.message),
+                crate::report::terminal_safe(&r.message),
             ]);
         }
         out.push_str(&table.to_string());
@@ -241,15 +241,9 @@ pub fn render_table(clean: &CleanReport) -> String {
         out.push_str(&format!("audit log: {log}\n"));
     }
     for note in &clean.notes {
-        out.push_str(&format!("note: {}\n", clean_text(note)));
+        out.push_str(&format!("note: {}\n", crate::report::terminal_safe(note)));
     }
     out
-}
-
-fn clean_text(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
 }
 
 /// Result of putting one undo entry back.

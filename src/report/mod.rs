@@ -4,6 +4,7 @@
 pub mod prometheus;
 pub mod spool;
 mod table;
+pub use table::clean as terminal_safe;
 pub mod view;
 
 use crate::model::Report;

@@ -147,10 +147,18 @@ pub fn key_from_env(var: &str) -> Result<Option<TsigKey>, AuthError> {
     let Some(value) = std::env::var_os(var) else {
         return Ok(None);
     };
-    let value = value.to_string_lossy();
-    let origin = format!("environment variable {var}");
+    key_from_value(
+        &value.to_string_lossy(),
+        &format!("environment variable {var}"),
+    )
+    .map(Some)
+}
+
+/// Reads a key given as text: a BIND `key { ... };` block or `[algorithm:]name:base64secret`.
+pub fn key_from_value(value: &str, origin: &str) -> Result<TsigKey, AuthError> {
+    let origin = origin.to_string();
     if value.contains('{') {
-        return parse_key_text(&value, &origin).map(Some);
+        return parse_key_text(value, &origin);
     }
     // `[algorithm:]name:secret`
     let parts: Vec<&str> = value.trim().split(':').collect();
@@ -164,7 +172,7 @@ pub fn key_from_env(var: &str) -> Result<Option<TsigKey>, AuthError> {
             });
         }
     };
-    build_key(name, algorithm, secret, &origin).map(Some)
+    build_key(name, algorithm, secret, &origin)
 }
 
 /// Parses BIND `key "name" { algorithm hmac-sha256; secret "base64"; };` text. Exactly one key
@@ -492,18 +500,13 @@ mod tests {
 
     #[test]
     fn env_forms_are_read() {
-        // SAFETY: this test is the only one touching these variables.
-        unsafe {
-            std::env::set_var("VLMCS_TEST_KEY_A", "hmac-sha384:k1.example:c2VjcmV0");
-            std::env::set_var("VLMCS_TEST_KEY_B", KEYGEN);
-            std::env::set_var("VLMCS_TEST_KEY_C", "nonsense");
-        }
-        let a = key_from_env("VLMCS_TEST_KEY_A").unwrap().unwrap();
+        // The value as the environment variable would carry it (no set_var: tests run in threads).
+        let a = key_from_value("hmac-sha384:k1.example:c2VjcmV0", "env").unwrap();
         assert_eq!(a.algorithm, TsigAlgorithm::HmacSha384);
         assert_eq!(a.name.to_ascii(), "k1.example");
-        let b = key_from_env("VLMCS_TEST_KEY_B").unwrap().unwrap();
+        let b = key_from_value(KEYGEN, "env").unwrap();
         assert_eq!(b.name.to_ascii(), "ddns-key.corp.example.com");
-        assert!(key_from_env("VLMCS_TEST_KEY_C").is_err());
+        assert!(key_from_value("nonsense", "env").is_err());
         assert!(key_from_env("VLMCS_TEST_KEY_UNSET").unwrap().is_none());
     }
 }

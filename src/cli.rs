@@ -630,6 +630,7 @@ fn gss_auth(_args: &AuthArgs) -> Result<Auth, String> {
 
 /// Every probe and TCP query holds a socket: lift the soft limit on open files to the hard
 /// limit, so a high --concurrency is not cut short by the default of 1024.
+#[allow(unsafe_code, reason = "getrlimit/setrlimit: no safe wrapper in std")]
 fn raise_open_file_limit() {
     #[cfg(target_os = "linux")]
     {
@@ -651,6 +652,10 @@ fn raise_open_file_limit() {
 
 /// A keytab is handed to MIT Kerberos through the environment, which must be set before any
 /// thread starts; a private in-memory ticket cache keeps the user's own cache untouched.
+#[allow(
+    unsafe_code,
+    reason = "set_var before any thread exists: the only way to pass MIT Kerberos a keytab"
+)]
 fn prepare_kerberos_environment(command: &Command) {
     let keytab = match command {
         Command::Clean(args) => args.auth.keytab.as_ref(),

@@ -257,6 +257,7 @@ fn check_private(_path: &Path, _kind: Kind, _meta: &std::fs::Metadata) -> Result
 }
 
 #[cfg(unix)]
+#[allow(unsafe_code, reason = "geteuid: no safe wrapper in std")]
 pub fn current_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
@@ -524,6 +525,7 @@ pub fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
         });
     }
     #[cfg(unix)]
+    #[allow(unsafe_code, reason = "fcntl F_SETFL: no safe wrapper in std")]
     if meta.is_file() {
         // Back to blocking writes: O_NONBLOCK was only for the open of a FIFO.
         // SAFETY: fcntl on a descriptor we own.

@@ -411,13 +411,12 @@ pub fn default_path() -> PathBuf {
     base.join("vlmcs-audit").join("state.json")
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    crate::fsio::current_uid() == 0
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(unix))]
 fn is_root() -> bool {
     false
 }

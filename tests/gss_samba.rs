@@ -31,8 +31,7 @@ struct Bed {
 static BED: OnceLock<Option<Bed>> = OnceLock::new();
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    vlmcs_audit::fsio::current_uid() == 0
 }
 
 /// The bed, or `None` (test skipped, said on stderr) when not root.

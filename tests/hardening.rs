@@ -16,8 +16,7 @@ const KEYGEN: &str = "key \"ddns-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c
 const LAB_SCAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-scan.json");
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    vlmcs_audit::fsio::current_uid() == 0
 }
 
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {

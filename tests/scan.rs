@@ -548,7 +548,7 @@ fn hostile_target_names_reach_no_terminal_raw() {
 #[test]
 fn without_domains_the_machines_search_list_is_scanned() {
     // A private /etc/resolv.conf needs a mount namespace, which needs root (CI runs as root).
-    if unsafe { libc::geteuid() } != 0 {
+    if vlmcs_audit::fsio::current_uid() != 0 {
         eprintln!("skipped: needs root to give the scan a private /etc/resolv.conf");
         return;
     }

@@ -199,6 +199,10 @@ pub(crate) fn log_tail(path: &Path) -> String {
 /// Test harnesses keep their servers in statics that are never dropped: have the kernel kill
 /// `named` when the thread that started it goes away, so no server outlives its test run.
 #[cfg(target_os = "linux")]
+#[allow(
+    unsafe_code,
+    reason = "pre_exec and prctl(PR_SET_PDEATHSIG): no safe wrapper"
+)]
 pub(crate) fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.

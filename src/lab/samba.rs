@@ -292,6 +292,7 @@ fn remove_stale_namespaces(netns: &str) {
 /// made in, so it can then be served from anywhere). Uses a short-lived thread that enters
 /// the namespace; the caller's threads never change namespace.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code, reason = "setns: no safe wrapper in std")]
 pub fn bind_in_netns(netns: &str, address: SocketAddr) -> io::Result<std::net::TcpListener> {
     use std::os::fd::AsRawFd;
     let path = Path::new("/var/run/netns").join(netns);

@@ -8,7 +8,7 @@ use crate::classify::display_addr;
 use crate::model::{Finding, Severity};
 
 /// Writes the tables: the summary row of every domain, then each domain's findings.
-pub fn write(
+pub(super) fn write(
     report: &dyn ReportView,
     color: bool,
     out: &mut dyn std::io::Write,

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-pub mod updates;
+pub(crate) mod updates;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -15,19 +15,19 @@ use std::sync::OnceLock;
 
 use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
 
-pub const ZONE: &str = "audit.test.";
+pub(crate) const ZONE: &str = "audit.test.";
 /// How many SRV records the `big` domain has: far more than fit a 1232-byte UDP answer.
-pub const BIG_RRSET: usize = 80;
+pub(crate) const BIG_RRSET: usize = 80;
 
-pub struct Bed {
-    pub net: [u8; 3],
-    pub primary: SocketAddr,
-    pub stale: SocketAddr,
-    pub dir: PathBuf,
+pub(crate) struct Bed {
+    pub(crate) net: [u8; 3],
+    pub(crate) primary: SocketAddr,
+    pub(crate) stale: SocketAddr,
+    pub(crate) dir: PathBuf,
 }
 
 /// Hosts of the bed: name, last address byte, behavior (`None`: nothing listens).
-pub const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
+pub(crate) const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("kms1", 11, Some(Behavior::Kms)),
     ("web", 12, Some(Behavior::Http)),
     ("nak", 13, Some(Behavior::Nak)),
@@ -40,7 +40,7 @@ pub const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("slow", 21, Some(Behavior::Slowloris)),
     ("wrongack", 22, Some(Behavior::WrongAck)),
 ];
-pub const BLACKHOLE: (&str, u8) = ("hole", 15);
+pub(crate) const BLACKHOLE: (&str, u8) = ("hole", 15);
 
 fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     let mut body = String::new();
@@ -96,13 +96,13 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
 static BED: OnceLock<Bed> = OnceLock::new();
 
 /// The bed, started on first use.
-pub fn bed() -> &'static Bed {
+pub(crate) fn bed() -> &'static Bed {
     BED.get_or_init(|| serve_forever(start))
 }
 
 /// Starts a test bed on a thread of its own whose runtime keeps its servers and listeners
 /// (`Keep`) alive until the test binary exits, and returns the bed's description.
-pub fn serve_forever<B, K, F, Fut>(start: F) -> B
+pub(crate) fn serve_forever<B, K, F, Fut>(start: F) -> B
 where
     B: Send + 'static,
     K: 'static,
@@ -209,14 +209,14 @@ async fn start() -> Result<(Bed, Keep), String> {
 }
 
 /// The result of running the real binary.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -227,7 +227,7 @@ impl Run {
 }
 
 /// Runs `vlmcs-audit` with `args`.
-pub fn run(args: &[&str]) -> Run {
+pub(crate) fn run(args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
         .args(args)
         .env_remove("RUST_LOG")
@@ -242,7 +242,7 @@ pub fn run(args: &[&str]) -> Run {
 
 /// Scans `domains` (relative to the zone: `healthy` → `healthy.audit.test`) against the
 /// primary server, as JSON, with extra `args`.
-pub fn scan(domains: &[&str], args: &[&str]) -> Run {
+pub(crate) fn scan(domains: &[&str], args: &[&str]) -> Run {
     let bed = bed();
     let server = bed.primary.to_string();
     let names: Vec<String> = domains.iter().map(|d| format!("{d}.audit.test")).collect();
@@ -256,7 +256,7 @@ pub fn scan(domains: &[&str], args: &[&str]) -> Run {
 }
 
 /// `(code, target, port, address)` of every finding, for compact assertions.
-pub fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
     report["findings"]
         .as_array()
         .expect("findings array")
@@ -270,6 +270,6 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn codes(report: &serde_json::Value) -> Vec<String> {
+pub(crate) fn codes(report: &serde_json::Value) -> Vec<String> {
     findings(report).into_iter().map(|(c, _)| c).collect()
 }

@@ -13,8 +13,8 @@ use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
 
 use super::{Run, run};
 
-pub const KEY_NAME: &str = "vlmcs-test-key";
-pub const HOSTS: &[(&str, u8)] = &[
+pub(crate) const KEY_NAME: &str = "vlmcs-test-key";
+pub(crate) const HOSTS: &[(&str, u8)] = &[
     ("kms1", 11),
     ("dead", 14),
     ("rogue", 15),
@@ -23,27 +23,27 @@ pub const HOSTS: &[(&str, u8)] = &[
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum ServerKind {
+pub(crate) enum ServerKind {
     Bind,
     Knot,
 }
 
-pub struct UpdateBed {
-    pub server: SocketAddr,
+pub(crate) struct UpdateBed {
+    pub(crate) server: SocketAddr,
     /// BIND only: a second server with a static copy of the zones, which never sees the
     /// updates: a secondary that lags.
-    pub lagging_copy: Option<SocketAddr>,
-    pub dir: PathBuf,
-    pub key_file: PathBuf,
-    pub secret: String,
+    pub(crate) lagging_copy: Option<SocketAddr>,
+    pub(crate) dir: PathBuf,
+    pub(crate) key_file: PathBuf,
+    pub(crate) secret: String,
 }
 
-pub fn origin(zone: &str) -> String {
+pub(crate) fn origin(zone: &str) -> String {
     format!("{zone}.clean.test.")
 }
 
 /// Starts the bed on a thread of its own that lives as long as the test binary.
-pub fn start(
+pub(crate) fn start(
     kind: ServerKind,
     zones: &'static [(&'static str, &'static [&'static str])],
 ) -> UpdateBed {
@@ -150,27 +150,27 @@ async fn start_async(
     Err(last)
 }
 
-pub fn write_private(path: &Path, text: &str) {
+pub(crate) fn write_private(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// `"0 0 1688 kms1.<zone>.clean.test."`
-pub fn rr(zone: &str, target: &str) -> String {
+pub(crate) fn rr(zone: &str, target: &str) -> String {
     format!("0 0 1688 {target}.{}", origin(zone))
 }
 
 /// Paths of one test's files.
-pub struct Files {
-    pub state: PathBuf,
-    pub undo: PathBuf,
-    pub audit: PathBuf,
+pub(crate) struct Files {
+    pub(crate) state: PathBuf,
+    pub(crate) undo: PathBuf,
+    pub(crate) audit: PathBuf,
 }
 
 impl UpdateBed {
     /// The zone's SRV RRset as `dig` sees it, sorted: `"0 0 1688 kms1.<zone>."`.
-    pub fn dig(&self, zone: &str) -> Vec<String> {
+    pub(crate) fn dig(&self, zone: &str) -> Vec<String> {
         self.dig_full(zone)
             .iter()
             .map(|line| {
@@ -183,7 +183,7 @@ impl UpdateBed {
     }
 
     /// The whole records, owner, TTL, class, type and data: what "byte for byte" compares.
-    pub fn dig_full(&self, zone: &str) -> Vec<String> {
+    pub(crate) fn dig_full(&self, zone: &str) -> Vec<String> {
         let out = Command::new("dig")
             .args([
                 "+norec",
@@ -208,7 +208,7 @@ impl UpdateBed {
     }
 
     /// The whole zone by AXFR (SOA serial included), to show that nothing at all changed.
-    pub fn axfr(&self, zone: &str) -> Vec<String> {
+    pub(crate) fn axfr(&self, zone: &str) -> Vec<String> {
         let out = Command::new("dig")
             .args([
                 "+noall",
@@ -231,7 +231,7 @@ impl UpdateBed {
         lines
     }
 
-    pub fn files(&self, zone: &str) -> Files {
+    pub(crate) fn files(&self, zone: &str) -> Files {
         let dir = self.dir.join(zone);
         std::fs::create_dir_all(&dir).unwrap();
         Files {
@@ -241,12 +241,12 @@ impl UpdateBed {
         }
     }
 
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         self.key_file.to_str().unwrap()
     }
 
     /// `vlmcs-audit clean <zone> --server ... --format json` with the test's files and `extra`.
-    pub fn clean(&self, zone: &str, extra: &[&str]) -> Run {
+    pub(crate) fn clean(&self, zone: &str, extra: &[&str]) -> Run {
         let f = self.files(zone);
         let server = self.server.to_string();
         let domain = origin(zone);

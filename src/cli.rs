@@ -404,20 +404,25 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
         None => None,
     };
     let bar = progress_bar(settings.domains.len(), quiet);
+    let tick = bar.clone().map(|bar| move || bar.inc(1));
     let (format, color) = output_format(&args.output);
     let Some(mut locked) = locked else {
         // Without a state file nothing needs the whole scan at once: each domain goes to a
         // spool file as it is finished, and the report is rendered from there.
         let mut spool = crate::report::spool::Spool::new()
             .map_err(|e| format!("cannot start the scan: {e}"))?;
-        let head = scan::run_into(&settings, bar.as_ref(), &mut spool)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot keep the scan's results in {}: {e}",
-                    std::env::temp_dir().display()
-                )
-            })?;
+        let head = scan::run_into(
+            &settings,
+            tick.as_ref().map(|t| t as scan::Progress),
+            &mut spool,
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot keep the scan's results in {}: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -429,7 +434,8 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
         })?;
         return Ok(spooled.head.exit_code);
     };
-    let mut report = scan::run_with_progress(&settings, bar.as_ref()).await;
+    let mut report =
+        scan::run_with_progress(&settings, tick.as_ref().map(|t| t as scan::Progress)).await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -25,11 +25,11 @@ pub async fn run(settings: &ScanSettings) -> Report {
     run_with_progress(settings, None).await
 }
 
-/// [`run`], ticking `progress` once per domain scanned.
-pub async fn run_with_progress(
-    settings: &ScanSettings,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Report {
+/// Called once per domain scanned (a progress bar is the binary's business).
+pub type Progress<'a> = &'a (dyn Fn() + Sync);
+
+/// [`run`], calling `progress` once per domain scanned.
+pub async fn run_with_progress(settings: &ScanSettings, progress: Option<Progress<'_>>) -> Report {
     let mut collected = Collect::default();
     let mut report = run_into(settings, progress, &mut collected)
         .await
@@ -76,7 +76,7 @@ impl DomainSink for crate::report::spool::Spool {
 /// head (its `findings` and `domains` are the sink's). Fails only when the sink does.
 pub async fn run_into<K: DomainSink>(
     settings: &ScanSettings,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<Progress<'_>>,
     sink: &mut K,
 ) -> Result<Report, K::Error> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
@@ -106,8 +106,8 @@ pub async fn run_into<K: DomainSink>(
             let (asker, resolvers) = (&asker, &resolvers);
             async move {
                 let observation = scan_domain(d, asker, resolvers, settings).await;
-                if let Some(bar) = progress {
-                    bar.inc(1);
+                if let Some(tick) = progress {
+                    tick();
                 }
                 (observation, &d.policy)
             }

@@ -47,6 +47,10 @@ pub enum UpdateError {
         "authentication failed: the server rejected the signature's time (TSIG BADTIME): this machine's clock and the server's differ by more than 5 minutes; fix time sync (NTP)"
     )]
     BadTime,
+    #[error(
+        "authentication failed: the server did not accept our signature (an unsigned {rcode} to a signed update): wrong secret, unknown key name, or clock skew — the server's log says which (PowerDNS answers this way); check the key file against the server's key and this machine's clock (NTP)"
+    )]
+    SignatureNotAccepted { rcode: String },
     #[error("authentication failed: NOTAUTH{0}; the server does not accept this key for the zone")]
     NotAuth(String),
     #[error("refused by the server's policy (REFUSED): {0}")]
@@ -228,7 +232,14 @@ pub async fn send_bytes(
                 "the server did not sign its reply".into(),
             ));
         }
-        // Unsigned error replies (REFUSED for an unknown client, FORMERR): the rcode says it.
+        // A signed update refused without a signature: the server could not verify ours (a
+        // server that verified it signs even its refusals). A key failure, not a policy.
+        None if matches!(rcode, ResponseCode::Refused | ResponseCode::NotAuth) => {
+            return Err(UpdateError::SignatureNotAccepted {
+                rcode: rcode.to_string(),
+            });
+        }
+        // Other unsigned error replies (FORMERR, NOTIMP): the rcode says it.
         None => "unsigned",
     };
     tracing::info!(%server, verified, "update reply verified");
@@ -439,6 +450,23 @@ mod tests {
         assert!(message.answers.is_empty());
         assert_eq!(message.authorities[0].ttl, 3600);
         assert_eq!(message.authorities[0].dns_class, DNSClass::IN);
+    }
+
+    #[test]
+    fn an_unverified_signature_stops_the_run_and_a_policy_refusal_only_the_domain() {
+        let key = UpdateError::SignatureNotAccepted {
+            rcode: "Refused".into(),
+        };
+        assert_eq!(key.scope(), Scope::Run);
+        assert!(key.to_string().contains("did not accept our signature"));
+        assert_eq!(UpdateError::Refused("policy".into()).scope(), Scope::Domain);
+        assert!(
+            UpdateError::AfterSend {
+                server: "192.0.2.1:53".parse().unwrap(),
+                message: "early eof".into()
+            }
+            .outcome_unknown()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use vlmcs_audit::lab::knot::{Knot, KnotKey};
+use vlmcs_audit::lab::pdns::PowerDns;
 use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
 
 use super::{Run, run};
@@ -26,6 +27,7 @@ pub(crate) const HOSTS: &[(&str, u8)] = &[
 pub(crate) enum ServerKind {
     Bind,
     Knot,
+    PowerDns,
 }
 
 pub(crate) struct UpdateBed {
@@ -53,6 +55,7 @@ pub(crate) fn start(
 enum DnsServer {
     Bind(Named),
     Knot(Knot),
+    PowerDns(PowerDns),
 }
 
 type Keep = (Vec<StandIn>, Vec<Blackhole>, DnsServer, Option<Named>);
@@ -61,10 +64,10 @@ async fn start_async(
     kind: ServerKind,
     zone_list: &[(&str, &[&str])],
 ) -> Result<(UpdateBed, Keep), String> {
-    let label = if kind == ServerKind::Bind {
-        "bind"
-    } else {
-        "knot"
+    let label = match kind {
+        ServerKind::Bind => "bind",
+        ServerKind::Knot => "knot",
+        ServerKind::PowerDns => "pdns",
     };
     let dir =
         std::env::temp_dir().join(format!("vlmcs-audit-clean-{label}-{}", std::process::id()));
@@ -127,16 +130,21 @@ async fn start_async(
                 };
                 DnsServer::Knot(Knot::start(&dir.join("knot"), lab::LOOPBACK, &zones, &key).await?)
             }
+            ServerKind::PowerDns => DnsServer::PowerDns(
+                PowerDns::start(&dir.join("pdns"), lab::LOOPBACK, &zones, KEY_NAME, &secret)
+                    .await?,
+            ),
         };
         let address = match &server {
             DnsServer::Bind(n) => n.address,
             DnsServer::Knot(k) => k.address,
+            DnsServer::PowerDns(p) => p.address,
         };
         let copy = match kind {
             ServerKind::Bind => {
                 Some(Named::start(&dir.join("copy"), lab::LOOPBACK, &zones, &key_block).await?)
             }
-            ServerKind::Knot => None,
+            ServerKind::Knot | ServerKind::PowerDns => None,
         };
         let bed = UpdateBed {
             server: address,

@@ -458,49 +458,37 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
 
 async fn clean_command(args: CleanArgs) -> Result<i32, String> {
     let (settings, section) = settings_from(args.target)?;
-    let auth = resolve_auth(&args.auth, section.tsig_key.as_deref(), args.apply)?;
+    let clean_settings = config::CleanSettings::resolve(
+        config::CleanOverrides {
+            dead_for: args.dead_for,
+            max_dead_percent: args.max_dead_percent,
+            include_unauthorized: args.include_unauthorized,
+            force: args.force,
+            allow_empty: args.allow_empty,
+            primary: args.primary,
+            state_file: args.state_file,
+            audit_log: args.audit_log,
+            undo_file: args.undo_file,
+            tsig_key: args.auth.tsig_key.clone(),
+        },
+        section,
+        state::default_path(),
+        std::time::SystemTime::now(),
+    );
+    let auth = resolve_auth(&args.auth, clean_settings.tsig_key.as_deref(), args.apply)?;
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
         return Err("refusing to change DNS without confirmation: standard input is not a terminal; add --yes for unattended runs".into());
     }
-    // Flags and the file's `clean:` section were range-checked where they were read.
-    let dead_for = args
-        .dead_for
-        .or(section.dead_for)
-        .map_or(Duration::from_secs(24 * 3600), |g| g.0);
-    let percent = args
-        .max_dead_percent
-        .or(section.max_dead_percent)
-        .map_or(50, |p| p.0);
-    let primary = args.primary.or(section.primary.map(|p| p.0));
-    let state_path = args
-        .state_file
-        .or(section.state_file)
-        .unwrap_or_else(state::default_path);
-    let audit_path = args
-        .audit_log
-        .or(section.audit_log)
-        .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
-    let undo_path = args.undo_file.unwrap_or_else(|| {
-        let stamp = state::rfc3339(std::time::SystemTime::now()).replace(':', "");
-        PathBuf::from(format!("undo-{stamp}.txt"))
-    });
-    let lock_wait = args.lock_wait.0;
     let yes = args.yes;
     let request = clean::CleanRequest {
-        options: clean::CleanOptions {
-            dead_for,
-            include_unauthorized: args.include_unauthorized,
-            max_dead_share: percent as f64 / 100.0,
-            force: args.force,
-            allow_empty: args.allow_empty,
-        },
+        options: clean_settings.options,
         apply: args.apply,
         auth,
-        state_path,
-        lock_wait,
-        undo_path,
-        audit_path,
-        primary,
+        state_path: clean_settings.state_path,
+        lock_wait: args.lock_wait.0,
+        undo_path: clean_settings.undo_path,
+        audit_path: clean_settings.audit_path,
+        primary: clean_settings.primary,
         confirm: Box::new(move |plan| yes || confirm_on_terminal(plan)),
     };
     let result = clean::run(&settings, request).await?;

@@ -605,6 +605,81 @@ pub fn build(
     })
 }
 
+/// `clean`'s own flags, as parsed (each range-checked by its value parser).
+#[derive(Debug, Clone, Default)]
+pub struct CleanOverrides {
+    pub dead_for: Option<Grace>,
+    pub max_dead_percent: Option<Percent>,
+    pub include_unauthorized: bool,
+    pub force: bool,
+    pub allow_empty: bool,
+    pub primary: Option<SocketAddr>,
+    pub state_file: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub undo_file: Option<PathBuf>,
+    pub tsig_key: Option<PathBuf>,
+}
+
+/// Everything `clean` needs beyond the scan settings, resolved once: flag, else the file's
+/// `clean:` section, else the default.
+#[derive(Debug, Clone)]
+pub struct CleanSettings {
+    pub options: crate::clean::CleanOptions,
+    /// Send updates here instead of the zone's primary.
+    pub primary: Option<SocketAddr>,
+    pub state_path: PathBuf,
+    pub audit_path: PathBuf,
+    pub undo_path: PathBuf,
+    pub tsig_key: Option<PathBuf>,
+}
+
+impl CleanSettings {
+    /// `state_default` is where the state lives when neither flag nor file says; the undo file
+    /// defaults to `undo-<now>.txt` here.
+    pub fn resolve(
+        flags: CleanOverrides,
+        file: CleanFileConfig,
+        state_default: PathBuf,
+        now: std::time::SystemTime,
+    ) -> Self {
+        let defaults = crate::clean::CleanOptions::default();
+        let dead_for = flags
+            .dead_for
+            .or(file.dead_for)
+            .map_or(defaults.dead_for, |g| g.0);
+        let max_dead_share = flags
+            .max_dead_percent
+            .or(file.max_dead_percent)
+            .map_or(defaults.max_dead_share, |p| p.0 as f64 / 100.0);
+        let state_path = flags
+            .state_file
+            .or(file.state_file)
+            .unwrap_or(state_default);
+        let audit_path = flags
+            .audit_log
+            .or(file.audit_log)
+            .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
+        let undo_path = flags.undo_file.unwrap_or_else(|| {
+            let stamp = crate::state::rfc3339(now).replace(':', "");
+            PathBuf::from(format!("undo-{stamp}.txt"))
+        });
+        Self {
+            options: crate::clean::CleanOptions {
+                dead_for,
+                include_unauthorized: flags.include_unauthorized,
+                max_dead_share,
+                force: flags.force,
+                allow_empty: flags.allow_empty,
+            },
+            primary: flags.primary.or(file.primary.map(|p| p.0)),
+            state_path,
+            audit_path,
+            undo_path,
+            tsig_key: flags.tsig_key.or(file.tsig_key),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,6 +857,49 @@ mod tests {
             "[2001:db8::1]:54".parse().unwrap()
         );
         assert!(parse_server("10.0.0.5:99999").is_err());
+    }
+
+    #[test]
+    fn clean_settings_take_the_flag_then_the_file_then_the_default() {
+        let file = parse("clean:\n  dead_for: 2h\n  max_dead_percent: 20\n  state_file: /srv/s.json\n  primary: '192.0.2.53'\n")
+            .unwrap()
+            .clean
+            .unwrap();
+        let now = humantime::parse_rfc3339("2026-11-29T10:15:00Z").unwrap();
+        let from_file = CleanSettings::resolve(
+            CleanOverrides::default(),
+            file.clone(),
+            PathBuf::from("/var/lib/x/state.json"),
+            now,
+        );
+        assert_eq!(from_file.options.dead_for, Duration::from_secs(7200));
+        assert_eq!(from_file.options.max_dead_share, 0.2);
+        assert_eq!(from_file.state_path, PathBuf::from("/srv/s.json"));
+        assert_eq!(from_file.audit_path, PathBuf::from("/srv/audit.jsonl"));
+        assert_eq!(
+            from_file.undo_path,
+            PathBuf::from("undo-2026-11-29T101500Z.txt")
+        );
+        assert_eq!(from_file.primary, Some("192.0.2.53:53".parse().unwrap()));
+        let flags = CleanOverrides {
+            dead_for: Some(Grace::parse("0").unwrap()),
+            max_dead_percent: Some(Percent::new(90).unwrap()),
+            state_file: Some(PathBuf::from("/tmp/other.json")),
+            ..CleanOverrides::default()
+        };
+        let from_flags = CleanSettings::resolve(flags, file, PathBuf::from("/d"), now);
+        assert_eq!(from_flags.options.dead_for, Duration::ZERO);
+        assert_eq!(from_flags.options.max_dead_share, 0.9);
+        assert_eq!(from_flags.audit_path, PathBuf::from("/tmp/audit.jsonl"));
+        let defaults = CleanSettings::resolve(
+            CleanOverrides::default(),
+            CleanFileConfig::default(),
+            PathBuf::from("/d/state.json"),
+            now,
+        );
+        assert_eq!(defaults.options.dead_for, Duration::from_secs(24 * 3600));
+        assert_eq!(defaults.options.max_dead_share, 0.5);
+        assert_eq!(defaults.state_path, PathBuf::from("/d/state.json"));
     }
 
     #[test]

@@ -130,6 +130,7 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
             format!("{} {how}: {consequence}", obs.query_name),
         );
         missing_authorized_hosts(obs, policy, &mut out);
+        unresolved_expected_hosts(policy, &mut out);
         return finish(out.list, summary);
     }
 
@@ -151,6 +152,7 @@ pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>
         );
     }
     missing_authorized_hosts(obs, policy, &mut out);
+    unresolved_expected_hosts(policy, &mut out);
     finish(out.list, summary)
 }
 
@@ -396,7 +398,8 @@ fn hosts(
         }
         for probe in obs.probes_of(record) {
             summary.hosts_probed += 1;
-            if probe_finding(record, probe, policy, out, summary) {
+            let alias = target.and_then(|t| t.cname.as_deref());
+            if probe_finding(record, probe, alias, policy, out, summary) {
                 healthy += 1;
             }
         }
@@ -408,6 +411,7 @@ fn hosts(
 fn probe_finding(
     record: &SrvRecord,
     probe: &ProbeObservation,
+    alias: Option<&str>,
     policy: &DomainPolicy,
     out: &mut Findings<'_>,
     summary: &mut DomainSummary,
@@ -426,12 +430,18 @@ fn probe_finding(
     };
     match probe.outcome {
         ProbeOutcome::KmsRpc => {
-            let authorized = match &policy.authorized {
-                None => true,
-                Some(list) => list
-                    .iter()
-                    .any(|p| p.matches_name(&record.target) || p.matches_address(probe.address)),
-            };
+            let authorization = authorize(&record.target, probe.address, alias, policy);
+            let authorized = !matches!(authorization, Authorization::Unauthorized);
+            if let Authorization::OtherName { host, how } = &authorization {
+                push(
+                    FindingCode::HostAlias,
+                    Severity::Info,
+                    format!(
+                        "{} at {at} is the authorized KMS host {host}, published under another name ({how}); RFC 2782 wants the host's own name in the record",
+                        record.target
+                    ),
+                );
+            }
             if probe.accepts_any_interface {
                 push(
                     FindingCode::KmsEmulator,
@@ -495,6 +505,83 @@ fn probe_finding(
                 ),
             );
             false
+        }
+    }
+}
+
+/// Who an endpoint is, as far as the allowlist goes.
+enum Authorization {
+    /// No allowlist: every live KMS host counts.
+    NoAllowlist,
+    /// By the record's own target name, or by an address or network entry.
+    Listed,
+    /// An allowlisted host reached under another name: a CNAME to it, or another A/AAAA name
+    /// for its address.
+    OtherName {
+        host: String,
+        how: &'static str,
+    },
+    Unauthorized,
+}
+
+/// Authorization by identity, not by spelling: the target's name, its alias (CNAME), or its
+/// address belonging to an allowlisted host (names resolved by the scan).
+fn authorize(
+    target: &str,
+    address: IpAddr,
+    alias: Option<&str>,
+    policy: &DomainPolicy,
+) -> Authorization {
+    let Some(list) = &policy.authorized else {
+        return Authorization::NoAllowlist;
+    };
+    if list
+        .iter()
+        .any(|p| p.matches_name(target) || p.matches_address(address))
+    {
+        return Authorization::Listed;
+    }
+    if let Some(alias) = alias
+        && list.iter().any(|p| p.matches_name(alias))
+    {
+        return Authorization::OtherName {
+            host: alias.to_string(),
+            how: "a CNAME to it",
+        };
+    }
+    let listed_owner = policy
+        .identities
+        .as_ref()
+        .and_then(|ids| ids.owner_of(address))
+        .filter(|owner| list.iter().any(|p| p.matches_name(owner)));
+    match listed_owner {
+        Some(owner) => Authorization::OtherName {
+            host: format!("{owner}."),
+            how: "another name for its address",
+        },
+        None => Authorization::Unauthorized,
+    }
+}
+
+/// Allowlisted hosts of this domain (`kms_hosts`) whose names do not resolve.
+fn unresolved_expected_hosts(policy: &DomainPolicy, out: &mut Findings<'_>) {
+    let Some(identities) = &policy.identities else {
+        return;
+    };
+    for expected in &policy.expected {
+        if let crate::model::HostPattern::Name(name) = expected
+            && let Some(Err(why)) = identities.by_name.get(name)
+        {
+            out.push(
+                FindingCode::AllowlistUnresolved,
+                Severity::Warning,
+                Some(name),
+                None,
+                None,
+                format!(
+                    "the authorized KMS host {name} does not resolve ({why}): the allowlist is stale, and authorization by this name rests on its spelling alone"
+                ),
+            );
         }
     }
 }

@@ -571,6 +571,7 @@ pub fn build(
                     authorized: allowlist_configured.then_some(allowed),
                     expected,
                     expect_records,
+                    identities: None,
                 },
             }
         })

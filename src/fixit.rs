@@ -294,6 +294,16 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
             )],
             Vec::new(),
         ),
+        FindingCode::HostAlias => (
+            "Clients reach an authorized KMS host, but under a name that is not its own: it works, yet the record does not follow the host if it moves, and RFC 2782 asks for the host's own name.".into(),
+            vec!["Publish the host under its own name (its DnsDomainPublishList, or `slmgr.vbs /sdns` on it), then remove this record (`vlmcs-audit clean` lists it as an invalid target when it is a CNAME).".into()],
+            Vec::new(),
+        ),
+        FindingCode::AllowlistUnresolved => (
+            "An authorized host name does not resolve: the allowlist names a host that is gone or misspelt, and authorization by that name rests on its spelling alone.".into(),
+            vec!["Correct or remove the entry (authorized_hosts or kms_hosts in the config, --allow).".into()],
+            Vec::new(),
+        ),
         FindingCode::NonstandardPort => (
             "Clients follow the port in the record; fine if the host really listens there.".into(),
             vec!["Confirm the host's port (`slmgr.vbs /sprt` sets it) and that the firewall allows it.".into()],

@@ -50,6 +50,11 @@ pub enum FindingCode {
     ServerDisagreement,
     ServerFailure,
     AuthorizedHostMissing,
+    /// An authorized host reached under a name that is not its own (a CNAME, or another A
+    /// name for its address).
+    HostAlias,
+    /// An allowlisted host name that does not resolve: the allowlist is stale.
+    AllowlistUnresolved,
     /// Drift (with a state file): a record that was not there at the last scan.
     NewRecord,
     /// Drift: a record that was there at the last scan and is gone.
@@ -63,7 +68,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 19] = [
+    pub const ALL: [FindingCode; 21] = [
         Self::Healthy,
         Self::DeadHost,
         Self::NotKms,
@@ -78,6 +83,8 @@ impl FindingCode {
         Self::ServerDisagreement,
         Self::ServerFailure,
         Self::AuthorizedHostMissing,
+        Self::HostAlias,
+        Self::AllowlistUnresolved,
         Self::NewRecord,
         Self::RecordGone,
         Self::StatusChanged,
@@ -101,6 +108,8 @@ impl FindingCode {
             Self::ServerDisagreement => "server-disagreement",
             Self::ServerFailure => "server-failure",
             Self::AuthorizedHostMissing => "authorized-host-missing",
+            Self::HostAlias => "host-alias",
+            Self::AllowlistUnresolved => "allowlist-unresolved",
             Self::NewRecord => "new-record",
             Self::RecordGone => "record-gone",
             Self::StatusChanged => "status-changed",
@@ -580,6 +589,27 @@ pub struct DomainPolicy {
     /// Whether this domain is expected to have records (false for search-list domains that
     /// were not asked for explicitly).
     pub expect_records: bool,
+    /// The addresses of the allowlisted host names, as the scan resolved them (shared).
+    #[serde(skip)]
+    pub identities: Option<std::sync::Arc<Identities>>,
+}
+
+/// What the allowlisted host names resolved to, through the servers and resolvers the scan
+/// uses: the identity of each authorized host, beyond the spelling of its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identities {
+    /// Normalized name → its addresses, or why there are none.
+    pub by_name: std::collections::BTreeMap<String, Result<Vec<IpAddr>, String>>,
+}
+
+impl Identities {
+    /// The allowlisted name whose addresses include `address`, if any.
+    pub fn owner_of(&self, address: IpAddr) -> Option<&str> {
+        self.by_name
+            .iter()
+            .find(|(_, found)| found.as_ref().is_ok_and(|a| a.contains(&address)))
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// Counts per domain, for the summary line and for monitoring.

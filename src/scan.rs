@@ -98,24 +98,28 @@ pub async fn run_into<K: DomainSink>(
         settings.resolvers.clone()
     };
 
+    let (identities, unresolved) = resolve_identities(settings, &asker, &resolvers).await;
+    notes.extend(unresolved);
     // Domains enter the scan through a window, so that a million of them are never all in
     // flight (each holds its futures and sockets); the window is wide enough that the pacer
     // and the concurrency bound, not the window, set the pace. Each leaves it classified.
     let mut finished = futures_util::stream::iter(&settings.domains)
         .map(|d| {
             let (asker, resolvers) = (&asker, &resolvers);
+            let mut policy = d.policy.clone();
+            policy.identities = identities.get(&d.servers).cloned();
             async move {
                 let observation = scan_domain(d, asker, resolvers, settings).await;
                 if let Some(tick) = progress {
                     tick();
                 }
-                (observation, &d.policy)
+                (observation, policy)
             }
         })
         .buffered(domain_window(settings));
     let mut tally = Tally::default();
     while let Some((observation, policy)) = finished.next().await {
-        let (domain, findings) = classify_domain(observation, policy);
+        let (domain, findings) = classify_domain(observation, &policy);
         tally.add(&domain, &findings);
         sink.domain(domain, findings)?;
     }
@@ -124,6 +128,72 @@ pub async fn run_into<K: DomainSink>(
     report.duration_ms = discover::millis(clock.elapsed());
     report.timeout_ms = settings.timeout.as_millis() as u64;
     Ok(report)
+}
+
+/// Resolves every allowlisted host name (A and AAAA) through the servers each domain is
+/// scanned with and the resolvers, once per set of servers: authorization then goes by the
+/// host's addresses, not only by the spelling of a record's target. Also returns a note for
+/// each name that does not resolve anywhere it is used (the allowlist is stale).
+async fn resolve_identities(
+    settings: &ScanSettings,
+    asker: &Asker,
+    resolvers: &[SocketAddr],
+) -> (
+    BTreeMap<Vec<SocketAddr>, std::sync::Arc<crate::model::Identities>>,
+    Vec<String>,
+) {
+    let mut names = std::collections::BTreeSet::new();
+    let mut server_sets = std::collections::BTreeSet::new();
+    for d in &settings.domains {
+        if let Some(list) = &d.policy.authorized {
+            for pattern in list.iter() {
+                if let crate::model::HostPattern::Name(name) = pattern {
+                    names.insert(name.clone());
+                }
+            }
+        }
+        server_sets.insert(d.servers.clone());
+    }
+    let mut by_servers = BTreeMap::new();
+    let mut unresolved = std::collections::BTreeMap::<String, String>::new();
+    if names.is_empty() {
+        return (by_servers, Vec::new());
+    }
+    for servers in server_sets {
+        let servers = &servers;
+        let lookups = names.iter().map(|name| async move {
+            let found = asker
+                .resolve_target(&format!("{name}."), &[], servers, resolvers)
+                .await;
+            let result = if found.addresses.is_empty() {
+                Err(found
+                    .resolution_error
+                    .map_or_else(|| "no address".to_string(), |e| e.to_string()))
+            } else {
+                Ok(found.addresses)
+            };
+            (name.clone(), result)
+        });
+        let mut identities = crate::model::Identities::default();
+        for (name, result) in join_all(lookups).await {
+            if let Err(why) = &result {
+                unresolved
+                    .entry(name.clone())
+                    .or_insert_with(|| why.clone());
+            }
+            identities.by_name.insert(name, result);
+        }
+        by_servers.insert(servers.clone(), std::sync::Arc::new(identities));
+    }
+    let notes = unresolved
+        .into_iter()
+        .map(|(name, why)| {
+            format!(
+                "the authorized host {name} does not resolve ({why}): the allowlist is stale, and authorization by this name rests on its spelling alone"
+            )
+        })
+        .collect();
+    (by_servers, notes)
 }
 
 /// How many domains are scanned at once: four per concurrency slot, and at least as many as

@@ -353,10 +353,13 @@ fn config_file_drives_domains_allowlist_and_expected_hosts() {
         findings(&report),
         vec![
             pair("healthy", "ok"),
-            pair("authorized-host-missing", "warning")
+            pair("authorized-host-missing", "warning"),
+            // kms2 is not only unpublished, it does not resolve at all.
+            pair("allowlist-unresolved", "warning")
         ]
     );
     assert_eq!(report["findings"][1]["target"], "kms2.audit.test");
+    assert_eq!(report["findings"][2]["target"], "kms2.audit.test");
     assert_eq!(run.code, 1);
 }
 
@@ -997,4 +1000,106 @@ fn a_huge_rrset_is_bounded_and_said_to_be() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn authorization_goes_by_identity_not_by_the_spelling_of_the_target() {
+    let run = scan(&["aliases"], &["--allow", "kms1.audit.test"]);
+    let report = run.json();
+    let by_target = |code: &str| -> Vec<String> {
+        let mut targets: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == code)
+            .map(|f| f["target"].as_str().unwrap().to_string())
+            .collect();
+        targets.sort();
+        targets
+    };
+    // The CNAME and the other A name reach kms1 itself: healthy, and said to be aliases.
+    assert_eq!(
+        by_target("healthy"),
+        [
+            "alias.audit.test.",
+            "kms1-other.audit.test.",
+            "kms1.audit.test."
+        ]
+    );
+    assert_eq!(
+        by_target("host-alias"),
+        ["alias.audit.test.", "kms1-other.audit.test."]
+    );
+    // Only the host on an address of its own is unauthorized; the domain has a healthy host.
+    assert_eq!(by_target("unauthorized-host"), ["rogue.audit.test."]);
+    assert!(by_target("no-healthy-host").is_empty());
+    let verdicts: Vec<(String, String)> = report["domains"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["target"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("kms1.audit.test.".to_string(), "healthy".to_string()),
+            ("kms1-other.audit.test.".into(), "healthy".into()),
+            ("alias.audit.test.".into(), "healthy".into()),
+            ("rogue.audit.test.".into(), "unauthorized-host".into()),
+        ]
+    );
+    assert_eq!(run.code, 2, "the rogue host is critical");
+}
+
+#[test]
+fn an_allowlisted_name_that_does_not_resolve_is_said_to_be_stale() {
+    // A global entry: a note for the whole scan.
+    let report = scan(
+        &["healthy"],
+        &[
+            "--allow",
+            "kms1.audit.test",
+            "--allow",
+            "retired.audit.test",
+        ],
+    )
+    .json();
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("retired.audit.test does not resolve") && notes.contains("NXDOMAIN"),
+        "{notes}"
+    );
+    // A host expected in one domain (`kms_hosts`): a warning in that domain.
+    let bed = bed();
+    let config = bed.dir.join("stale-allowlist.yaml");
+    std::fs::write(
+        &config,
+        "domains:\n  - name: healthy.audit.test\n    kms_hosts: [kms1.audit.test, retired.audit.test]\n",
+    )
+    .unwrap();
+    let run = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &bed.primary.to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let report = run.json();
+    let stale = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "allowlist-unresolved")
+        .expect("a finding for the stale entry");
+    assert_eq!(stale["severity"], "warning");
+    assert_eq!(stale["target"], "retired.audit.test");
 }

@@ -101,6 +101,7 @@ fn no_allowlist() -> DomainPolicy {
         authorized: None,
         expected: vec![],
         expect_records: true,
+        identities: None,
     }
 }
 
@@ -114,6 +115,7 @@ fn allow(entries: &[&str]) -> DomainPolicy {
         )),
         expected: vec![],
         expect_records: true,
+        identities: None,
     }
 }
 

@@ -164,9 +164,18 @@ fn demo_zone_body(net: [u8; 3], with_rogue: bool) -> String {
         BLACKHOLED_HOST.0,
         host(net, BLACKHOLED_HOST.1)
     );
+    // kms1 under two names that are not its own: another A name for its address, and a CNAME.
+    let kms1 = DEMO_HOSTS
+        .iter()
+        .find(|h| h.0 == "kms1")
+        .map_or(11, |h| h.1);
+    let _ = writeln!(body, "kms1-legacy IN A {}", host(net, kms1));
     body.push_str(
         "kms-alias IN CNAME emu\n\
+         kms1-cname IN CNAME kms1\n\
          _vlmcs._tcp.hq IN SRV 0 0 1688 kms1\n\
+         _vlmcs._tcp.hq IN SRV 10 0 1688 kms1-legacy\n\
+         _vlmcs._tcp.hq IN SRV 20 0 1688 kms1-cname\n\
          _vlmcs._tcp.corp IN SRV 0 0 1688 kms1\n\
          _vlmcs._tcp.corp IN SRV 10 0 1688 kms1\n\
          _vlmcs._tcp.corp IN SRV 0 0 11688 kms2\n\

@@ -39,6 +39,8 @@ pub(crate) const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("midpdu", 20, Some(Behavior::CloseMidPdu)),
     ("slow", 21, Some(Behavior::Slowloris)),
     ("wrongack", 22, Some(Behavior::WrongAck)),
+    // A second live KMS host, on an address of its own: never on the allowlist.
+    ("rogue", 23, Some(Behavior::Kms)),
 ];
 pub(crate) const BLACKHOLE: (&str, u8) = ("hole", 15);
 
@@ -54,6 +56,14 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
         lab::host(bed_net, BLACKHOLE.1)
     );
     body.push_str("alias IN CNAME kms1\n");
+    // kms1 under names that are not its own: another A name for its address, and the alias.
+    let _ = writeln!(body, "kms1-other IN A {}", lab::host(bed_net, 11));
+    body.push_str(
+        "_vlmcs._tcp.aliases IN SRV 0 0 1688 kms1\n\
+         _vlmcs._tcp.aliases IN SRV 10 0 1688 kms1-other\n\
+         _vlmcs._tcp.aliases IN SRV 20 0 1688 alias\n\
+         _vlmcs._tcp.aliases IN SRV 30 0 1688 rogue\n",
+    );
     // One domain per situation, named after it.
     for (domain, target) in [
         ("healthy", "kms1"),

@@ -88,6 +88,7 @@ fn policy() -> DomainPolicy {
         ])),
         expected: vec![],
         expect_records: true,
+        identities: None,
     }
 }
 

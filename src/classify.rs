@@ -623,11 +623,23 @@ fn missing_authorized_hosts(
     out: &mut Findings<'_>,
 ) {
     for expected in &policy.expected {
+        // Its own addresses, when the scan resolved its name: published under another name
+        // still counts (and says so in a host-alias finding).
+        let own: &[IpAddr] = match (expected, &policy.identities) {
+            (crate::model::HostPattern::Name(name), Some(ids)) => ids
+                .by_name
+                .get(name)
+                .and_then(|r| r.as_ref().ok())
+                .map_or(&[], Vec::as_slice),
+            _ => &[],
+        };
         let published = obs.records.iter().any(|r| {
             expected.matches_name(&r.target)
-                || obs
-                    .target(&r.target)
-                    .is_some_and(|t| t.addresses.iter().any(|a| expected.matches_address(*a)))
+                || obs.target(&r.target).is_some_and(|t| {
+                    t.addresses
+                        .iter()
+                        .any(|a| expected.matches_address(*a) || own.contains(a))
+                })
         });
         if !published {
             let (target, address) = match expected {

@@ -1054,6 +1054,32 @@ fn authorization_goes_by_identity_not_by_the_spelling_of_the_target() {
         ]
     );
     assert_eq!(run.code, 2, "the rogue host is critical");
+    // A host expected here and published only under another name is not missing.
+    let bed = bed();
+    let config = bed.dir.join("expected-alias.yaml");
+    std::fs::write(
+        &config,
+        "domains:\n  - name: cname.audit.test\n    kms_hosts: [kms1.audit.test]\n",
+    )
+    .unwrap();
+    let report = common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &bed.primary.to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .json();
+    let codes = codes(&report);
+    assert!(codes.contains(&"host-alias".to_string()), "{codes:?}");
+    assert!(
+        !codes.contains(&"authorized-host-missing".to_string()),
+        "{codes:?}"
+    );
 }
 
 #[test]

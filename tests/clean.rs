@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::Run;
-use common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr, write_private};
+use common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr};
 use serde_json::Value;
 
 const ZONES: &[(&str, &[&str])] = &[
@@ -211,21 +211,7 @@ fn unauthorized_hosts_go_only_with_include_unauthorized() {
 #[test]
 fn bad_keys_fail_each_with_its_own_message_and_change_nothing() {
     let before = dig("keys");
-    let dir = bed().dir.join("keys");
-    std::fs::create_dir_all(&dir).unwrap();
-    let wrong_secret = dir.join("wrong-secret.key");
-    write_private(
-        &wrong_secret,
-        &format!(
-            "key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=\"; }};\n"
-        ),
-    );
-    let unknown_name = dir.join("unknown-name.key");
-    let real = std::fs::read_to_string(key()).unwrap();
-    write_private(
-        &unknown_name,
-        &real.replace(KEY_NAME, "nobody-knows-this-key"),
-    );
+    let (wrong_secret, unknown_name) = bed().bad_keys("keys");
     for (args, expected) in [
         (vec!["--tsig-key", wrong_secret.to_str().unwrap()], "BADSIG"),
         (vec!["--tsig-key", unknown_name.to_str().unwrap()], "BADKEY"),

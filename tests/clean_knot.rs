@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::updates::{KEY_NAME, ServerKind, UpdateBed, rr, write_private};
+use common::updates::{ServerKind, UpdateBed, rr};
 
 const ZONES: &[(&str, &[&str])] = &[
     ("kplan", &["kms1", "dead", "gone", "rogue"]),
@@ -77,22 +77,7 @@ fn knot_deletes_dead_and_dangling_and_restore_brings_them_back() {
 fn knot_bad_keys_fail_clearly_and_change_nothing() {
     let bed = bed();
     let before = bed.dig("kkeys");
-    let dir = bed.dir.join("kkeys-keys");
-    std::fs::create_dir_all(&dir).unwrap();
-    let wrong_secret = dir.join("wrong-secret.key");
-    write_private(
-        &wrong_secret,
-        &format!(
-            "key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=\"; }};\n"
-        ),
-    );
-    let unknown_name = dir.join("unknown-name.key");
-    write_private(
-        &unknown_name,
-        &std::fs::read_to_string(bed.key())
-            .unwrap()
-            .replace(KEY_NAME, "nobody-knows-this-key"),
-    );
+    let (wrong_secret, unknown_name) = bed.bad_keys("kkeys-keys");
     for (args, expected) in [
         (vec!["--tsig-key", wrong_secret.to_str().unwrap()], "BADSIG"),
         (vec!["--tsig-key", unknown_name.to_str().unwrap()], "BADKEY"),

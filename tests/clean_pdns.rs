@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr, write_private};
+use common::updates::{ServerKind, UpdateBed, origin, rr};
 
 const ZONES: &[(&str, &[&str])] = &[
     ("papply", &["kms1", "dead", "gone", "rogue"]),
@@ -58,22 +58,7 @@ fn pdns_deletes_dead_and_dangling_and_restore_brings_them_back() {
 fn pdns_key_failures_are_key_failures_not_policy() {
     let bed = bed();
     let before = bed.dig("pkeys");
-    let dir = bed.dir.join("pkeys-keys");
-    std::fs::create_dir_all(&dir).unwrap();
-    let wrong_secret = dir.join("wrong-secret.key");
-    write_private(
-        &wrong_secret,
-        &format!(
-            "key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=\"; }};\n"
-        ),
-    );
-    let unknown_name = dir.join("unknown-name.key");
-    write_private(
-        &unknown_name,
-        &std::fs::read_to_string(bed.key())
-            .unwrap()
-            .replace(KEY_NAME, "nobody-knows-this-key"),
-    );
+    let (wrong_secret, unknown_name) = bed.bad_keys("pkeys-keys");
     for key in [&wrong_secret, &unknown_name] {
         let run = bed.clean(
             "pkeys",

@@ -1055,24 +1055,10 @@ fn authorization_goes_by_identity_not_by_the_spelling_of_the_target() {
     );
     assert_eq!(run.code, 2, "the rogue host is critical");
     // A host expected here and published only under another name is not missing.
-    let bed = bed();
-    let config = bed.dir.join("expected-alias.yaml");
-    std::fs::write(
-        &config,
+    let report = scan_with_config(
+        "expected-alias.yaml",
         "domains:\n  - name: cname.audit.test\n    kms_hosts: [kms1.audit.test]\n",
     )
-    .unwrap();
-    let report = common::run(&[
-        "scan",
-        "--format",
-        "json",
-        "--timeout",
-        "1s",
-        "--server",
-        &bed.primary.to_string(),
-        "--config",
-        config.to_str().unwrap(),
-    ])
     .json();
     let codes = codes(&report);
     assert!(codes.contains(&"host-alias".to_string()), "{codes:?}");
@@ -1101,24 +1087,10 @@ fn an_allowlisted_name_that_does_not_resolve_is_said_to_be_stale() {
         "{notes}"
     );
     // A host expected in one domain (`kms_hosts`): a warning in that domain.
-    let bed = bed();
-    let config = bed.dir.join("stale-allowlist.yaml");
-    std::fs::write(
-        &config,
+    let run = scan_with_config(
+        "stale-allowlist.yaml",
         "domains:\n  - name: healthy.audit.test\n    kms_hosts: [kms1.audit.test, retired.audit.test]\n",
-    )
-    .unwrap();
-    let run = common::run(&[
-        "scan",
-        "--format",
-        "json",
-        "--timeout",
-        "1s",
-        "--server",
-        &bed.primary.to_string(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    );
     let report = run.json();
     let stale = report["findings"]
         .as_array()
@@ -1128,4 +1100,22 @@ fn an_allowlisted_name_that_does_not_resolve_is_said_to_be_stale() {
         .expect("a finding for the stale entry");
     assert_eq!(stale["severity"], "warning");
     assert_eq!(stale["target"], "retired.audit.test");
+}
+
+/// A JSON scan of the bed's primary with the config `yaml` (written to `name` in the bed).
+fn scan_with_config(name: &str, yaml: &str) -> common::Run {
+    let bed = bed();
+    let config = bed.dir.join(name);
+    std::fs::write(&config, yaml).unwrap();
+    common::run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &bed.primary.to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ])
 }

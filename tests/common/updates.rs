@@ -215,6 +215,28 @@ impl UpdateBed {
         lines
     }
 
+    /// Two key files that must fail, in `dir` under the bed: the right name with a wrong
+    /// secret, and the right secret under a name the server does not know.
+    pub(crate) fn bad_keys(&self, dir: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.join(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let wrong_secret = dir.join("wrong-secret.key");
+        write_private(
+            &wrong_secret,
+            &format!(
+                "key \"{KEY_NAME}\" {{ algorithm hmac-sha256; secret \"d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=\"; }};\n"
+            ),
+        );
+        let unknown_name = dir.join("unknown-name.key");
+        write_private(
+            &unknown_name,
+            &std::fs::read_to_string(&self.key_file)
+                .unwrap()
+                .replace(KEY_NAME, "nobody-knows-this-key"),
+        );
+        (wrong_secret, unknown_name)
+    }
+
     /// The whole zone by AXFR (SOA serial included), to show that nothing at all changed.
     pub(crate) fn axfr(&self, zone: &str) -> Vec<String> {
         let out = Command::new("dig")

@@ -55,6 +55,31 @@ pub struct ActionResult {
     pub still_served_by: Vec<String>,
 }
 
+/// What carries from one delete to the next.
+#[derive(Default)]
+struct Progress {
+    /// The RRset as it is now, per domain: the prerequisite of each next delete.
+    rrsets: BTreeMap<String, Vec<SrvRecord>>,
+    /// Where each domain's updates go (found once).
+    targets: BTreeMap<String, Result<Destination, String>>,
+    /// Domains no further delete may touch, and why.
+    stopped_domains: BTreeMap<String, String>,
+    /// Set when nothing more may be sent at all, and why.
+    stopped_run: Option<String>,
+}
+
+impl Progress {
+    fn stopped(&self, domain: &str) -> Option<&String> {
+        self.stopped_run
+            .as_ref()
+            .or(self.stopped_domains.get(domain))
+    }
+
+    fn stop_domain(&mut self, domain: &str, why: String) {
+        self.stopped_domains.insert(domain.to_string(), why);
+    }
+}
+
 /// Why the RRset read back just before a delete does not allow it.
 enum RereadError {
     /// It differs from what was audited (a safety rail: skipped).
@@ -81,13 +106,8 @@ impl Applier<'_> {
             self.settings.timeout,
             self.settings.qps,
         );
+        let mut progress = Progress::default();
         let mut results = Vec::new();
-        // The RRset as it is now, per domain: the prerequisite of each next delete.
-        let mut rrsets: BTreeMap<String, Vec<SrvRecord>> = BTreeMap::new();
-        let mut targets: BTreeMap<String, Result<Destination, String>> = BTreeMap::new();
-        let mut stop_domain: BTreeMap<String, String> = BTreeMap::new();
-        let mut stop_all: Option<String> = None;
-
         for item in plan.deletions() {
             let Some(domain) = report
                 .domains
@@ -96,158 +116,165 @@ impl Applier<'_> {
             else {
                 continue;
             };
-            let obs = &domain.observation;
-            let mut result = ActionResult {
-                domain: item.domain.clone(),
-                record: item.record.clone(),
-                result: ActionOutcome::Skipped,
-                message: String::new(),
-                server: None,
-                zone: None,
-                still_served_by: Vec::new(),
-            };
-            if let Some(why) = stop_all.as_ref().or(stop_domain.get(&item.domain)) {
-                result.message = format!("not attempted: {why}");
-                results.push(result);
-                continue;
-            }
-            if let Some(why) = self.alive_again(obs, item).await {
-                result.message = why;
-                self.log(item, None, "", "skipped: answers again");
-                results.push(result);
-                continue;
-            }
-            if !targets.contains_key(&item.domain) {
-                let target = self.update_target(&asker, obs).await;
-                targets.insert(item.domain.clone(), target);
-            }
-            let target = match &targets[&item.domain] {
-                Ok(t) => t.clone(),
-                Err(e) => {
-                    result.result = ActionOutcome::Failed;
-                    result.message = e.clone();
-                    stop_domain.insert(item.domain.clone(), e.clone());
-                    results.push(result);
-                    continue;
-                }
-            };
-            let zone_text = dns::presentation(&target.zone);
-            result.server = Some(target.server.to_string());
-            result.zone = Some(zone_text.clone());
-            let rrset = rrsets
-                .entry(item.domain.clone())
-                .or_insert_with(|| obs.records.clone())
-                .clone();
-            let owner = match dns::parse_presentation(&item.owner) {
-                Some(o) => o,
-                None => {
-                    result.result = ActionOutcome::Failed;
-                    result.message = format!("owner {} is not a valid name", item.owner);
-                    results.push(result);
-                    continue;
-                }
-            };
-            // RFC 2136 prerequisites compare values, never TTLs: read the RRset back from the
-            // server the delete goes to, so a changed TTL (or anything else) stops this domain
-            // before anything is sent, and the undo line carries the TTL that is really there.
-            match self.rrset_unchanged(target.server, &owner, &rrset).await {
-                Ok(()) => {}
-                Err(RereadError::Changed(why)) => {
-                    result.message = format!("not deleted: {why}");
-                    self.log(
-                        item,
-                        Some(target.server),
-                        &zone_text,
-                        &format!("skipped: {why}"),
-                    );
-                    stop_domain.insert(item.domain.clone(), why);
-                    results.push(result);
-                    continue;
-                }
-                Err(RereadError::Unreadable(why)) => {
-                    result.result = ActionOutcome::Failed;
-                    result.message = why.clone();
-                    self.log(item, Some(target.server), &zone_text, &why);
-                    stop_domain.insert(item.domain.clone(), why);
-                    results.push(result);
-                    continue;
-                }
-            }
-            if let Err(e) = self
-                .undo
-                .append(target.server, &target.zone, &owner, &item.record)
-            {
-                // Without the undo line written, nothing may be deleted.
-                let why = e.to_string();
-                result.result = ActionOutcome::Failed;
-                result.message = why.clone();
-                stop_all = Some(why);
-                results.push(result);
-                continue;
-            }
-            let change = Change::DeleteExact {
-                rrset: rrset.clone(),
-                victim: item.record.clone(),
-            };
-            match update::send(&target, &owner, &change, self.auth, self.settings.timeout).await {
-                Ok(applied) => {
-                    result.result = ActionOutcome::Deleted;
-                    result.message =
-                        format!("deleted ({}; reply {})", item.reason, applied.verified);
-                    if let Some(set) = rrsets.get_mut(&item.domain) {
-                        set.retain(|r| r.rdata_key() != item.record.rdata_key());
-                    }
-                    self.log(item, Some(target.server), &zone_text, "ok");
-                }
-                Err(e) if e.outcome_unknown() => {
-                    result.result = ActionOutcome::Unknown;
-                    result.message = e.to_string();
-                    self.log(
-                        item,
-                        Some(target.server),
-                        &zone_text,
-                        &format!("unknown: {e}"),
-                    );
-                    let _ = self.undo.note(
-                        "the outcome of the delete above is unknown (the request was sent, no trustworthy reply came back): the record may or may not still be there; restoring it is harmless either way",
-                    );
-                    stop_all = Some(format!(
-                        "the outcome of an earlier delete is unknown ({e}); re-scan first"
-                    ));
-                }
-                Err(e) => {
-                    result.result = ActionOutcome::Failed;
-                    result.message = e.to_string();
-                    self.log(item, Some(target.server), &zone_text, &e.to_string());
-                    // The undo block was written before the attempt: say what became of it.
-                    let _ = self.undo.note(&format!(
-                        "the delete above was not applied ({e}); restoring it re-adds a record that is still there, which changes nothing"
-                    ));
-                    match (e.scope(), &e) {
-                        // This domain's RRset moved: re-plan it, never retry blindly.
-                        (_, UpdateError::RrsetChanged) => {
-                            stop_domain.insert(
-                                item.domain.clone(),
-                                "the RRset changed (NXRRSET); re-run to plan again".into(),
-                            );
-                        }
-                        (Scope::Domain, _) => {
-                            stop_domain.insert(
-                                item.domain.clone(),
-                                format!("an earlier delete in this domain failed: {e}"),
-                            );
-                        }
-                        // Keys, clocks and transport affect every update: stop everything.
-                        (Scope::Run, _) => {
-                            stop_all = Some(format!("an earlier delete failed: {e}"))
-                        }
-                    }
-                }
-            }
+            let result = self
+                .delete_one(&asker, &domain.observation, item, &mut progress)
+                .await;
             results.push(result);
         }
         self.confirm_gone(&asker, report, &mut results).await;
         results
+    }
+
+    /// One planned deletion, in phases: not stopped, still dead, where to send it, read the
+    /// RRset back, undo line, the conditional delete, and what its answer means for the rest.
+    async fn delete_one(
+        &mut self,
+        asker: &Asker,
+        obs: &crate::model::DomainObservation,
+        item: &PlanItem,
+        progress: &mut Progress,
+    ) -> ActionResult {
+        let mut result = ActionResult {
+            domain: item.domain.clone(),
+            record: item.record.clone(),
+            result: ActionOutcome::Skipped,
+            message: String::new(),
+            server: None,
+            zone: None,
+            still_served_by: Vec::new(),
+        };
+        if let Some(why) = progress.stopped(&item.domain) {
+            result.message = format!("not attempted: {why}");
+            return result;
+        }
+        if let Some(why) = self.alive_again(obs, item).await {
+            result.message = why;
+            self.log(item, None, "", "skipped: answers again");
+            return result;
+        }
+        if !progress.targets.contains_key(&item.domain) {
+            let target = self.update_target(asker, obs).await;
+            progress.targets.insert(item.domain.clone(), target);
+        }
+        let target = match &progress.targets[&item.domain] {
+            Ok(t) => t.clone(),
+            Err(e) => {
+                let why = e.clone();
+                result.result = ActionOutcome::Failed;
+                result.message = why.clone();
+                progress.stop_domain(&item.domain, why);
+                return result;
+            }
+        };
+        let zone_text = dns::presentation(&target.zone);
+        result.server = Some(target.server.to_string());
+        result.zone = Some(zone_text.clone());
+        let rrset = progress
+            .rrsets
+            .entry(item.domain.clone())
+            .or_insert_with(|| obs.records.clone())
+            .clone();
+        let Some(owner) = dns::parse_presentation(&item.owner) else {
+            result.result = ActionOutcome::Failed;
+            result.message = format!("owner {} is not a valid name", item.owner);
+            return result;
+        };
+        // RFC 2136 prerequisites compare values, never TTLs: read the RRset back from the
+        // server the delete goes to, so a changed TTL (or anything else) stops this domain
+        // before anything is sent, and the undo line carries the TTL that is really there.
+        match self.rrset_unchanged(target.server, &owner, &rrset).await {
+            Ok(()) => {}
+            Err(RereadError::Changed(why)) => {
+                result.message = format!("not deleted: {why}");
+                let logged = format!("skipped: {why}");
+                self.log(item, Some(target.server), &zone_text, &logged);
+                progress.stop_domain(&item.domain, why);
+                return result;
+            }
+            Err(RereadError::Unreadable(why)) => {
+                result.result = ActionOutcome::Failed;
+                result.message = why.clone();
+                self.log(item, Some(target.server), &zone_text, &why);
+                progress.stop_domain(&item.domain, why);
+                return result;
+            }
+        }
+        if let Err(e) = self
+            .undo
+            .append(target.server, &target.zone, &owner, &item.record)
+        {
+            // Without the undo line written, nothing may be deleted.
+            let why = e.to_string();
+            result.result = ActionOutcome::Failed;
+            result.message = why.clone();
+            progress.stopped_run = Some(why);
+            return result;
+        }
+        let change = Change::DeleteExact {
+            rrset,
+            victim: item.record.clone(),
+        };
+        let sent = update::send(&target, &owner, &change, self.auth, self.settings.timeout).await;
+        self.settle(item, target.server, &zone_text, sent, progress, &mut result);
+        result
+    }
+
+    /// Records what the delete's answer means: for this record, the audit log and the undo
+    /// file, and for the deletes still to come (this domain, or the whole run).
+    fn settle(
+        &mut self,
+        item: &PlanItem,
+        server: SocketAddr,
+        zone_text: &str,
+        sent: Result<update::Applied, UpdateError>,
+        progress: &mut Progress,
+        result: &mut ActionResult,
+    ) {
+        match sent {
+            Ok(applied) => {
+                result.result = ActionOutcome::Deleted;
+                result.message = format!("deleted ({}; reply {})", item.reason, applied.verified);
+                if let Some(set) = progress.rrsets.get_mut(&item.domain) {
+                    set.retain(|r| r.rdata_key() != item.record.rdata_key());
+                }
+                self.log(item, Some(server), zone_text, "ok");
+            }
+            Err(e) if e.outcome_unknown() => {
+                result.result = ActionOutcome::Unknown;
+                result.message = e.to_string();
+                self.log(item, Some(server), zone_text, &format!("unknown: {e}"));
+                let _ = self.undo.note(
+                    "the outcome of the delete above is unknown (the request was sent, no trustworthy reply came back): the record may or may not still be there; restoring it is harmless either way",
+                );
+                progress.stopped_run = Some(format!(
+                    "the outcome of an earlier delete is unknown ({e}); re-scan first"
+                ));
+            }
+            Err(e) => {
+                result.result = ActionOutcome::Failed;
+                result.message = e.to_string();
+                self.log(item, Some(server), zone_text, &e.to_string());
+                // The undo block was written before the attempt: say what became of it.
+                let _ = self.undo.note(&format!(
+                    "the delete above was not applied ({e}); restoring it re-adds a record that is still there, which changes nothing"
+                ));
+                match (e.scope(), &e) {
+                    // This domain's RRset moved: re-plan it, never retry blindly.
+                    (_, UpdateError::RrsetChanged) => progress.stop_domain(
+                        &item.domain,
+                        "the RRset changed (NXRRSET); re-run to plan again".into(),
+                    ),
+                    (Scope::Domain, _) => progress.stop_domain(
+                        &item.domain,
+                        format!("an earlier delete in this domain failed: {e}"),
+                    ),
+                    // Keys, clocks and transport affect every update: stop everything.
+                    (Scope::Run, _) => {
+                        progress.stopped_run = Some(format!("an earlier delete failed: {e}"));
+                    }
+                }
+            }
+        }
     }
 
     /// Asks `server` (where the delete goes) for the RRset and compares it, values and TTLs,

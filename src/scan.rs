@@ -309,31 +309,79 @@ async fn scan_domain(
             return observation;
         }
     };
-
-    let servers: Vec<(String, SocketAddr)> = if domain.servers.is_empty() {
-        observation.servers_from = crate::model::ServersFrom::Discovered;
-        match asker
-            .authorities(resolvers, &query_name, settings.nameserver_port)
-            .await
-        {
-            Ok(found) => {
-                observation.zone = Some(crate::dns::presentation(&found.zone));
-                observation.primary = Some(crate::dns::presentation(&found.primary));
-                found.servers
-            }
-            Err(e) => {
-                observation.discovery_error = Some(e);
-                return observation;
-            }
-        }
-    } else {
-        domain.servers.iter().map(|a| (a.to_string(), *a)).collect()
+    let Some(servers) = servers_to_ask(
+        domain,
+        asker,
+        resolvers,
+        settings,
+        &query_name,
+        &mut observation,
+    )
+    .await
+    else {
+        return observation;
     };
+    let replies = ask_servers(asker, &servers, &query_name, &mut observation).await;
+    if observation.zone.is_none() {
+        learn_zone(asker, &replies, &query_name, &mut observation).await;
+    }
+    let server_addresses: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
+    resolve_targets(
+        asker,
+        &replies,
+        &server_addresses,
+        resolvers,
+        &mut observation,
+    )
+    .await;
+    observation.dns_ms = discover::millis(started.elapsed());
+    probe_endpoints(asker, settings, &mut observation).await;
+    observation
+}
 
+/// The configured servers, or the authoritative ones found through SOA and NS (`None` when
+/// discovery failed: the observation says why).
+async fn servers_to_ask(
+    domain: &DomainSettings,
+    asker: &Asker,
+    resolvers: &[SocketAddr],
+    settings: &ScanSettings,
+    query_name: &Name,
+    observation: &mut DomainObservation,
+) -> Option<Vec<(String, SocketAddr)>> {
+    if !domain.servers.is_empty() {
+        return Some(domain.servers.iter().map(|a| (a.to_string(), *a)).collect());
+    }
+    observation.servers_from = crate::model::ServersFrom::Discovered;
+    match asker
+        .authorities(resolvers, query_name, settings.nameserver_port)
+        .await
+    {
+        Ok(found) => {
+            observation.zone = Some(crate::dns::presentation(&found.zone));
+            observation.primary = Some(crate::dns::presentation(&found.primary));
+            Some(found.servers)
+        }
+        Err(e) => {
+            observation.discovery_error = Some(e);
+            None
+        }
+    }
+}
+
+/// Asks every server for the SRV RRset; the records are the union of the answers, in the
+/// order clients weigh them. Returns the answering servers' messages (their additional and
+/// authority sections serve later steps).
+async fn ask_servers(
+    asker: &Asker,
+    servers: &[(String, SocketAddr)],
+    query_name: &Name,
+    observation: &mut DomainObservation,
+) -> Vec<hickory_proto::op::Message> {
     let answers = join_all(
         servers
             .iter()
-            .map(|(name, address)| asker.query_srv(name, *address, &query_name)),
+            .map(|(name, address)| asker.query_srv(name, *address, query_name)),
     )
     .await;
     let mut replies = Vec::new();
@@ -349,69 +397,81 @@ async fn scan_domain(
         }
         observation.servers.push(server);
     }
-    // Configured servers skip discovery: learn which zone holds the name (and its primary),
-    // so that reports and updates name the real zone. A negative answer carries the SOA
-    // already; otherwise ask the first server that answered.
-    if observation.zone.is_none() {
-        let from_negative = discover::soa_of(replies.iter().flat_map(|m| &m.authorities));
-        let found = match from_negative {
-            Some(found) => Some(found),
-            None => match observation.servers.iter().find(|s| s.status.is_answer()) {
-                Some(answering) => asker.zone_of(answering.address, &query_name).await.ok(),
-                None => None,
-            },
-        };
-        if let Some((zone, primary)) = found {
-            observation.zone = Some(crate::dns::presentation(&zone));
-            observation.primary = Some(crate::dns::presentation(&primary));
-        }
-    }
     let mut records: Vec<SrvRecord> = union.into_values().collect();
-    records.sort_by(|a, b| {
+    records.sort_by_cached_key(|r| {
         (
-            a.priority,
-            std::cmp::Reverse(a.weight),
-            normalize_name(&a.target),
-            a.port,
+            r.priority,
+            std::cmp::Reverse(r.weight),
+            normalize_name(&r.target),
+            r.port,
         )
-            .cmp(&(
-                b.priority,
-                std::cmp::Reverse(b.weight),
-                normalize_name(&b.target),
-                b.port,
-            ))
     });
     observation.records = records;
+    replies
+}
 
-    // Targets, each once, in record order.
-    let mut target_names: Vec<&str> = Vec::new();
-    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
-        if !target_names
-            .iter()
-            .any(|t| normalize_name(t) == normalize_name(&record.target))
-        {
-            target_names.push(&record.target);
-        }
+/// Configured servers skip discovery: learn which zone holds the name (and its primary), so
+/// that reports and updates name the real zone. A negative answer carries the SOA already;
+/// otherwise ask the first server that answered.
+async fn learn_zone(
+    asker: &Asker,
+    replies: &[hickory_proto::op::Message],
+    query_name: &Name,
+    observation: &mut DomainObservation,
+) {
+    let found = match discover::soa_of(replies.iter().flat_map(|m| &m.authorities)) {
+        Some(found) => Some(found),
+        None => match observation.servers.iter().find(|s| s.status.is_answer()) {
+            Some(answering) => asker.zone_of(answering.address, query_name).await.ok(),
+            None => None,
+        },
+    };
+    if let Some((zone, primary)) = found {
+        observation.zone = Some(crate::dns::presentation(&zone));
+        observation.primary = Some(crate::dns::presentation(&primary));
     }
-    let server_addresses: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
-    observation.targets = join_all(
+}
+
+/// Resolves every target once, in record order.
+async fn resolve_targets(
+    asker: &Asker,
+    replies: &[hickory_proto::op::Message],
+    servers: &[SocketAddr],
+    resolvers: &[SocketAddr],
+    observation: &mut DomainObservation,
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    let target_names: Vec<&str> = observation
+        .records
+        .iter()
+        .filter(|r| !r.is_root_target())
+        .filter(|r| seen.insert(normalize_name(&r.target)))
+        .map(|r| r.target.as_str())
+        .collect();
+    let targets = join_all(
         target_names
             .iter()
-            .map(|t| asker.resolve_target(t, &replies, &server_addresses, resolvers)),
+            .map(|t| asker.resolve_target(t, replies, servers, resolvers)),
     )
     .await;
+    observation.targets = targets;
+}
 
-    observation.dns_ms = discover::millis(started.elapsed());
-    // Every address of every (target, port), each once.
+/// Probes every address of every (target, port) once, each probe under the concurrency bound.
+async fn probe_endpoints(
+    asker: &Asker,
+    settings: &ScanSettings,
+    observation: &mut DomainObservation,
+) {
+    let mut seen = std::collections::BTreeSet::new();
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {
         let Some(target) = observation.target(&record.target) else {
             continue;
         };
         for address in &target.addresses {
-            let key = (normalize_name(&record.target), *address, record.port);
-            if !endpoints.iter().any(|(k, _)| *k == key) {
-                endpoints.push((key, record.target.clone()));
+            if seen.insert((normalize_name(&record.target), *address, record.port)) {
+                endpoints.push((record.target.clone(), *address, record.port));
             }
         }
     }
@@ -419,7 +479,7 @@ async fn scan_domain(
         timeout: settings.timeout,
         check_emulator: settings.check_emulator,
     };
-    observation.probes = join_all(endpoints.iter().map(|((_, address, port), target)| {
+    observation.probes = join_all(endpoints.iter().map(|(target, address, port)| {
         let permits = asker.permits.clone();
         async move {
             let _permit = permits.acquire().await.expect("semaphore never closed");
@@ -427,5 +487,4 @@ async fn scan_domain(
         }
     }))
     .await;
-    observation
 }

@@ -31,110 +31,16 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
             let Some(now_state) = after.records.get(&key) else {
                 continue;
             };
-            let finding = |code, severity, detail: String| Finding {
-                domain: name.clone(),
-                code,
-                severity,
-                target: Some(record.target.clone()),
-                port: Some(record.port),
-                address: None,
-                detail,
+            let seen = Seen {
+                domain: name,
+                record,
+                before: before.records.get(&key),
+                now: now_state,
             };
-            match before.records.get(&key) {
-                None => {
-                    let severity = if report.allowlist_configured {
-                        Severity::Info
-                    } else {
-                        Severity::Warning
-                    };
-                    added.push(finding(
-                        FindingCode::NewRecord,
-                        severity,
-                        format!(
-                            "{record} appeared since the last scan ({since}){}",
-                            if report.allowlist_configured {
-                                ""
-                            } else {
-                                "; without an allowlist, a new host is how a client that became a KMS host by mistake shows up"
-                            }
-                        ),
-                    ));
-                }
-                Some(old) if old.gone_since.is_some() => added.push(finding(
-                    FindingCode::NewRecord,
-                    Severity::Info,
-                    format!(
-                        "{record} is back (it was gone since {})",
-                        old.gone_since
-                            .map_or_else(|| "?".to_string(), |t| t.to_string())
-                    ),
-                )),
-                Some(old) if old.last_status != now_state.last_status => {
-                    let worse = now_state.last_status != FindingCode::Healthy;
-                    added.push(finding(
-                        FindingCode::StatusChanged,
-                        if worse {
-                            Severity::Warning
-                        } else {
-                            Severity::Info
-                        },
-                        format!(
-                            "{record}: {} → {} since the last scan",
-                            old.last_status, now_state.last_status
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
-            if now_state.transitions >= FLAPPING_TRANSITIONS {
-                added.push(finding(
-                    FindingCode::Flapping,
-                    Severity::Warning,
-                    format!(
-                        "{record} went between healthy and failing {} times (last change {}): an unstable host or network path",
-                        now_state.transitions,
-                        now_state.changed_at.map_or_else(|| "?".to_string(), |t| t.to_string())
-                    ),
-                ));
-            }
-            if let Some(failing) = now_state.failing_since
-                && let Ok(age) = now.duration_since(failing.0)
-                && age.as_secs() > 0
-                && now_state.last_status != FindingCode::Healthy
-            {
-                added.push(finding(
-                    FindingCode::StillFailing,
-                    Severity::Info,
-                    format!(
-                        "{record} has been failing ({}) since {failing}, for {}",
-                        now_state.last_status,
-                        humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
-                    ),
-                ));
-            }
+            added.extend(seen.appeared_or_changed(&since, report.allowlist_configured));
+            added.extend(seen.unstable(now));
         }
-        for (key, old) in &before.records {
-            if old.domain == *name
-                && old.gone_since.is_none()
-                && after
-                    .records
-                    .get(key)
-                    .is_some_and(|s| s.gone_since.is_some())
-            {
-                added.push(Finding {
-                    domain: name.clone(),
-                    code: FindingCode::RecordGone,
-                    severity: Severity::Info,
-                    target: Some(old.record.target.clone()),
-                    port: Some(old.record.port),
-                    address: None,
-                    detail: format!(
-                        "{} is no longer published (it was at the last scan, {since})",
-                        old.record
-                    ),
-                });
-            }
-        }
+        added.extend(gone(name, before, after, &since));
     }
     report.findings.extend(added);
     report.worst_severity = report
@@ -144,6 +50,137 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
         .max()
         .unwrap_or(Severity::Ok);
     report.exit_code = Report::compute_exit_code(report.complete, report.worst_severity);
+}
+
+/// One record of this scan with its history, before and after folding the scan in.
+struct Seen<'a> {
+    domain: &'a str,
+    record: &'a crate::model::SrvRecord,
+    before: Option<&'a crate::state::RecordState>,
+    now: &'a crate::state::RecordState,
+}
+
+impl Seen<'_> {
+    fn finding(&self, code: FindingCode, severity: Severity, detail: String) -> Finding {
+        Finding {
+            domain: self.domain.to_string(),
+            code,
+            severity,
+            target: Some(self.record.target.clone()),
+            port: Some(self.record.port),
+            address: None,
+            detail,
+        }
+    }
+
+    /// New since the last scan, back after being gone, or with another status.
+    fn appeared_or_changed(&self, since: &str, allowlist_configured: bool) -> Option<Finding> {
+        let record = self.record;
+        match self.before {
+            None => Some(self.finding(
+                FindingCode::NewRecord,
+                if allowlist_configured {
+                    Severity::Info
+                } else {
+                    Severity::Warning
+                },
+                format!(
+                    "{record} appeared since the last scan ({since}){}",
+                    if allowlist_configured {
+                        ""
+                    } else {
+                        "; without an allowlist, a new host is how a client that became a KMS host by mistake shows up"
+                    }
+                ),
+            )),
+            Some(old) if old.gone_since.is_some() => Some(self.finding(
+                FindingCode::NewRecord,
+                Severity::Info,
+                format!(
+                    "{record} is back (it was gone since {})",
+                    old.gone_since
+                        .map_or_else(|| "?".to_string(), |t| t.to_string())
+                ),
+            )),
+            Some(old) if old.last_status != self.now.last_status => {
+                let worse = self.now.last_status != FindingCode::Healthy;
+                Some(self.finding(
+                    FindingCode::StatusChanged,
+                    if worse {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                    format!(
+                        "{record}: {} → {} since the last scan",
+                        old.last_status, self.now.last_status
+                    ),
+                ))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// Flapping, and failing since an earlier scan.
+    fn unstable(&self, now: SystemTime) -> Vec<Finding> {
+        let (record, state) = (self.record, self.now);
+        let mut out = Vec::new();
+        if state.transitions >= FLAPPING_TRANSITIONS {
+            out.push(self.finding(
+                FindingCode::Flapping,
+                Severity::Warning,
+                format!(
+                    "{record} went between healthy and failing {} times (last change {}): an unstable host or network path",
+                    state.transitions,
+                    state.changed_at.map_or_else(|| "?".to_string(), |t| t.to_string())
+                ),
+            ));
+        }
+        if let Some(failing) = state.failing_since
+            && let Ok(age) = now.duration_since(failing.0)
+            && age.as_secs() > 0
+            && state.last_status != FindingCode::Healthy
+        {
+            out.push(self.finding(
+                FindingCode::StillFailing,
+                Severity::Info,
+                format!(
+                    "{record} has been failing ({}) since {failing}, for {}",
+                    state.last_status,
+                    humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+                ),
+            ));
+        }
+        out
+    }
+}
+
+/// Records of `domain` that were published at the last scan and are gone now.
+fn gone(domain: &str, before: &State, after: &State, since: &str) -> Vec<Finding> {
+    before
+        .records
+        .iter()
+        .filter(|(key, old)| {
+            old.domain == domain
+                && old.gone_since.is_none()
+                && after
+                    .records
+                    .get(*key)
+                    .is_some_and(|s| s.gone_since.is_some())
+        })
+        .map(|(_, old)| Finding {
+            domain: domain.to_string(),
+            code: FindingCode::RecordGone,
+            severity: Severity::Info,
+            target: Some(old.record.target.clone()),
+            port: Some(old.record.port),
+            address: None,
+            detail: format!(
+                "{} is no longer published (it was at the last scan, {since})",
+                old.record
+            ),
+        })
+        .collect()
 }
 
 /// The codes that describe change rather than state (`--since-last` keeps only these).

@@ -476,31 +476,15 @@ pub struct ScanSettings {
     pub allowlist_configured: bool,
 }
 
-/// Merges the file (if any) and the command line. `search_domains` is called only when
-/// neither names a domain: where a KMS client would look.
-pub fn build(
-    file: Option<FileConfig>,
+/// Which domains, each with whether records must be there: the command line, else the file,
+/// else this machine's search list (the first search domain is its own: records must be
+/// there; the others are where clients look next, so an empty one is only worth knowing).
+fn domains_to_scan(
+    file: &FileConfig,
     overrides: &Overrides,
     search_domains: impl FnOnce() -> Result<Vec<String>, String>,
-) -> Result<ScanSettings, ConfigError> {
-    let file = file.unwrap_or_default();
+) -> Result<Vec<(DomainEntry, bool)>, ConfigError> {
     let arg = ConfigError::Argument;
-
-    // Flags arrive parsed (clap's value parsers name the flag in their errors).
-    let mut authorized: Vec<HostPattern> =
-        file.authorized_hosts.iter().map(|h| h.0.clone()).collect();
-    authorized.extend(overrides.allow.iter().cloned());
-    let cli_servers = overrides.servers.clone();
-    let file_servers: Vec<SocketAddr> = file.servers.iter().map(|s| s.0).collect();
-    let resolvers = if overrides.resolvers.is_empty() {
-        file.resolvers.iter().map(|s| s.0).collect()
-    } else {
-        overrides.resolvers.clone()
-    };
-    let per_domain_expected: bool = file.domains.iter().any(|d| !d.kms_hosts.is_empty());
-    let allowlist_configured = !authorized.is_empty() || per_domain_expected;
-
-    // Which domains: the command line, else the file, else the search list.
     let mut entries: Vec<(DomainEntry, bool)> = Vec::new();
     if !overrides.domains.is_empty() {
         for d in &overrides.domains {
@@ -542,6 +526,33 @@ pub fn build(
             ));
         }
     }
+    Ok(entries)
+}
+
+/// Merges the file (if any) and the command line. `search_domains` is called only when
+/// neither names a domain: where a KMS client would look.
+pub fn build(
+    file: Option<FileConfig>,
+    overrides: &Overrides,
+    search_domains: impl FnOnce() -> Result<Vec<String>, String>,
+) -> Result<ScanSettings, ConfigError> {
+    let file = file.unwrap_or_default();
+
+    // Flags arrive parsed (clap's value parsers name the flag in their errors).
+    let mut authorized: Vec<HostPattern> =
+        file.authorized_hosts.iter().map(|h| h.0.clone()).collect();
+    authorized.extend(overrides.allow.iter().cloned());
+    let cli_servers = overrides.servers.clone();
+    let file_servers: Vec<SocketAddr> = file.servers.iter().map(|s| s.0).collect();
+    let resolvers = if overrides.resolvers.is_empty() {
+        file.resolvers.iter().map(|s| s.0).collect()
+    } else {
+        overrides.resolvers.clone()
+    };
+    let per_domain_expected: bool = file.domains.iter().any(|d| !d.kms_hosts.is_empty());
+    let allowlist_configured = !authorized.is_empty() || per_domain_expected;
+
+    let mut entries = domains_to_scan(&file, overrides, search_domains)?;
     let mut seen = std::collections::BTreeSet::new();
     entries.retain(|(e, _)| seen.insert(e.name.clone()));
 

@@ -301,16 +301,7 @@ where
             // Into a buffer first: clap_complete panics on a closed pipe (`| head`).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command, "vlmcs-audit", &mut script);
-            let text = String::from_utf8_lossy(&script).into_owned();
-            emit(
-                &OutputArgs {
-                    format: None,
-                    output: None,
-                    no_color: true,
-                },
-                &text,
-            )
-            .map(|()| exit_code::OK)
+            emit(&STDOUT, &String::from_utf8_lossy(&script)).map(|()| exit_code::OK)
         }
         Command::Man => {
             let command = <Cli as clap::CommandFactory>::command();
@@ -318,17 +309,7 @@ where
             clap_mangen::Man::new(command)
                 .render(&mut page)
                 .map_err(|e| format!("rendering the man page: {e}"))
-                .and_then(|()| {
-                    let text = String::from_utf8_lossy(&page).into_owned();
-                    emit(
-                        &OutputArgs {
-                            format: None,
-                            output: None,
-                            no_color: true,
-                        },
-                        &text,
-                    )
-                })
+                .and_then(|()| emit(&STDOUT, &String::from_utf8_lossy(&page)))
                 .map(|()| exit_code::OK)
         }
     };
@@ -697,6 +678,13 @@ fn output_format(output: &OutputArgs) -> (Format, bool) {
     let color = to_terminal && !output.no_color && std::env::var_os("NO_COLOR").is_none();
     (format, color)
 }
+
+/// Plain text to standard output.
+const STDOUT: OutputArgs = OutputArgs {
+    format: None,
+    output: None,
+    no_color: true,
+};
 
 fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
     emit_with(output, |out| {

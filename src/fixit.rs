@@ -110,18 +110,18 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
                 .join(", ")
         }
     );
-    let mut findings: Vec<&Finding> = findings
+    let mut problems: Vec<&Finding> = findings
         .iter()
         .copied()
         .filter(|f| f.severity > Severity::Ok)
         .collect();
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let items = findings.into_iter().map(|f| item(domain, f)).collect();
+    problems.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let items = problems.into_iter().map(|f| item(domain, f)).collect();
     Section {
         domain: obs.domain.clone(),
         summary,
         items,
-        load: load_notes(domain),
+        load: load_notes(domain, findings),
     }
 }
 
@@ -466,16 +466,29 @@ fn delete_commands(
     out
 }
 
-fn load_notes(domain: &DomainReport) -> Vec<String> {
-    let healthy: Vec<&SrvRecord> = domain
-        .observation
+/// Load notes: the spread of the hosts clients can really use — authorized, genuine (no
+/// emulator tell), by the records' verdicts.
+fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
+    let obs = &domain.observation;
+    // A scan saved before verdicts existed: decide them now, the way classify does.
+    let decided;
+    let verdicts = if domain.verdicts.is_empty() {
+        let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
+        decided = crate::classify::verdicts(obs, &owned);
+        &decided
+    } else {
+        &domain.verdicts
+    };
+    let healthy: Vec<&SrvRecord> = obs
         .records
         .iter()
         .filter(|r| {
-            domain
-                .observation
-                .probes_of(r)
-                .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc)
+            verdicts
+                .iter()
+                .any(|v| v.is_for(r) && v.status == FindingCode::Healthy)
+                && obs.probes_of(r).any(|p| {
+                    p.outcome == crate::model::ProbeOutcome::KmsRpc && !p.accepts_any_interface
+                })
         })
         .collect();
     if healthy.is_empty() {

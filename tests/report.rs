@@ -50,6 +50,17 @@ fn markdown_report_of_the_lab_matches_the_golden_file() {
     ] {
         assert!(out.stdout.contains(needle), "missing {needle:?}");
     }
+    // The load notes list only authorized, genuine hosts: not the rogue, not the emulator.
+    for line in out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("- Healthy hosts:"))
+    {
+        assert!(
+            !line.contains("pc-042") && !line.contains("emu.") && !line.contains("kms-alias"),
+            "{line}"
+        );
+    }
     // Every Remove-DnsServerResourceRecord carries -RecordData.
     for line in out
         .stdout

@@ -17,6 +17,8 @@ const GVLK_WINDOWS: &str =
     "https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys";
 const GVLK_OFFICE: &str =
     "https://learn.microsoft.com/en-us/office/volume-license-activation/gvlks";
+/// slmgr through cscript: it waits for each step and prints to the console.
+const SLMGR: &str = "cscript //nologo %windir%\\system32\\slmgr.vbs";
 const SPP_KEY: &str =
     r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
 
@@ -223,28 +225,37 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
             vec!["Keep one record per host and port; delete the extra one (its priority/weight is in the record list above).".into()],
             Vec::new(),
         ),
-        FindingCode::UnauthorizedHost | FindingCode::KmsEmulator => {
-            let mut steps = vec![
+        FindingCode::KmsEmulator => (
+            "Clients that find this endpoint are \"activated\" by an emulator, not by your licensed KMS host: an unlicensed activation, and nothing your KMS host counts or reports.".into(),
+            vec![
                 format!(
-                    "On the host ({}), put the KMS client setup key (GVLK) for its edition back and activate against your real KMS host (Windows keys: {GVLK_WINDOWS}; Office: {GVLK_OFFICE}). The report does not guess the edition.",
+                    "This endpoint accepts any RPC interface: a KMS emulator, not Windows (emulators rarely run on Windows, so no Windows command is given). Find the machine at {} and stop the emulator there; then delete its record (below).",
+                    f.address.map_or_else(|| shown(&target), display_addr)
+                ),
+            ],
+            delete(),
+        ),
+        FindingCode::UnauthorizedHost => {
+            let steps = vec![
+                format!(
+                    "On the host ({}), put the KMS client setup key (GVLK) for its edition back and activate against your real KMS host (Windows keys: {GVLK_WINDOWS}; Office: {GVLK_OFFICE}). The report does not guess the edition: replace REPLACE-WITH-GVLK below before running it.",
                     shown(&target)
                 ),
                 format!("Stop it publishing: `slmgr.vbs /cdns`, or set DisableDnsPublishing=1 under {SPP_KEY} and restart sppsvc."),
                 "Then delete its record (below, or `vlmcs-audit clean --include-unauthorized`): the record comes back within a day unless the host is fixed first.".into(),
             ];
-            if f.code == FindingCode::KmsEmulator {
-                steps.insert(0, "This endpoint accepts any RPC interface: a KMS emulator, not Windows. Find who runs it before anything else.".into());
-            }
+            // cscript waits for each step (a bare `slmgr.vbs` opens a dialog and returns at
+            // once, so /ato could run before /ipk finished).
             let mut commands = vec![Commands {
                 shell: "bat",
-                context: "on that host, in an elevated Command Prompt".into(),
+                context: "on that host, in an elevated Command Prompt (replace REPLACE-WITH-GVLK first)".into(),
                 code: format!(
-                    "slmgr.vbs /upk\nslmgr.vbs /ipk <KMS client setup key for its edition>\nslmgr.vbs /cdns\nreg add \"{SPP_KEY}\" /v DisableDnsPublishing /t REG_DWORD /d 1 /f\nnet stop sppsvc && net start sppsvc\nslmgr.vbs /ato\nslmgr.vbs /dlv"
+                    "{SLMGR} /upk\n{SLMGR} /ipk REPLACE-WITH-GVLK\n{SLMGR} /cdns\nreg add \"{SPP_KEY}\" /v DisableDnsPublishing /t REG_DWORD /d 1 /f\nnet stop sppsvc && net start sppsvc\n{SLMGR} /ato\n{SLMGR} /dlv"
                 ),
             }];
             commands.extend(delete());
             (
-                "Clients that find this host get activation errors such as 0xC004C008 (the KMS host key has exceeded its activation limit, having been used where it never belonged) or 0xC004F041/0xC004F042.".into(),
+                "Clients sent to this host fail with 0xC004F041 (the host is not activated) or 0xC004F038 (below its activation threshold); on the host itself, activating the KMS host key (CSVLK) fails with 0xC004C008 once the key's activations at Microsoft are used up by such stray installs.".into(),
                 steps,
                 commands,
             )
@@ -252,17 +263,20 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
         FindingCode::NoRecords => {
             let mut commands = Vec::new();
             if let Some(d) = quote::cmd(&domain.observation.domain) {
+                // Read, append if missing, write back: never replace the host's list.
+                let line = quote::powershell(&format!("{d},0,0"));
                 commands.push(Commands {
-                    shell: "bat",
-                    context: "on an existing KMS host, elevated (add the line to its existing list; copy the list to every KMS host)".into(),
+                    shell: "powershell",
+                    context: "on an existing KMS host, elevated: adds this domain to its DnsDomainPublishList if missing, keeping the lines it has (repeat on every KMS host)".into(),
                     code: format!(
-                        "reg query \"{SPP_KEY}\" /v DnsDomainPublishList\nreg add \"{SPP_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"<existing lines>\\0{d},0,0\" /f\nnet stop sppsvc && net start sppsvc"
+                        "$key = 'HKLM:\\{}'\n$line = {line}\n$list = @((Get-ItemProperty -Path $key -Name DnsDomainPublishList -ErrorAction SilentlyContinue).DnsDomainPublishList | Where-Object {{ $_ }})\nif ($list -notcontains $line) {{ Set-ItemProperty -Path $key -Name DnsDomainPublishList -Type MultiString -Value ($list + $line) }}\nRestart-Service sppsvc",
+                        SPP_KEY.trim_start_matches("HKLM\\")
                     ),
                 });
                 commands.push(Commands {
                     shell: "bat",
-                    context: "or on the clients: look for hosts in another domain only".into(),
-                    code: "slmgr.vbs /skms-domain <domain where your KMS hosts are published>\nslmgr.vbs /ato".into(),
+                    context: "or on the clients: look for hosts in another domain only (replace REPLACE-WITH-KMS-DOMAIN first)".into(),
+                    code: format!("{SLMGR} /skms-domain REPLACE-WITH-KMS-DOMAIN\n{SLMGR} /ato"),
                 });
             }
             (
@@ -408,7 +422,7 @@ fn delete_commands(
                 format!("{} {}", s.address.ip(), s.address.port())
             }
             (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
-            _ => "<primary DNS server>".into(),
+            _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
         };
         let mut nsupdate =
             format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");

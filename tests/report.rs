@@ -50,6 +50,24 @@ fn markdown_report_of_the_lab_matches_the_golden_file() {
     ] {
         assert!(out.stdout.contains(needle), "missing {needle:?}");
     }
+    // Nothing pasteable is a placeholder a shell would misread (`<...>` is a redirect in cmd),
+    // slmgr runs through cscript (which waits), and the publish list is appended to, never
+    // replaced.
+    for block in code_blocks(&out.stdout) {
+        assert!(!block.contains('<') || block.contains("<<'EOF'"), "{block}");
+        for line in block.lines().filter(|l| l.contains("slmgr.vbs")) {
+            assert!(
+                line.starts_with("cscript //nologo %windir%\\system32\\slmgr.vbs"),
+                "{line}"
+            );
+        }
+        assert!(
+            !block.contains("/v DnsDomainPublishList /t REG_MULTI_SZ"),
+            "{block}"
+        );
+    }
+    assert!(out.stdout.contains("/ipk REPLACE-WITH-GVLK"));
+    assert!(out.stdout.contains("-notcontains $line"));
     // The load notes list only authorized, genuine hosts: not the rogue, not the emulator.
     for line in out
         .stdout

@@ -49,6 +49,8 @@ pub struct Section {
     pub domain: String,
     pub summary: String,
     pub items: Vec<Item>,
+    /// One script that deletes every stale record of the domain at once.
+    pub cleanup: Vec<Commands>,
     /// Priority/weight spread of healthy hosts and the client caching note.
     pub load: Vec<String>,
 }
@@ -123,6 +125,7 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
         domain: obs.domain.clone(),
         summary,
         items,
+        cleanup: domain_cleanup(domain, findings),
         load: load_notes(domain, findings),
     }
 }
@@ -354,10 +357,10 @@ fn shown(name: &str) -> String {
     }
 }
 
-/// vlmcs-audit, nsupdate and PowerShell commands that delete exactly these records. A name that
-/// is not a valid host name never goes into a command: each command is given when the names it
-/// needs are fit for it (vlmcs-audit: the domain; PowerShell: the zone, owner and this record's
-/// target; nsupdate: every name of the RRset, since its prerequisite lists them all).
+/// vlmcs-audit and PowerShell commands that delete exactly these records (nsupdate is one script
+/// per domain: [`domain_cleanup`]). A name that is not a valid host name never goes into a
+/// command: each command is given when the names it needs are fit for it (vlmcs-audit: the
+/// domain; PowerShell: the zone, owner and this record's target).
 fn delete_commands(
     domain: &DomainReport,
     records: &[&SrvRecord],
@@ -397,8 +400,10 @@ fn delete_commands(
             shell: "sh",
             context: format!(
                 "safely, with vlmcs-audit (re-probes, keeps an undo file){}",
-                if rrset_fits {
+                if unauthorized {
                     ""
+                } else if rrset_fits {
+                    "; by hand: the nsupdate script under \"Clean up this domain\" below"
                 } else {
                     "; the nsupdate form is left out because the RRset holds names that are not host names"
                 }
@@ -406,45 +411,6 @@ fn delete_commands(
             code: format!(
                 "vlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags}          # the plan first\nvlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags} --apply   # Active Directory: --gss instead of --tsig-key"
             ),
-        });
-    }
-    if rrset_fits && !fit.is_empty() {
-        // The server the scan asked when servers were given, else the zone's primary (MNAME).
-        let server = match (
-            obs.servers_from,
-            obs.servers.first(),
-            obs.primary.as_deref(),
-        ) {
-            (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
-                s.address.ip().to_string()
-            }
-            (ServersFrom::Configured, Some(s), _) => {
-                format!("{} {}", s.address.ip(), s.address.port())
-            }
-            (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
-            _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
-        };
-        let mut nsupdate =
-            format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
-        for r in &obs.records {
-            let _ = writeln!(
-                nsupdate,
-                "prereq yxrrset {owner}. SRV {} {} {} {}",
-                r.priority, r.weight, r.port, r.target
-            );
-        }
-        for r in &fit {
-            let _ = writeln!(
-                nsupdate,
-                "update delete {owner}. SRV {} {} {} {}",
-                r.priority, r.weight, r.port, r.target
-            );
-        }
-        nsupdate.push_str("send\nEOF");
-        out.push(Commands {
-            shell: "sh",
-            context: "by hand with nsupdate (deletes exactly these records, and only while the RRset is still exactly what the scan saw)".into(),
-            code: nsupdate,
         });
     }
     if !fit.is_empty() {
@@ -480,19 +446,109 @@ fn delete_commands(
     out
 }
 
+/// The records' verdicts; a scan saved before verdicts existed gets them decided now, the way
+/// classify does.
+fn verdicts_of<'a>(
+    domain: &'a DomainReport,
+    findings: &[&Finding],
+) -> std::borrow::Cow<'a, [crate::model::RecordVerdict]> {
+    if domain.verdicts.is_empty() {
+        let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
+        std::borrow::Cow::Owned(crate::classify::verdicts(&domain.observation, &owned))
+    } else {
+        std::borrow::Cow::Borrowed(&domain.verdicts)
+    }
+}
+
+/// One nsupdate script that deletes every stale record of the domain in one UPDATE, under one
+/// prerequisite (the whole RRset as the scan saw it): per-record scripts would each carry the
+/// same prerequisite, and the second would fail once the first had run. Stale is what `clean`
+/// deletes by default: dead, not KMS, certainly dangling, or an alias that leads nowhere
+/// working; never a live host off the allowlist. None when a name is unfit for a command.
+fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands> {
+    let obs = &domain.observation;
+    let verdicts = verdicts_of(domain, findings);
+    let stale: Vec<&SrvRecord> = obs
+        .records
+        .iter()
+        .filter(|r| {
+            verdicts.iter().any(|v| {
+                v.is_for(r)
+                    && v.certain
+                    && match v.status {
+                        FindingCode::DeadHost | FindingCode::NotKms | FindingCode::NoAddress => {
+                            true
+                        }
+                        FindingCode::InvalidTarget => !obs
+                            .probes_of(r)
+                            .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc),
+                        _ => false,
+                    }
+            })
+        })
+        .collect();
+    let owner = obs.query_name.trim_end_matches('.');
+    let zone = obs
+        .zone
+        .as_deref()
+        .unwrap_or(&obs.domain)
+        .trim_end_matches('.');
+    let fits = quote::is_valid_hostname(owner)
+        && quote::is_valid_hostname(zone)
+        && obs
+            .records
+            .iter()
+            .all(|r| quote::is_valid_hostname(&r.target));
+    if stale.is_empty() || !fits {
+        return Vec::new();
+    }
+    // The server the scan asked when servers were given, else the zone's primary (MNAME).
+    let server = match (
+        obs.servers_from,
+        obs.servers.first(),
+        obs.primary.as_deref(),
+    ) {
+        (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
+            s.address.ip().to_string()
+        }
+        (ServersFrom::Configured, Some(s), _) => {
+            format!("{} {}", s.address.ip(), s.address.port())
+        }
+        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
+        _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
+    };
+    let mut script =
+        format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
+    for r in &obs.records {
+        let _ = writeln!(
+            script,
+            "prereq yxrrset {owner}. SRV {} {} {} {}",
+            r.priority, r.weight, r.port, r.target
+        );
+    }
+    for r in &stale {
+        let _ = writeln!(
+            script,
+            "update delete {owner}. SRV {} {} {} {}",
+            r.priority, r.weight, r.port, r.target
+        );
+    }
+    script.push_str("send\nEOF");
+    vec![Commands {
+        shell: "sh",
+        context: format!(
+            "by hand with nsupdate: deletes the {} stale record(s) of this domain in one update, and only while the RRset is still exactly what the scan saw; run it once (after any change, scan again). Active Directory: `kinit` first and `nsupdate -g` instead of `-k`",
+            stale.len()
+        ),
+        code: script,
+    }]
+}
+
 /// Load notes: the spread of the hosts clients can really use — authorized, genuine (no
 /// emulator tell), by the records' verdicts.
 fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
     let obs = &domain.observation;
-    // A scan saved before verdicts existed: decide them now, the way classify does.
-    let decided;
-    let verdicts = if domain.verdicts.is_empty() {
-        let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
-        decided = crate::classify::verdicts(obs, &owned);
-        &decided
-    } else {
-        &domain.verdicts
-    };
+    let verdicts = verdicts_of(domain, findings);
     let healthy: Vec<&SrvRecord> = obs
         .records
         .iter()
@@ -573,6 +629,18 @@ pub fn markdown(fix: &FixIt) -> String {
                 }
             }
             for c in &item.commands {
+                let _ = write!(
+                    out,
+                    "\n_{}_\n\n```{}\n{}\n```\n",
+                    md_text(&c.context),
+                    c.shell,
+                    c.code
+                );
+            }
+        }
+        if !section.cleanup.is_empty() {
+            out.push_str("\n**Clean up this domain**\n");
+            for c in &section.cleanup {
                 let _ = write!(
                     out,
                     "\n_{}_\n\n```{}\n{}\n```\n",
@@ -694,6 +762,18 @@ pub fn html(fix: &FixIt) -> String {
                 );
             }
             out.push_str("</article>\n");
+        }
+        if !section.cleanup.is_empty() {
+            out.push_str("<h4>Clean up this domain</h4>\n");
+            for c in &section.cleanup {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
+                    html_escape(&c.context),
+                    c.shell,
+                    html_escape(&c.code)
+                );
+            }
         }
         if !section.load.is_empty() {
             out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");

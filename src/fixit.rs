@@ -419,6 +419,8 @@ fn delete_commands(
             .map(|r| r.trim_end_matches('.'))
             .filter(|r| !r.is_empty())
             .unwrap_or("@");
+        // Select the exact record, preview the removal, then remove it: no guess about the
+        // cmdlet's -RecordData string form, and never every SRV record of the name.
         let mut ps = String::new();
         for r in &fit {
             let target = if r.target.ends_with('.') {
@@ -426,20 +428,29 @@ fn delete_commands(
             } else {
                 format!("{}.", r.target)
             };
+            let select = format!(
+                "Get-DnsServerResourceRecord -ZoneName {zone_q} -Name {name_q} -RRType Srv | Where-Object {{ $_.RecordData.DomainName -eq {target_q} -and $_.RecordData.Port -eq {} -and $_.RecordData.Priority -eq {} -and $_.RecordData.Weight -eq {} }}",
+                r.port,
+                r.priority,
+                r.weight,
+                zone_q = quote::powershell(&zone),
+                name_q = quote::powershell(relative),
+                target_q = quote::powershell(&target),
+            );
             let _ = writeln!(
                 ps,
-                "Remove-DnsServerResourceRecord -ZoneName {} -Name {} -RRType Srv -RecordData {},{},{},{} -Force",
-                quote::powershell(&zone),
-                quote::powershell(relative),
-                quote::powershell(&r.priority.to_string()),
-                quote::powershell(&r.weight.to_string()),
-                quote::powershell(&r.port.to_string()),
-                quote::powershell(&target),
+                "{select} | Remove-DnsServerResourceRecord -ZoneName {} -WhatIf",
+                quote::powershell(&zone)
+            );
+            let _ = writeln!(
+                ps,
+                "{select} | Remove-DnsServerResourceRecord -ZoneName {} -Force",
+                quote::powershell(&zone)
             );
         }
         out.push(Commands {
             shell: "powershell",
-            context: "on a Windows DNS server, or with -ComputerName DC (always with -RecordData: without it the cmdlet deletes every SRV record of the name)".into(),
+            context: "on a Windows DNS server, or with -ComputerName DC: the first line shows what would go (-WhatIf), the second removes exactly that record".into(),
             code: ps.trim_end().to_string(),
         });
     }

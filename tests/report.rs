@@ -38,7 +38,7 @@ fn markdown_report_of_the_lab_matches_the_golden_file() {
     golden("lab-report.md", &out.stdout);
     // The parts an admin acts on are there.
     for needle in [
-        "Remove-DnsServerResourceRecord -ZoneName 'kms-lab.test' -Name '_vlmcs._tcp.corp' -RRType Srv -RecordData '0','0','1688','old-kms.kms-lab.test.'",
+        "Get-DnsServerResourceRecord -ZoneName 'kms-lab.test' -Name '_vlmcs._tcp.corp' -RRType Srv | Where-Object { $_.RecordData.DomainName -eq 'old-kms.kms-lab.test.' -and $_.RecordData.Port -eq 1688 -and $_.RecordData.Priority -eq 0 -and $_.RecordData.Weight -eq 0 } | Remove-DnsServerResourceRecord -ZoneName 'kms-lab.test' -WhatIf",
         "update delete _vlmcs._tcp.corp.kms-lab.test. SRV 0 0 1688 old-kms.kms-lab.test.",
         "slmgr.vbs /upk",
         "0xC004C008",
@@ -79,13 +79,29 @@ fn markdown_report_of_the_lab_matches_the_golden_file() {
             "{line}"
         );
     }
-    // Every Remove-DnsServerResourceRecord carries -RecordData.
-    for line in out
+    // Every Remove-DnsServerResourceRecord is fed exactly one record, selected by its target,
+    // port, priority and weight (without a selection the cmdlet removes every SRV record of
+    // the name), and is previewed with -WhatIf first.
+    let removes: Vec<&str> = out
         .stdout
         .lines()
         .filter(|l| l.contains("Remove-DnsServerResourceRecord"))
-    {
-        assert!(line.contains("-RecordData"), "{line}");
+        .collect();
+    assert!(!removes.is_empty());
+    for pair in removes.chunks(2) {
+        for line in pair {
+            assert!(
+                line.starts_with("Get-DnsServerResourceRecord ")
+                    && ["DomainName -eq", "Port -eq", "Priority -eq", "Weight -eq"]
+                        .iter()
+                        .all(|field| line.contains(field)),
+                "{line}"
+            );
+        }
+        assert!(
+            pair[0].ends_with("-WhatIf") && pair[1].ends_with("-Force"),
+            "{pair:?}"
+        );
     }
 }
 
@@ -189,7 +205,7 @@ fn a_plain_dead_host_next_to_hostile_names_still_gets_its_delete_commands() {
         "{lost}"
     );
     assert!(
-        lost.contains("-RecordData '0','0','1688','lost-kms.kms-lab.test.'"),
+        lost.contains("$_.RecordData.DomainName -eq 'lost-kms.kms-lab.test.'"),
         "{lost}"
     );
     // Its nsupdate prerequisite would have to list the hostile name: left out, and said so.

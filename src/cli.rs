@@ -429,7 +429,11 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     crate::drift::apply(&mut report, &before, &locked.state, now);
     locked.save().map_err(|e| e.to_string())?;
     if args.since_last {
-        report.findings.retain(|f| crate::drift::is_drift(f.code));
+        crate::drift::keep_changes(&mut report);
+        // Nothing changed: nothing to say (cron mails only when there is output).
+        if report.findings.is_empty() {
+            return Ok(crate::model::exit_code::OK);
+        }
     }
     emit_with(&args.output, |out| {
         report::write(&report, format, color, out)

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use crate::model::{Finding, FindingCode, Report, Severity};
+use crate::model::{Finding, FindingCode, Report, Severity, normalize_name};
 use crate::state::{State, record_key};
 
 /// A record that changed healthy/failing this many times or more is flapping.
@@ -181,6 +181,34 @@ fn gone(domain: &str, before: &State, after: &State, since: &str) -> Vec<Finding
             ),
         })
         .collect()
+}
+
+/// Keeps only what changed since the last scan (`--since-last`): the drift findings, and the
+/// findings of each record they are about (a new `not-kms` record shows as `not-kms` too, not
+/// only as `new-record`); the worst severity and exit code follow what is kept.
+pub fn keep_changes(report: &mut Report) {
+    let changed: std::collections::BTreeSet<(String, String, Option<u16>)> = report
+        .findings
+        .iter()
+        .filter(|f| is_drift(f.code))
+        .filter_map(|f| {
+            let target = f.target.as_deref()?;
+            Some((f.domain.clone(), normalize_name(target), f.port))
+        })
+        .collect();
+    report.findings.retain(|f| {
+        is_drift(f.code)
+            || f.target
+                .as_deref()
+                .is_some_and(|t| changed.contains(&(f.domain.clone(), normalize_name(t), f.port)))
+    });
+    report.worst_severity = report
+        .findings
+        .iter()
+        .map(|f| f.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
+    report.exit_code = Report::compute_exit_code(report.complete, report.worst_severity);
 }
 
 /// The codes that describe change rather than state (`--since-last` keeps only these).

@@ -766,7 +766,7 @@ fn drift_across_three_scans_of_an_edited_zone() {
     let state_arg = state.to_str().unwrap().to_string();
     let domain = origin("drift");
     let server = bed.server.to_string();
-    let scan = |extra: &[&str]| {
+    let run_scan = |extra: &[&str]| {
         let mut argv = vec![
             "scan",
             domain.as_str(),
@@ -780,8 +780,9 @@ fn drift_across_three_scans_of_an_edited_zone() {
             &state_arg,
         ];
         argv.extend(extra);
-        common::run(&argv).json()
+        common::run(&argv)
     };
+    let scan = |extra: &[&str]| run_scan(extra).json();
     let drift_codes = |report: &Value| -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = report["findings"]
             .as_array()
@@ -862,13 +863,15 @@ fn drift_across_three_scans_of_an_edited_zone() {
         .iter()
         .map(|f| f["code"].as_str().unwrap().to_string())
         .collect();
+    // Only what changed: the record that is back, with its own findings (it is still dead,
+    // and has been failing since before it went).
     assert_eq!(
         codes,
-        ["new-record"],
+        ["dead-host", "new-record", "still-failing"],
         "--since-last shows only what changed: {third:#}"
     );
     assert!(
-        third["findings"][0]["detail"]
+        third["findings"][1]["detail"]
             .as_str()
             .unwrap()
             .contains("is back")
@@ -878,6 +881,11 @@ fn drift_across_three_scans_of_an_edited_zone() {
         drift_codes(&full).contains(&("still-failing".into(), "pc-7".into())),
         "{full:#}"
     );
+    // Nothing changed since: nothing printed and exit 0, so cron mails only on change.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let quiet = run_scan(&["--since-last"]);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(quiet.stdout.is_empty(), "{}", quiet.stdout);
 }
 
 /// What a [`proxy`] does with one connection.

@@ -34,7 +34,8 @@ fn golden(name: &str, actual: &str) {
 #[test]
 fn markdown_report_of_the_lab_matches_the_golden_file() {
     let out = run(&["report", "--from", &fixture_path("lab-scan.json")]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
+    // The report was written: exit 0, whatever the scan found (that is `scan`'s exit code).
+    assert_eq!(out.code, 0, "{}", out.stderr);
     golden("lab-report.md", &out.stdout);
     // The parts an admin acts on are there.
     for needle in [

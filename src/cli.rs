@@ -482,7 +482,7 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         Format::Table => clean::render_table(&result),
         Format::Json => serde_json::to_string_pretty(&result).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&result).map_err(|e| e.to_string())?,
-        Format::Prometheus | Format::Jsonl => {
+        Format::Prometheus | Format::Jsonl | Format::Csv => {
             return Err("clean prints table, json or yaml".into());
         }
     };
@@ -553,7 +553,7 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
             .collect(),
         Format::Json => serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&results).map_err(|e| e.to_string())?,
-        Format::Prometheus | Format::Jsonl => {
+        Format::Prometheus | Format::Jsonl | Format::Csv => {
             return Err("restore prints table, json or yaml".into());
         }
     };

@@ -1119,3 +1119,43 @@ fn scan_with_config(name: &str, yaml: &str) -> common::Run {
         config.to_str().unwrap(),
     ])
 }
+
+#[test]
+fn csv_output_reads_back_with_a_real_csv_parser() {
+    let csv = scan(&["hostile", "closed", "healthy"], &["--format", "csv"]);
+    let json = scan(&["hostile", "closed", "healthy"], &[]).json();
+    // Python's csv module, as a spreadsheet would read it: one row per finding.
+    let mut python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import csv,sys,json; rows=list(csv.reader(sys.stdin, strict=True)); print(json.dumps(rows))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    python
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(csv.stdout.as_bytes())
+        .unwrap();
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rows[0],
+        [
+            "domain", "code", "severity", "target", "port", "address", "detail"
+        ]
+    );
+    let findings = json["findings"].as_array().unwrap();
+    assert_eq!(rows.len() - 1, findings.len());
+    for (row, finding) in rows[1..].iter().zip(findings) {
+        assert_eq!(row[1], finding["code"].as_str().unwrap());
+        // Targets come from DNS (the hostile one has escapes): read back unchanged.
+        assert_eq!(row[3], finding["target"].as_str().unwrap_or_default());
+    }
+    assert_eq!(csv.code, json["exit_code"].as_i64().unwrap() as i32);
+}

@@ -23,6 +23,8 @@ pub enum Format {
     Prometheus,
     /// One JSON object per finding and line, for log shippers.
     Jsonl,
+    /// One row per finding (RFC 4180), for spreadsheets.
+    Csv,
 }
 
 /// Writes `report` to `out`, streaming every format: the JSON and YAML documents element by
@@ -46,7 +48,43 @@ pub fn write(
         Format::Table => table::write(report, color, out),
         Format::Prometheus => prometheus::write(report, out),
         Format::Jsonl => json_lines(report, out),
+        Format::Csv => csv(report, out),
     }
+}
+
+/// One row per finding, RFC 4180 (CRLF, fields with `,` `"` or line breaks quoted, quotes
+/// doubled). DNS data is hostile and spreadsheets run formulas: a cell that would start with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`.
+fn csv(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+    fn cell(text: &str) -> String {
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{text}")
+        } else {
+            text.to_string()
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    }
+    let io = |e: std::io::Error| e.to_string();
+    out.write_all(b"domain,code,severity,target,port,address,detail\r\n")
+        .map_err(io)?;
+    report.for_each_finding(&mut |f| {
+        let row = [
+            cell(&f.domain),
+            cell(f.code.as_str()),
+            cell(&f.severity.to_string()),
+            cell(f.target.as_deref().unwrap_or_default()),
+            f.port.map(|p| p.to_string()).unwrap_or_default(),
+            f.address
+                .map(|a| cell(&crate::classify::display_addr(a)))
+                .unwrap_or_default(),
+            cell(&f.detail),
+        ];
+        write!(out, "{}\r\n", row.join(",")).map_err(io)
+    })
 }
 
 /// Renders `report` into a string (small reports, tests).
@@ -70,4 +108,35 @@ fn json_lines(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(
         serde_json::to_writer(&mut *out, &value).map_err(|e| e.to_string())?;
         out.write_all(b"\n").map_err(|e| e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, FindingCode, Severity};
+
+    #[test]
+    fn csv_quotes_per_rfc_4180_and_defuses_formulas() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-scan.json"
+        ))
+        .unwrap();
+        let mut report: Report = serde_json::from_str(&text).unwrap();
+        report.findings = vec![Finding {
+            domain: "corp.example.com".into(),
+            code: FindingCode::DeadHost,
+            severity: Severity::Warning,
+            target: Some("=HYPERLINK(\"http://x\"),a.example.".into()),
+            port: Some(1688),
+            address: Some("192.0.2.7".parse().unwrap()),
+            detail: "-2+3 said \"line\nbreak\"".into(),
+        }];
+        let out = render(&report, Format::Csv, false).unwrap();
+        assert_eq!(
+            out,
+            "domain,code,severity,target,port,address,detail\r\n\
+             corp.example.com,dead-host,warning,\"'=HYPERLINK(\"\"http://x\"\"),a.example.\",1688,192.0.2.7,\"'-2+3 said \"\"line\nbreak\"\"\"\r\n"
+        );
+    }
 }

@@ -171,6 +171,7 @@ mod tests {
             Format::Table,
             Format::Prometheus,
             Format::Jsonl,
+            Format::Csv,
         ] {
             let (mut memory, mut disk) = (Vec::new(), Vec::new());
             write(&report, format, false, &mut memory).unwrap();

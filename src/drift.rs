@@ -43,13 +43,7 @@ pub fn apply(report: &mut Report, before: &State, after: &State, now: SystemTime
         added.extend(gone(name, before, after, &since));
     }
     report.findings.extend(added);
-    report.worst_severity = report
-        .findings
-        .iter()
-        .map(|f| f.severity)
-        .max()
-        .unwrap_or(Severity::Ok);
-    report.exit_code = Report::compute_exit_code(report.complete, report.worst_severity);
+    report.settle_severity();
 }
 
 /// One record of this scan with its history, before and after folding the scan in.
@@ -202,13 +196,7 @@ pub fn keep_changes(report: &mut Report) {
                 .as_deref()
                 .is_some_and(|t| changed.contains(&(f.domain.clone(), normalize_name(t), f.port)))
     });
-    report.worst_severity = report
-        .findings
-        .iter()
-        .map(|f| f.severity)
-        .max()
-        .unwrap_or(Severity::Ok);
-    report.exit_code = Report::compute_exit_code(report.complete, report.worst_severity);
+    report.settle_severity();
 }
 
 /// The codes that describe change rather than state (`--since-last` keeps only these).

@@ -674,6 +674,17 @@ pub mod exit_code {
 }
 
 impl Report {
+    /// Recomputes the worst severity and the exit code after findings were added or removed.
+    pub fn settle_severity(&mut self) {
+        self.worst_severity = self
+            .findings
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok);
+        self.exit_code = Self::compute_exit_code(self.complete, self.worst_severity);
+    }
+
     /// 0 nothing above info, 1 warning, 2 critical, 3 the scan could not complete.
     pub fn compute_exit_code(complete: bool, worst: Severity) -> i32 {
         if !complete {

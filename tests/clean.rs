@@ -580,42 +580,18 @@ fn updates_go_to_the_soa_mname_when_servers_are_discovered() {
 fn clock_skew_is_reported_as_badtime() {
     // libfaketime moves this process's clock an hour back; the server sees a stale signature.
     let before = dig("skew");
-    let f = files("skew");
-    let server = bed().server.to_string();
-    let domain = origin("skew");
-    let allow = format!("kms1.{domain}");
-    let output = Command::new("faketime")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .args(["-f", "-1h", env!("CARGO_BIN_EXE_vlmcs-audit")])
-        .args([
-            "clean",
-            &domain,
-            "--server",
-            &server,
-            "--timeout",
-            "1s",
-            "--format",
-            "json",
-            "--allow",
-            &allow,
-        ])
-        .args(["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"])
-        .arg("--state")
-        .arg(&f.state)
-        .arg("--undo-file")
-        .arg(&f.undo)
-        .arg("--audit-log")
-        .arg(&f.audit)
-        .output()
-        .expect("faketime (Debian package faketime) must be installed");
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let run = bed().clean_at_clock(
+        "skew",
+        "-1h",
+        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
+    );
+    let report = run.json();
     let message = report["results"][0]["message"].as_str().unwrap();
     assert!(
         message.contains("BADTIME") && message.contains("clock"),
         "{message}"
     );
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(run.code, 2);
     assert_eq!(dig("skew"), before);
 }
 

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use common::updates::{ServerKind, UpdateBed, origin, rr};
@@ -76,34 +75,19 @@ fn pdns_key_failures_are_key_failures_not_policy() {
     }
     // A clock two hours off (libfaketime on our side).
     let before = bed.dig("pskew");
-    let f = bed.files("pskew");
-    let domain = origin("pskew");
-    let output = Command::new("faketime")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .args(["-f", "-2h", env!("CARGO_BIN_EXE_vlmcs-audit")])
-        .args(["clean", &domain, "--server", &bed.server.to_string()])
-        .args(["--timeout", "1s", "--format", "json"])
-        .args(["--allow", &format!("kms1.{domain}")])
-        .args([
+    let run = bed.clean_at_clock(
+        "pskew",
+        "-2h",
+        &[
             "--dead-for",
             "0",
             "--tsig-key",
             bed.key(),
             "--apply",
             "--yes",
-        ])
-        .arg("--state")
-        .arg(&f.state)
-        .arg("--undo-file")
-        .arg(&f.undo)
-        .arg("--audit-log")
-        .arg(&f.audit)
-        .output()
-        .expect("faketime (Debian package faketime) must be installed");
-    assert_key_failure(
-        &String::from_utf8_lossy(&output.stdout),
-        output.status.code().unwrap_or(-1),
+        ],
     );
+    assert_key_failure(&run.stdout, run.code);
     assert_eq!(bed.dig("pskew"), before);
 }
 

@@ -277,32 +277,49 @@ impl UpdateBed {
 
     /// `vlmcs-audit clean <zone> --server ... --format json` with the test's files and `extra`.
     pub(crate) fn clean(&self, zone: &str, extra: &[&str]) -> Run {
+        let argv = self.clean_args(zone, extra);
+        run(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// `clean` with this process's clock moved by `offset` (libfaketime, e.g. `-2h`).
+    pub(crate) fn clean_at_clock(&self, zone: &str, offset: &str, extra: &[&str]) -> Run {
+        let output = Command::new("faketime")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .args(["-f", offset, env!("CARGO_BIN_EXE_vlmcs-audit")])
+            .args(self.clean_args(zone, extra))
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("faketime (Debian package faketime) must be installed");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `clean` of the zone's domain against this server, with this zone's own files.
+    fn clean_args(&self, zone: &str, extra: &[&str]) -> Vec<String> {
         let f = self.files(zone);
-        let server = self.server.to_string();
         let domain = origin(zone);
-        let allow = format!("kms1.{domain}");
-        let state = f.state.to_str().unwrap().to_string();
-        let undo = f.undo.to_str().unwrap().to_string();
-        let audit = f.audit.to_str().unwrap().to_string();
-        let mut argv = vec![
-            "clean",
-            domain.as_str(),
-            "--server",
-            &server,
-            "--timeout",
-            "1s",
-            "--format",
-            "json",
-            "--allow",
-            &allow,
-            "--state",
-            &state,
-            "--undo-file",
-            &undo,
-            "--audit-log",
-            &audit,
+        let mut argv: Vec<String> = vec![
+            "clean".into(),
+            domain.clone(),
+            "--server".into(),
+            self.server.to_string(),
+            "--timeout".into(),
+            "1s".into(),
+            "--format".into(),
+            "json".into(),
+            "--allow".into(),
+            format!("kms1.{domain}"),
+            "--state".into(),
+            f.state.display().to_string(),
+            "--undo-file".into(),
+            f.undo.display().to_string(),
+            "--audit-log".into(),
+            f.audit.display().to_string(),
         ];
-        argv.extend(extra);
-        run(&argv)
+        argv.extend(extra.iter().map(|a| a.to_string()));
+        argv
     }
 }

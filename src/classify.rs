@@ -407,6 +407,55 @@ fn hosts(
     healthy
 }
 
+/// What the emulator tells add up to: a strong one makes `kms-emulator`, supporting ones alone
+/// only `possible-emulator` (info). The text lists every tell.
+fn emulator_finding(probe: &ProbeObservation) -> Option<(FindingCode, Severity, String)> {
+    let (strong, supporting): (Vec<_>, Vec<_>) = probe
+        .emulator_evidence
+        .iter()
+        .partition(|e| e.tell.is_strong());
+    let list = |tells: &[&crate::model::EmulatorEvidence]| {
+        tells
+            .iter()
+            .map(|e| e.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let also = if supporting.is_empty() {
+        String::new()
+    } else {
+        format!(" Also: {}.", list(&supporting))
+    };
+    if !strong.is_empty() {
+        Some((
+            FindingCode::KmsEmulator,
+            Severity::Warning,
+            format!(
+                "is a KMS emulator (such as vlmcsd or py-kms), not Windows: it {}.{also} (Measured against vlmcsd and py-kms; what a Windows KMS host does is taken from C706 / MS-RPCE and was not checked against one.)",
+                list(&strong)
+            ),
+        ))
+    } else if probe.accepts_any_interface {
+        // An observation from before the tells were recorded one by one.
+        Some((
+            FindingCode::KmsEmulator,
+            Severity::Warning,
+            "also accepted a bind for an interface nobody serves: a KMS emulator (such as vlmcsd or py-kms), not Windows".into(),
+        ))
+    } else if !supporting.is_empty() {
+        Some((
+            FindingCode::PossibleEmulator,
+            Severity::Info,
+            format!(
+                "answers binds the way KMS emulators do, though nothing conclusive: {}",
+                list(&supporting)
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
 /// The finding for one probe; true when the endpoint is healthy and authorized.
 fn probe_finding(
     record: &SrvRecord,
@@ -442,14 +491,11 @@ fn probe_finding(
                     ),
                 );
             }
-            if probe.accepts_any_interface {
+            if let Some((code, severity, detail)) = emulator_finding(probe) {
                 push(
-                    FindingCode::KmsEmulator,
-                    Severity::Warning,
-                    format!(
-                        "{} at {at} also accepted a bind for an interface nobody serves: a KMS emulator (e.g. vlmcsd), not Windows",
-                        record.target
-                    ),
+                    code,
+                    severity,
+                    format!("{} at {at} {detail}", record.target),
                 );
             }
             if authorized {

@@ -120,7 +120,8 @@ struct TargetArgs {
     /// Port of the authoritative servers found through NS records [default: 53].
     #[arg(long, value_name = "PORT", value_parser = config::Port::parse)]
     nameserver_port: Option<config::Port>,
-    /// Skip the second bind that tells KMS emulators from Windows KMS hosts.
+    /// Skip the extra binds (four connections per endpoint, once per scan) that tell KMS
+    /// emulators from Windows KMS hosts.
     #[arg(long)]
     no_emulator_check: bool,
 }

@@ -232,7 +232,7 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
             "Clients that find this endpoint are \"activated\" by an emulator, not by your licensed KMS host: an unlicensed activation, and nothing your KMS host counts or reports.".into(),
             vec![
                 format!(
-                    "This endpoint accepts any RPC interface: a KMS emulator, not Windows (emulators rarely run on Windows, so no Windows command is given). Find the machine at {} and stop the emulator there; then delete its record (below).",
+                    "This endpoint accepts binds a conforming RPC runtime rejects (the finding lists what it showed): a KMS emulator such as vlmcsd or py-kms, not Windows (emulators rarely run on Windows, so no Windows command is given). Find the machine at {} and stop the emulator there; then delete its record (below).",
                     f.address.map_or_else(|| shown(&target), display_addr)
                 ),
             ],
@@ -314,6 +314,14 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
         FindingCode::HostAlias => (
             "Clients reach an authorized KMS host, but under a name that is not its own: it works, yet the record does not follow the host if it moves, and RFC 2782 asks for the host's own name.".into(),
             vec!["Publish the host under its own name (its DnsDomainPublishList, or `slmgr.vbs /sdns` on it), then remove this record (`vlmcs-audit clean` lists it as an invalid target when it is a CNAME).".into()],
+            Vec::new(),
+        ),
+        FindingCode::PossibleEmulator => (
+            "Clients may be activated by something other than a Windows KMS host: the endpoint's binds show habits of KMS emulators, though none that proves one.".into(),
+            vec![format!(
+                "Check what runs on {} (on Windows: `Get-NetTCPConnection -LocalPort 1688 -State Listen | ForEach-Object {{ Get-Process -Id $_.OwningProcess }}`; elsewhere `ss -ltnp 'sport = :1688'`). A Windows KMS host shows sppsvc (svchost); anything else is an emulator: stop it and delete its record.",
+                f.address.map_or_else(|| shown(&target), display_addr)
+            )],
             Vec::new(),
         ),
         FindingCode::AllowlistUnresolved => (
@@ -567,9 +575,9 @@ fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
             verdicts
                 .iter()
                 .any(|v| v.is_for(r) && v.status == FindingCode::Healthy)
-                && obs.probes_of(r).any(|p| {
-                    p.outcome == crate::model::ProbeOutcome::KmsRpc && !p.accepts_any_interface
-                })
+                && obs
+                    .probes_of(r)
+                    .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc && !p.is_emulator())
         })
         .collect();
     if healthy.is_empty() {

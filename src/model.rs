@@ -55,6 +55,8 @@ pub enum FindingCode {
     HostAlias,
     /// An allowlisted host name that does not resolve: the allowlist is stale.
     AllowlistUnresolved,
+    /// An endpoint whose binds show emulator habits, none of them conclusive.
+    PossibleEmulator,
     /// Drift (with a state file): a record that was not there at the last scan.
     NewRecord,
     /// Drift: a record that was there at the last scan and is gone.
@@ -68,7 +70,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 21] = [
+    pub const ALL: [FindingCode; 22] = [
         Self::Healthy,
         Self::DeadHost,
         Self::NotKms,
@@ -85,6 +87,7 @@ impl FindingCode {
         Self::AuthorizedHostMissing,
         Self::HostAlias,
         Self::AllowlistUnresolved,
+        Self::PossibleEmulator,
         Self::NewRecord,
         Self::RecordGone,
         Self::StatusChanged,
@@ -110,6 +113,7 @@ impl FindingCode {
             Self::AuthorizedHostMissing => "authorized-host-missing",
             Self::HostAlias => "host-alias",
             Self::AllowlistUnresolved => "allowlist-unresolved",
+            Self::PossibleEmulator => "possible-emulator",
             Self::NewRecord => "new-record",
             Self::RecordGone => "record-gone",
             Self::StatusChanged => "status-changed",
@@ -465,6 +469,75 @@ pub struct ProbeObservation {
     pub transfer_syntax: Option<String>,
     /// The endpoint also accepted a bind for an interface nobody serves.
     pub accepts_any_interface: bool,
+    /// What the endpoint's binds showed that a conforming RPC runtime does not (empty for one
+    /// that behaved as C706 / MS-RPCE say, and when the emulator check was skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emulator_evidence: Vec<EmulatorEvidence>,
+}
+
+impl ProbeObservation {
+    /// At least one tell that a conforming RPC runtime cannot show: a KMS emulator.
+    pub fn is_emulator(&self) -> bool {
+        self.accepts_any_interface || self.emulator_evidence.iter().any(|e| e.tell.is_strong())
+    }
+}
+
+/// One thing a bind showed about the RPC runtime behind an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmulatorEvidence {
+    pub tell: EmulatorTell,
+    /// `strong` (a conforming runtime never shows it) or `supporting`.
+    pub strength: TellStrength,
+    /// What was sent and what came back.
+    pub detail: String,
+}
+
+impl EmulatorEvidence {
+    pub fn new(tell: EmulatorTell, detail: impl Into<String>) -> Self {
+        Self {
+            tell,
+            strength: if tell.is_strong() {
+                TellStrength::Strong
+            } else {
+                TellStrength::Supporting
+            },
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The emulator tells, measured against vlmcsd and py-kms and calibrated on Samba's conforming
+/// DCE/RPC runtime (`shared/notes/kms-emulators.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmulatorTell {
+    /// The KMS interface accepted as version 2.0: C706 requires the major version to match.
+    AcceptsWrongVersion,
+    /// A made-up interface accepted.
+    AcceptsAnyInterface,
+    /// An out-of-range fragment size offer (65535/65535) echoed instead of negotiated.
+    EchoesFragmentSizes,
+    /// PFC_MAYBE, meaningless in a bind, echoed.
+    EchoesMaybeFlag,
+    /// The multiplex flag set although the bind did not ask for it.
+    MultiplexUnasked,
+    /// py-kms' hard-coded association group 0x1063bf3f.
+    ConstantAssocGroup,
+    /// The connection dropped on a bind-time feature negotiation context.
+    DropsFeatureNegotiation,
+}
+
+impl EmulatorTell {
+    pub fn is_strong(self) -> bool {
+        matches!(self, Self::AcceptsWrongVersion | Self::AcceptsAnyInterface)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TellStrength {
+    Strong,
+    Supporting,
 }
 
 /// Everything observed about one domain.

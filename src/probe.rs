@@ -1,19 +1,22 @@
 //! Probing one address: TCP connect, DCE/RPC `bind` for the KMS interface, read the answer.
 //! Side-effect free: no RPC request is sent, so the KMS host's client count never changes.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OnceCell;
 use tokio::time::timeout_at;
 
 use crate::discover::millis;
-use crate::model::{ProbeObservation, ProbeOutcome};
+use crate::model::{EmulatorEvidence, EmulatorTell, ProbeObservation, ProbeOutcome};
 use crate::rpc::{
-    self, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId, parse_bind_reply,
-    parse_header,
+    self, Bind, BindAck, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId,
+    parse_bind_reply, parse_header,
 };
 
 /// The call id of our bind; any constant works, the reply must echo it.
@@ -21,14 +24,40 @@ const CALL_ID: u32 = 2;
 /// Our presentation contexts, in order: NDR first (older RPC servers nak a bind whose first
 /// context is not NDR), then NDR64.
 const OFFERED: [SyntaxId; 2] = [NDR32, NDR64];
+/// py-kms answers every bind with this association group.
+const PY_KMS_ASSOC_GROUP: u32 = 0x1063_bf3f;
+/// An offer no conforming server grants as is: above the 5840 bytes Windows negotiates down to.
+const ODD_FRAG: u16 = 65535;
 
 /// What to do at each address.
 #[derive(Debug, Clone, Copy)]
 pub struct ProbeOptions {
     /// Budget for connect + bind + reply, per address.
     pub timeout: Duration,
-    /// After a successful bind, bind again for a made-up interface to spot KMS emulators.
+    /// After a successful bind, bind again in ways only an emulator accepts.
     pub check_emulator: bool,
+}
+
+/// The emulator check's results, once per endpoint per scan: several records (or domains)
+/// that point at one endpoint cost its extra binds once.
+#[derive(Debug, Default)]
+pub struct EmulatorChecks {
+    done: std::sync::Mutex<HashMap<SocketAddr, Arc<OnceCell<Vec<EmulatorEvidence>>>>>,
+}
+
+impl EmulatorChecks {
+    async fn evidence(&self, endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
+        let cell = self
+            .done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(endpoint)
+            .or_default()
+            .clone();
+        cell.get_or_init(|| emulator_binds(endpoint, timeout))
+            .await
+            .clone()
+    }
 }
 
 /// Probes `address:port` and records what happened. Never fails: every outcome is an
@@ -38,10 +67,12 @@ pub async fn probe(
     address: IpAddr,
     port: u16,
     options: ProbeOptions,
+    checks: &EmulatorChecks,
 ) -> ProbeObservation {
     let started = Instant::now();
     let endpoint = SocketAddr::new(address, port);
-    let result = bind_once(endpoint, KMS_INTERFACE, options.timeout).await;
+    let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
+    let result = bind_once(endpoint, &standard, options.timeout).await;
     let mut observation = ProbeObservation {
         target: target.to_string(),
         address,
@@ -52,12 +83,137 @@ pub async fn probe(
         detail: result.detail,
         transfer_syntax: result.transfer_syntax,
         accepts_any_interface: false,
+        emulator_evidence: Vec::new(),
     };
     if observation.outcome == ProbeOutcome::KmsRpc && options.check_emulator {
-        let second = bind_once(endpoint, MADE_UP_INTERFACE, options.timeout).await;
-        observation.accepts_any_interface = second.outcome == ProbeOutcome::KmsRpc;
+        let mut evidence = result
+            .ack
+            .as_ref()
+            .map(|ack| standard_bind_tells(&standard, ack))
+            .unwrap_or_default();
+        for more in checks.evidence(endpoint, options.timeout).await {
+            if !evidence.iter().any(|e| e.tell == more.tell) {
+                evidence.push(more);
+            }
+        }
+        observation.accepts_any_interface = evidence
+            .iter()
+            .any(|e| e.tell == EmulatorTell::AcceptsAnyInterface);
+        observation.emulator_evidence = evidence;
     }
     observation
+}
+
+/// What the ordinary bind's `bind_ack` gives away by itself.
+fn standard_bind_tells(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
+    let mut evidence = Vec::new();
+    if ack.flags & rpc::PFC_CONC_MPX != 0 && sent.flags & rpc::PFC_CONC_MPX == 0 {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::MultiplexUnasked,
+            format!(
+                "the bind_ack sets the multiplex flag (flags {:#04x}) that our bind did not ask for (flags {:#04x}), as py-kms always does",
+                ack.flags, sent.flags
+            ),
+        ));
+    }
+    if ack.assoc_group == PY_KMS_ASSOC_GROUP {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::ConstantAssocGroup,
+            format!(
+                "association group {PY_KMS_ASSOC_GROUP:#010x}, the constant py-kms answers with"
+            ),
+        ));
+    }
+    evidence
+}
+
+/// The extra binds, one connection each, in order: the KMS interface as version 2.0, a made-up
+/// interface, odd flags and fragment sizes, a feature negotiation context no client sends.
+/// Binds only: nothing here is counted as a client.
+async fn emulator_binds(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
+    let mut evidence = Vec::new();
+
+    let newer = KMS_INTERFACE.with_version(2, 0);
+    if bind_once(endpoint, &Bind::new(CALL_ID, newer, &OFFERED), timeout)
+        .await
+        .outcome
+        == ProbeOutcome::KmsRpc
+    {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::AcceptsWrongVersion,
+            "accepted a bind for the KMS interface as version 2.0; a conforming RPC runtime rejects a major version it does not serve (C706 12.6.3.1, measured on Samba), vlmcsd and py-kms accept any version",
+        ));
+    }
+
+    if bind_once(
+        endpoint,
+        &Bind::new(CALL_ID, MADE_UP_INTERFACE, &OFFERED),
+        timeout,
+    )
+    .await
+    .outcome
+        == ProbeOutcome::KmsRpc
+    {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::AcceptsAnyInterface,
+            format!(
+                "accepted a bind for an interface nobody serves ({MADE_UP_INTERFACE}), as py-kms and a SIMPLE_RPC build of vlmcsd do"
+            ),
+        ));
+    }
+
+    let odd = Bind {
+        flags: rpc::PFC_FIRST_FRAG | rpc::PFC_LAST_FRAG | rpc::PFC_MAYBE,
+        max_xmit_frag: ODD_FRAG,
+        max_recv_frag: ODD_FRAG,
+        ..Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED)
+    };
+    if let Some(ack) = bind_once(endpoint, &odd, timeout).await.ack {
+        evidence.extend(odd_bind_tells(&odd, &ack));
+    }
+
+    let negotiation = Bind::new(
+        CALL_ID,
+        KMS_INTERFACE,
+        &[NDR32, rpc::feature_negotiation(0xff)],
+    );
+    let answer = bind_once(endpoint, &negotiation, timeout).await;
+    if answer.outcome == ProbeOutcome::Closed {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::DropsFeatureNegotiation,
+            "closed the connection without a reply when the bind carried a feature negotiation context with bits no client sets (a conforming runtime answers it, measured on Samba; py-kms drops it)",
+        ));
+    }
+    evidence
+}
+
+/// What the bind with PFC_MAYBE and 65535-byte fragments gets back.
+fn odd_bind_tells(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
+    let mut evidence = Vec::new();
+    if (ack.max_xmit_frag, ack.max_recv_frag) == (sent.max_xmit_frag, sent.max_recv_frag) {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::EchoesFragmentSizes,
+            format!(
+                "echoed an offer of {}/{}-byte fragments instead of negotiating them (a conforming runtime grants at most 5840)",
+                sent.max_xmit_frag, sent.max_recv_frag
+            ),
+        ));
+    }
+    if ack.flags & rpc::PFC_MAYBE != 0 {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::EchoesMaybeFlag,
+            format!(
+                "echoed PFC_MAYBE (bind flags {:#04x}, bind_ack flags {:#04x}): the reply copies the request header",
+                sent.flags, ack.flags
+            ),
+        ));
+    }
+    evidence.extend(
+        standard_bind_tells(sent, ack)
+            .into_iter()
+            .filter(|e| e.tell == EmulatorTell::MultiplexUnasked),
+    );
+    evidence
 }
 
 struct BindResult {
@@ -65,6 +221,8 @@ struct BindResult {
     connect: Option<Duration>,
     detail: String,
     transfer_syntax: Option<String>,
+    /// The `bind_ack`, when one came.
+    ack: Option<BindAck>,
 }
 
 impl BindResult {
@@ -74,13 +232,13 @@ impl BindResult {
             connect,
             detail: detail.into(),
             transfer_syntax: None,
+            ack: None,
         }
     }
 }
 
-/// One connection, one bind for `interface` offering NDR (context 0) and NDR64 (context 1):
-/// older RPC servers nak a bind whose first context is not NDR.
-async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration) -> BindResult {
+/// One connection, one bind, one reply.
+async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> BindResult {
     let started = Instant::now();
     let deadline = (started + timeout).into();
     let mut stream = match timeout_at(deadline, TcpStream::connect(endpoint)).await {
@@ -96,8 +254,8 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
     };
     let connect = Some(started.elapsed());
     let _ = stream.set_nodelay(true);
-    let bind = rpc::encode_bind(CALL_ID, interface, &OFFERED);
-    match timeout_at(deadline, stream.write_all(&bind)).await {
+    let bind_bytes = bind.encode();
+    match timeout_at(deadline, stream.write_all(&bind_bytes)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             return BindResult::new(
@@ -135,53 +293,94 @@ async fn bind_once(endpoint: SocketAddr, interface: SyntaxId, timeout: Duration)
         Ok(Ok(pdu)) => pdu,
     };
     let _ = stream.shutdown().await;
-    match parse_bind_reply(&pdu, CALL_ID) {
+    match parse_bind_reply(&pdu, bind.call_id) {
         Err(e) => BindResult::new(
             ProbeOutcome::NotRpc,
             connect,
             format!("malformed DCE/RPC reply: {e}"),
         ),
-        Ok(reply) => interpret(reply, connect),
+        Ok(reply) => interpret(bind, reply, connect),
     }
 }
 
-fn interpret(reply: BindReply, connect: Option<Duration>) -> BindResult {
-    match &reply {
-        // One result per offered context, and an accepted one must name the transfer syntax we
-        // offered in that context: anything else is not an honest KMS endpoint.
-        BindReply::Ack { results, .. } if results.len() != OFFERED.len() => BindResult::new(
+fn interpret(bind: &Bind, reply: BindReply, connect: Option<Duration>) -> BindResult {
+    let ack = match reply {
+        BindReply::Ack(ack) => ack,
+        BindReply::Nak { reason } => {
+            return BindResult::new(
+                ProbeOutcome::RpcNak,
+                connect,
+                format!("an RPC server that refused the bind (bind_nak, reason {reason})"),
+            );
+        }
+        BindReply::Fault { status } => {
+            return BindResult::new(
+                ProbeOutcome::RpcNak,
+                connect,
+                format!(
+                    "an RPC server that answered the bind with a fault (status {status:#010x})"
+                ),
+            );
+        }
+        BindReply::Unexpected { packet_type } => {
+            return BindResult::new(
+                ProbeOutcome::NotRpc,
+                connect,
+                format!("DCE/RPC packet type {packet_type} in reply to a bind"),
+            );
+        }
+    };
+    let offered = &bind.contexts;
+    // One result per offered context, and an accepted one must name the transfer syntax we
+    // offered in that context: anything else is not an honest KMS endpoint.
+    let mut result = if ack.results.len() != offered.len() {
+        BindResult::new(
             ProbeOutcome::NotRpc,
             connect,
             format!(
                 "bind_ack with {} results for {} offered contexts",
-                results.len(),
-                OFFERED.len()
+                ack.results.len(),
+                offered.len()
             ),
-        ),
-        BindReply::Ack { results, .. } => match reply.accepted_context() {
-            Some(index) if results[index].transfer_syntax != OFFERED[index] => BindResult::new(
-                ProbeOutcome::NotRpc,
-                connect,
-                format!(
-                    "bind_ack accepted context {index} with transfer syntax {}, which was not offered there",
-                    results[index].transfer_syntax
-                ),
-            ),
+        )
+    } else {
+        match ack
+            .results
+            .iter()
+            .position(|r| r.result == rpc::ContextResult::ACCEPTANCE)
+        {
+            Some(index)
+                if !offered[index]
+                    .transfer_syntaxes
+                    .contains(&ack.results[index].transfer_syntax) =>
+            {
+                BindResult::new(
+                    ProbeOutcome::NotRpc,
+                    connect,
+                    format!(
+                        "bind_ack accepted context {index} with transfer syntax {}, which was not offered there",
+                        ack.results[index].transfer_syntax
+                    ),
+                )
+            }
             Some(index) => {
-                let syntax = if OFFERED[index] == NDR64 {
+                let syntax = if ack.results[index].transfer_syntax == NDR64 {
                     "NDR64"
                 } else {
                     "NDR"
                 };
                 BindResult {
-                    outcome: ProbeOutcome::KmsRpc,
-                    connect,
-                    detail: format!("bind_ack: KMS interface accepted with {syntax}"),
                     transfer_syntax: Some(syntax.to_string()),
+                    ..BindResult::new(
+                        ProbeOutcome::KmsRpc,
+                        connect,
+                        format!("bind_ack: KMS interface accepted with {syntax}"),
+                    )
                 }
             }
             None => {
-                let why = results
+                let why = ack
+                    .results
                     .iter()
                     .map(|r| r.describe())
                     .collect::<Vec<_>>()
@@ -194,23 +393,10 @@ fn interpret(reply: BindReply, connect: Option<Duration>) -> BindResult {
                     ),
                 )
             }
-        },
-        BindReply::Nak { reason } => BindResult::new(
-            ProbeOutcome::RpcNak,
-            connect,
-            format!("an RPC server that refused the bind (bind_nak, reason {reason})"),
-        ),
-        BindReply::Fault { status } => BindResult::new(
-            ProbeOutcome::RpcNak,
-            connect,
-            format!("an RPC server that answered the bind with a fault (status {status:#010x})"),
-        ),
-        BindReply::Unexpected { packet_type } => BindResult::new(
-            ProbeOutcome::NotRpc,
-            connect,
-            format!("DCE/RPC packet type {packet_type} in reply to a bind"),
-        ),
-    }
+        }
+    };
+    result.ack = Some(ack);
+    result
 }
 
 fn connect_error(e: &io::Error) -> BindResult {

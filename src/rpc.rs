@@ -25,6 +25,27 @@ impl SyntaxId {
         }
     }
 
+    /// The all-zero syntax id that rejected contexts carry.
+    pub const NIL: Self = Self {
+        uuid: [0; 16],
+        version_major: 0,
+        version_minor: 0,
+    };
+
+    /// The same interface with another version.
+    pub const fn with_version(self, version_major: u16, version_minor: u16) -> Self {
+        Self {
+            version_major,
+            version_minor,
+            ..self
+        }
+    }
+
+    /// True when both name the same UUID, whatever the versions.
+    pub fn same_uuid(&self, other: &Self) -> bool {
+        self.uuid == other.uuid
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&uuid_to_ndr(&self.uuid));
         out.extend_from_slice(&self.version_major.to_le_bytes());
@@ -78,9 +99,30 @@ pub const HEADER_LEN: usize = 16;
 
 const RPC_VERSION: u8 = 5;
 const RPC_VERSION_MINOR: u8 = 0;
-const PFC_FIRST_FRAG: u8 = 0x01;
-const PFC_LAST_FRAG: u8 = 0x02;
-const MAX_FRAG: u16 = 5840;
+/// Header flags (C706 12.6.3.1 `pfc_flags`).
+pub const PFC_FIRST_FRAG: u8 = 0x01;
+pub const PFC_LAST_FRAG: u8 = 0x02;
+/// MS-RPCE 2.2.2.3: the client supports header signing; a server echoes it when it does too.
+pub const PFC_SUPPORT_HEADER_SIGN: u8 = 0x04;
+/// Concurrent multiplexing on one connection (C706 `PFC_CONC_MPX`).
+pub const PFC_CONC_MPX: u8 = 0x10;
+/// "Maybe" call semantics (C706 `PFC_MAYBE`); meaningless in a bind.
+pub const PFC_MAYBE: u8 = 0x40;
+/// The fragment size Windows clients offer, and the largest a conforming server grants.
+pub const STANDARD_FRAG: u16 = 5840;
+
+/// The bind-time feature negotiation "transfer syntax" (MS-RPCE 3.3.1.5.3): a fixed first half
+/// and a feature bitmask in the second half of the UUID, version 1.0.
+pub const fn feature_negotiation(bitmask: u64) -> SyntaxId {
+    let mut syntax = SyntaxId::new("6cb71c2c-9812-4540-0000-000000000000", 1, 0);
+    let bytes = bitmask.to_le_bytes();
+    let mut i = 0;
+    while i < 8 {
+        syntax.uuid[8 + i] = bytes[i];
+        i += 1;
+    }
+    syntax
+}
 
 /// Packet types (C706 12.6.4.1) that a reply to `bind` can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +175,24 @@ pub struct ContextResult {
 impl ContextResult {
     pub const ACCEPTANCE: u16 = 0;
 
+    /// A provider rejection for `reason`, with the all-zero transfer syntax servers send.
+    pub const fn rejection(reason: u16) -> Self {
+        Self {
+            result: 2,
+            reason,
+            transfer_syntax: SyntaxId::NIL,
+        }
+    }
+
+    /// An acceptance of `transfer_syntax`.
+    pub const fn acceptance(transfer_syntax: SyntaxId) -> Self {
+        Self {
+            result: Self::ACCEPTANCE,
+            reason: 0,
+            transfer_syntax,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match (self.result, self.reason) {
             (0, _) => "accepted".into(),
@@ -150,12 +210,7 @@ impl ContextResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BindReply {
     /// A `bind_ack`: the per-context results, in the order of the contexts we offered.
-    Ack {
-        secondary_address: String,
-        max_xmit_frag: u16,
-        max_recv_frag: u16,
-        results: Vec<ContextResult>,
-    },
+    Ack(BindAck),
     /// A `bind_nak` with its provider reject reason (C706 12.6.4.2).
     Nak { reason: u16 },
     /// A `fault` PDU with its status code.
@@ -168,7 +223,8 @@ impl BindReply {
     /// The context id (index in our offer) that was accepted, if any.
     pub fn accepted_context(&self) -> Option<usize> {
         match self {
-            Self::Ack { results, .. } => results
+            Self::Ack(ack) => ack
+                .results
                 .iter()
                 .position(|r| r.result == ContextResult::ACCEPTANCE),
             _ => None,
@@ -197,55 +253,146 @@ pub enum ParseError {
     Malformed(&'static str),
 }
 
-/// Encodes a `bind` PDU that offers `interface` with each of `transfer_syntaxes` as its own
-/// presentation context (context id = index), as MS-RPCE clients do.
-pub fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(12 + transfer_syntaxes.len() * 44);
-    body.extend_from_slice(&MAX_FRAG.to_le_bytes()); // max_xmit_frag
-    body.extend_from_slice(&MAX_FRAG.to_le_bytes()); // max_recv_frag
-    body.extend_from_slice(&0u32.to_le_bytes()); // assoc_group_id: new association
-    body.push(transfer_syntaxes.len() as u8); // n_context_elem
-    body.extend_from_slice(&[0, 0, 0]); // reserved
-    for (context_id, transfer) in transfer_syntaxes.iter().enumerate() {
-        body.extend_from_slice(&(context_id as u16).to_le_bytes());
-        body.push(1); // n_transfer_syn
-        body.push(0); // reserved
-        interface.encode(&mut body);
-        transfer.encode(&mut body);
-    }
-    let mut pdu = encode_header(PacketType::Bind, call_id, body.len());
-    pdu.extend_from_slice(&body);
-    pdu
+/// A `bind` PDU: what a client offers, and what a server reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub call_id: u32,
+    /// The header's `pfc_flags`.
+    pub flags: u8,
+    /// The header's `auth_length` (we never send an auth verifier; servers may echo it).
+    pub auth_length: u16,
+    pub max_xmit_frag: u16,
+    pub max_recv_frag: u16,
+    /// 0 asks for a new association group.
+    pub assoc_group: u32,
+    pub contexts: Vec<OfferedContext>,
 }
 
-/// Encodes a `bind_ack` (used by the lab's KMS stand-in and by tests).
+impl Bind {
+    /// The bind MS-RPCE clients send: `interface` with each of `transfer_syntaxes` as its own
+    /// presentation context (context id = index), 5840-byte fragments, a new association.
+    pub fn new(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Self {
+        Self {
+            call_id,
+            flags: PFC_FIRST_FRAG | PFC_LAST_FRAG,
+            auth_length: 0,
+            max_xmit_frag: STANDARD_FRAG,
+            max_recv_frag: STANDARD_FRAG,
+            assoc_group: 0,
+            contexts: transfer_syntaxes
+                .iter()
+                .enumerate()
+                .map(|(context_id, transfer)| OfferedContext {
+                    context_id: context_id as u16,
+                    abstract_syntax: interface,
+                    transfer_syntaxes: vec![*transfer],
+                })
+                .collect(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(12 + self.contexts.len() * 44);
+        body.extend_from_slice(&self.max_xmit_frag.to_le_bytes());
+        body.extend_from_slice(&self.max_recv_frag.to_le_bytes());
+        body.extend_from_slice(&self.assoc_group.to_le_bytes());
+        body.push(self.contexts.len() as u8); // n_context_elem
+        body.extend_from_slice(&[0, 0, 0]); // reserved
+        for context in &self.contexts {
+            body.extend_from_slice(&context.context_id.to_le_bytes());
+            body.push(context.transfer_syntaxes.len() as u8);
+            body.push(0); // reserved
+            context.abstract_syntax.encode(&mut body);
+            for transfer in &context.transfer_syntaxes {
+                transfer.encode(&mut body);
+            }
+        }
+        let mut pdu = encode_header(
+            PacketType::Bind,
+            self.flags,
+            self.auth_length,
+            self.call_id,
+            body.len(),
+        );
+        pdu.extend_from_slice(&body);
+        pdu
+    }
+}
+
+/// Encodes the standard bind (see [`Bind::new`]).
+pub fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Vec<u8> {
+    Bind::new(call_id, interface, transfer_syntaxes).encode()
+}
+
+/// A `bind_ack` PDU (C706 12.6.4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindAck {
+    pub call_id: u32,
+    /// The header's `pfc_flags`.
+    pub flags: u8,
+    pub auth_length: u16,
+    pub max_xmit_frag: u16,
+    pub max_recv_frag: u16,
+    pub assoc_group: u32,
+    /// The server's port as text (NUL and control characters removed when parsed).
+    pub secondary_address: String,
+    pub results: Vec<ContextResult>,
+}
+
+impl BindAck {
+    /// A plain acknowledgement: first + last fragment, 5840-byte fragments.
+    pub fn new(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Self {
+        Self {
+            call_id,
+            flags: PFC_FIRST_FRAG | PFC_LAST_FRAG,
+            auth_length: 0,
+            max_xmit_frag: STANDARD_FRAG,
+            max_recv_frag: STANDARD_FRAG,
+            assoc_group: 0x0001_2345,
+            secondary_address: secondary_address.to_string(),
+            results: results.to_vec(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&self.max_xmit_frag.to_le_bytes());
+        body.extend_from_slice(&self.max_recv_frag.to_le_bytes());
+        body.extend_from_slice(&self.assoc_group.to_le_bytes());
+        let mut port = self.secondary_address.as_bytes().to_vec();
+        port.push(0);
+        body.extend_from_slice(&(port.len() as u16).to_le_bytes());
+        body.extend_from_slice(&port);
+        // Align the result list to 4 bytes counted from the start of the PDU.
+        while !(HEADER_LEN + body.len()).is_multiple_of(4) {
+            body.push(0);
+        }
+        body.push(self.results.len() as u8);
+        body.extend_from_slice(&[0, 0, 0]);
+        for r in &self.results {
+            body.extend_from_slice(&r.result.to_le_bytes());
+            body.extend_from_slice(&r.reason.to_le_bytes());
+            r.transfer_syntax.encode(&mut body);
+        }
+        let mut pdu = encode_header(
+            PacketType::BindAck,
+            self.flags,
+            self.auth_length,
+            self.call_id,
+            body.len(),
+        );
+        pdu.extend_from_slice(&body);
+        pdu
+    }
+}
+
+/// Encodes a plain `bind_ack` (see [`BindAck::new`]).
 pub fn encode_bind_ack(
     call_id: u32,
     secondary_address: &str,
     results: &[ContextResult],
 ) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&MAX_FRAG.to_le_bytes());
-    body.extend_from_slice(&MAX_FRAG.to_le_bytes());
-    body.extend_from_slice(&0x0001_2345u32.to_le_bytes()); // assoc_group_id
-    let mut port = secondary_address.as_bytes().to_vec();
-    port.push(0);
-    body.extend_from_slice(&(port.len() as u16).to_le_bytes());
-    body.extend_from_slice(&port);
-    // Align the result list to 4 bytes counted from the start of the PDU.
-    while !(HEADER_LEN + body.len()).is_multiple_of(4) {
-        body.push(0);
-    }
-    body.push(results.len() as u8);
-    body.extend_from_slice(&[0, 0, 0]);
-    for r in results {
-        body.extend_from_slice(&r.result.to_le_bytes());
-        body.extend_from_slice(&r.reason.to_le_bytes());
-        r.transfer_syntax.encode(&mut body);
-    }
-    let mut pdu = encode_header(PacketType::BindAck, call_id, body.len());
-    pdu.extend_from_slice(&body);
-    pdu
+    BindAck::new(call_id, secondary_address, results).encode()
 }
 
 /// Encodes a `bind_nak` with the given provider reject reason.
@@ -253,26 +400,38 @@ pub fn encode_bind_nak(call_id: u32, reason: u16) -> Vec<u8> {
     let mut body = reason.to_le_bytes().to_vec();
     body.push(1); // n_protocols
     body.extend_from_slice(&[RPC_VERSION, RPC_VERSION_MINOR]);
-    let mut pdu = encode_header(PacketType::BindNak, call_id, body.len());
+    let mut pdu = encode_header(
+        PacketType::BindNak,
+        PFC_FIRST_FRAG | PFC_LAST_FRAG,
+        0,
+        call_id,
+        body.len(),
+    );
     pdu.extend_from_slice(&body);
     pdu
 }
 
-fn encode_header(packet_type: PacketType, call_id: u32, body_len: usize) -> Vec<u8> {
+fn encode_header(
+    packet_type: PacketType,
+    flags: u8,
+    auth_length: u16,
+    call_id: u32,
+    body_len: usize,
+) -> Vec<u8> {
     let frag_length = (HEADER_LEN + body_len) as u16;
     let mut out = Vec::with_capacity(HEADER_LEN + body_len);
     out.extend_from_slice(&[
         RPC_VERSION,
         RPC_VERSION_MINOR,
         packet_type.to_u8(),
-        PFC_FIRST_FRAG | PFC_LAST_FRAG,
+        flags,
         0x10, // little-endian integers, ASCII, IEEE floats
         0,
         0,
         0,
     ]);
     out.extend_from_slice(&frag_length.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes()); // auth_length
+    out.extend_from_slice(&auth_length.to_le_bytes());
     out.extend_from_slice(&call_id.to_le_bytes());
     out
 }
@@ -285,9 +444,8 @@ pub struct OfferedContext {
     pub transfer_syntaxes: Vec<SyntaxId>,
 }
 
-/// Parses a `bind` PDU (the server side; used by the lab's stand-in KMS hosts). Returns the
-/// call id and the offered contexts.
-pub fn parse_bind(pdu: &[u8]) -> Result<(u32, Vec<OfferedContext>), ParseError> {
+/// Parses a `bind` PDU (the server side; used by the lab's stand-in KMS hosts).
+pub fn parse_bind(pdu: &[u8]) -> Result<Bind, ParseError> {
     let header = parse_header(pdu)?;
     if header.packet_type != PacketType::Bind {
         return Err(ParseError::Malformed("bind: wrong packet type"));
@@ -330,7 +488,15 @@ pub fn parse_bind(pdu: &[u8]) -> Result<(u32, Vec<OfferedContext>), ParseError> 
             transfer_syntaxes,
         });
     }
-    Ok((header.call_id, contexts))
+    Ok(Bind {
+        call_id: header.call_id,
+        flags: header.flags,
+        auth_length: pdu.u16_at(10)?,
+        max_xmit_frag: pdu.u16_at(16)?,
+        max_recv_frag: pdu.u16_at(18)?,
+        assoc_group: pdu.u32_at(20)?,
+        contexts,
+    })
 }
 
 /// The parts of the common header a reader needs before the body arrives.
@@ -397,7 +563,7 @@ pub fn parse_bind_reply(pdu: &[u8], call_id: u32) -> Result<BindReply, ParseErro
     }
     let pdu = Reader::new(&pdu[..header.frag_length], header.little_endian);
     match header.packet_type {
-        PacketType::BindAck => parse_bind_ack(&pdu),
+        PacketType::BindAck => parse_bind_ack(&pdu, header),
         PacketType::BindNak => Ok(BindReply::Nak {
             reason: pdu.u16_at(HEADER_LEN)?,
         }),
@@ -411,9 +577,10 @@ pub fn parse_bind_reply(pdu: &[u8], call_id: u32) -> Result<BindReply, ParseErro
     }
 }
 
-fn parse_bind_ack(pdu: &Reader<'_>) -> Result<BindReply, ParseError> {
+fn parse_bind_ack(pdu: &Reader<'_>, header: Header) -> Result<BindReply, ParseError> {
     let max_xmit_frag = pdu.u16_at(16)?;
     let max_recv_frag = pdu.u16_at(18)?;
+    let assoc_group = pdu.u32_at(20)?;
     let sec_addr_len = pdu.u16_at(24)? as usize;
     let sec_addr = pdu.slice(26, sec_addr_len)?;
     let secondary_address = String::from_utf8_lossy(sec_addr)
@@ -446,12 +613,16 @@ fn parse_bind_ack(pdu: &Reader<'_>) -> Result<BindReply, ParseError> {
         });
         offset += 24;
     }
-    Ok(BindReply::Ack {
-        secondary_address,
+    Ok(BindReply::Ack(BindAck {
+        call_id: header.call_id,
+        flags: header.flags,
+        auth_length: pdu.u16_at(10)?,
         max_xmit_frag,
         max_recv_frag,
+        assoc_group,
+        secondary_address,
         results,
-    })
+    }))
 }
 
 /// Bounds-checked little/big-endian reads; every failure is a `Truncated` error.
@@ -617,15 +788,11 @@ mod tests {
         let reply = parse_bind_reply(&ack, 9).unwrap();
         assert_eq!(reply.accepted_context(), Some(1));
         match reply {
-            BindReply::Ack {
-                secondary_address,
-                results,
-                ..
-            } => {
-                assert_eq!(secondary_address, "1688");
-                assert_eq!(results[1].transfer_syntax, NDR64);
+            BindReply::Ack(ack) => {
+                assert_eq!(ack.secondary_address, "1688");
+                assert_eq!(ack.results[1].transfer_syntax, NDR64);
                 assert_eq!(
-                    results[0].describe(),
+                    ack.results[0].describe(),
                     "provider rejection: transfer syntax not supported"
                 );
             }
@@ -655,7 +822,7 @@ mod tests {
             parse_bind_reply(&nak, 4).unwrap(),
             BindReply::Nak { reason: 4 }
         );
-        let mut fault = encode_header(PacketType::Fault, 4, 16);
+        let mut fault = encode_header(PacketType::Fault, 3, 0, 4, 16);
         fault.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0, 0, 0x1c, 0, 0, 0, 0]);
         assert_eq!(
             parse_bind_reply(&fault, 4).unwrap(),
@@ -683,9 +850,11 @@ mod tests {
         pdu.extend_from_slice(&[0, 2, 0, 0]);
         let reply = parse_bind_reply(&pdu, 3).unwrap();
         assert_eq!(reply.accepted_context(), Some(0));
-        if let BindReply::Ack { results, .. } = reply {
-            assert_eq!(results[0].transfer_syntax, NDR32);
-        }
+        let BindReply::Ack(ack) = reply else {
+            panic!("expected an ack")
+        };
+        assert_eq!(ack.results[0].transfer_syntax, NDR32);
+        assert_eq!((ack.assoc_group, ack.flags), (1, 3));
     }
 
     #[test]
@@ -796,12 +965,18 @@ mod tests {
     #[test]
     fn bind_round_trips_through_the_server_side_parser() {
         let pdu = encode_bind(5, KMS_INTERFACE, &[NDR32, NDR64]);
-        let (call_id, contexts) = parse_bind(&pdu).unwrap();
-        assert_eq!(call_id, 5);
-        assert_eq!(contexts.len(), 2);
-        assert_eq!(contexts[1].context_id, 1);
-        assert_eq!(contexts[1].abstract_syntax, KMS_INTERFACE);
-        assert_eq!(contexts[1].transfer_syntaxes, vec![NDR64]);
+        let bind = parse_bind(&pdu).unwrap();
+        assert_eq!(bind, Bind::new(5, KMS_INTERFACE, &[NDR32, NDR64]));
+        assert_eq!(bind.contexts[1].context_id, 1);
+        assert_eq!(bind.contexts[1].transfer_syntaxes, vec![NDR64]);
+        let odd = Bind {
+            flags: 0x43,
+            max_xmit_frag: 65535,
+            max_recv_frag: 1111,
+            assoc_group: 7,
+            ..bind
+        };
+        assert_eq!(parse_bind(&odd.encode()).unwrap(), odd);
         for cut in 0..pdu.len() {
             assert!(parse_bind(&pdu[..cut]).is_err());
         }
@@ -812,6 +987,11 @@ mod tests {
         assert_eq!(
             KMS_INTERFACE.to_string(),
             "51c82175-844e-4750-b0d8-ec255555bc06 v1.0"
+        );
+        // MS-RPCE 3.3.1.5.3: what Windows clients offer (bitmask 0x03).
+        assert_eq!(
+            feature_negotiation(3).to_string(),
+            "6cb71c2c-9812-4540-0300-000000000000 v1.0"
         );
     }
 }

@@ -17,7 +17,7 @@ use crate::discover::{self, Asker};
 use crate::model::{
     DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
 };
-use crate::probe::{self, ProbeOptions};
+use crate::probe::{self, EmulatorChecks, ProbeOptions};
 
 /// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
 /// (and makes it incomplete, exit code 3).
@@ -82,6 +82,7 @@ pub async fn run_into<K: DomainSink>(
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
     let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
+    let emulator_checks = EmulatorChecks::default();
     let mut notes = Vec::new();
     let needs_resolvers = settings.resolvers.is_empty();
     let resolvers = if needs_resolvers {
@@ -105,11 +106,11 @@ pub async fn run_into<K: DomainSink>(
     // and the concurrency bound, not the window, set the pace. Each leaves it classified.
     let mut finished = futures_util::stream::iter(&settings.domains)
         .map(|d| {
-            let (asker, resolvers) = (&asker, &resolvers);
+            let (asker, resolvers, checks) = (&asker, &resolvers, &emulator_checks);
             let mut policy = d.policy.clone();
             policy.identities = identities.get(&d.servers).cloned();
             async move {
-                let observation = scan_domain(d, asker, resolvers, settings).await;
+                let observation = scan_domain(d, asker, resolvers, checks, settings).await;
                 if let Some(tick) = progress {
                     tick();
                 }
@@ -284,6 +285,7 @@ async fn scan_domain(
     domain: &DomainSettings,
     asker: &Asker,
     resolvers: &[SocketAddr],
+    checks: &EmulatorChecks,
     settings: &ScanSettings,
 ) -> DomainObservation {
     let started = Instant::now();
@@ -335,7 +337,7 @@ async fn scan_domain(
     )
     .await;
     observation.dns_ms = discover::millis(started.elapsed());
-    probe_endpoints(asker, settings, &mut observation).await;
+    probe_endpoints(asker, checks, settings, &mut observation).await;
     observation
 }
 
@@ -460,6 +462,7 @@ async fn resolve_targets(
 /// Probes every address of every (target, port) once, each probe under the concurrency bound.
 async fn probe_endpoints(
     asker: &Asker,
+    checks: &EmulatorChecks,
     settings: &ScanSettings,
     observation: &mut DomainObservation,
 ) {
@@ -483,7 +486,7 @@ async fn probe_endpoints(
         let permits = asker.permits.clone();
         async move {
             let _permit = permits.acquire().await.expect("semaphore never closed");
-            probe::probe(target, *address, *port, options).await
+            probe::probe(target, *address, *port, options, checks).await
         }
     }))
     .await;

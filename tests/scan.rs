@@ -113,6 +113,130 @@ fn kms_emulator_is_recognised() {
     assert_eq!(codes(&report), ["healthy"]);
 }
 
+/// The tells each implementation shows, probed over real TCP connections.
+#[test]
+fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
+    use vlmcs_audit::lab::{Behavior, StandIn};
+    use vlmcs_audit::model::{EmulatorTell as T, ProbeOutcome};
+    use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
+    let expected: [(Behavior, &[T]); 6] = [
+        (Behavior::Kms, &[]),
+        (Behavior::Lax, &[T::EchoesFragmentSizes, T::EchoesMaybeFlag]),
+        (
+            Behavior::Vlmcsd,
+            &[
+                T::AcceptsWrongVersion,
+                T::EchoesFragmentSizes,
+                T::EchoesMaybeFlag,
+            ],
+        ),
+        (
+            Behavior::VlmcsdNdr64,
+            &[
+                T::AcceptsWrongVersion,
+                T::EchoesFragmentSizes,
+                T::EchoesMaybeFlag,
+            ],
+        ),
+        (
+            Behavior::VlmcsdSimpleRpc,
+            &[
+                T::AcceptsWrongVersion,
+                T::AcceptsAnyInterface,
+                T::EchoesFragmentSizes,
+                T::EchoesMaybeFlag,
+            ],
+        ),
+        (
+            Behavior::PyKms,
+            &[
+                T::MultiplexUnasked,
+                T::ConstantAssocGroup,
+                T::AcceptsWrongVersion,
+                T::AcceptsAnyInterface,
+                T::EchoesFragmentSizes,
+                T::DropsFeatureNegotiation,
+            ],
+        ),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = ProbeOptions {
+            timeout: std::time::Duration::from_secs(2),
+            check_emulator: true,
+        };
+        for (behavior, tells) in expected {
+            let stand_in = StandIn::start("127.0.0.1:0".parse().unwrap(), behavior)
+                .await
+                .unwrap();
+            let (ip, port) = (stand_in.address.ip(), stand_in.address.port());
+            let checks = EmulatorChecks::default();
+            let first = probe("a.test.", ip, port, options, &checks).await;
+            assert_eq!(
+                first.outcome,
+                ProbeOutcome::KmsRpc,
+                "{behavior:?}: {first:?}"
+            );
+            let got: Vec<T> = first.emulator_evidence.iter().map(|e| e.tell).collect();
+            assert_eq!(got, tells, "{behavior:?}: {first:#?}");
+            assert_eq!(
+                first.is_emulator(),
+                tells.iter().any(|t| t.is_strong()),
+                "{behavior:?}"
+            );
+            assert_eq!(
+                first.accepts_any_interface,
+                tells.contains(&T::AcceptsAnyInterface)
+            );
+            // The extra binds cost four connections once per endpoint: a second record that
+            // points at it costs one more connection, not five.
+            let second = probe("b.test.", ip, port, options, &checks).await;
+            assert_eq!(second.emulator_evidence, first.emulator_evidence);
+            assert_eq!(stand_in.connections(), 1 + 4 + 1, "{behavior:?}");
+            // Switched off: one connection, no evidence.
+            let off = ProbeOptions {
+                check_emulator: false,
+                ..options
+            };
+            let plain = probe("c.test.", ip, port, off, &EmulatorChecks::default()).await;
+            assert!(plain.emulator_evidence.is_empty() && !plain.accepts_any_interface);
+            assert_eq!(stand_in.connections(), 7, "{behavior:?}");
+        }
+    });
+}
+
+#[test]
+fn default_vlmcsd_which_rejects_unknown_interfaces_is_caught_through_dns() {
+    let report = scan(&["vlmcsd"], &[]).json();
+    assert_eq!(codes(&report), ["kms-emulator", "healthy"]);
+    let probe = &only_domain(&report)["probes"][0];
+    assert_eq!(probe["accepts_any_interface"], false);
+    let tells: Vec<(&str, &str)> = probe["emulator_evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["tell"].as_str().unwrap(), e["strength"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tells,
+        [
+            ("accepts-wrong-version", "strong"),
+            ("echoes-fragment-sizes", "supporting"),
+            ("echoes-maybe-flag", "supporting")
+        ]
+    );
+    let detail = report["findings"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("version 2.0"), "{detail}");
+    assert!(detail.contains("not checked against"), "{detail}");
+    // A conforming host shows nothing, and its JSON has no evidence field at all.
+    let report = scan(&["healthy"], &[]).json();
+    assert!(
+        only_domain(&report)["probes"][0]
+            .get("emulator_evidence")
+            .is_none()
+    );
+}
+
 #[test]
 fn closed_port_is_a_dead_host() {
     let run = scan(&["closed"], &[]);
@@ -840,8 +964,9 @@ fn a_truncated_answer_then_a_silent_tcp_server_is_a_tcp_timeout() {
 fn a_peer_that_resets_gets_the_same_verdict_every_time() {
     use vlmcs_audit::lab::{Behavior, StandIn};
     use vlmcs_audit::model::ProbeOutcome;
-    use vlmcs_audit::probe::{ProbeOptions, probe};
+    use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let checks = EmulatorChecks::default();
     let outcomes: Vec<ProbeOutcome> = runtime.block_on(async {
         let reset = StandIn::start("127.0.0.1:0".parse().unwrap(), Behavior::Reset)
             .await
@@ -859,6 +984,7 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
                     reset.address.ip(),
                     reset.address.port(),
                     options,
+                    &checks,
                 )
                 .await
                 .outcome,
@@ -870,6 +996,7 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
                 reset.address.ip(),
                 reset.address.port(),
                 options,
+                &checks,
             )
         }))
         .await;

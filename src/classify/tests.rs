@@ -59,6 +59,7 @@ fn probe(target: &str, address: &str, port: u16, outcome: ProbeOutcome) -> Probe
         detail: format!("{outcome:?}"),
         transfer_syntax: (outcome == ProbeOutcome::KmsRpc).then(|| "NDR".into()),
         accepts_any_interface: false,
+        emulator_evidence: Vec::new(),
     }
 }
 
@@ -486,6 +487,54 @@ fn kms_emulator_is_flagged_but_still_serves() {
             (FindingCode::Healthy, Severity::Ok)
         ]
     );
+}
+
+#[test]
+fn one_strong_tell_makes_an_emulator_supporting_ones_alone_only_a_possibility() {
+    use crate::model::{EmulatorEvidence, EmulatorTell};
+    let version = EmulatorEvidence::new(EmulatorTell::AcceptsWrongVersion, "took v2.0");
+    let frags = EmulatorEvidence::new(EmulatorTell::EchoesFragmentSizes, "echoed 65535");
+    let maybe = EmulatorEvidence::new(EmulatorTell::EchoesMaybeFlag, "echoed 0x40");
+
+    let mut obs = healthy_domain();
+    obs.probes[0].emulator_evidence = vec![version.clone(), frags.clone()];
+    let (findings, summary) = classify(&obs, &no_allowlist());
+    assert_eq!(
+        codes(&findings),
+        vec![
+            (FindingCode::KmsEmulator, Severity::Warning),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
+    );
+    assert!(
+        findings[0].detail.contains("took v2.0"),
+        "{}",
+        findings[0].detail
+    );
+    assert!(
+        findings[0].detail.contains("Also: echoed 65535"),
+        "{}",
+        findings[0].detail
+    );
+    assert!(
+        findings[0].detail.contains("not checked against"),
+        "{}",
+        findings[0].detail
+    );
+    assert_eq!(summary.healthy, 1);
+    assert!(obs.probes[0].is_emulator());
+
+    obs.probes[0].emulator_evidence = vec![frags, maybe];
+    let (findings, _) = classify(&obs, &no_allowlist());
+    assert_eq!(
+        codes(&findings),
+        vec![
+            (FindingCode::PossibleEmulator, Severity::Info),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
+    );
+    assert!(findings[0].detail.contains("echoed 65535; echoed 0x40"));
+    assert!(!obs.probes[0].is_emulator());
 }
 
 #[test]

@@ -3,13 +3,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::rpc::{self, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
+use crate::rpc::{self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
 
 /// How a stand-in answers a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +19,21 @@ pub enum Behavior {
     /// A Windows 8+ KMS host: accepts the KMS interface with NDR64 (or NDR when that is all
     /// that is offered), rejects any other interface.
     Kms,
-    /// A KMS emulator (vlmcsd and friends with the "any interface" tell): accepts every bind.
-    Emulator,
+    /// vlmcsd, default build: checks the interface UUID but not its version, copies the
+    /// request header and fragment sizes into its reply, NDR only.
+    Vlmcsd,
+    /// vlmcsd started with `-N1`: the same, with NDR64.
+    VlmcsdNdr64,
+    /// vlmcsd built with `SIMPLE_RPC`: accepts any interface.
+    VlmcsdSimpleRpc,
+    /// py-kms: never reads the interface, answers from a table keyed by transfer syntax (drops
+    /// the connection on one it does not know), multiplex flag always set, constant
+    /// association group.
+    PyKms,
+    /// Checks interface and version as C706 says, but copies the request's header and
+    /// fragment sizes into its reply: what an emulator patched against the version tell would
+    /// look like. Only supporting tells.
+    Lax,
     /// An RPC server without the KMS interface: `bind_ack` rejecting every context.
     OtherRpc,
     /// An RPC server that refuses the bind outright: `bind_nak`.
@@ -46,6 +61,7 @@ pub enum Behavior {
 pub struct StandIn {
     pub address: SocketAddr,
     task: JoinHandle<()>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl Drop for StandIn {
@@ -56,6 +72,8 @@ impl Drop for StandIn {
 
 impl StandIn {
     /// Listens on `address` and answers every connection with `behavior`.
+    /// (`Kms` is a conforming C706 / MS-RPCE runtime, as measured on Samba: it negotiates
+    /// fragment sizes, drops PFC_MAYBE, and rejects other interfaces and versions.)
     pub async fn start(address: SocketAddr, behavior: Behavior) -> io::Result<Self> {
         Self::serve_listener(TcpListener::bind(address).await?, behavior)
     }
@@ -67,23 +85,55 @@ impl StandIn {
         Self::serve_listener(TcpListener::from_std(listener)?, behavior)
     }
 
+    /// How many connections it has accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
     fn serve_listener(listener: TcpListener, behavior: Behavior) -> io::Result<Self> {
         let address = listener.local_addr()?;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
         let task = tokio::spawn(async move {
+            // vlmcsd seeds its association groups at random and counts up per connection.
+            let mut assoc_group = seed(address.port());
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                assoc_group = assoc_group.wrapping_add(1);
+                counter.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
-                    let _ = serve(stream, behavior).await;
+                    let _ = serve(stream, behavior, assoc_group).await;
                 });
             }
         });
-        Ok(Self { address, task })
+        Ok(Self {
+            address,
+            task,
+            accepted,
+        })
     }
 }
 
-async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
+/// A value that differs between runs and listeners.
+fn seed(salt: u16) -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    mix(nanos ^ u32::from(salt) << 16)
+}
+
+/// A 32-bit mixer (murmur3's finalizer), for association groups that look random.
+fn mix(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
+async fn serve(mut stream: TcpStream, behavior: Behavior, assoc_group: u32) -> io::Result<()> {
     match behavior {
         Behavior::Close => return Ok(()),
         Behavior::Reset => {
@@ -123,28 +173,13 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
         }
         _ => {}
     }
-    let Some((call_id, contexts)) = read_bind(&mut stream).await? else {
+    let Some(request) = read_bind(&mut stream).await? else {
         return Ok(());
     };
-    let reply = match behavior {
-        Behavior::Nak => rpc::encode_bind_nak(call_id, 4),
-        Behavior::WrongAck => rpc::encode_bind_ack(
-            call_id,
-            "1688",
-            &contexts
-                .iter()
-                .map(|_| ContextResult {
-                    result: 0,
-                    reason: 0,
-                    transfer_syntax: rpc::MADE_UP_INTERFACE,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        _ => rpc::encode_bind_ack(
-            call_id,
-            &stream.local_addr()?.port().to_string(),
-            &results(behavior, &contexts),
-        ),
+    let port = stream.local_addr()?.port();
+    let Some(reply) = answer_bind(behavior, &request, port, assoc_group) else {
+        // What py-kms does with a bind it cannot answer: an exception, the connection closed.
+        return Ok(());
     };
     match behavior {
         Behavior::CloseMidPdu => {
@@ -165,49 +200,180 @@ async fn serve(mut stream: TcpStream, behavior: Behavior) -> io::Result<()> {
     Ok(())
 }
 
-fn results(behavior: Behavior, contexts: &[rpc::OfferedContext]) -> Vec<ContextResult> {
-    let reject = |reason| ContextResult {
-        result: 2,
-        reason,
-        transfer_syntax: SyntaxId {
-            uuid: [0; 16],
-            version_major: 0,
-            version_minor: 0,
+/// The reply each implementation sends to `request` (a bind PDU), from its source and the
+/// measurements in `shared/notes/kms-emulators.md`; `None` when it drops the connection.
+pub fn answer_bind(
+    behavior: Behavior,
+    request: &[u8],
+    port: u16,
+    assoc_group: u32,
+) -> Option<Vec<u8>> {
+    let bind = rpc::parse_bind(request).ok()?;
+    let port = port.to_string();
+    let reply = match behavior {
+        Behavior::Nak => return Some(rpc::encode_bind_nak(bind.call_id, 4)),
+        Behavior::WrongAck => BindAck::new(
+            bind.call_id,
+            &port,
+            &vec![ContextResult::acceptance(rpc::MADE_UP_INTERFACE); bind.contexts.len()],
+        ),
+        Behavior::Vlmcsd | Behavior::VlmcsdNdr64 | Behavior::VlmcsdSimpleRpc => {
+            // The reply header is the request's, retyped: flags and auth_length come back.
+            BindAck {
+                call_id: bind.call_id,
+                flags: bind.flags,
+                auth_length: bind.auth_length,
+                max_xmit_frag: bind.max_xmit_frag,
+                max_recv_frag: bind.max_recv_frag,
+                assoc_group,
+                secondary_address: port,
+                results: vlmcsd_results(behavior, &bind.contexts),
+            }
+        }
+        Behavior::Lax => BindAck {
+            call_id: bind.call_id,
+            flags: bind.flags,
+            auth_length: bind.auth_length,
+            max_xmit_frag: bind.max_xmit_frag,
+            max_recv_frag: bind.max_recv_frag,
+            assoc_group,
+            secondary_address: port,
+            results: conforming_results(&bind.contexts),
         },
+        Behavior::PyKms => BindAck {
+            call_id: bind.call_id,
+            flags: rpc::PFC_FIRST_FRAG | rpc::PFC_LAST_FRAG | rpc::PFC_CONC_MPX,
+            auth_length: bind.auth_length,
+            max_xmit_frag: bind.max_xmit_frag,
+            max_recv_frag: bind.max_recv_frag,
+            assoc_group: 0x1063_bf3f,
+            secondary_address: port,
+            results: bind
+                .contexts
+                .iter()
+                .map(|c| py_kms_result(c.transfer_syntaxes.first()?))
+                .collect::<Option<Vec<_>>>()?,
+        },
+        Behavior::OtherRpc => BindAck {
+            assoc_group,
+            ..BindAck::new(
+                bind.call_id,
+                &port,
+                &vec![ContextResult::rejection(1); bind.contexts.len()],
+            )
+        },
+        _ => {
+            // Samba's rule (tested against Windows, its source says): the smaller of the two
+            // offers, clamped to 2048..=5840, both ways.
+            let frag = bind
+                .max_xmit_frag
+                .min(bind.max_recv_frag)
+                .clamp(2048, rpc::STANDARD_FRAG);
+            BindAck {
+                call_id: bind.call_id,
+                flags: rpc::PFC_FIRST_FRAG
+                    | rpc::PFC_LAST_FRAG
+                    | bind.flags & (rpc::PFC_SUPPORT_HEADER_SIGN | rpc::PFC_CONC_MPX),
+                auth_length: 0,
+                max_xmit_frag: frag,
+                max_recv_frag: frag,
+                assoc_group: mix(assoc_group),
+                secondary_address: port,
+                results: conforming_results(&bind.contexts),
+            }
+        }
     };
-    let accept = |syntax| ContextResult {
-        result: 0,
-        reason: 0,
-        transfer_syntax: syntax,
-    };
-    let offers_ndr64 = contexts
+    Some(reply.encode())
+}
+
+/// The feature bitmask of a bind-time feature negotiation syntax, if `syntax` is one.
+fn negotiation_bits(syntax: &SyntaxId) -> Option<u8> {
+    let template = rpc::feature_negotiation(0);
+    (syntax.uuid[..8] == template.uuid[..8]).then_some(syntax.uuid[8])
+}
+
+/// A C706 / MS-RPCE server of the KMS interface v1.0 that prefers NDR64, as Windows 8+ does.
+fn conforming_results(contexts: &[rpc::OfferedContext]) -> Vec<ContextResult> {
+    let wanted = if contexts
         .iter()
-        .any(|c| c.transfer_syntaxes.contains(&NDR64));
+        .any(|c| c.transfer_syntaxes.contains(&NDR64))
+    {
+        NDR64
+    } else {
+        NDR32
+    };
+    let mut accepted = false;
     contexts
         .iter()
         .map(|c| {
-            let serves = match behavior {
-                Behavior::Kms | Behavior::CloseMidPdu | Behavior::Slowloris => {
-                    c.abstract_syntax == KMS_INTERFACE
-                }
-                Behavior::Emulator => true,
-                _ => false,
-            };
-            if !serves {
-                return reject(1);
+            if let Some(bits) = c.transfer_syntaxes.iter().find_map(negotiation_bits) {
+                return negotiate_ack(bits);
             }
-            // Windows prefers NDR64 when it is offered, like the hosts the probe meets.
-            let wanted = if offers_ndr64 { NDR64 } else { NDR32 };
-            if c.transfer_syntaxes.contains(&wanted) {
-                accept(wanted)
+            // The major version must match and the client's minor may not exceed ours (the
+            // KMS interface is v1.0).
+            let served = c.abstract_syntax == KMS_INTERFACE;
+            if !served {
+                ContextResult::rejection(1)
+            } else if !accepted && c.transfer_syntaxes.contains(&wanted) {
+                accepted = true;
+                ContextResult::acceptance(wanted)
             } else {
-                reject(2)
+                ContextResult::rejection(2)
             }
         })
         .collect()
 }
 
-async fn read_bind(stream: &mut TcpStream) -> io::Result<Option<(u32, Vec<rpc::OfferedContext>)>> {
+/// MS-RPCE 3.3.1.5.3: result 3 (negotiate ack), the supported features as the reason.
+fn negotiate_ack(bits: u8) -> ContextResult {
+    ContextResult {
+        result: 3,
+        reason: u16::from(bits & 3),
+        transfer_syntax: SyntaxId::NIL,
+    }
+}
+
+/// vlmcsd compares the interface UUID only (never its version; `SIMPLE_RPC` not even that) and
+/// reads the first transfer syntax of each context.
+fn vlmcsd_results(behavior: Behavior, contexts: &[rpc::OfferedContext]) -> Vec<ContextResult> {
+    let first = |c: &rpc::OfferedContext| c.transfer_syntaxes.first().copied();
+    let ndr64 =
+        behavior == Behavior::VlmcsdNdr64 && contexts.iter().any(|c| first(c) == Some(NDR64));
+    let wanted = if ndr64 { NDR64 } else { NDR32 };
+    contexts
+        .iter()
+        .map(|c| {
+            if behavior != Behavior::VlmcsdSimpleRpc && !c.abstract_syntax.same_uuid(&KMS_INTERFACE)
+            {
+                return ContextResult::rejection(1);
+            }
+            match first(c) {
+                Some(syntax) if syntax == wanted => ContextResult::acceptance(wanted),
+                Some(syntax) => {
+                    negotiation_bits(&syntax).map_or(ContextResult::rejection(2), negotiate_ack)
+                }
+                None => ContextResult::rejection(2),
+            }
+        })
+        .collect()
+}
+
+/// py-kms' table of prepared results, keyed by transfer syntax UUID; `None` for any other key
+/// (a `KeyError` that closes the connection).
+fn py_kms_result(syntax: &SyntaxId) -> Option<ContextResult> {
+    if syntax.same_uuid(&NDR32) {
+        Some(ContextResult::acceptance(NDR32))
+    } else if syntax.same_uuid(&NDR64) {
+        Some(ContextResult::rejection(2))
+    } else if syntax.same_uuid(&rpc::feature_negotiation(3)) {
+        Some(negotiate_ack(3))
+    } else {
+        None
+    }
+}
+
+/// Reads one bind PDU (header and body), unparsed.
+async fn read_bind(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     let mut header = [0u8; rpc::HEADER_LEN];
     if stream.read_exact(&mut header).await.is_err() {
         return Ok(None);
@@ -218,7 +384,7 @@ async fn read_bind(stream: &mut TcpStream) -> io::Result<Option<(u32, Vec<rpc::O
     let mut pdu = vec![0u8; parsed.frag_length];
     pdu[..rpc::HEADER_LEN].copy_from_slice(&header);
     stream.read_exact(&mut pdu[rpc::HEADER_LEN..]).await?;
-    Ok(rpc::parse_bind(&pdu).ok())
+    Ok(Some(pdu))
 }
 
 /// An address where TCP connects never complete, as with a host that is down behind a
@@ -260,5 +426,156 @@ impl Blackhole {
         Err(io::Error::other(format!(
             "could not make {address} drop connections (the accept queue never filled)"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each emulator's answers, row by row from `shared/notes/kms-emulators.md`.
+    use super::*;
+    use crate::rpc::{Bind, BindReply, MADE_UP_INTERFACE, parse_bind_reply};
+
+    const EMULATORS: [Behavior; 4] = [
+        Behavior::Vlmcsd,
+        Behavior::VlmcsdNdr64,
+        Behavior::VlmcsdSimpleRpc,
+        Behavior::PyKms,
+    ];
+
+    fn ack(behavior: Behavior, bind: &Bind) -> Option<BindAck> {
+        let reply = answer_bind(behavior, &bind.encode(), 1688, 0x2a00_0001)?;
+        match parse_bind_reply(&reply, bind.call_id).unwrap() {
+            BindReply::Ack(ack) => Some(ack),
+            other => panic!("{behavior:?}: {other:?}"),
+        }
+    }
+
+    fn results(behavior: Behavior, bind: &Bind) -> Vec<(u16, u16)> {
+        ack(behavior, bind)
+            .unwrap()
+            .results
+            .iter()
+            .map(|r| (r.result, r.reason))
+            .collect()
+    }
+
+    fn standard(interface: SyntaxId) -> Bind {
+        Bind::new(2, interface, &[NDR32, NDR64])
+    }
+
+    #[test]
+    fn the_standard_bind() {
+        for (behavior, expected) in [
+            (Behavior::Vlmcsd, [(0, 0), (2, 2)]),
+            (Behavior::VlmcsdNdr64, [(2, 2), (0, 0)]),
+            (Behavior::VlmcsdSimpleRpc, [(0, 0), (2, 2)]),
+            (Behavior::PyKms, [(0, 0), (2, 2)]),
+            (Behavior::Kms, [(2, 2), (0, 0)]),
+        ] {
+            assert_eq!(
+                results(behavior, &standard(KMS_INTERFACE)),
+                expected,
+                "{behavior:?}"
+            );
+        }
+        let py = ack(Behavior::PyKms, &standard(KMS_INTERFACE)).unwrap();
+        assert_eq!((py.flags, py.assoc_group), (0x13, 0x1063_bf3f));
+        assert_eq!(py.results[0].transfer_syntax, NDR32);
+        let vlmcsd = ack(Behavior::Vlmcsd, &standard(KMS_INTERFACE)).unwrap();
+        assert_eq!((vlmcsd.flags, vlmcsd.assoc_group), (0x03, 0x2a00_0001));
+        assert_eq!(vlmcsd.secondary_address, "1688");
+    }
+
+    #[test]
+    fn interfaces_and_versions() {
+        let newer = standard(KMS_INTERFACE.with_version(2, 0));
+        let minor = standard(KMS_INTERFACE.with_version(1, 1));
+        let made_up = standard(MADE_UP_INTERFACE);
+        for behavior in EMULATORS {
+            assert!(results(behavior, &newer).contains(&(0, 0)), "{behavior:?}");
+            assert!(results(behavior, &minor).contains(&(0, 0)), "{behavior:?}");
+        }
+        for bind in [&newer, &minor, &made_up] {
+            assert_eq!(results(Behavior::Kms, bind), [(2, 1), (2, 1)]);
+        }
+        assert_eq!(results(Behavior::Vlmcsd, &made_up), [(2, 1), (2, 1)]);
+        assert_eq!(results(Behavior::VlmcsdNdr64, &made_up), [(2, 1), (2, 1)]);
+        assert!(results(Behavior::VlmcsdSimpleRpc, &made_up).contains(&(0, 0)));
+        assert!(results(Behavior::PyKms, &made_up).contains(&(0, 0)));
+        // Never the interface a conforming server serves: an RPC server without KMS rejects.
+        assert_eq!(results(Behavior::OtherRpc, &newer), [(2, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn fragment_sizes() {
+        for (offer, conforming) in [
+            ((65535, 65535), (5840, 5840)),
+            ((1111, 2222), (2048, 2048)),
+            ((4280, 4280), (4280, 4280)),
+        ] {
+            let bind = Bind {
+                max_xmit_frag: offer.0,
+                max_recv_frag: offer.1,
+                ..standard(KMS_INTERFACE)
+            };
+            for behavior in EMULATORS {
+                let a = ack(behavior, &bind).unwrap();
+                assert_eq!((a.max_xmit_frag, a.max_recv_frag), offer, "{behavior:?}");
+            }
+            let a = ack(Behavior::Kms, &bind).unwrap();
+            assert_eq!((a.max_xmit_frag, a.max_recv_frag), conforming);
+        }
+    }
+
+    #[test]
+    fn flags_and_auth_length() {
+        for (sent, vlmcsd, py_kms, conforming) in [
+            (0x43, 0x43, 0x13, 0x03),
+            (0x07, 0x07, 0x13, 0x07),
+            (0x03, 0x03, 0x13, 0x03),
+        ] {
+            let bind = Bind {
+                flags: sent,
+                ..standard(KMS_INTERFACE)
+            };
+            assert_eq!(ack(Behavior::Vlmcsd, &bind).unwrap().flags, vlmcsd);
+            assert_eq!(ack(Behavior::VlmcsdSimpleRpc, &bind).unwrap().flags, vlmcsd);
+            assert_eq!(ack(Behavior::PyKms, &bind).unwrap().flags, py_kms);
+            assert_eq!(ack(Behavior::Kms, &bind).unwrap().flags, conforming);
+        }
+        // vlmcsd copies the header: an auth_length comes back with no auth trailer.
+        let bind = Bind {
+            auth_length: 40,
+            ..standard(KMS_INTERFACE)
+        };
+        assert_eq!(ack(Behavior::Vlmcsd, &bind).unwrap().auth_length, 40);
+    }
+
+    #[test]
+    fn feature_negotiation_and_unknown_transfer_syntaxes() {
+        for (bits, reason) in [(0xff, 3), (0x01, 1), (0x00, 0)] {
+            let bind = Bind::new(2, KMS_INTERFACE, &[NDR32, rpc::feature_negotiation(bits)]);
+            for behavior in [Behavior::Vlmcsd, Behavior::VlmcsdSimpleRpc, Behavior::Kms] {
+                assert_eq!(
+                    results(behavior, &bind),
+                    [(0, 0), (3, reason)],
+                    "{behavior:?}"
+                );
+            }
+            let dropped = answer_bind(Behavior::PyKms, &bind.encode(), 1688, 1).is_none();
+            assert_eq!(dropped, bits != 0x03, "py-kms, bits {bits:#x}");
+        }
+        // What Windows clients send (bits 0x03) is in py-kms' table.
+        let windows = Bind::new(
+            2,
+            KMS_INTERFACE,
+            &[NDR32, NDR64, rpc::feature_negotiation(3)],
+        );
+        assert_eq!(results(Behavior::PyKms, &windows), [(0, 0), (2, 2), (3, 3)]);
+
+        let unknown = Bind::new(2, KMS_INTERFACE, &[MADE_UP_INTERFACE]);
+        assert_eq!(results(Behavior::Vlmcsd, &unknown), [(2, 2)]);
+        assert_eq!(results(Behavior::Kms, &unknown), [(2, 2)]);
+        assert!(answer_bind(Behavior::PyKms, &unknown.encode(), 1688, 1).is_none());
     }
 }

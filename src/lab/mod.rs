@@ -79,8 +79,9 @@ const DEMO_HOSTS: &[(&str, u8, u16, Option<Behavior>)] = &[
     ("pc-042", 15, 1688, Some(Behavior::Kms)),
     ("web01", 16, 1688, Some(Behavior::Http)),
     ("rpc01", 17, 1688, Some(Behavior::OtherRpc)),
-    ("emu", 18, 1688, Some(Behavior::Emulator)),
+    ("emu", 18, 1688, Some(Behavior::Vlmcsd)),
     ("nak01", 19, 1688, Some(Behavior::Nak)),
+    ("odd01", 20, 1688, Some(Behavior::Lax)),
 ];
 const BLACKHOLED_HOST: (&str, u8) = ("lost-kms", 14);
 
@@ -188,6 +189,7 @@ fn demo_zone_body(net: [u8; 3], with_rogue: bool) -> String {
          _vlmcs._tcp.branch IN SRV 0 0 1688 emu\n\
          _vlmcs._tcp.branch IN SRV 0 0 1688 rpc01\n\
          _vlmcs._tcp.branch IN SRV 0 0 1688 nak01\n\
+         _vlmcs._tcp.branch IN SRV 0 0 1688 odd01\n\
          _vlmcs._tcp.nodata IN TXT \"KMS hosts are published elsewhere\"\n",
     );
     if with_rogue {

@@ -33,7 +33,7 @@ pub(crate) const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("nak", 13, Some(Behavior::Nak)),
     ("closed", 14, None),
     ("rpc", 16, Some(Behavior::OtherRpc)),
-    ("emu", 17, Some(Behavior::Emulator)),
+    ("emu", 17, Some(Behavior::PyKms)),
     ("silent", 18, Some(Behavior::Silent)),
     ("garbage", 19, Some(Behavior::Garbage)),
     ("midpdu", 20, Some(Behavior::CloseMidPdu)),
@@ -41,6 +41,8 @@ pub(crate) const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("wrongack", 22, Some(Behavior::WrongAck)),
     // A second live KMS host, on an address of its own: never on the allowlist.
     ("rogue", 23, Some(Behavior::Kms)),
+    // The most common emulator: rejects unknown interfaces, accepts any version.
+    ("vlmcsd", 24, Some(Behavior::Vlmcsd)),
 ];
 pub(crate) const BLACKHOLE: (&str, u8) = ("hole", 15);
 
@@ -75,6 +77,7 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
         ("cname", "alias"),
         ("rpc", "rpc"),
         ("emu", "emu"),
+        ("vlmcsd", "vlmcsd"),
         ("silent", "silent"),
         ("garbage", "garbage"),
         ("midpdu", "midpdu"),

@@ -74,6 +74,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
                     detail: format!("{o:?}"),
                     transfer_syntax: None,
                     accepts_any_interface: false,
+                    emulator_evidence: Vec::new(),
                 })
             })
             .collect(),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::net::SocketAddr;
 
-use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+use vlmcs_lab::{self as lab, Behavior, Blackhole, Named, StandIn, Zone};
 
 /// Distinct hosts of each kind; domain i uses host i % HOSTS of each.
 const HOSTS: u8 = 20;

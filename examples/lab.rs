@@ -21,7 +21,7 @@ fn main() {
         }
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let lab = match runtime.block_on(vlmcs_audit::lab::Lab::start(&dir)) {
+    let lab = match runtime.block_on(vlmcs_lab::Lab::start(&dir)) {
         Ok(lab) => lab,
         Err(e) => {
             eprintln!("error: the lab did not start: {e}");
@@ -31,7 +31,7 @@ fn main() {
     let config = lab.config_path.display().to_string();
     eprintln!(
         "lab: zone {} on {} (primary) and {} (stale copy); hosts on {}.{}.{}.0/24; config {config}",
-        vlmcs_audit::lab::LAB_ZONE,
+        vlmcs_lab::LAB_ZONE,
         lab.primary.address,
         lab.stale_secondary.address,
         lab.net[0],

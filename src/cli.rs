@@ -612,22 +612,17 @@ fn gss_auth(_args: &AuthArgs) -> Result<Auth, String> {
 
 /// Every probe and TCP query holds a socket: lift the soft limit on open files to the hard
 /// limit, so a high --concurrency is not cut short by the default of 1024.
-#[allow(unsafe_code, reason = "getrlimit/setrlimit: no safe wrapper in std")]
 fn raise_open_file_limit() {
-    #[cfg(target_os = "linux")]
+    #[cfg(unix)]
     {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain syscalls on a local struct.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && limit.rlim_cur < limit.rlim_max
-            {
-                limit.rlim_cur = limit.rlim_max;
-                let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            let raised = rustix::process::Rlimit {
+                current: limit.maximum,
+                ..limit
+            };
+            let _ = setrlimit(Resource::Nofile, raised);
         }
     }
 }

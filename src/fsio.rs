@@ -18,6 +18,9 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(unix)]
+use rustix::fs::OFlags;
+
 /// What a file is for, and how large it may be. The bounds are far above anything real and far
 /// below what would hurt the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +181,7 @@ fn open_regular(path: &Path, kind: Kind) -> Result<(File, std::fs::Metadata), Fi
         use std::os::unix::fs::OpenOptionsExt;
         // O_NONBLOCK: opening a FIFO must not wait for a writer. It changes nothing for the
         // reads of a regular file, the only kind we go on to read.
-        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        options.custom_flags(open_flags(OFlags::NONBLOCK | OFlags::NOCTTY));
     }
     let file = options.open(path).map_err(|source| FileError::Open {
         what: kind.what,
@@ -257,10 +260,14 @@ fn check_private(_path: &Path, _kind: Kind, _meta: &std::fs::Metadata) -> Result
 }
 
 #[cfg(unix)]
-#[allow(unsafe_code, reason = "geteuid: no safe wrapper in std")]
 pub fn current_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
+}
+
+/// `OpenOptionsExt::custom_flags` takes the raw `open(2)` flags.
+#[cfg(unix)]
+pub(crate) fn open_flags(flags: OFlags) -> i32 {
+    flags.bits() as i32
 }
 
 fn describe_type(file_type: &std::fs::FileType) -> &'static str {
@@ -449,7 +456,7 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, kind: Kind) -> io::Result<(Pa
         {
             use std::os::unix::fs::OpenOptionsExt;
             options
-                .custom_flags(libc::O_NOFOLLOW)
+                .custom_flags(open_flags(OFlags::NOFOLLOW))
                 .mode(if kind == REPORT { 0o666 } else { 0o600 });
         }
         match options.open(&tmp) {
@@ -507,7 +514,9 @@ pub fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         options
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .custom_flags(open_flags(
+                OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+            ))
             .mode(0o600);
     }
     let file = match options.open(path) {
@@ -525,17 +534,10 @@ pub fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
         });
     }
     #[cfg(unix)]
-    #[allow(unsafe_code, reason = "fcntl F_SETFL: no safe wrapper in std")]
     if meta.is_file() {
         // Back to blocking writes: O_NONBLOCK was only for the open of a FIFO.
-        // SAFETY: fcntl on a descriptor we own.
-        unsafe {
-            use std::os::fd::AsRawFd;
-            let fd = file.as_raw_fd();
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags >= 0 {
-                libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-            }
+        if let Ok(flags) = rustix::fs::fcntl_getfl(&file) {
+            let _ = rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK);
         }
     }
     Ok(file)

@@ -16,7 +16,6 @@ pub mod fixit;
 pub mod fsio;
 #[cfg(feature = "gss")]
 pub mod gss;
-pub mod lab;
 pub mod model;
 pub mod probe;
 pub mod quote;

@@ -328,7 +328,9 @@ impl LockedState {
         {
             use std::os::unix::fs::OpenOptionsExt;
             options
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .custom_flags(crate::fsio::open_flags(
+                    rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK,
+                ))
                 .mode(0o600);
         }
         let mut lock = options

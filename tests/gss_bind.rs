@@ -11,8 +11,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vlmcs_audit::lab::kdc::{Kdc, kinit_with};
-use vlmcs_audit::lab::{self, Behavior, Named, StandIn, Zone};
+use vlmcs_lab::kdc::{Kdc, kinit_with};
+use vlmcs_lab::{self as lab, Behavior, Named, StandIn, Zone};
 
 const REALM: &str = "GSS.TEST";
 const ZONE: &str = "gss.test.";

@@ -13,9 +13,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use vlmcs_audit::lab::kdc::kinit_with;
-use vlmcs_audit::lab::samba::{SambaDc, bind_in_netns};
-use vlmcs_audit::lab::{Behavior, StandIn};
+use vlmcs_lab::kdc::kinit_with;
+use vlmcs_lab::samba::{SambaDc, bind_in_netns};
+use vlmcs_lab::{Behavior, StandIn};
 
 const REALM: &str = "AD.TEST";
 const PASSWORD: &str = "Passw0rd!Lab";

@@ -8,7 +8,7 @@ fn the_demo_lab_shows_every_finding_code() {
     std::fs::create_dir_all(&dir).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lab = runtime
-        .block_on(vlmcs_audit::lab::Lab::start(&dir))
+        .block_on(vlmcs_lab::Lab::start(&dir))
         .unwrap_or_else(|e| panic!("lab did not start: {e}"));
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
         .args(["scan", "--format", "json", "--config"])

@@ -49,7 +49,7 @@ fn kms_listener_is_healthy_and_exits_zero() {
 }
 
 fn lab_address(n: u8) -> String {
-    vlmcs_audit::lab::host(bed().net, n).to_string()
+    vlmcs_lab::host(bed().net, n).to_string()
 }
 
 #[test]
@@ -116,9 +116,9 @@ fn kms_emulator_is_recognised() {
 /// The tells each implementation shows, probed over real TCP connections.
 #[test]
 fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
-    use vlmcs_audit::lab::{Behavior, StandIn};
     use vlmcs_audit::model::{EmulatorTell as T, ProbeOutcome};
     use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
+    use vlmcs_lab::{Behavior, StandIn};
     let expected: [(Behavior, &[T]); 6] = [
         (Behavior::Kms, &[]),
         (Behavior::Lax, &[T::EchoesFragmentSizes, T::EchoesMaybeFlag]),
@@ -408,7 +408,7 @@ fn servfail_refused_and_silence_are_kept_apart() {
     assert_eq!(report["domains"][0]["servers"][0]["status"], "refused");
     // A server that never answers (UDP to a loopback address where nothing listens on 53 is
     // refused at once; an unrouted one would time out): the status says which.
-    let silent = format!("{}:9", vlmcs_audit::lab::host(bed.net, 99));
+    let silent = format!("{}:9", vlmcs_lab::host(bed.net, 99));
     let report = common::run(&[
         "scan",
         "--format",
@@ -962,9 +962,9 @@ fn a_truncated_answer_then_a_silent_tcp_server_is_a_tcp_timeout() {
 
 #[test]
 fn a_peer_that_resets_gets_the_same_verdict_every_time() {
-    use vlmcs_audit::lab::{Behavior, StandIn};
     use vlmcs_audit::model::ProbeOutcome;
     use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
+    use vlmcs_lab::{Behavior, StandIn};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let checks = EmulatorChecks::default();
     let outcomes: Vec<ProbeOutcome> = runtime.block_on(async {

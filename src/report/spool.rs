@@ -70,7 +70,9 @@ fn anonymous_file() -> io::Result<File> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+            options
+                .mode(0o600)
+                .custom_flags(crate::fsio::open_flags(rustix::fs::OFlags::NOFOLLOW));
         }
         match options.open(&path) {
             Ok(file) => {

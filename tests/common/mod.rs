@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+use vlmcs_lab::{self as lab, Behavior, Blackhole, Named, StandIn, Zone};
 
 pub(crate) const ZONE: &str = "audit.test.";
 /// How many SRV records the `big` domain has: far more than fit a 1232-byte UDP answer.

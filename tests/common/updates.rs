@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use vlmcs_audit::lab::knot::{Knot, KnotKey};
-use vlmcs_audit::lab::pdns::PowerDns;
-use vlmcs_audit::lab::{self, Behavior, Blackhole, Named, StandIn, Zone};
+use vlmcs_lab::knot::{Knot, KnotKey};
+use vlmcs_lab::pdns::PowerDns;
+use vlmcs_lab::{self as lab, Behavior, Blackhole, Named, StandIn, Zone};
 
 use super::{Run, run};
 

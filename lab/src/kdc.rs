@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::named::{die_with_parent, free_port};
+use crate::named::{die_with_parent, free_port};
 
 /// A running KDC; killed when dropped.
 pub struct Kdc {

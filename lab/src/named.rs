@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::dns::{self, QueryOptions};
+use vlmcs_audit::dns::{self, QueryOptions};
 
 /// One zone: its origin (`example.test.`), the zone file text, and extra zone options
 /// (e.g. `update-policy { ... };`).
@@ -199,16 +199,14 @@ pub(crate) fn log_tail(path: &Path) -> String {
 /// Test harnesses keep their servers in statics that are never dropped: have the kernel kill
 /// `named` when the thread that started it goes away, so no server outlives its test run.
 #[cfg(target_os = "linux")]
-#[allow(
-    unsafe_code,
-    reason = "pre_exec and prctl(PR_SET_PDEATHSIG): no safe wrapper"
-)]
+#[allow(unsafe_code, reason = "pre_exec: runs in the forked child")]
 pub(crate) fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    // SAFETY: the closure makes one syscall (prctl), which is async-signal-safe, and touches no
+    // memory of the parent.
     unsafe {
         command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
             Ok(())
         });
     }

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::rpc::{self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
+use vlmcs_audit::rpc::{self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
 
 /// How a stand-in answers a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,7 +433,7 @@ impl Blackhole {
 mod tests {
     //! Each emulator's answers, row by row from `shared/notes/kms-emulators.md`.
     use super::*;
-    use crate::rpc::{Bind, BindReply, MADE_UP_INTERFACE, parse_bind_reply};
+    use vlmcs_audit::rpc::{Bind, BindReply, MADE_UP_INTERFACE, parse_bind_reply};
 
     const EMULATORS: [Behavior; 4] = [
         Behavior::Vlmcsd,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::named::die_with_parent;
+use crate::named::die_with_parent;
 
 /// The DC's address inside its namespace.
 pub const DC_ADDRESS: &str = "127.0.0.2";
@@ -263,7 +263,7 @@ rm -rf "/etc/netns/$2""#;
         .process_group(0)
         .spawn();
     if let Err(e) = spawned {
-        tracing::warn!("cannot start the namespace watcher for {netns}: {e}");
+        eprintln!("lab: cannot start the namespace watcher for {netns}: {e}");
     }
 }
 
@@ -292,17 +292,16 @@ fn remove_stale_namespaces(netns: &str) {
 /// made in, so it can then be served from anywhere). Uses a short-lived thread that enters
 /// the namespace; the caller's threads never change namespace.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code, reason = "setns: no safe wrapper in std")]
 pub fn bind_in_netns(netns: &str, address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use std::os::fd::AsRawFd;
     let path = Path::new("/var/run/netns").join(netns);
     std::thread::scope(|s| {
         s.spawn(|| {
             let ns = std::fs::File::open(&path)?;
-            // SAFETY: setns only changes this thread's network namespace; the fd is valid.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            // Only this short-lived thread changes network namespace.
+            rustix::thread::move_into_link_name_space(
+                std::os::fd::AsFd::as_fd(&ns),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )?;
             std::net::TcpListener::bind(address)
         })
         .join()

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use super::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritative};
+use crate::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritative};
 
 /// A running `knotd`; killed when dropped.
 pub struct Knot {

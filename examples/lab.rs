@@ -2,7 +2,7 @@
 //! behind every record) and runs `vlmcs-audit scan --config <lab>/audit.yaml` against it, with
 //! any extra arguments passed through (e.g. `--format json`).
 //!
-//!     cargo run --example lab
+//!     cargo build --bin vlmcs-audit && cargo run --example lab
 //!     cargo run --example lab -- --format json
 //!     cargo run --example lab -- --keep     # leave the lab running until Ctrl-C
 
@@ -39,19 +39,21 @@ fn main() {
         lab.net[2],
     );
     eprintln!("$ vlmcs-audit scan --config {config} {}", args.join(" "));
-    // The scan runs on its own runtime (as the real binary does) while this one keeps the
-    // lab's listeners serving.
-    let code = std::thread::scope(|s| {
-        s.spawn(|| {
-            let argv = ["vlmcs-audit", "scan", "--config", config.as_str()]
-                .into_iter()
-                .map(String::from)
-                .chain(args.iter().cloned());
-            vlmcs_audit::cli::run(argv)
-        })
-        .join()
-        .unwrap_or(3)
-    });
+    // The real binary runs the scan while this runtime keeps the lab's listeners serving.
+    let code = match std::process::Command::new(binary())
+        .args(["scan", "--config", config.as_str()])
+        .args(&args)
+        .status()
+    {
+        Ok(status) => status.code().unwrap_or(3),
+        Err(e) => {
+            eprintln!(
+                "error: cannot run {} ({e}); build it first: cargo build --bin vlmcs-audit",
+                binary().display()
+            );
+            3
+        }
+    };
     if keep {
         eprintln!("lab running; press Ctrl-C to stop");
         runtime.block_on(async {
@@ -62,6 +64,15 @@ fn main() {
     runtime.shutdown_timeout(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
     std::process::exit(code);
+}
+
+/// `vlmcs-audit` from the same build: examples live in `target/<profile>/examples/`.
+fn binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .and_then(|examples| examples.parent())
+        .map(|profile| profile.join("vlmcs-audit"))
+        .unwrap_or_else(|| "vlmcs-audit".into())
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

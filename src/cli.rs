@@ -8,14 +8,44 @@ use clap::{Args, Parser, Subcommand};
 
 use std::time::Duration;
 
-use crate::auth::{self, Auth};
-use crate::clean;
-use crate::config::{self, Overrides, ScanSettings};
-use crate::discover;
-use crate::model::exit_code;
-use crate::report::{self, Format};
-use crate::scan;
-use crate::state;
+use vlmcs_audit::auth::{self, Auth};
+use vlmcs_audit::clean;
+use vlmcs_audit::config::{self, Overrides, ScanSettings};
+use vlmcs_audit::discover;
+use vlmcs_audit::model::exit_code;
+use vlmcs_audit::report::{self, Format};
+
+/// `--format`: the library's [`Format`], with the help text of each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    /// Tables for people (default on a terminal).
+    Table,
+    /// The JSON document described in README (default when not on a terminal).
+    Json,
+    /// The same document as YAML.
+    Yaml,
+    /// Prometheus text format, for node-exporter's textfile collector.
+    Prometheus,
+    /// One JSON object per finding and line, for log shippers.
+    Jsonl,
+    /// One row per finding (RFC 4180), for spreadsheets.
+    Csv,
+}
+
+impl From<OutputFormat> for Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Table => Self::Table,
+            OutputFormat::Json => Self::Json,
+            OutputFormat::Yaml => Self::Yaml,
+            OutputFormat::Prometheus => Self::Prometheus,
+            OutputFormat::Jsonl => Self::Jsonl,
+            OutputFormat::Csv => Self::Csv,
+        }
+    }
+}
+use vlmcs_audit::scan;
+use vlmcs_audit::state;
 
 const AFTER_HELP: &str = "\
 Exit codes (Nagios/Icinga convention):
@@ -39,7 +69,7 @@ endpoint (a DCE/RPC bind only: no activation request, no change to any host's cl
 report what is healthy, dead, rogue or broken.",
     after_help = AFTER_HELP
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG works too.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
@@ -106,8 +136,8 @@ struct TargetArgs {
     #[arg(long = "resolver", value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
     resolvers: Vec<std::net::SocketAddr>,
     /// Authorize a KMS host by name, address or network (repeatable; adds to the config).
-    #[arg(long = "allow", value_name = "HOST", value_parser = crate::model::HostPattern::parse)]
-    allow: Vec<crate::model::HostPattern>,
+    #[arg(long = "allow", value_name = "HOST", value_parser = vlmcs_audit::model::HostPattern::parse)]
+    allow: Vec<vlmcs_audit::model::HostPattern>,
     /// Timeout of each DNS query and each host probe, e.g. 2s or 500ms (1ms to 10m) [default: 3s].
     #[arg(short, long, value_name = "DURATION", value_parser = config::Timeout::parse)]
     timeout: Option<config::Timeout>,
@@ -131,7 +161,7 @@ struct TargetArgs {
 struct OutputArgs {
     /// Output format [default: table on a terminal, json otherwise].
     #[arg(short, long, value_enum)]
-    format: Option<Format>,
+    format: Option<OutputFormat>,
     /// Write the report to FILE instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -260,7 +290,7 @@ Examples:
   vlmcs-audit restore undo-2026-11-28T101500Z.txt --tsig-key /etc/vlmcs/ddns.key";
 
 /// Parses `args`, runs the command and returns the process exit code.
-pub fn run<I, T>(args: I) -> i32
+pub(crate) fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -391,7 +421,7 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let Some(mut locked) = locked else {
         // Without a state file nothing needs the whole scan at once: each domain goes to a
         // spool file as it is finished, and the report is rendered from there.
-        let mut spool = crate::report::spool::Spool::new()
+        let mut spool = vlmcs_audit::report::spool::Spool::new()
             .map_err(|e| format!("cannot start the scan: {e}"))?;
         let head = scan::run_into(
             &settings,
@@ -427,13 +457,13 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let before = locked.state.clone();
     locked.state.observe(&report, now);
     locked.state.finish_scan(now);
-    crate::drift::apply(&mut report, &before, &locked.state, now);
+    vlmcs_audit::drift::apply(&mut report, &before, &locked.state, now);
     locked.save().map_err(|e| e.to_string())?;
     if args.since_last {
-        crate::drift::keep_changes(&mut report);
+        vlmcs_audit::drift::keep_changes(&mut report);
         // Nothing changed: nothing to say (cron mails only when there is output).
         if report.findings.is_empty() {
-            return Ok(crate::model::exit_code::OK);
+            return Ok(vlmcs_audit::model::exit_code::OK);
         }
     }
     emit_with(&args.output, |out| {
@@ -492,10 +522,10 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
 }
 
 async fn report_command(args: ReportArgs) -> Result<i32, String> {
-    let report: crate::model::Report = match &args.from {
+    let report: vlmcs_audit::model::Report = match &args.from {
         Some(path) => {
-            let bytes =
-                crate::fsio::read(path, crate::fsio::SAVED_SCAN).map_err(|e| e.to_string())?;
+            let bytes = vlmcs_audit::fsio::read(path, vlmcs_audit::fsio::SAVED_SCAN)
+                .map_err(|e| e.to_string())?;
             serde_json::from_slice(&bytes).map_err(|e| {
                 format!(
                     "{}:{}:{}: not a vlmcs-audit JSON scan ({e}); write one with `vlmcs-audit scan --format json`",
@@ -510,10 +540,10 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
             scan::run(&settings).await
         }
     };
-    let fix = crate::fixit::build(&report);
+    let fix = vlmcs_audit::fixit::build(&report);
     let text = match args.format {
-        ReportFormat::Markdown => crate::fixit::markdown(&fix),
-        ReportFormat::Html => crate::fixit::html(&fix),
+        ReportFormat::Markdown => vlmcs_audit::fixit::markdown(&fix),
+        ReportFormat::Html => vlmcs_audit::fixit::html(&fix),
     };
     let output = OutputArgs {
         format: None,
@@ -528,8 +558,8 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
 
 async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     let auth = resolve_auth(&args.auth, None, true)?;
-    let text =
-        crate::fsio::read_text(&args.undo_file, crate::fsio::UNDO).map_err(|e| e.to_string())?;
+    let text = vlmcs_audit::fsio::read_text(&args.undo_file, vlmcs_audit::fsio::UNDO)
+        .map_err(|e| e.to_string())?;
     let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())?;
     let server = args.server;
     let timeout = args.timeout.0;
@@ -595,10 +625,10 @@ fn resolve_auth(
 #[cfg(feature = "gss")]
 fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
     if let Some(keytab) = &args.keytab {
-        crate::fsio::check_secret(keytab, crate::fsio::KEYTAB)
+        vlmcs_audit::fsio::check_secret(keytab, vlmcs_audit::fsio::KEYTAB)
             .map_err(|e| format!("--keytab: {e}"))?;
     }
-    Ok(Auth::Gss(crate::gss::GssSettings {
+    Ok(Auth::Gss(vlmcs_audit::gss::GssSettings {
         principal: args.principal.clone(),
         keytab: args.keytab.clone(),
         spn_host: args.gss_spn.clone(),
@@ -672,11 +702,14 @@ fn confirm_on_terminal(plan: &clean::Plan) -> bool {
 
 fn output_format(output: &OutputArgs) -> (Format, bool) {
     let to_terminal = output.output.is_none() && std::io::stdout().is_terminal();
-    let format = output.format.unwrap_or(if to_terminal {
-        Format::Table
-    } else {
-        Format::Json
-    });
+    let format = output.format.map_or(
+        if to_terminal {
+            Format::Table
+        } else {
+            Format::Json
+        },
+        Format::from,
+    );
     let color = to_terminal && !output.no_color && std::env::var_os("NO_COLOR").is_none();
     (format, color)
 }
@@ -694,7 +727,7 @@ fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
     })
 }
 
-/// Runs `write` against the output: a file (see [`crate::fsio::write_report`]: replaced
+/// Runs `write` against the output: a file (see [`vlmcs_audit::fsio::write_report`]: replaced
 /// atomically, so a textfile collector or a web server never sees half a file; a device or FIFO
 /// written directly) or standard output (`-o -` too). A closed pipe on standard output (`| head`)
 /// ends quietly; any other write error is an error, never a silently truncated report.
@@ -713,11 +746,12 @@ fn emit_with(
         out.flush()
     };
     match output.output.as_deref() {
-        Some(path) if path != std::path::Path::new("-") => crate::fsio::write_report(path, run)
-            .map_err(|e| match failure.take() {
+        Some(path) if path != std::path::Path::new("-") => {
+            vlmcs_audit::fsio::write_report(path, run).map_err(|e| match failure.take() {
                 Some(f) => format!("cannot write the report to {}: {f}", path.display()),
                 None => e.to_string(),
-            }),
+            })
+        }
         _ => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             match run(&mut stdout) {

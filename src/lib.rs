@@ -7,7 +7,6 @@
 pub mod auth;
 pub mod classify;
 pub mod clean;
-pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod dns;

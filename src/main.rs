@@ -1,3 +1,8 @@
+//! The `vlmcs-audit` command: flags, progress and output are the binary's business; the
+//! pipeline is the library's.
+
+mod cli;
+
 fn main() {
-    std::process::exit(vlmcs_audit::cli::run(std::env::args_os()));
+    std::process::exit(cli::run(std::env::args_os()));
 }

@@ -11,7 +11,7 @@ use crate::model::Report;
 pub use view::ReportView;
 
 /// Output formats of `scan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Tables for people (default on a terminal).
     Table,

@@ -31,7 +31,7 @@ pub enum Auth {
 impl Auth {
     /// The MAC provider that signs updates to `server`, `None` for unsigned updates. GSS-TSIG
     /// negotiates a context with the server first, for `DNS/<spn_host>`.
-    pub async fn mac_provider(
+    pub(crate) async fn mac_provider(
         &self,
         server: std::net::SocketAddr,
         spn_host: Option<&Name>,
@@ -63,7 +63,7 @@ impl Auth {
     }
 
     /// Which kind of authentication, for messages that depend on it.
-    pub fn kind(&self) -> AuthKind {
+    pub(crate) fn kind(&self) -> AuthKind {
         match self {
             Self::None => AuthKind::None,
             Self::Tsig(_) => AuthKind::Tsig,
@@ -73,7 +73,7 @@ impl Auth {
     }
 
     /// What to say in plans and logs (never the secret).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::None => "unsigned (--no-auth)".into(),
             Self::Tsig(k) => format!(
@@ -95,7 +95,7 @@ impl Auth {
 
 /// Which mechanism signs updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthKind {
+pub(crate) enum AuthKind {
     None,
     Tsig,
     Gss,
@@ -155,7 +155,7 @@ pub fn key_from_env(var: &str) -> Result<Option<TsigKey>, AuthError> {
 }
 
 /// Reads a key given as text: a BIND `key { ... };` block or `[algorithm:]name:base64secret`.
-pub fn key_from_value(value: &str, origin: &str) -> Result<TsigKey, AuthError> {
+pub(crate) fn key_from_value(value: &str, origin: &str) -> Result<TsigKey, AuthError> {
     let origin = origin.to_string();
     if value.contains('{') {
         return parse_key_text(value, &origin);
@@ -298,7 +298,7 @@ fn build_key(
     })
 }
 
-pub fn algorithm_name(algorithm: &TsigAlgorithm) -> String {
+pub(crate) fn algorithm_name(algorithm: &TsigAlgorithm) -> String {
     algorithm
         .to_name()
         .to_ascii()

@@ -12,11 +12,14 @@ use crate::model::{
 };
 
 /// The port KMS hosts listen on unless `slmgr /sprt` changed it.
-pub const KMS_PORT: u16 = 1688;
+pub(crate) const KMS_PORT: u16 = 1688;
 
 /// Classifies one domain. Findings come out in a stable order: domain-level findings first,
 /// then per record/target/address in record order.
-pub fn classify(obs: &DomainObservation, policy: &DomainPolicy) -> (Vec<Finding>, DomainSummary) {
+pub(crate) fn classify(
+    obs: &DomainObservation,
+    policy: &DomainPolicy,
+) -> (Vec<Finding>, DomainSummary) {
     let mut out = Findings {
         domain: &obs.domain,
         list: Vec::new(),
@@ -169,7 +172,7 @@ const RECORD_STATUSES: [FindingCode; 6] = [
 
 /// One verdict per record of `obs`, from this domain's `findings`: where a record's status
 /// and whether the evidence is certain are decided, for everything downstream.
-pub fn verdicts(obs: &DomainObservation, findings: &[Finding]) -> Vec<RecordVerdict> {
+pub(crate) fn verdicts(obs: &DomainObservation, findings: &[Finding]) -> Vec<RecordVerdict> {
     obs.records
         .iter()
         .map(|record| {
@@ -717,7 +720,7 @@ fn server_label(server: &crate::model::ServerObservation) -> String {
 }
 
 /// IPv6 addresses in `host:port` text need brackets.
-pub fn display_addr(address: IpAddr) -> String {
+pub(crate) fn display_addr(address: IpAddr) -> String {
     match address {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),

@@ -10,12 +10,12 @@ use serde::{Deserialize, Deserializer};
 use crate::model::{DomainPolicy, HostPattern, normalize_name};
 
 /// Defaults an administrator can rely on (and README documents).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-pub const DEFAULT_CONCURRENCY: usize = 256;
-pub const DEFAULT_NAMESERVER_PORT: u16 = 53;
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_CONCURRENCY: usize = 256;
+pub(crate) const DEFAULT_NAMESERVER_PORT: u16 = 53;
 /// Queries per second towards one DNS server: far below what a domain controller serves, and
 /// enough to scan thousands of domains in seconds.
-pub const DEFAULT_QPS: u32 = 1000;
+pub(crate) const DEFAULT_QPS: u32 = 1000;
 
 /// What went wrong with the configuration; always says where and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
         Self::new(value)
     }
 
-    pub fn new(value: u64) -> Result<Self, String> {
+    pub(crate) fn new(value: u64) -> Result<Self, String> {
         if (MIN..=MAX).contains(&value) {
             Ok(Self(value))
         } else {
@@ -301,7 +301,7 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// Checks a domain name given by the user; returns it lower-cased without the trailing dot.
-pub fn validate_domain(text: &str) -> Result<String, String> {
+pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
     let name = normalize_name(text);
     if name.starts_with("_vlmcs._tcp") {
         return Err(format!(

@@ -17,7 +17,7 @@ use crate::model::{
 };
 
 /// The recursive resolvers used for discovery: configured ones, else the system's.
-pub fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
+pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
     let (config, _) =
         hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
     Ok(config
@@ -46,7 +46,7 @@ pub fn system_search_domains() -> Result<Vec<String>, String> {
 
 /// The authoritative servers of the zone that holds a name.
 #[derive(Debug, Clone)]
-pub struct Authorities {
+pub(crate) struct Authorities {
     pub zone: Name,
     /// SOA MNAME: the primary, where dynamic updates go.
     pub primary: Name,
@@ -59,7 +59,7 @@ pub const MAX_RRSET: usize = 256;
 
 /// Asks DNS questions under the scan's concurrency bound and timeout.
 #[derive(Clone)]
-pub struct Asker {
+pub(crate) struct Asker {
     pub permits: Arc<Semaphore>,
     pub timeout: Duration,
     pub pacer: Arc<Pacer>,
@@ -70,7 +70,7 @@ pub struct Asker {
 /// (a token bucket, as the generic cell rate algorithm). Queries wait for their slot rather
 /// than being dropped.
 #[derive(Debug, Default)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     interval: Option<Duration>,
     burst: Duration,
     /// Per server: the theoretical arrival time of the next query.
@@ -78,7 +78,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    pub fn new(qps: u32) -> Self {
+    pub(crate) fn new(qps: u32) -> Self {
         let interval = (qps > 0).then(|| Duration::from_secs(1) / qps);
         Self {
             interval,
@@ -88,7 +88,7 @@ impl Pacer {
     }
 
     /// Waits until a query to `server` may start.
-    pub async fn wait(&self, server: SocketAddr) {
+    pub(crate) async fn wait(&self, server: SocketAddr) {
         let Some(interval) = self.interval else {
             return;
         };
@@ -112,7 +112,7 @@ impl Pacer {
 
 impl Asker {
     /// An asker for a scan's settings.
-    pub fn new(concurrency: usize, timeout: Duration, qps: u32) -> Self {
+    pub(crate) fn new(concurrency: usize, timeout: Duration, qps: u32) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(concurrency)),
             timeout,
@@ -120,7 +120,7 @@ impl Asker {
         }
     }
 
-    pub async fn ask(
+    pub(crate) async fn ask(
         &self,
         server: SocketAddr,
         name: &Name,
@@ -175,7 +175,7 @@ impl Asker {
 
     /// Finds the zone holding `name` (SOA), its name servers (NS) and their addresses,
     /// asking the recursive `resolvers`.
-    pub async fn authorities(
+    pub(crate) async fn authorities(
         &self,
         resolvers: &[SocketAddr],
         name: &Name,
@@ -265,7 +265,11 @@ impl Asker {
 
     /// The zone that holds `name`, as `server` (authoritative) sees it: the owner of the SOA
     /// in its answer or authority section, with the SOA MNAME (the primary's host name).
-    pub async fn zone_of(&self, server: SocketAddr, name: &Name) -> Result<(Name, Name), String> {
+    pub(crate) async fn zone_of(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+    ) -> Result<(Name, Name), String> {
         let reply = self
             .ask(server, name, RecordType::SOA, false)
             .await
@@ -302,7 +306,7 @@ impl Asker {
     }
 
     /// Asks one authoritative server for the SRV RRset, recursion off.
-    pub async fn query_srv(
+    pub(crate) async fn query_srv(
         &self,
         server_name: &str,
         server: SocketAddr,
@@ -373,7 +377,7 @@ impl Asker {
     /// Resolves one SRV target: the additional sections of the SRV answers first, then the
     /// servers that were asked for the SRV records (authoritative answers only), then the
     /// resolvers.
-    pub async fn resolve_target(
+    pub(crate) async fn resolve_target(
         &self,
         target: &str,
         srv_replies: &[Message],
@@ -525,7 +529,7 @@ pub(crate) fn soa_of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Optio
 }
 
 /// Milliseconds with one decimal, as reports show durations.
-pub fn millis(d: std::time::Duration) -> f64 {
+pub(crate) fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 

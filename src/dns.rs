@@ -15,7 +15,7 @@ use hickory_net::xfer::DnsHandle;
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-pub use crate::model::Transport;
+pub(crate) use crate::model::Transport;
 
 /// A reply from a server, whatever its response code.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn response_code(&self) -> ResponseCode {
+    pub(crate) fn response_code(&self) -> ResponseCode {
         self.message.metadata.response_code
     }
 
@@ -57,7 +57,7 @@ pub enum QueryError {
 
 impl QueryError {
     /// The failure itself, whichever transport it happened on.
-    pub fn innermost(&self) -> &QueryError {
+    pub(crate) fn innermost(&self) -> &QueryError {
         match self {
             Self::OverTcp { error, .. } => error.innermost(),
             other => other,
@@ -120,7 +120,7 @@ pub async fn query(
 }
 
 /// Asks `server` over TCP only: for reading back what an update (always over TCP) will meet.
-pub async fn query_tcp(
+pub(crate) async fn query_tcp(
     server: SocketAddr,
     name: &Name,
     record_type: RecordType,
@@ -249,7 +249,7 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
 /// backslash-escaped, bytes outside printable ASCII as `\DDD` (decimal), trailing dot when
 /// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
 /// BIND, and names from DNS can carry any byte.)
-pub fn presentation(name: &Name) -> String {
+pub(crate) fn presentation(name: &Name) -> String {
     escaped(name, |byte| {
         !matches!(byte, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
     })
@@ -257,7 +257,7 @@ pub fn presentation(name: &Name) -> String {
 
 /// A name in presentation form where the printable ASCII bytes for which `plain` is false are
 /// backslash-escaped (`\;`), and every byte outside printable ASCII is `\DDD` (decimal).
-pub fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
+pub(crate) fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
     if name.is_root() {
         return ".".into();
     }

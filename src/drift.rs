@@ -8,7 +8,7 @@ use crate::model::{Finding, FindingCode, Report, Severity, normalize_name};
 use crate::state::{State, record_key};
 
 /// A record that changed healthy/failing this many times or more is flapping.
-pub const FLAPPING_TRANSITIONS: u32 = 3;
+pub(crate) const FLAPPING_TRANSITIONS: u32 = 3;
 
 /// Compares the state before this scan with the state after it and adds drift findings to the
 /// report (its worst severity and exit code are updated). The first scan of a state file

@@ -29,7 +29,7 @@ pub struct Kind {
     pub max_bytes: u64,
 }
 
-pub const CONFIG: Kind = Kind {
+pub(crate) const CONFIG: Kind = Kind {
     what: "config file",
     max_bytes: 64 << 20,
 };
@@ -53,11 +53,11 @@ pub const SAVED_SCAN: Kind = Kind {
     what: "saved scan",
     max_bytes: 4 << 30,
 };
-pub const AUDIT_LOG: Kind = Kind {
+pub(crate) const AUDIT_LOG: Kind = Kind {
     what: "audit log",
     max_bytes: u64::MAX,
 };
-pub const REPORT: Kind = Kind {
+pub(crate) const REPORT: Kind = Kind {
     what: "report",
     max_bytes: u64::MAX,
 };
@@ -157,7 +157,7 @@ pub fn read_text(path: &Path, kind: Kind) -> Result<String, FileError> {
 
 /// Reads a secret: a regular file owned by this user (or root) that nobody else may read or
 /// write.
-pub fn read_secret(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
+pub(crate) fn read_secret(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
     let (mut file, meta) = open_regular(path, kind)?;
     check_private(path, kind, &meta)?;
     read_bounded(&mut file, path, kind)
@@ -363,7 +363,7 @@ fn is_stream(file_type: &std::fs::FileType) -> bool {
 
 /// Replaces one of the tool's own files (the state file) atomically. A symbolic link or anything
 /// but a regular file at `path` is refused; an existing file keeps its mode, a new one is 0600.
-pub fn write_private(
+pub(crate) fn write_private(
     path: &Path,
     kind: Kind,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
@@ -374,7 +374,10 @@ pub fn write_private(
 
 /// The metadata of one of the tool's own files, `None` if it does not exist yet; a symbolic
 /// link or a non-regular file is an error.
-pub fn own_file_metadata(path: &Path, kind: Kind) -> Result<Option<std::fs::Metadata>, FileError> {
+pub(crate) fn own_file_metadata(
+    path: &Path,
+    kind: Kind,
+) -> Result<Option<std::fs::Metadata>, FileError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => Err(symlink_error(path, kind)),
         Ok(meta) if !meta.is_file() => Err(FileError::NotRegular {
@@ -497,7 +500,7 @@ fn set_mode_and_owner(
 /// Opens one of the tool's own append-only files (undo file, audit log): never through a
 /// symbolic link, created 0600. The undo file must be a regular file (it is read back by
 /// `restore`); the audit log may also be a character device or a FIFO (a log shipper).
-pub fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
+pub(crate) fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
     let open_error = |source: io::Error| FileError::Open {
         what: kind.what,
         path: path.to_path_buf(),
@@ -548,7 +551,7 @@ fn is_symlink(path: &Path) -> bool {
 }
 
 /// Creates a directory (and its parents) for the tool's own files, private to this user.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

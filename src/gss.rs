@@ -27,7 +27,7 @@ pub struct GssSettings {
 }
 
 /// A negotiated GSS-TSIG context: the key name and the GSS context that signs.
-pub struct GssProvider {
+pub(crate) struct GssProvider {
     key_name: Name,
     ctx: ClientCtx,
 }
@@ -56,7 +56,7 @@ impl MacProvider for GssProvider {
 }
 
 /// Turns a GSS-API error into what the administrator should do.
-pub fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
+pub(crate) fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
     let text = error.to_string();
     let lower = text.to_ascii_lowercase();
     let advice = if lower.contains("no kerberos credentials")
@@ -92,7 +92,7 @@ pub fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
 }
 
 /// Negotiates a GSS-TSIG context with `server` for the service principal `DNS/<spn_host>`.
-pub async fn negotiate(
+pub(crate) async fn negotiate(
     server: SocketAddr,
     spn_host: &str,
     settings: &GssSettings,

@@ -154,7 +154,7 @@ pub struct SrvRecord {
 
 impl SrvRecord {
     /// The RDATA identity of the record; TTL differences between servers are not disagreement.
-    pub fn rdata_key(&self) -> (u16, u16, u16, String) {
+    pub(crate) fn rdata_key(&self) -> (u16, u16, u16, String) {
         (
             self.priority,
             self.weight,
@@ -163,7 +163,7 @@ impl SrvRecord {
         )
     }
 
-    pub fn is_root_target(&self) -> bool {
+    pub(crate) fn is_root_target(&self) -> bool {
         self.target == "."
     }
 }
@@ -204,12 +204,12 @@ pub enum QueryStatus {
 
 impl QueryStatus {
     /// True when the server gave a usable, authoritative answer (positive or negative).
-    pub fn is_answer(self) -> bool {
+    pub(crate) fn is_answer(self) -> bool {
         matches!(self, Self::Answer | Self::NoData | Self::NxDomain)
     }
 
     /// One word for tables.
-    pub fn short(self) -> &'static str {
+    pub(crate) fn short(self) -> &'static str {
         match self {
             Self::Answer => "answer",
             Self::NoData => "NODATA",
@@ -223,7 +223,7 @@ impl QueryStatus {
         }
     }
 
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Self::Answer => "answered",
             Self::NoData => "NODATA (name exists, no SRV records)",
@@ -339,12 +339,12 @@ pub enum ResolutionError {
 
 impl ResolutionError {
     /// Whether DNS itself says the target has no address (and the record dangles).
-    pub fn proves_dangling(&self) -> bool {
+    pub(crate) fn proves_dangling(&self) -> bool {
         matches!(self, Self::NxDomain { .. } | Self::NoData)
     }
 
     /// Reads the sentence back (a saved report). Unknown text proves nothing.
-    pub fn from_text(text: &str) -> Self {
+    pub(crate) fn from_text(text: &str) -> Self {
         if text == Self::NoData.to_string() {
             Self::NoData
         } else if text == Self::InvalidName.to_string() {
@@ -411,7 +411,7 @@ pub struct RecordVerdict {
 }
 
 impl RecordVerdict {
-    pub fn is_for(&self, record: &SrvRecord) -> bool {
+    pub(crate) fn is_for(&self, record: &SrvRecord) -> bool {
         self.priority == record.priority
             && self.weight == record.weight
             && self.port == record.port
@@ -445,7 +445,7 @@ pub enum ProbeOutcome {
 
 impl ProbeOutcome {
     /// The port does not accept TCP at all: the host (or the service on it) is gone.
-    pub fn is_dead(self) -> bool {
+    pub(crate) fn is_dead(self) -> bool {
         matches!(
             self,
             Self::Refused | Self::Unreachable | Self::ConnectTimeout
@@ -493,7 +493,7 @@ pub struct EmulatorEvidence {
 }
 
 impl EmulatorEvidence {
-    pub fn new(tell: EmulatorTell, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(tell: EmulatorTell, detail: impl Into<String>) -> Self {
         Self {
             tell,
             strength: if tell.is_strong() {
@@ -566,7 +566,7 @@ pub struct DomainObservation {
 
 impl DomainObservation {
     /// What was learned about the addresses of `target` (names compared case-insensitively).
-    pub fn target(&self, target: &str) -> Option<&TargetObservation> {
+    pub(crate) fn target(&self, target: &str) -> Option<&TargetObservation> {
         let wanted = normalize_name(target);
         self.targets
             .iter()
@@ -574,7 +574,7 @@ impl DomainObservation {
     }
 
     /// The probes of `record`'s target on `record`'s port, one per address.
-    pub fn probes_of<'a>(
+    pub(crate) fn probes_of<'a>(
         &'a self,
         record: &SrvRecord,
     ) -> impl Iterator<Item = &'a ProbeObservation> {
@@ -624,11 +624,11 @@ impl HostPattern {
         Ok(Self::Name(name))
     }
 
-    pub fn matches_name(&self, target: &str) -> bool {
+    pub(crate) fn matches_name(&self, target: &str) -> bool {
         matches!(self, Self::Name(n) if *n == normalize_name(target))
     }
 
-    pub fn matches_address(&self, address: IpAddr) -> bool {
+    pub(crate) fn matches_address(&self, address: IpAddr) -> bool {
         matches!(self, Self::Network(net) if net.contains(&address))
     }
 }
@@ -646,7 +646,7 @@ impl fmt::Display for HostPattern {
 }
 
 /// Lower-case, no trailing dot: how host names are compared.
-pub fn normalize_name(name: &str) -> String {
+pub(crate) fn normalize_name(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
@@ -677,7 +677,7 @@ pub struct Identities {
 
 impl Identities {
     /// The allowlisted name whose addresses include `address`, if any.
-    pub fn owner_of(&self, address: IpAddr) -> Option<&str> {
+    pub(crate) fn owner_of(&self, address: IpAddr) -> Option<&str> {
         self.by_name
             .iter()
             .find(|(_, found)| found.as_ref().is_ok_and(|a| a.contains(&address)))
@@ -712,7 +712,7 @@ pub struct DomainReport {
 
 impl DomainReport {
     /// The verdict on one of this domain's records.
-    pub fn verdict(&self, record: &SrvRecord) -> Option<&RecordVerdict> {
+    pub(crate) fn verdict(&self, record: &SrvRecord) -> Option<&RecordVerdict> {
         self.verdicts.iter().find(|v| v.is_for(record))
     }
 }
@@ -741,14 +741,14 @@ pub struct Report {
 /// Nagios / Icinga plugin exit codes.
 pub mod exit_code {
     pub const OK: i32 = 0;
-    pub const WARNING: i32 = 1;
-    pub const CRITICAL: i32 = 2;
+    pub(crate) const WARNING: i32 = 1;
+    pub(crate) const CRITICAL: i32 = 2;
     pub const UNKNOWN: i32 = 3;
 }
 
 impl Report {
     /// Recomputes the worst severity and the exit code after findings were added or removed.
-    pub fn settle_severity(&mut self) {
+    pub(crate) fn settle_severity(&mut self) {
         self.worst_severity = self
             .findings
             .iter()
@@ -759,7 +759,7 @@ impl Report {
     }
 
     /// 0 nothing above info, 1 warning, 2 critical, 3 the scan could not complete.
-    pub fn compute_exit_code(complete: bool, worst: Severity) -> i32 {
+    pub(crate) fn compute_exit_code(complete: bool, worst: Severity) -> i32 {
         if !complete {
             return exit_code::UNKNOWN;
         }

@@ -4,7 +4,7 @@
 
 /// A host name fit for a command: labels of letters, digits, `-` and `_` (SRV owner labels),
 /// 1–63 characters each, 253 at most in all, an optional trailing dot. Nothing else.
-pub fn is_valid_hostname(name: &str) -> bool {
+pub(crate) fn is_valid_hostname(name: &str) -> bool {
     let bare = name.strip_suffix('.').unwrap_or(name);
     !bare.is_empty()
         && bare.len() <= 253

@@ -17,7 +17,7 @@ pub struct SyntaxId {
 
 impl SyntaxId {
     /// Builds a syntax id from a UUID in its usual text form (`8-4-4-4-12` hex digits).
-    pub const fn new(uuid: &str, version_major: u16, version_minor: u16) -> Self {
+    pub(crate) const fn new(uuid: &str, version_major: u16, version_minor: u16) -> Self {
         Self {
             uuid: parse_uuid(uuid),
             version_major,
@@ -93,7 +93,7 @@ pub const MADE_UP_INTERFACE: SyntaxId = SyntaxId::new("6b6d7361-7564-6974-8000-7
 
 /// Largest PDU we accept in reply to a bind. Our bind advertises 5840-byte fragments; a
 /// `bind_ack` is a few dozen bytes. Anything larger is not an honest answer.
-pub const MAX_REPLY_FRAGMENT: usize = 8192;
+pub(crate) const MAX_REPLY_FRAGMENT: usize = 8192;
 /// Size of the common header that starts every connection-oriented PDU.
 pub const HEADER_LEN: usize = 16;
 
@@ -107,7 +107,7 @@ pub const PFC_SUPPORT_HEADER_SIGN: u8 = 0x04;
 /// Concurrent multiplexing on one connection (C706 `PFC_CONC_MPX`).
 pub const PFC_CONC_MPX: u8 = 0x10;
 /// "Maybe" call semantics (C706 `PFC_MAYBE`); meaningless in a bind.
-pub const PFC_MAYBE: u8 = 0x40;
+pub(crate) const PFC_MAYBE: u8 = 0x40;
 /// The fragment size Windows clients offer, and the largest a conforming server grants.
 pub const STANDARD_FRAG: u16 = 5840;
 
@@ -173,7 +173,7 @@ pub struct ContextResult {
 }
 
 impl ContextResult {
-    pub const ACCEPTANCE: u16 = 0;
+    pub(crate) const ACCEPTANCE: u16 = 0;
 
     /// A provider rejection for `reason`, with the all-zero transfer syntax servers send.
     pub const fn rejection(reason: u16) -> Self {
@@ -193,7 +193,7 @@ impl ContextResult {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (self.result, self.reason) {
             (0, _) => "accepted".into(),
             (1, _) => "user rejection".into(),
@@ -221,7 +221,8 @@ pub enum BindReply {
 
 impl BindReply {
     /// The context id (index in our offer) that was accepted, if any.
-    pub fn accepted_context(&self) -> Option<usize> {
+    #[cfg(test)]
+    fn accepted_context(&self) -> Option<usize> {
         match self {
             Self::Ack(ack) => ack
                 .results
@@ -320,7 +321,8 @@ impl Bind {
 }
 
 /// Encodes the standard bind (see [`Bind::new`]).
-pub fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Vec<u8> {
+#[cfg(test)]
+fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]) -> Vec<u8> {
     Bind::new(call_id, interface, transfer_syntaxes).encode()
 }
 
@@ -387,11 +389,8 @@ impl BindAck {
 }
 
 /// Encodes a plain `bind_ack` (see [`BindAck::new`]).
-pub fn encode_bind_ack(
-    call_id: u32,
-    secondary_address: &str,
-    results: &[ContextResult],
-) -> Vec<u8> {
+#[cfg(test)]
+fn encode_bind_ack(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Vec<u8> {
     BindAck::new(call_id, secondary_address, results).encode()
 }
 

@@ -262,8 +262,9 @@ impl Tally {
 }
 
 /// Classifies every domain and builds the report (without timings): the pure end of the
-/// pipeline, also used by tests that start from hand-made observations.
-pub fn assemble(
+/// pipeline, for tests that start from hand-made observations.
+#[cfg(test)]
+pub(crate) fn assemble(
     observations: Vec<(DomainObservation, &crate::model::DomainPolicy)>,
     allowlist_configured: bool,
     notes: Vec<String>,

@@ -14,22 +14,17 @@ use crate::model::{FindingCode, Report, SrvRecord, normalize_name};
 
 /// The state file format this build writes. Version 1 is the first; a later format adds a
 /// migration in [`State::from_json`].
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 /// A point in time, written as RFC 3339 (UTC, seconds) in the state file and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub SystemTime);
 
 impl Timestamp {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         humantime::parse_rfc3339_weak(text)
             .map(Self)
             .map_err(|_| format!("`{text}` is not an RFC 3339 time such as 2026-11-28T10:15:00Z"))
-    }
-
-    /// How long ago, as of `now` (zero when it lies in the future).
-    pub fn age(self, now: SystemTime) -> Duration {
-        now.duration_since(self.0).unwrap_or_default()
     }
 }
 
@@ -106,7 +101,7 @@ impl State {
     /// Reads a state file's text: the version first (a newer format is refused, never
     /// misread), then every field typed, then every record's key checked against its content.
     /// Errors name the field.
-    pub fn from_json(text: &[u8]) -> Result<Self, String> {
+    pub(crate) fn from_json(text: &[u8]) -> Result<Self, String> {
         #[derive(Deserialize)]
         struct Version {
             version: Option<serde_json::Value>,
@@ -156,7 +151,7 @@ fn strip_position(message: &str) -> &str {
 }
 
 /// The key of a record in the state: domain and RDATA (TTL changes are the same record).
-pub fn record_key(domain: &str, record: &SrvRecord) -> String {
+pub(crate) fn record_key(domain: &str, record: &SrvRecord) -> String {
     format!(
         "{} {} {} {} {}",
         normalize_name(domain),
@@ -167,7 +162,7 @@ pub fn record_key(domain: &str, record: &SrvRecord) -> String {
     )
 }
 
-pub fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
@@ -266,7 +261,7 @@ impl State {
     }
 
     /// How long the record has been failing, as of `now`.
-    pub fn failing_for(
+    pub(crate) fn failing_for(
         &self,
         domain: &str,
         record: &SrvRecord,

@@ -2,23 +2,26 @@
 //! server and the answer that carries the server's token back. hickory 0.26 has no TKEY type,
 //! so the record is written and read here as type 249.
 
+// Only the `gss` feature negotiates TKEY; the parser is built (and fuzzed) in every build.
+#![cfg_attr(not(feature = "gss"), allow(dead_code))]
+
 use hickory_proto::rr::Name;
 
 use crate::tsig::{Wire, name_wire};
 
-pub const TYPE_TKEY: u16 = 249;
+pub(crate) const TYPE_TKEY: u16 = 249;
 const CLASS_ANY: u16 = 255;
 /// TKEY mode 3: GSS-API negotiation.
-pub const MODE_GSSAPI: u16 = 3;
+pub(crate) const MODE_GSSAPI: u16 = 3;
 
 /// `gss-tsig.`: the algorithm name of GSS-TSIG in TKEY and TSIG records.
-pub fn gss_tsig_algorithm() -> Name {
+pub(crate) fn gss_tsig_algorithm() -> Name {
     Name::from_ascii("gss-tsig.").expect("valid name")
 }
 
 /// A TKEY query for `context` carrying `token`, the TKEY record in the additional section as
 /// RFC 3645 and `nsupdate -g` put it. `now` is seconds since the epoch.
-pub fn query(id: u16, context: &Name, token: &[u8], now: u32) -> Vec<u8> {
+pub(crate) fn query(id: u16, context: &Name, token: &[u8], now: u32) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&[0, 0]); // QUERY, no flags
@@ -123,7 +126,7 @@ fn parse_rdata(rdata: &[u8]) -> Result<Tkey, String> {
 }
 
 /// Describes a TKEY error code.
-pub fn describe_error(code: u16) -> &'static str {
+pub(crate) fn describe_error(code: u16) -> &'static str {
     match code {
         16 => "BADSIG: the server could not verify the token",
         17 => {

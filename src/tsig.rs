@@ -13,7 +13,7 @@ const TYPE_TSIG: u16 = 250;
 const CLASS_ANY: u16 = 255;
 
 /// Computes and checks MACs over TSIG signing data.
-pub trait MacProvider {
+pub(crate) trait MacProvider {
     /// The algorithm name that goes into the TSIG record (`hmac-sha256.`, `gss-tsig.`).
     fn algorithm(&self) -> Name;
     /// The key name (the TSIG owner).
@@ -23,7 +23,7 @@ pub trait MacProvider {
 }
 
 /// HMAC keys through hickory's MAC primitives.
-pub struct HmacProvider {
+pub(crate) struct HmacProvider {
     pub name: Name,
     pub algorithm: TsigAlgorithm,
     pub secret: Vec<u8>,
@@ -65,14 +65,14 @@ pub struct TsigFields {
 }
 
 /// A signed request: the bytes to send and the MAC the reply's signature covers.
-pub struct Signed {
+pub(crate) struct Signed {
     pub bytes: Vec<u8>,
     pub mac: Vec<u8>,
 }
 
 /// Which signing-data form a reply's MAC matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyForm {
+pub(crate) enum ReplyForm {
     /// RFC 8945: the request MAC with its 2-byte length first.
     Rfc8945,
     /// The request MAC without its length (Samba, and per BIND's notes Windows DNS).
@@ -81,7 +81,7 @@ pub enum ReplyForm {
 
 /// Signs `message` (wire bytes without TSIG) and appends the TSIG record, owner name
 /// uncompressed. `time_signed` is seconds since the epoch.
-pub fn sign(
+pub(crate) fn sign(
     message: &[u8],
     mac: &mut dyn MacProvider,
     time_signed: u64,
@@ -117,7 +117,7 @@ pub fn sign(
 
 /// Verifies a reply's TSIG against the request's MAC: the RFC 8945 form first, then the form
 /// without the length prefix. Returns the fields and the form that matched.
-pub fn verify_reply(
+pub(crate) fn verify_reply(
     reply: &[u8],
     request_mac: &[u8],
     mac: &mut dyn MacProvider,
@@ -270,7 +270,7 @@ fn time_48(t: u64) -> [u8; 6] {
 }
 
 /// A name in uncompressed wire form, optionally lower-cased (canonical).
-pub fn name_wire(name: &Name, lowercase: bool) -> Vec<u8> {
+pub(crate) fn name_wire(name: &Name, lowercase: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for label in name.iter() {
         out.push(label.len() as u8);
@@ -285,43 +285,43 @@ pub fn name_wire(name: &Name, lowercase: bool) -> Vec<u8> {
 }
 
 /// A bounds-checked reader over a DNS message.
-pub struct Wire<'a> {
+pub(crate) struct Wire<'a> {
     bytes: &'a [u8],
     pub pos: usize,
 }
 
 impl<'a> Wire<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Self { bytes, pos: 0 }
     }
 
-    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).ok_or("bad length")?;
         let out = self.bytes.get(self.pos..end).ok_or("message truncated")?;
         self.pos = end;
         Ok(out)
     }
 
-    pub fn skip(&mut self, n: usize) -> Result<(), String> {
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), String> {
         self.bytes(n).map(|_| ())
     }
 
-    pub fn u16(&mut self) -> Result<u16, String> {
+    pub(crate) fn u16(&mut self) -> Result<u16, String> {
         let b = self.bytes(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub fn u32(&mut self) -> Result<u32, String> {
+    pub(crate) fn u32(&mut self) -> Result<u32, String> {
         let b = self.bytes(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub fn skip_name(&mut self) -> Result<(), String> {
+    pub(crate) fn skip_name(&mut self) -> Result<(), String> {
         self.name().map(|_| ())
     }
 
     /// Reads a possibly compressed name; the position ends after it in the original stream.
-    pub fn name(&mut self) -> Result<Name, String> {
+    pub(crate) fn name(&mut self) -> Result<Name, String> {
         let mut labels: Vec<Vec<u8>> = Vec::new();
         let mut pos = self.pos;
         let mut end_after: Option<usize> = None;
@@ -357,7 +357,7 @@ impl<'a> Wire<'a> {
         Err("name compression loop".into())
     }
 
-    pub fn skip_record(&mut self) -> Result<(), String> {
+    pub(crate) fn skip_record(&mut self) -> Result<(), String> {
         self.skip_name()?;
         self.skip(8)?;
         let len = self.u16()? as usize;

@@ -96,7 +96,7 @@ pub enum UpdateError {
 
 /// How far an update error reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// The server's answer about this zone: other domains may still be done.
     Domain,
     /// Keys, clocks, transport, lost replies: every further update would fare the same, or
@@ -106,7 +106,7 @@ pub enum Scope {
 
 impl UpdateError {
     /// Which updates an error stops: the one policy that `clean` and `restore` both follow.
-    pub fn scope(&self) -> Scope {
+    pub(crate) fn scope(&self) -> Scope {
         match self {
             Self::RrsetChanged
             | Self::NotZone { .. }
@@ -119,7 +119,7 @@ impl UpdateError {
 
     /// The request went out and no trustworthy answer came back: DNS may or may not have
     /// changed.
-    pub fn outcome_unknown(&self) -> bool {
+    pub(crate) fn outcome_unknown(&self) -> bool {
         matches!(
             self,
             Self::Timeout { .. } | Self::AfterSend { .. } | Self::Unverified(_)
@@ -170,7 +170,7 @@ pub async fn send(
 }
 
 /// Signs (when `mac` is given), sends and checks one UPDATE given as wire bytes.
-pub async fn send_bytes(
+pub(crate) async fn send_bytes(
     server: SocketAddr,
     zone: &Name,
     unsigned: Vec<u8>,
@@ -275,7 +275,7 @@ fn map_rcode(rcode: ResponseCode, zone: &Name, kind: AuthKind) -> Result<(), Upd
 }
 
 /// Builds the UPDATE message (RFC 2136 section 2): zone, prerequisites, updates.
-pub fn build(zone: &Name, owner: &Name, change: &Change) -> Result<Message, UpdateError> {
+pub(crate) fn build(zone: &Name, owner: &Name, change: &Change) -> Result<Message, UpdateError> {
     let mut message = Message::new(rand_id(), MessageType::Query, OpCode::Update);
     let mut zone_query = Query::query(zone.clone(), RecordType::SOA);
     zone_query.set_query_class(DNSClass::IN);

@@ -88,7 +88,7 @@ enum RereadError {
     Unreadable(String),
 }
 
-pub struct Applier<'a> {
+pub(crate) struct Applier<'a> {
     pub settings: &'a ScanSettings,
     pub auth: &'a Auth,
     pub resolvers: Vec<SocketAddr>,
@@ -100,7 +100,7 @@ pub struct Applier<'a> {
 
 impl Applier<'_> {
     /// Deletes what the plan says, one record at a time, in plan order.
-    pub async fn apply(&mut self, report: &Report, plan: &Plan) -> Vec<ActionResult> {
+    pub(crate) async fn apply(&mut self, report: &Report, plan: &Plan) -> Vec<ActionResult> {
         let asker = Asker::new(
             self.settings.concurrency,
             self.settings.timeout,

@@ -2,8 +2,8 @@
 //! re-probe, undo line, conditional exact delete, audit line → check every server.
 //! Dry-run unless `--apply`; everything uncertain is kept.
 
-pub mod apply;
-pub mod plan;
+pub(crate) mod apply;
+pub(crate) mod plan;
 pub mod trail;
 
 use std::net::SocketAddr;

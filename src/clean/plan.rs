@@ -72,7 +72,12 @@ impl Plan {
 
 /// Builds the plan. `state` must already include this scan (so that a first sighting counts
 /// as failing for zero seconds).
-pub fn plan(report: &Report, state: &State, now: SystemTime, options: &CleanOptions) -> Plan {
+pub(crate) fn plan(
+    report: &Report,
+    state: &State,
+    now: SystemTime,
+    options: &CleanOptions,
+) -> Plan {
     let probes: Vec<_> = report
         .domains
         .iter()

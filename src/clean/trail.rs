@@ -14,29 +14,25 @@ use crate::model::SrvRecord;
 
 /// An undo file, created on the first record it is given: private (0600), never through a
 /// symbolic link, appended to when it exists.
-pub struct UndoFile {
+pub(crate) struct UndoFile {
     path: PathBuf,
     file: Option<File>,
 }
 
 impl UndoFile {
-    pub fn new(path: &Path) -> Self {
+    pub(crate) fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
             file: None,
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn written(&self) -> bool {
+    pub(crate) fn written(&self) -> bool {
         self.file.is_some()
     }
 
     /// Appends the commands that re-add `record` at `owner` in `zone`, and syncs them to disk.
-    pub fn append(
+    pub(crate) fn append(
         &mut self,
         server: SocketAddr,
         zone: &Name,
@@ -69,7 +65,7 @@ impl UndoFile {
     }
 
     /// Appends a comment line (for what happened to the block above it).
-    pub fn note(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) fn note(&mut self, text: &str) -> std::io::Result<()> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
@@ -88,7 +84,7 @@ fn one_line(text: &str) -> String {
 /// A name as `nsupdate` must read it back: every byte that is not a letter, digit, `-` or `_`
 /// escaped (`\&`, `\032`), so that no shell-like or zone-file character (`;`, `$`, `|`, `%`,
 /// spaces, newlines) can change how the line is read.
-pub fn undo_name(name: &Name) -> String {
+pub(crate) fn undo_name(name: &Name) -> String {
     crate::dns::escaped(name, |byte| {
         byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_'
     })
@@ -290,7 +286,7 @@ fn check_owner(owner: &Name) -> Result<(), String> {
 
 /// One line of the audit log.
 #[derive(Debug, Serialize)]
-pub struct AuditEntry<'a> {
+pub(crate) struct AuditEntry<'a> {
     pub time: String,
     pub action: &'a str,
     pub server: String,
@@ -316,7 +312,7 @@ impl AuditLog {
         })
     }
 
-    pub fn write(&mut self, entry: &AuditEntry<'_>) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, entry: &AuditEntry<'_>) -> std::io::Result<()> {
         let line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
         writeln!(self.file, "{line}")?;
         self.file.sync_data()

@@ -1,14 +1,15 @@
 //! Renderers: one [`Report`] model, several formats. JSON is the stable contract for scripts
 //! and monitoring; YAML is the same document; the table is for people.
 
-pub mod prometheus;
+pub(crate) mod prometheus;
 pub mod spool;
 mod table;
-pub use table::clean as terminal_safe;
-pub mod view;
+pub(crate) use table::clean as terminal_safe;
+pub(crate) mod view;
 
+#[cfg(test)]
 use crate::model::Report;
-pub use view::ReportView;
+pub(crate) use view::ReportView;
 
 /// Output formats of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +88,9 @@ fn csv(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), Stri
     })
 }
 
-/// Renders `report` into a string (small reports, tests).
-pub fn render(report: &Report, format: Format, color: bool) -> Result<String, String> {
+/// Renders `report` into a string.
+#[cfg(test)]
+fn render(report: &Report, format: Format, color: bool) -> Result<String, String> {
     let mut out = Vec::new();
     write(report, format, color, &mut out)?;
     String::from_utf8(out).map_err(|e| e.to_string())

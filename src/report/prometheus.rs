@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::ReportView;
 use crate::classify::display_addr;
-use crate::model::{ProbeOutcome, Report, Severity};
+use crate::model::{ProbeOutcome, Severity};
 
 /// Label values come from DNS: escape `\`, `"` and newlines as the format requires.
 fn label(value: &str) -> String {
@@ -30,7 +30,7 @@ fn family(out: &mut String, name: &str, help: &str) {
 type SummaryField = fn(&crate::model::DomainSummary) -> usize;
 
 /// Writes the metrics, one family after the other (one pass over the domains per family).
-pub fn write(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+pub(crate) fn write(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
     let head = report.head();
     let mut text = String::new();
     let flush = |text: &mut String, out: &mut dyn std::io::Write| {
@@ -171,13 +171,6 @@ pub fn write(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<()
         flush(&mut text, out)?;
     }
     Ok(())
-}
-
-/// The metrics as a string (small reports, tests).
-pub fn render(report: &Report) -> String {
-    let mut out = Vec::new();
-    let _ = write(report, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl Spool {
         })
     }
 
-    pub fn push(&mut self, domain: &DomainReport, findings: &[Finding]) -> io::Result<()> {
+    pub(crate) fn push(&mut self, domain: &DomainReport, findings: &[Finding]) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, &EntryRef { domain, findings })
             .map_err(io::Error::other)?;
         self.out.write_all(b"\n")?;

@@ -162,7 +162,7 @@ fn severity_cell(severity: Severity, color: bool) -> Cell {
 
 /// DNS data can carry any bytes: never let control characters (escape sequences) reach a
 /// terminal.
-pub fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()

@@ -12,9 +12,9 @@ use serde::{Serialize, Serializer};
 use crate::model::{DomainReport, Finding, Report};
 
 /// A callback for one domain and its findings (in classification order).
-pub type DomainVisit<'v> = dyn FnMut(&DomainReport, &[&Finding]) -> Result<(), String> + 'v;
+pub(crate) type DomainVisit<'v> = dyn FnMut(&DomainReport, &[&Finding]) -> Result<(), String> + 'v;
 /// A callback for one finding.
-pub type FindingVisit<'v> = dyn FnMut(&Finding) -> Result<(), String> + 'v;
+pub(crate) type FindingVisit<'v> = dyn FnMut(&Finding) -> Result<(), String> + 'v;
 
 pub trait ReportView {
     /// The report's fields; its `findings` and `domains` may be empty (see the passes below).
@@ -57,7 +57,7 @@ impl ReportView for Report {
 
 /// Serializes any view as the report document, field for field in [`Report`]'s order, the
 /// findings and domains streamed one by one.
-pub struct Document<'a>(pub &'a dyn ReportView);
+pub(crate) struct Document<'a>(pub &'a dyn ReportView);
 
 impl Serialize for Document<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -14,6 +14,8 @@ use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsHandle;
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub(crate) use crate::model::Transport;
 
@@ -242,6 +244,76 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
         NetError::Io(e) => QueryError::Network(e.to_string()),
         NetError::Proto(e) => QueryError::Malformed(e.to_string()),
         other => QueryError::Network(other.to_string()),
+    }
+}
+
+/// Why a TCP exchange failed, and whether the request reached the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// Nothing was sent, or only part of it (a server discards a partial message).
+    #[error("cannot reach {server}: {message}")]
+    NotSent { server: SocketAddr, message: String },
+    /// Sent, and no reply within the time: the outcome is unknown.
+    #[error("no reply from {server} within {timeout:?}")]
+    NoReply {
+        server: SocketAddr,
+        timeout: Duration,
+    },
+    /// Sent, then the connection failed: the outcome is unknown.
+    #[error("the connection to {server} failed after the request was sent ({message})")]
+    AfterSend { server: SocketAddr, message: String },
+    #[error("the request is larger than a DNS message over TCP can be")]
+    TooLarge,
+}
+
+/// One request and its reply over a new TCP connection (RFC 1035 4.2.2 framing), within
+/// `timeout`. Used for updates and TKEY, whose messages hickory's client does not build.
+pub(crate) async fn exchange_tcp(
+    server: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ExchangeError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let not_sent = |message: String| ExchangeError::NotSent { server, message };
+    let len = u16::try_from(request.len()).map_err(|_| ExchangeError::TooLarge)?;
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(server)).await {
+        Err(_) => {
+            return Err(not_sent(format!(
+                "no TCP connection within {timeout:?}; nothing was sent"
+            )));
+        }
+        Ok(Err(e)) => return Err(not_sent(format!("{e}; nothing was sent"))),
+        Ok(Ok(stream)) => stream,
+    };
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(request);
+    match tokio::time::timeout_at(deadline, stream.write_all(&framed)).await {
+        Err(_) => {
+            return Err(not_sent(format!(
+                "the request could not be written within {timeout:?}; the server discards a partial request"
+            )));
+        }
+        Ok(Err(e)) => {
+            return Err(not_sent(format!(
+                "{e} while sending; the server discards a partial request"
+            )));
+        }
+        Ok(Ok(())) => {}
+    }
+    let read = async {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await?;
+        let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+        stream.read_exact(&mut reply).await?;
+        Ok::<_, std::io::Error>(reply)
+    };
+    match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => Err(ExchangeError::NoReply { server, timeout }),
+        Ok(Err(e)) => Err(ExchangeError::AfterSend {
+            server,
+            message: e.to_string(),
+        }),
+        Ok(Ok(reply)) => Ok(reply),
     }
 }
 

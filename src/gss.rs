@@ -130,10 +130,10 @@ pub(crate) async fn negotiate(
     for _round in 0..8 {
         let id = random_u32() as u16;
         let query = tkey::query(id, &context_name, &token, now as u32);
-        let reply = crate::update::exchange_tcp(server, &query, timeout)
+        let reply = crate::dns::exchange_tcp(server, &query, timeout)
             .await
             .map_err(|e| match e {
-                crate::update::UpdateError::Timeout { .. } => {
+                crate::dns::ExchangeError::NoReply { .. } => {
                     format!("no TKEY answer from {server} within {timeout:?}")
                 }
                 other => other.to_string(),

@@ -12,11 +12,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::SRV;
 use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::auth::{Auth, AuthKind};
-use crate::dns;
+use crate::dns::{self, ExchangeError, exchange_tcp};
 use crate::model::SrvRecord;
 use crate::tsig::{self, MacProvider};
 
@@ -329,56 +327,14 @@ fn rand_id() -> u16 {
     (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
 }
 
-/// One request and its reply over a new TCP connection, within `timeout`. Failures before the
-/// request was completely written mean nothing was sent (`Network`: the server discards a
-/// partial message); after it, the outcome is unknown (`Timeout`, `AfterSend`).
-pub(crate) async fn exchange_tcp(
-    server: SocketAddr,
-    request: &[u8],
-    timeout: Duration,
-) -> Result<Vec<u8>, UpdateError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let not_sent = |message: String| UpdateError::Network { server, message };
-    let len =
-        u16::try_from(request.len()).map_err(|_| UpdateError::Local("update too large".into()))?;
-    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect(server)).await {
-        Err(_) => {
-            return Err(not_sent(format!(
-                "no TCP connection within {timeout:?}; nothing was sent"
-            )));
+impl From<ExchangeError> for UpdateError {
+    fn from(error: ExchangeError) -> Self {
+        match error {
+            ExchangeError::NotSent { server, message } => Self::Network { server, message },
+            ExchangeError::NoReply { server, timeout } => Self::Timeout { server, timeout },
+            ExchangeError::AfterSend { server, message } => Self::AfterSend { server, message },
+            ExchangeError::TooLarge => Self::Local("update too large".into()),
         }
-        Ok(Err(e)) => return Err(not_sent(format!("{e}; nothing was sent"))),
-        Ok(Ok(stream)) => stream,
-    };
-    let mut framed = len.to_be_bytes().to_vec();
-    framed.extend_from_slice(request);
-    match tokio::time::timeout_at(deadline, stream.write_all(&framed)).await {
-        Err(_) => {
-            return Err(not_sent(format!(
-                "the request could not be written within {timeout:?}; the server discards a partial request"
-            )));
-        }
-        Ok(Err(e)) => {
-            return Err(not_sent(format!(
-                "{e} while sending; the server discards a partial request"
-            )));
-        }
-        Ok(Ok(())) => {}
-    }
-    let read = async {
-        let mut len = [0u8; 2];
-        stream.read_exact(&mut len).await?;
-        let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
-        stream.read_exact(&mut reply).await?;
-        Ok::<_, std::io::Error>(reply)
-    };
-    match tokio::time::timeout_at(deadline, read).await {
-        Err(_) => Err(UpdateError::Timeout { server, timeout }),
-        Ok(Err(e)) => Err(UpdateError::AfterSend {
-            server,
-            message: e.to_string(),
-        }),
-        Ok(Ok(reply)) => Ok(reply),
     }
 }
 

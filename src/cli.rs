@@ -13,7 +13,7 @@ use vlmcs_audit::clean;
 use vlmcs_audit::config::{self, Overrides, ScanSettings};
 use vlmcs_audit::discover;
 use vlmcs_audit::model::exit_code;
-use vlmcs_audit::report::{self, Format};
+use vlmcs_audit::report::{self, Format, ReportError};
 
 /// `--format`: the library's [`Format`], with the help text of each value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -722,9 +722,7 @@ const STDOUT: OutputArgs = OutputArgs {
 };
 
 fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
-    emit_with(output, |out| {
-        out.write_all(text.as_bytes()).map_err(|e| e.to_string())
-    })
+    emit_with(output, |out| Ok(out.write_all(text.as_bytes())?))
 }
 
 /// Runs `write` against the output: a file (see [`vlmcs_audit::fsio::write_report`]: replaced
@@ -733,15 +731,16 @@ fn emit(output: &OutputArgs, text: &str) -> Result<(), String> {
 /// ends quietly; any other write error is an error, never a silently truncated report.
 fn emit_with(
     output: &OutputArgs,
-    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), String>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), ReportError>,
 ) -> Result<(), String> {
     use std::io::Write;
-    // Keep the renderer's own message when it is the one that failed.
-    let mut failure: Option<String> = None;
+    // The renderer's own error, when it is the one that failed.
+    let mut failure: Option<ReportError> = None;
     let run = |out: &mut dyn Write| -> std::io::Result<()> {
         write(out).map_err(|e| {
-            failure = Some(e.clone());
-            std::io::Error::other(e)
+            let io = std::io::Error::other(e.to_string());
+            failure = Some(e);
+            io
         })?;
         out.flush()
     };
@@ -754,22 +753,21 @@ fn emit_with(
         }
         _ => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            match run(&mut stdout) {
-                Ok(()) => Ok(()),
-                Err(e) if is_broken_pipe(&e, failure.as_deref()) => Ok(()),
-                Err(e) => Err(format!(
-                    "cannot write the report to standard output: {}",
-                    failure.unwrap_or_else(|| e.to_string())
-                )),
+            let result = run(&mut stdout);
+            let error = match (result, failure) {
+                (Ok(()), _) => return Ok(()),
+                (Err(_), Some(renderer)) => renderer,
+                (Err(flush), None) => ReportError::Write(flush),
+            };
+            if error.is_closed_pipe() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "cannot write the report to standard output: {error}"
+                ))
             }
         }
     }
-}
-
-/// A reader that went away (`| head`) is not an error worth reporting.
-fn is_broken_pipe(error: &std::io::Error, renderer_message: Option<&str>) -> bool {
-    error.kind() == std::io::ErrorKind::BrokenPipe
-        || renderer_message.is_some_and(|m| m.contains("Broken pipe") || m.contains("os error 32"))
 }
 
 fn init_logging(verbose: u8) {

@@ -1286,3 +1286,73 @@ fn csv_output_reads_back_with_a_real_csv_parser() {
     }
     assert_eq!(csv.code, json["exit_code"].as_i64().unwrap() as i32);
 }
+
+/// Every renderer sees the destination's own error: a reader that goes away (`| head -c1`)
+/// ends the scan quietly with the scan's exit code, a full disk is an error (exit 3) that says
+/// so.
+#[test]
+fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
+    use std::process::{Command, Stdio};
+    let bed = bed();
+    let server = bed.primary.to_string();
+    for format in ["json", "yaml", "csv", "table", "jsonl", "prometheus"] {
+        let args = [
+            "scan",
+            "--timeout",
+            "1s",
+            "--server",
+            &server,
+            "--format",
+            format,
+            "big.audit.test",
+            "aliases.audit.test",
+            "healthy.audit.test",
+        ];
+        // The encoders that wrap the writer's error in their own, with output larger than a
+        // pipe holds: the closed pipe is seen mid-document.
+        if matches!(format, "json" | "yaml") {
+            let whole = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                whole.stdout.len() > 1 << 16,
+                "{format}: too small to fill a pipe"
+            );
+            let mut child = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let mut one = [0u8; 1];
+            std::io::Read::read_exact(&mut stdout, &mut one).unwrap();
+            drop(stdout);
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.is_empty(), "{format}: {stderr}");
+            assert_eq!(
+                output.status.code(),
+                whole.status.code(),
+                "{format}: {stderr}"
+            );
+        }
+
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{format}: {stderr}");
+        assert!(
+            stderr.contains("No space left on device"),
+            "{format}: {stderr}"
+        );
+    }
+}

@@ -7,6 +7,8 @@ mod table;
 pub(crate) use table::clean as terminal_safe;
 pub(crate) mod view;
 
+use std::io;
+
 #[cfg(test)]
 use crate::model::Report;
 pub(crate) use view::ReportView;
@@ -28,24 +30,96 @@ pub enum Format {
     Csv,
 }
 
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The destination refused the bytes: a full disk, a closed pipe, ...
+    #[error("{0}")]
+    Write(#[source] io::Error),
+    #[error("encoding JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("encoding YAML: {0}")]
+    Yaml(#[source] serde_norway::Error),
+    /// The scan's spool file could not be read back.
+    #[error("reading back the scan's spool file: {0}")]
+    Spool(#[source] io::Error),
+}
+
+impl ReportError {
+    /// The reader went away (`| head`): the report was cut short on purpose, nothing to say.
+    pub fn is_closed_pipe(&self) -> bool {
+        matches!(self, Self::Write(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<io::Error> for ReportError {
+    fn from(error: io::Error) -> Self {
+        Self::Write(error)
+    }
+}
+
+/// A writer that remembers its first failure: the encoders wrap the destination's error in
+/// their own, and the destination's is the one that says what happened.
+struct Tracked<'a> {
+    inner: &'a mut dyn io::Write,
+    failure: Option<io::Error>,
+}
+
+impl Tracked<'_> {
+    fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result
+            && self.failure.is_none()
+        {
+            self.failure = Some(io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl io::Write for Tracked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
 /// Writes `report` to `out`, streaming every format: the JSON and YAML documents element by
-/// element, the others domain by domain.
+/// element, the others domain by domain. When `out` fails, that failure is the error.
 pub fn write(
     report: &dyn ReportView,
     format: Format,
     color: bool,
-    out: &mut dyn std::io::Write,
-) -> Result<(), String> {
+    out: &mut dyn io::Write,
+) -> Result<(), ReportError> {
+    let mut tracked = Tracked {
+        inner: out,
+        failure: None,
+    };
+    let result = encode(report, format, color, &mut tracked);
+    match (result, tracked.failure) {
+        (Err(_), Some(failure)) => Err(ReportError::Write(failure)),
+        (result, _) => result,
+    }
+}
+
+fn encode(
+    report: &dyn ReportView,
+    format: Format,
+    color: bool,
+    out: &mut dyn io::Write,
+) -> Result<(), ReportError> {
     let document = view::Document(report);
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &document)
-                .map_err(|e| format!("writing JSON: {e}"))?;
-            out.write_all(b"\n").map_err(|e| e.to_string())
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(ReportError::Json)?;
+            Ok(out.write_all(b"\n")?)
         }
-        Format::Yaml => {
-            serde_norway::to_writer(out, &document).map_err(|e| format!("writing YAML: {e}"))
-        }
+        Format::Yaml => serde_norway::to_writer(out, &document).map_err(ReportError::Yaml),
         Format::Table => table::write(report, color, out),
         Format::Prometheus => prometheus::write(report, out),
         Format::Jsonl => json_lines(report, out),
@@ -56,7 +130,7 @@ pub fn write(
 /// One row per finding, RFC 4180 (CRLF, fields with `,` `"` or line breaks quoted, quotes
 /// doubled). DNS data is hostile and spreadsheets run formulas: a cell that would start with
 /// `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`.
-fn csv(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+fn csv(report: &dyn ReportView, out: &mut dyn io::Write) -> Result<(), ReportError> {
     fn cell(text: &str) -> String {
         let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
             format!("'{text}")
@@ -69,9 +143,7 @@ fn csv(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), Stri
             text
         }
     }
-    let io = |e: std::io::Error| e.to_string();
-    out.write_all(b"domain,code,severity,target,port,address,detail\r\n")
-        .map_err(io)?;
+    out.write_all(b"domain,code,severity,target,port,address,detail\r\n")?;
     report.for_each_finding(&mut |f| {
         let row = [
             cell(&f.domain),
@@ -84,31 +156,31 @@ fn csv(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), Stri
                 .unwrap_or_default(),
             cell(&f.detail),
         ];
-        write!(out, "{}\r\n", row.join(",")).map_err(io)
+        Ok(write!(out, "{}\r\n", row.join(","))?)
     })
 }
 
 /// Renders `report` into a string.
 #[cfg(test)]
-fn render(report: &Report, format: Format, color: bool) -> Result<String, String> {
+fn render(report: &Report, format: Format, color: bool) -> Result<String, ReportError> {
     let mut out = Vec::new();
     write(report, format, color, &mut out)?;
-    String::from_utf8(out).map_err(|e| e.to_string())
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// One line per finding, each carrying the scan's time and exit code, so that every line
 /// stands on its own in a log pipeline.
-fn json_lines(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+fn json_lines(report: &dyn ReportView, out: &mut dyn io::Write) -> Result<(), ReportError> {
     let head = report.head();
     report.for_each_finding(&mut |finding| {
-        let mut value = serde_json::to_value(finding).map_err(|e| e.to_string())?;
+        let mut value = serde_json::to_value(finding).map_err(ReportError::Json)?;
         if let Some(map) = value.as_object_mut() {
             map.insert("time".into(), head.started_at.clone().into());
             map.insert("tool".into(), head.tool.clone().into());
             map.insert("scan_exit_code".into(), head.exit_code.into());
         }
-        serde_json::to_writer(&mut *out, &value).map_err(|e| e.to_string())?;
-        out.write_all(b"\n").map_err(|e| e.to_string())
+        serde_json::to_writer(&mut *out, &value).map_err(ReportError::Json)?;
+        Ok(out.write_all(b"\n")?)
     })
 }
 

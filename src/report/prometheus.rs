@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::ReportView;
+use super::{ReportError, ReportView};
 use crate::classify::display_addr;
 use crate::model::{ProbeOutcome, Severity};
 
@@ -30,11 +30,14 @@ fn family(out: &mut String, name: &str, help: &str) {
 type SummaryField = fn(&crate::model::DomainSummary) -> usize;
 
 /// Writes the metrics, one family after the other (one pass over the domains per family).
-pub(crate) fn write(report: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), String> {
+pub(crate) fn write(
+    report: &dyn ReportView,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
     let head = report.head();
     let mut text = String::new();
     let flush = |text: &mut String, out: &mut dyn std::io::Write| {
-        let result = out.write_all(text.as_bytes()).map_err(|e| e.to_string());
+        let result = out.write_all(text.as_bytes()).map_err(ReportError::Write);
         text.clear();
         result
     };

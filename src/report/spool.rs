@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::ReportError;
 use super::view::{DomainVisit, FindingVisit, ReportView};
 use crate::model::{DomainReport, Finding, Report};
 
@@ -102,8 +103,11 @@ pub struct Spooled {
 }
 
 impl Spooled {
-    fn each_entry(&self, visit: &mut dyn FnMut(Entry) -> Result<(), String>) -> Result<(), String> {
-        let failed = |e: io::Error| format!("reading back the scan's spool file: {e}");
+    fn each_entry(
+        &self,
+        visit: &mut dyn FnMut(Entry) -> Result<(), ReportError>,
+    ) -> Result<(), ReportError> {
+        let failed = ReportError::Spool;
         (&self.file).seek(SeekFrom::Start(0)).map_err(failed)?;
         let mut reader = BufReader::with_capacity(1 << 20, &self.file);
         let mut line = Vec::new();
@@ -128,11 +132,11 @@ impl ReportView for Spooled {
         self.domains
     }
 
-    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), String> {
+    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), ReportError> {
         self.each_entry(&mut |entry| entry.findings.iter().try_for_each(&mut *visit))
     }
 
-    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), String> {
+    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), ReportError> {
         self.each_entry(&mut |entry| {
             let findings: Vec<&Finding> = entry.findings.iter().collect();
             visit(&entry.domain, &findings)

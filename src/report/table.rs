@@ -3,7 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
-use super::ReportView;
+use super::{ReportError, ReportView};
 use crate::classify::display_addr;
 use crate::model::{Finding, Severity};
 
@@ -12,7 +12,7 @@ pub(super) fn write(
     report: &dyn ReportView,
     color: bool,
     out: &mut dyn std::io::Write,
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let head = report.head();
     let verdict = match head.exit_code {
         0 => "OK",
@@ -20,7 +20,6 @@ pub(super) fn write(
         2 => "CRITICAL",
         _ => "UNKNOWN (scan incomplete)",
     };
-    let io = |e: std::io::Error| e.to_string();
     write!(
         out,
         "vlmcs-audit {}: {} domain(s) scanned in {:.1} s (timeout {} ms) — {verdict}, exit code {}\n\n",
@@ -29,8 +28,7 @@ pub(super) fn write(
         head.duration_ms / 1000.0,
         head.timeout_ms,
         head.exit_code
-    )
-    .map_err(io)?;
+    )?;
 
     let mut summary = new_table();
     summary.set_header([
@@ -69,11 +67,11 @@ pub(super) fn write(
         ]);
         Ok(())
     })?;
-    write!(out, "{summary}\n\n").map_err(io)?;
+    write!(out, "{summary}\n\n")?;
 
     report.for_each_domain(&mut |d, findings| {
         let name = &d.observation.domain;
-        writeln!(out, "{}  ({})", clean(name), clean(&servers_line(d))).map_err(io)?;
+        writeln!(out, "{}  ({})", clean(name), clean(&servers_line(d)))?;
         let mut table = new_table();
         table.set_header(["severity", "code", "where", "detail"]);
         // Worst first, otherwise in the order classification produced them.
@@ -87,10 +85,10 @@ pub(super) fn write(
                 Cell::new(clean(&f.detail)),
             ]);
         }
-        write!(out, "{table}\n\n").map_err(io)
+        write!(out, "{table}\n\n").map_err(ReportError::Write)
     })?;
     for note in &head.notes {
-        write!(out, "\nnote: {}\n", clean(note)).map_err(io)?;
+        write!(out, "\nnote: {}\n", clean(note))?;
     }
     Ok(())
 }

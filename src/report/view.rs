@@ -9,21 +9,23 @@ use std::collections::HashMap;
 use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
+use super::ReportError;
 use crate::model::{DomainReport, Finding, Report};
 
 /// A callback for one domain and its findings (in classification order).
-pub(crate) type DomainVisit<'v> = dyn FnMut(&DomainReport, &[&Finding]) -> Result<(), String> + 'v;
+pub(crate) type DomainVisit<'v> =
+    dyn FnMut(&DomainReport, &[&Finding]) -> Result<(), ReportError> + 'v;
 /// A callback for one finding.
-pub(crate) type FindingVisit<'v> = dyn FnMut(&Finding) -> Result<(), String> + 'v;
+pub(crate) type FindingVisit<'v> = dyn FnMut(&Finding) -> Result<(), ReportError> + 'v;
 
 pub trait ReportView {
     /// The report's fields; its `findings` and `domains` may be empty (see the passes below).
     fn head(&self) -> &Report;
     fn domain_count(&self) -> usize;
     /// Every finding, in the report's order.
-    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), String>;
+    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), ReportError>;
     /// Every domain in the report's order, with its own findings.
-    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), String>;
+    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), ReportError>;
 }
 
 impl ReportView for Report {
@@ -35,11 +37,11 @@ impl ReportView for Report {
         self.domains.len()
     }
 
-    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), String> {
+    fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), ReportError> {
         self.findings.iter().try_for_each(visit)
     }
 
-    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), String> {
+    fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), ReportError> {
         // One index, not a search of every finding per domain.
         let mut by_domain: HashMap<&str, Vec<&Finding>> = HashMap::new();
         for f in &self.findings {
@@ -103,15 +105,16 @@ impl Serialize for Domains<'_> {
 /// the serializer stops the walk and is returned as itself.
 fn stream_seq<S: Serializer, T: Serialize>(
     serializer: S,
-    walk: impl FnOnce(&mut dyn FnMut(&T) -> Result<(), String>) -> Result<(), String>,
+    walk: impl FnOnce(&mut dyn FnMut(&T) -> Result<(), ReportError>) -> Result<(), ReportError>,
 ) -> Result<S::Ok, S::Error> {
     let mut seq = serializer.serialize_seq(None)?;
     let mut failed = None;
     let walked = walk(&mut |item| {
         seq.serialize_element(item).map_err(|e| {
-            let text = e.to_string();
+            // Stops the walk; the serializer's own error is what is returned below.
+            let stop = ReportError::Write(std::io::Error::other(e.to_string()));
             failed = Some(e);
-            text
+            stop
         })
     });
     if let Some(e) = failed {

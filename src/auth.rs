@@ -56,7 +56,9 @@ impl Auth {
                         return Err("the DNS server's principal is unknown: pass --gss-spn HOST (the server's FQDN)".into());
                     }
                 };
-                let provider = crate::gss::negotiate(server, &host, settings, timeout).await?;
+                let provider = crate::gss::negotiate(server, &host, settings, timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(Some(Box::new(provider)))
             }
         }

@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::rr::Name;
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext};
 use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::name::Name as GssName;
 use libgssapi::oid::{GSS_MECH_SPNEGO, GSS_NT_KRB5_PRINCIPAL};
 
 use crate::tkey;
-use crate::tsig::{self, MacProvider};
+use crate::tsig::{self, MacError, MacProvider};
 
 /// How to authenticate with Kerberos.
 #[derive(Debug, Clone, Default)]
@@ -33,25 +34,25 @@ pub(crate) struct GssProvider {
 }
 
 impl MacProvider for GssProvider {
-    fn algorithm(&self) -> Name {
-        tkey::gss_tsig_algorithm()
+    fn algorithm(&self) -> TsigAlgorithm {
+        TsigAlgorithm::Gss
     }
 
     fn key_name(&self) -> Name {
         self.key_name.clone()
     }
 
-    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, MacError> {
         self.ctx
             .get_mic(data)
             .map(|b| b.to_vec())
-            .map_err(|e| format!("GSS get_mic: {e}"))
+            .map_err(|e| MacError(format!("GSS get_mic: {e}")))
     }
 
-    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), String> {
+    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), MacError> {
         self.ctx
             .verify_mic(data, mac)
-            .map_err(|e| format!("GSS verify_mic: {e}"))
+            .map_err(|e| MacError(format!("GSS verify_mic: {e}")))
     }
 }
 
@@ -91,25 +92,87 @@ pub(crate) fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
     format!("{advice} (GSS-API for {spn}: {})", text.trim())
 }
 
+/// Why no GSS-TSIG context could be negotiated. The texts say what to do.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GssError {
+    /// Kerberos said no; the text is [`explain`]'s.
+    #[error("{explanation}")]
+    Kerberos {
+        explanation: String,
+        #[source]
+        source: libgssapi::error::Error,
+    },
+    #[error("--principal {principal}: {source}")]
+    Principal {
+        principal: String,
+        #[source]
+        source: libgssapi::error::Error,
+    },
+    #[error("SPN {spn}: {source}")]
+    Spn {
+        spn: String,
+        #[source]
+        source: libgssapi::error::Error,
+    },
+    #[error("building the TKEY query: {0}")]
+    Query(#[source] hickory_proto::ProtoError),
+    #[error("no TKEY answer from {server} within {timeout:?}")]
+    NoAnswer {
+        server: SocketAddr,
+        timeout: Duration,
+    },
+    #[error("{0}")]
+    Exchange(#[source] crate::dns::ExchangeError),
+    #[error("{0}")]
+    Answer(#[source] tkey::AnswerError),
+    #[error(
+        "the server answered the TKEY negotiation with {code}: it does not do GSS-TSIG for us (is this the zone's Windows/Samba/BIND server with a DNS/{spn_host} key?)"
+    )]
+    Refused {
+        code: hickory_proto::op::ResponseCode,
+        spn_host: String,
+    },
+    #[error("the server's TKEY answer holds no TKEY record")]
+    NoTkey,
+    #[error("TKEY negotiation failed: {} (for {spn})", tkey::describe_error(*code))]
+    Tkey { code: u16, spn: String },
+    #[error("the GSS context with {server} did not complete")]
+    Incomplete { server: SocketAddr },
+    #[error("the TKEY answer: {0}")]
+    AnswerSignature(#[source] tsig::SignatureError),
+}
+
 /// Negotiates a GSS-TSIG context with `server` for the service principal `DNS/<spn_host>`.
 pub(crate) async fn negotiate(
     server: SocketAddr,
     spn_host: &str,
     settings: &GssSettings,
     timeout: Duration,
-) -> Result<GssProvider, String> {
+) -> Result<GssProvider, GssError> {
     let spn = format!("DNS/{}", spn_host.trim_end_matches('.'));
+    let kerberos = |source: libgssapi::error::Error| GssError::Kerberos {
+        explanation: explain(&source, &spn),
+        source,
+    };
     let desired = match &settings.principal {
         Some(p) => Some(
-            GssName::new(p.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
-                .map_err(|e| format!("--principal {p}: {e}"))?,
+            GssName::new(p.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL)).map_err(|source| {
+                GssError::Principal {
+                    principal: p.clone(),
+                    source,
+                }
+            })?,
         ),
         None => None,
     };
-    let cred = Cred::acquire(desired.as_ref(), None, CredUsage::Initiate, None)
-        .map_err(|e| explain(&e, &spn))?;
-    let target = GssName::new(spn.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL))
-        .map_err(|e| format!("SPN {spn}: {e}"))?;
+    let cred =
+        Cred::acquire(desired.as_ref(), None, CredUsage::Initiate, None).map_err(kerberos)?;
+    let target = GssName::new(spn.as_bytes(), Some(GSS_NT_KRB5_PRINCIPAL)).map_err(|source| {
+        GssError::Spn {
+            spn: spn.clone(),
+            source,
+        }
+    })?;
     let flags = CtxFlags::GSS_C_MUTUAL_FLAG
         | CtxFlags::GSS_C_REPLAY_FLAG
         | CtxFlags::GSS_C_INTEG_FLAG
@@ -119,61 +182,54 @@ pub(crate) async fn negotiate(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let context_name = Name::from_ascii(format!("{}.sig-vlmcs-audit.", random_u32()))
-        .map_err(|e| e.to_string())?;
+    let context_name =
+        Name::from_ascii(format!("{}.sig-vlmcs-audit.", random_u32())).map_err(GssError::Query)?;
     let mut token = ctx
         .step(None, None)
-        .map_err(|e| explain(&e, &spn))?
+        .map_err(kerberos)?
         .map(|b| b.to_vec())
         .unwrap_or_default();
     let mut last_reply = Vec::new();
     for _round in 0..8 {
         let id = random_u32() as u16;
-        let query = tkey::query(id, &context_name, &token, now as u32);
+        let query = tkey::query(id, &context_name, &token, now as u32).map_err(GssError::Query)?;
         let reply = crate::dns::exchange_tcp(server, &query, timeout)
             .await
             .map_err(|e| match e {
-                crate::dns::ExchangeError::NoReply { .. } => {
-                    format!("no TKEY answer from {server} within {timeout:?}")
-                }
-                other => other.to_string(),
+                crate::dns::ExchangeError::NoReply { .. } => GssError::NoAnswer { server, timeout },
+                other => GssError::Exchange(other),
             })?;
-        let answer = tkey::parse_answer(&reply, id, &context_name)?;
+        let answer = tkey::parse_answer(&reply, id, &context_name).map_err(GssError::Answer)?;
         if answer.rcode != 0 {
-            let code = hickory_proto::op::ResponseCode::from(0, answer.rcode);
-            return Err(format!(
-                "the server answered the TKEY negotiation with {code}: it does not do GSS-TSIG for us (is this the zone's Windows/Samba/BIND server with a DNS/{spn_host} key?)"
-            ));
+            return Err(GssError::Refused {
+                code: hickory_proto::op::ResponseCode::from(0, answer.rcode),
+                spn_host: spn_host.to_string(),
+            });
         }
-        let tkey = answer
-            .tkey
-            .ok_or("the server's TKEY answer holds no TKEY record")?;
+        let tkey = answer.tkey.ok_or(GssError::NoTkey)?;
         if tkey.error != 0 {
-            return Err(format!(
-                "TKEY negotiation failed: {} (for {spn})",
-                tkey::describe_error(tkey.error)
-            ));
+            return Err(GssError::Tkey {
+                code: tkey.error,
+                spn: spn.clone(),
+            });
         }
         last_reply = reply;
-        match ctx
-            .step(Some(&tkey.key), None)
-            .map_err(|e| explain(&e, &spn))?
-        {
+        match ctx.step(Some(&tkey.key), None).map_err(kerberos)? {
             Some(next) if !next.is_empty() && !ctx.is_complete() => token = next.to_vec(),
             _ => break,
         }
     }
     if !ctx.is_complete() {
-        return Err(format!("the GSS context with {server} did not complete"));
+        return Err(GssError::Incomplete { server });
     }
     let mut provider = GssProvider {
         key_name: context_name,
         ctx,
     };
     // The final TKEY answer may be signed with the new context (BIND does): check it.
-    if tsig::split_tsig(&last_reply).ok().flatten().is_some() {
-        let (_, form) = tsig::verify_reply(&last_reply, &[], &mut provider)
-            .map_err(|e| format!("the TKEY answer: {e}"))?;
+    if tsig::read_tsig(&last_reply).ok().flatten().is_some() {
+        let form = tsig::verify_reply(&last_reply, &[], &mut provider)
+            .map_err(GssError::AnswerSignature)?;
         tracing::info!(?form, "TKEY answer signature verified");
     }
     Ok(provider)

@@ -5,12 +5,16 @@
 // Only the `gss` feature negotiates TKEY; the parser is built (and fuzzed) in every build.
 #![cfg_attr(not(feature = "gss"), allow(dead_code))]
 
-use hickory_proto::rr::Name;
+use hickory_proto::ProtoError;
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder, DecodeError, NameEncoding,
+};
 
-use crate::tsig::{Wire, name_wire};
-
-pub(crate) const TYPE_TKEY: u16 = 249;
-const CLASS_ANY: u16 = 255;
+/// TKEY's record type, which hickory knows only as a number.
+pub(crate) const TYPE_TKEY: RecordType = RecordType::Unknown(249);
 /// TKEY mode 3: GSS-API negotiation.
 pub(crate) const MODE_GSSAPI: u16 = 3;
 
@@ -20,36 +24,44 @@ pub(crate) fn gss_tsig_algorithm() -> Name {
 }
 
 /// A TKEY query for `context` carrying `token`, the TKEY record in the additional section as
-/// RFC 3645 and `nsupdate -g` put it. `now` is seconds since the epoch.
-pub(crate) fn query(id: u16, context: &Name, token: &[u8], now: u32) -> Vec<u8> {
+/// RFC 3645 and `nsupdate -g` put it, names uncompressed. `now` is seconds since the epoch.
+pub(crate) fn query(
+    id: u16,
+    context: &Name,
+    token: &[u8],
+    now: u32,
+) -> Result<Vec<u8>, ProtoError> {
+    let mut rdata = Vec::new();
+    {
+        let mut encoder = BinEncoder::new(&mut rdata);
+        let mut e = encoder.with_name_encoding(NameEncoding::Uncompressed);
+        gss_tsig_algorithm().emit(&mut e)?;
+        e.emit_u32(now)?; // inception
+        e.emit_u32(now.saturating_add(86_400))?; // expiration
+        e.emit_u16(MODE_GSSAPI)?;
+        e.emit_u16(0)?; // error
+        e.emit_u16(token.len() as u16)?;
+        e.emit_vec(token)?;
+        e.emit_u16(0)?; // other size
+    }
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    let mut question = Query::query(context.clone(), TYPE_TKEY);
+    question.set_query_class(DNSClass::ANY);
+    message.add_query(question);
+    let mut record = Record::from_rdata(
+        context.clone(),
+        0,
+        RData::Unknown {
+            code: TYPE_TKEY,
+            rdata: NULL::with(rdata),
+        },
+    );
+    record.dns_class = DNSClass::ANY;
+    message.add_additional(record);
     let mut out = Vec::new();
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(&[0, 0]); // QUERY, no flags
-    out.extend_from_slice(&1u16.to_be_bytes()); // QDCOUNT
-    out.extend_from_slice(&0u16.to_be_bytes()); // ANCOUNT
-    out.extend_from_slice(&0u16.to_be_bytes()); // NSCOUNT
-    out.extend_from_slice(&1u16.to_be_bytes()); // ARCOUNT
-    let owner = name_wire(context, false);
-    out.extend_from_slice(&owner);
-    out.extend_from_slice(&TYPE_TKEY.to_be_bytes());
-    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-
-    let mut rdata = name_wire(&gss_tsig_algorithm(), false);
-    rdata.extend_from_slice(&now.to_be_bytes()); // inception
-    rdata.extend_from_slice(&now.saturating_add(86_400).to_be_bytes()); // expiration
-    rdata.extend_from_slice(&MODE_GSSAPI.to_be_bytes());
-    rdata.extend_from_slice(&0u16.to_be_bytes()); // error
-    rdata.extend_from_slice(&(token.len() as u16).to_be_bytes());
-    rdata.extend_from_slice(token);
-    rdata.extend_from_slice(&0u16.to_be_bytes()); // other size
-
-    out.extend_from_slice(&owner);
-    out.extend_from_slice(&TYPE_TKEY.to_be_bytes());
-    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes()); // TTL
-    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-    out.extend_from_slice(&rdata);
-    out
+    let mut encoder = BinEncoder::new(&mut out);
+    message.emit(&mut encoder.with_name_encoding(NameEncoding::Uncompressed))?;
+    Ok(out)
 }
 
 /// The TKEY record of an answer.
@@ -71,52 +83,46 @@ pub struct Tkey {
     pub key: Vec<u8>,
 }
 
+/// Why a TKEY answer could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the TKEY answer is not a DNS message: {0}")]
+    Malformed(#[from] DecodeError),
+    #[error("the reply's id does not match the TKEY query")]
+    WrongId,
+}
+
 /// Parses the reply to a TKEY query with `id` for `context`.
-pub fn parse_answer(reply: &[u8], id: u16, context: &Name) -> Result<Answer, String> {
-    let mut r = Wire::new(reply);
-    let reply_id = r.u16()?;
-    if reply_id != id {
-        return Err("reply id does not match the TKEY query".into());
+pub fn parse_answer(reply: &[u8], id: u16, context: &Name) -> Result<Answer, AnswerError> {
+    let message = Message::from_vec(reply)?;
+    if message.metadata.id != id {
+        return Err(AnswerError::WrongId);
     }
-    let flags = r.u16()?;
-    let rcode = (flags & 0x000f) as u8;
-    let qd = r.u16()?;
-    let an = r.u16()?;
-    r.skip(4)?;
-    for _ in 0..qd {
-        r.skip_name()?;
-        r.skip(4)?;
-    }
-    for _ in 0..an {
-        let owner = r.name()?;
-        let rtype = r.u16()?;
-        r.skip(6)?;
-        let len = r.u16()? as usize;
-        let rdata = r.bytes(len)?;
-        if rtype == TYPE_TKEY
-            && owner
-                .to_lowercase()
-                .eq_ignore_root_case(&context.to_lowercase())
+    let rcode = (u16::from(message.metadata.response_code) & 0x000f) as u8;
+    for record in &message.answers {
+        if let RData::Unknown { code, rdata } = &record.data
+            && *code == TYPE_TKEY
+            && record.name.eq_ignore_root_case(context)
         {
             return Ok(Answer {
                 rcode,
-                tkey: Some(parse_rdata(rdata)?),
+                tkey: Some(parse_rdata(&rdata.anything)?),
             });
         }
     }
     Ok(Answer { rcode, tkey: None })
 }
 
-fn parse_rdata(rdata: &[u8]) -> Result<Tkey, String> {
-    let mut r = Wire::new(rdata);
-    let algorithm = r.name()?;
-    r.skip(8)?; // inception, expiration
-    let mode = r.u16()?;
-    let error = r.u16()?;
-    let key_len = r.u16()? as usize;
-    let key = r.bytes(key_len)?.to_vec();
-    let other_len = r.u16()? as usize;
-    r.skip(other_len)?;
+fn parse_rdata(rdata: &[u8]) -> Result<Tkey, DecodeError> {
+    let mut d = BinDecoder::new(rdata);
+    let algorithm = Name::read(&mut d)?;
+    d.read_slice(8)?; // inception, expiration
+    let mode = d.read_u16()?.unverified(/* any mode is reported as is */);
+    let error = d.read_u16()?.unverified(/* any error is reported as is */);
+    let key_len = d.read_u16()?.unverified(/* bounded by the slice read next */);
+    let key = d.read_slice(key_len as usize)?.unverified().to_vec();
+    let other_len = d.read_u16()?.unverified(/* bounded by the slice read next */);
+    d.read_slice(other_len as usize)?;
     Ok(Tkey {
         algorithm,
         mode,
@@ -148,22 +154,19 @@ mod tests {
         Name::from_ascii("12345.sig-vlmcs-audit.").unwrap()
     }
 
-    /// A server's answer: the query echoed with QR set and the TKEY moved to the answer.
+    /// A server's answer, written byte by byte: the question echoed with QR set and the TKEY
+    /// in the answer section under a compressed owner, as servers write it.
     fn answer_for(query_bytes: &[u8], server_token: &[u8], error: u16) -> Vec<u8> {
         let mut out = query_bytes[..12].to_vec();
         out[2] |= 0x80;
         out[6..8].copy_from_slice(&1u16.to_be_bytes());
         out[10..12].copy_from_slice(&0u16.to_be_bytes());
-        let owner = name_wire(&context(), false);
-        out.extend_from_slice(&owner);
-        out.extend_from_slice(&TYPE_TKEY.to_be_bytes());
-        out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-        // Compressed owner in the answer, as servers write it.
+        out.extend_from_slice(b"\x0512345\x0fsig-vlmcs-audit\x00");
+        out.extend_from_slice(&[0, 249, 0, 255]);
         out.extend_from_slice(&[0xc0, 12]);
-        out.extend_from_slice(&TYPE_TKEY.to_be_bytes());
-        out.extend_from_slice(&CLASS_ANY.to_be_bytes());
+        out.extend_from_slice(&[0, 249, 0, 255]);
         out.extend_from_slice(&0u32.to_be_bytes());
-        let mut rdata = name_wire(&gss_tsig_algorithm(), false);
+        let mut rdata = b"\x08gss-tsig\x00".to_vec();
         rdata.extend_from_slice(&[0; 8]);
         rdata.extend_from_slice(&MODE_GSSAPI.to_be_bytes());
         rdata.extend_from_slice(&error.to_be_bytes());
@@ -177,21 +180,23 @@ mod tests {
 
     #[test]
     fn query_is_well_formed_and_hickory_reads_it() {
-        let bytes = query(7, &context(), b"client-token", 1_700_000_000);
+        let bytes = query(7, &context(), b"client-token", 1_700_000_000).unwrap();
         let message = hickory_proto::op::Message::from_vec(&bytes).unwrap();
-        assert_eq!(
-            message.queries[0].query_type(),
-            hickory_proto::rr::RecordType::Unknown(249)
-        );
+        assert_eq!(message.queries[0].query_type(), TYPE_TKEY);
+        assert_eq!(message.queries[0].query_class(), DNSClass::ANY);
         assert_eq!(message.additionals.len(), 1);
         assert_eq!(message.additionals[0].name, context());
-        // The algorithm name inside the RDATA is uncompressed.
+        assert_eq!(message.additionals[0].dns_class, DNSClass::ANY);
+        // Every name uncompressed: the context twice in full, the algorithm inside the RDATA.
+        let owner = b"\x0512345\x0fsig-vlmcs-audit\x00";
+        assert_eq!(bytes.windows(owner.len()).filter(|w| w == owner).count(), 2);
         assert!(bytes.windows(10).any(|w| w == b"\x08gss-tsig\x00"));
+        assert!(!bytes.contains(&0xc0));
     }
 
     #[test]
     fn answer_token_and_error_are_read() {
-        let q = query(9, &context(), b"t1", 1);
+        let q = query(9, &context(), b"t1", 1).unwrap();
         let a = parse_answer(&answer_for(&q, b"server-token", 0), 9, &context()).unwrap();
         let tkey = a.tkey.unwrap();
         assert_eq!(tkey.key, b"server-token");
@@ -204,7 +209,7 @@ mod tests {
 
     #[test]
     fn truncated_answers_are_errors() {
-        let q = query(9, &context(), b"t1", 1);
+        let q = query(9, &context(), b"t1", 1).unwrap();
         let full = answer_for(&q, b"server-token", 0);
         for cut in 0..full.len() {
             let _ = parse_answer(&full[..cut], 9, &context());

@@ -1,25 +1,48 @@
-//! TSIG (RFC 8945) on the wire, with the MAC left to a [`MacProvider`]: HMAC for TSIG keys,
-//! a GSS-API MIC for GSS-TSIG (RFC 3645). Written here rather than taken from hickory because
-//! GSS-TSIG needs what hickory does not do: a pluggable MAC, an uncompressed TSIG owner name
-//! (Windows rejects a compressed one), and verification of replies signed the way Samba and
-//! Windows sign them (without the request MAC's length prefix).
+//! TSIG (RFC 8945) with the MAC left to a [`MacProvider`]: HMAC for TSIG keys, a GSS-API MIC
+//! for GSS-TSIG (RFC 3645). The signing data and the record are hickory-proto's own
+//! (`emit_tsig_for_mac`, `signed_bitmessage_to_buf`, `TSIG`); what hickory's `TSigner` does not
+//! do is added here: a pluggable MAC, an uncompressed TSIG owner name written as given (Windows
+//! rejects a compressed one), and replies signed the way Samba and Windows sign them (without
+//! the request MAC's length prefix).
 
-use hickory_proto::rr::Name;
-use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
+use hickory_proto::ProtoError;
+use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::tsig::{
+    TSIG, TsigAlgorithm, make_tsig_record, signed_bitmessage_to_buf,
+};
+use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, DecodeError, NameEncoding};
 
-/// TSIG resource record type.
-const TYPE_TSIG: u16 = 250;
-/// Class ANY.
-const CLASS_ANY: u16 = 255;
+/// A MAC that could not be computed or did not match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MacError(pub String);
 
 /// Computes and checks MACs over TSIG signing data.
 pub(crate) trait MacProvider {
-    /// The algorithm name that goes into the TSIG record (`hmac-sha256.`, `gss-tsig.`).
-    fn algorithm(&self) -> Name;
+    /// The algorithm that goes into the TSIG record (`hmac-sha256.`, `gss-tsig.`).
+    fn algorithm(&self) -> TsigAlgorithm;
     /// The key name (the TSIG owner).
     fn key_name(&self) -> Name;
-    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, String>;
-    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), String>;
+    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, MacError>;
+    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), MacError>;
+}
+
+/// Why a message could not be signed or a reply's signature not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the message is not a DNS message: {0}")]
+    Decode(#[source] DecodeError),
+    #[error("the message could not be encoded: {0}")]
+    Encode(#[source] ProtoError),
+    #[error("the reply is not signed")]
+    Unsigned,
+    #[error("the reply carries TSIG error {0}")]
+    ServerError(u16),
+    #[error("computing the MAC: {0}")]
+    Mac(#[source] MacError),
+    #[error("the reply's signature does not verify ({0})")]
+    Mismatch(#[source] MacError),
 }
 
 /// HMAC keys through hickory's MAC primitives.
@@ -30,38 +53,25 @@ pub(crate) struct HmacProvider {
 }
 
 impl MacProvider for HmacProvider {
-    fn algorithm(&self) -> Name {
-        self.algorithm.to_name()
+    fn algorithm(&self) -> TsigAlgorithm {
+        self.algorithm.clone()
     }
 
     fn key_name(&self) -> Name {
         self.name.clone()
     }
 
-    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>, MacError> {
         self.algorithm
             .mac_data(&self.secret, data)
-            .map_err(|e| e.to_string())
+            .map_err(|e| MacError(e.to_string()))
     }
 
-    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), String> {
+    fn verify(&mut self, data: &[u8], mac: &[u8]) -> Result<(), MacError> {
         self.algorithm
             .verify_mac(&self.secret, data, mac)
-            .map_err(|_| "MAC mismatch".to_string())
+            .map_err(|_| MacError("MAC mismatch".into()))
     }
-}
-
-/// The TSIG fields of a signed message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TsigFields {
-    pub key_name: Name,
-    pub algorithm: Name,
-    pub time_signed: u64,
-    pub fudge: u16,
-    pub mac: Vec<u8>,
-    pub original_id: u16,
-    pub error: u16,
-    pub other: Vec<u8>,
 }
 
 /// A signed request: the bytes to send and the MAC the reply's signature covers.
@@ -79,290 +89,90 @@ pub(crate) enum ReplyForm {
     WithoutMacLength,
 }
 
-/// Signs `message` (wire bytes without TSIG) and appends the TSIG record, owner name
-/// uncompressed. `time_signed` is seconds since the epoch.
+/// Signs `message` (wire bytes without TSIG) and appends the TSIG record. `time_signed` is
+/// seconds since the epoch.
 pub(crate) fn sign(
     message: &[u8],
     mac: &mut dyn MacProvider,
     time_signed: u64,
     fudge: u16,
-) -> Result<Signed, String> {
-    if message.len() < 12 {
-        return Err("message shorter than a DNS header".into());
-    }
-    let original_id = u16::from_be_bytes([message[0], message[1]]);
+) -> Result<Signed, SignatureError> {
+    let original_id = match message {
+        [high, low, ..] if message.len() >= 12 => u16::from_be_bytes([*high, *low]),
+        _ => return Err(SignatureError::Decode(DecodeError::InsufficientBytes)),
+    };
     let key_name = mac.key_name();
-    let algorithm = mac.algorithm();
-    let mut data = message.to_vec();
-    push_variables(&mut data, &key_name, &algorithm, time_signed, fudge, 0, &[]);
-    let tag = mac.sign(&data)?;
-    let fields = TsigFields {
-        key_name,
-        algorithm,
+    let unsigned = TSIG::new(
+        mac.algorithm(),
         time_signed,
         fudge,
-        mac: tag.clone(),
+        Vec::new(),
         original_id,
-        error: 0,
-        other: Vec::new(),
-    };
-    let mut bytes = message.to_vec();
-    bytes.extend_from_slice(&encode_record(&fields));
-    let arcount = u16::from_be_bytes([bytes[10], bytes[11]])
-        .checked_add(1)
-        .ok_or("too many records")?;
-    bytes[10..12].copy_from_slice(&arcount.to_be_bytes());
+        None,
+        Vec::new(),
+    );
+    // RFC 8945 4.3.3: the message, then the TSIG variables (names canonical).
+    let mut data = message.to_vec();
+    data.extend_from_slice(&encode(|e| unsigned.emit_tsig_for_mac(e, &key_name))?);
+    let tag = mac.sign(&data).map_err(SignatureError::Mac)?;
+    let bytes = append_tsig(message, key_name, unsigned.set_mac(tag.clone()))?;
     Ok(Signed { bytes, mac: tag })
 }
 
+/// `message` with `tsig` appended as its last additional record, owner name uncompressed and as
+/// given, ARCOUNT counted up.
+pub(crate) fn append_tsig(
+    message: &[u8],
+    key_name: Name,
+    tsig: TSIG,
+) -> Result<Vec<u8>, SignatureError> {
+    let record = make_tsig_record(key_name, tsig);
+    let mut bytes = message.to_vec();
+    bytes.extend_from_slice(&encode(|e| {
+        record.emit(&mut e.with_name_encoding(NameEncoding::Uncompressed))
+    })?);
+    let arcount = u16::from_be_bytes([bytes[10], bytes[11]])
+        .checked_add(1)
+        .ok_or(SignatureError::Decode(DecodeError::InsufficientBytes))?;
+    bytes[10..12].copy_from_slice(&arcount.to_be_bytes());
+    Ok(bytes)
+}
+
+fn encode(
+    emit: impl FnOnce(&mut BinEncoder<'_>) -> Result<(), ProtoError>,
+) -> Result<Vec<u8>, SignatureError> {
+    let mut out = Vec::new();
+    emit(&mut BinEncoder::new(&mut out)).map_err(SignatureError::Encode)?;
+    Ok(out)
+}
+
+/// The TSIG record of a message, if its last additional record is one.
+pub fn read_tsig(message: &[u8]) -> Result<Option<Record<TSIG>>, DecodeError> {
+    Ok(Message::from_vec(message)?.signature().cloned())
+}
+
 /// Verifies a reply's TSIG against the request's MAC: the RFC 8945 form first, then the form
-/// without the length prefix. Returns the fields and the form that matched.
+/// without the length prefix. Returns the form that matched.
 pub(crate) fn verify_reply(
     reply: &[u8],
     request_mac: &[u8],
     mac: &mut dyn MacProvider,
-) -> Result<(TsigFields, ReplyForm), String> {
-    let (body, fields) = split_tsig(reply)?.ok_or("the reply is not signed")?;
-    if fields.error != 0 {
-        return Err(format!("the reply carries TSIG error {}", fields.error));
+) -> Result<ReplyForm, SignatureError> {
+    let record = read_tsig(reply)
+        .map_err(SignatureError::Decode)?
+        .ok_or(SignatureError::Unsigned)?;
+    if let Some(error) = record.data.error {
+        return Err(SignatureError::ServerError(u16::from(error)));
     }
-    let variables = {
-        let mut v = Vec::new();
-        push_variables(
-            &mut v,
-            &fields.key_name,
-            &fields.algorithm,
-            fields.time_signed,
-            fields.fudge,
-            fields.error,
-            &fields.other,
-        );
-        v
-    };
-    let with_length = {
-        let mut d = (request_mac.len() as u16).to_be_bytes().to_vec();
-        d.extend_from_slice(request_mac);
-        d.extend_from_slice(&body);
-        d.extend_from_slice(&variables);
-        d
-    };
-    if mac.verify(&with_length, &fields.mac).is_ok() {
-        return Ok((fields, ReplyForm::Rfc8945));
+    let (data, _) =
+        signed_bitmessage_to_buf(reply, Some(request_mac), true).map_err(SignatureError::Encode)?;
+    if mac.verify(&data, &record.data.mac).is_ok() {
+        return Ok(ReplyForm::Rfc8945);
     }
-    let without_length = {
-        let mut d = request_mac.to_vec();
-        d.extend_from_slice(&body);
-        d.extend_from_slice(&variables);
-        d
-    };
-    match mac.verify(&without_length, &fields.mac) {
-        Ok(()) => Ok((fields, ReplyForm::WithoutMacLength)),
-        Err(e) => Err(format!("the reply's signature does not verify ({e})")),
-    }
-}
-
-/// Splits a message into its bytes without the TSIG record (ARCOUNT decremented, ID restored
-/// to the original ID) and the TSIG fields; `None` when the last additional record is not TSIG.
-pub fn split_tsig(message: &[u8]) -> Result<Option<(Vec<u8>, TsigFields)>, String> {
-    let mut r = Wire::new(message);
-    r.skip(4)?;
-    let qd = r.u16()?;
-    let an = r.u16()?;
-    let ns = r.u16()?;
-    let ar = r.u16()?;
-    if ar == 0 {
-        return Ok(None);
-    }
-    for _ in 0..qd {
-        r.skip_name()?;
-        r.skip(4)?;
-    }
-    let before_last = u32::from(an) + u32::from(ns) + u32::from(ar) - 1;
-    for _ in 0..before_last {
-        r.skip_record()?;
-    }
-    let tsig_start = r.pos;
-    let key_name = r.name()?;
-    let rtype = r.u16()?;
-    if rtype != TYPE_TSIG {
-        return Ok(None);
-    }
-    r.skip(6)?; // class, TTL
-    let rdlength = r.u16()? as usize;
-    let rdata_end = r.pos.checked_add(rdlength).ok_or("bad length")?;
-    if rdata_end > message.len() {
-        return Err("TSIG record runs past the message".into());
-    }
-    let algorithm = r.name()?;
-    let time_signed = (u64::from(r.u16()?) << 32) | u64::from(r.u32()?);
-    let fudge = r.u16()?;
-    let mac_len = r.u16()? as usize;
-    let mac = r.bytes(mac_len)?.to_vec();
-    let original_id = r.u16()?;
-    let error = r.u16()?;
-    let other_len = r.u16()? as usize;
-    let other = r.bytes(other_len)?.to_vec();
-    if r.pos != rdata_end {
-        return Err("TSIG record length mismatch".into());
-    }
-    let mut body = message[..tsig_start].to_vec();
-    body[0..2].copy_from_slice(&original_id.to_be_bytes());
-    body[10..12].copy_from_slice(&(ar - 1).to_be_bytes());
-    Ok(Some((
-        body,
-        TsigFields {
-            key_name,
-            algorithm,
-            time_signed,
-            fudge,
-            mac,
-            original_id,
-            error,
-            other,
-        },
-    )))
-}
-
-/// The TSIG variables of the signing data (RFC 8945 4.3.3): names canonical (lower case,
-/// uncompressed), class ANY, TTL 0.
-fn push_variables(
-    out: &mut Vec<u8>,
-    key: &Name,
-    algorithm: &Name,
-    time: u64,
-    fudge: u16,
-    error: u16,
-    other: &[u8],
-) {
-    out.extend_from_slice(&name_wire(key, true));
-    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(&name_wire(algorithm, true));
-    out.extend_from_slice(&time_48(time));
-    out.extend_from_slice(&fudge.to_be_bytes());
-    out.extend_from_slice(&error.to_be_bytes());
-    out.extend_from_slice(&(other.len() as u16).to_be_bytes());
-    out.extend_from_slice(other);
-}
-
-fn encode_record(f: &TsigFields) -> Vec<u8> {
-    let mut rdata = name_wire(&f.algorithm, false);
-    rdata.extend_from_slice(&time_48(f.time_signed));
-    rdata.extend_from_slice(&f.fudge.to_be_bytes());
-    rdata.extend_from_slice(&(f.mac.len() as u16).to_be_bytes());
-    rdata.extend_from_slice(&f.mac);
-    rdata.extend_from_slice(&f.original_id.to_be_bytes());
-    rdata.extend_from_slice(&f.error.to_be_bytes());
-    rdata.extend_from_slice(&(f.other.len() as u16).to_be_bytes());
-    rdata.extend_from_slice(&f.other);
-    let mut out = name_wire(&f.key_name, false);
-    out.extend_from_slice(&TYPE_TSIG.to_be_bytes());
-    out.extend_from_slice(&CLASS_ANY.to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-    out.extend_from_slice(&rdata);
-    out
-}
-
-fn time_48(t: u64) -> [u8; 6] {
-    let b = t.to_be_bytes();
-    [b[2], b[3], b[4], b[5], b[6], b[7]]
-}
-
-/// A name in uncompressed wire form, optionally lower-cased (canonical).
-pub(crate) fn name_wire(name: &Name, lowercase: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    for label in name.iter() {
-        out.push(label.len() as u8);
-        if lowercase {
-            out.extend(label.iter().map(u8::to_ascii_lowercase));
-        } else {
-            out.extend_from_slice(label);
-        }
-    }
-    out.push(0);
-    out
-}
-
-/// A bounds-checked reader over a DNS message.
-pub(crate) struct Wire<'a> {
-    bytes: &'a [u8],
-    pub pos: usize,
-}
-
-impl<'a> Wire<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
-    }
-
-    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).ok_or("bad length")?;
-        let out = self.bytes.get(self.pos..end).ok_or("message truncated")?;
-        self.pos = end;
-        Ok(out)
-    }
-
-    pub(crate) fn skip(&mut self, n: usize) -> Result<(), String> {
-        self.bytes(n).map(|_| ())
-    }
-
-    pub(crate) fn u16(&mut self) -> Result<u16, String> {
-        let b = self.bytes(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, String> {
-        let b = self.bytes(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    pub(crate) fn skip_name(&mut self) -> Result<(), String> {
-        self.name().map(|_| ())
-    }
-
-    /// Reads a possibly compressed name; the position ends after it in the original stream.
-    pub(crate) fn name(&mut self) -> Result<Name, String> {
-        let mut labels: Vec<Vec<u8>> = Vec::new();
-        let mut pos = self.pos;
-        let mut end_after: Option<usize> = None;
-        for _ in 0..128 {
-            let len = *self.bytes.get(pos).ok_or("message truncated in a name")? as usize;
-            match len {
-                0 => {
-                    self.pos = end_after.unwrap_or(pos + 1);
-                    let mut name = Name::from_labels(labels).map_err(|e| e.to_string())?;
-                    name.set_fqdn(true);
-                    return Ok(name);
-                }
-                l if l & 0xc0 == 0xc0 => {
-                    let low = *self
-                        .bytes
-                        .get(pos + 1)
-                        .ok_or("message truncated in a pointer")?
-                        as usize;
-                    end_after.get_or_insert(pos + 2);
-                    pos = ((l & 0x3f) << 8) | low;
-                }
-                l if l < 64 => {
-                    let label = self
-                        .bytes
-                        .get(pos + 1..pos + 1 + l)
-                        .ok_or("message truncated in a label")?;
-                    labels.push(label.to_vec());
-                    pos += 1 + l;
-                }
-                _ => return Err("bad label type".into()),
-            }
-        }
-        Err("name compression loop".into())
-    }
-
-    pub(crate) fn skip_record(&mut self) -> Result<(), String> {
-        self.skip_name()?;
-        self.skip(8)?;
-        let len = self.u16()? as usize;
-        self.skip(len)
-    }
+    // The same data without the 2-byte length of the request MAC.
+    mac.verify(&data[2..], &record.data.mac)
+        .map(|()| ReplyForm::WithoutMacLength)
+        .map_err(SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -422,39 +232,42 @@ mod tests {
             .unwrap();
         assert_eq!(mac, signed.mac);
         // The owner name is written uncompressed and as given.
-        let (_, fields) = split_tsig(&signed.bytes).unwrap().unwrap();
-        assert_eq!(fields.key_name.to_ascii(), "Test-Key.example.");
-        assert_eq!(fields.algorithm.to_ascii(), "hmac-sha256.");
+        let record = read_tsig(&signed.bytes).unwrap().unwrap();
+        assert_eq!(record.name.to_ascii(), "Test-Key.example.");
+        assert_eq!(record.data.algorithm, TsigAlgorithm::HmacSha256);
+        assert!(
+            signed
+                .bytes
+                .windows(18)
+                .any(|w| w == b"\x08Test-Key\x07example\x00")
+        );
     }
 
     /// Signs a reply the way a server does, with or without the MAC length prefix.
     fn server_reply(request: &Signed, with_length: bool, p: &mut HmacProvider) -> Vec<u8> {
-        let mut reply = request.bytes[..].to_vec();
-        // Strip the request's TSIG, flip QR, sign as a reply.
-        let (body, fields) = split_tsig(&reply).unwrap().unwrap();
-        reply = body;
-        reply[2] |= 0x80;
+        use hickory_proto::op::MessageType;
+        let mut message = Message::from_vec(&request.bytes).unwrap();
+        let tsig = message.take_signature().unwrap();
+        message.metadata.message_type = MessageType::Response;
+        let body = message.to_vec().unwrap();
         let mut data = Vec::new();
         if with_length {
             data.extend_from_slice(&(request.mac.len() as u16).to_be_bytes());
         }
         data.extend_from_slice(&request.mac);
-        data.extend_from_slice(&reply);
-        push_variables(
-            &mut data,
-            &fields.key_name,
-            &fields.algorithm,
-            fields.time_signed,
-            fields.fudge,
-            0,
-            &[],
+        data.extend_from_slice(&body);
+        let unsigned = TSIG::new(
+            tsig.data.algorithm.clone(),
+            tsig.data.time,
+            tsig.data.fudge,
+            Vec::new(),
+            message.metadata.id,
+            None,
+            Vec::new(),
         );
+        data.extend_from_slice(&encode(|e| unsigned.emit_tsig_for_mac(e, &tsig.name)).unwrap());
         let tag = p.sign(&data).unwrap();
-        let record = encode_record(&TsigFields { mac: tag, ..fields });
-        reply.extend_from_slice(&record);
-        let ar = u16::from_be_bytes([reply[10], reply[11]]) + 1;
-        reply[10..12].copy_from_slice(&ar.to_be_bytes());
-        reply
+        append_tsig(&body, tsig.name.clone(), unsigned.set_mac(tag)).unwrap()
     }
 
     #[test]
@@ -463,38 +276,69 @@ mod tests {
         let request = sign(&update_bytes(), &mut p, 1_700_000_000, 300).unwrap();
         let strict = server_reply(&request, true, &mut p);
         assert_eq!(
-            verify_reply(&strict, &request.mac, &mut p).unwrap().1,
+            verify_reply(&strict, &request.mac, &mut p).unwrap(),
             ReplyForm::Rfc8945
         );
         let samba = server_reply(&request, false, &mut p);
         assert_eq!(
-            verify_reply(&samba, &request.mac, &mut p).unwrap().1,
+            verify_reply(&samba, &request.mac, &mut p).unwrap(),
             ReplyForm::WithoutMacLength
         );
-        // A flipped bit anywhere in the reply is caught.
+        // A flipped bit in the signed data is caught (here: `old` becomes `Old`, still a
+        // well-formed message).
         let mut tampered = strict.clone();
-        tampered[5] ^= 1;
-        assert!(verify_reply(&tampered, &request.mac, &mut p).is_err());
+        let at = tampered.windows(4).position(|w| w == b"\x03old").unwrap();
+        tampered[at + 1] ^= 0x20;
+        assert!(matches!(
+            verify_reply(&tampered, &request.mac, &mut p),
+            Err(SignatureError::Mismatch(_))
+        ));
         // An unsigned reply is an error, not a pass.
-        let (unsigned, _) = split_tsig(&strict).unwrap().unwrap();
-        assert!(
-            verify_reply(&unsigned, &request.mac, &mut p)
-                .unwrap_err()
-                .contains("not signed")
+        let mut unsigned = Message::from_vec(&strict).unwrap();
+        unsigned.take_signature();
+        let unsigned = unsigned.to_vec().unwrap();
+        assert!(matches!(
+            verify_reply(&unsigned, &request.mac, &mut p),
+            Err(SignatureError::Unsigned)
+        ));
+        // A TSIG error from the server is reported as such.
+        let request_tsig = read_tsig(&request.bytes).unwrap().unwrap();
+        let body = {
+            let mut m = Message::from_vec(&request.bytes).unwrap();
+            m.take_signature();
+            m.to_vec().unwrap()
+        };
+        let with_error = TSIG::new(
+            TsigAlgorithm::HmacSha256,
+            1_700_000_000,
+            300,
+            Vec::new(),
+            0,
+            Some(hickory_proto::rr::rdata::tsig::TsigError::BadSig),
+            Vec::new(),
         );
+        let refused = append_tsig(&body, request_tsig.name.clone(), with_error).unwrap();
+        assert!(matches!(
+            verify_reply(&refused, &request.mac, &mut p),
+            Err(SignatureError::ServerError(16))
+        ));
     }
 
     #[test]
-    fn hostile_messages_do_not_panic_the_splitter() {
-        let signed = sign(&update_bytes(), &mut provider(), 1_700_000_000, 300).unwrap();
+    fn hostile_messages_do_not_panic_the_reader_or_the_verifier() {
+        let mut p = provider();
+        let signed = sign(&update_bytes(), &mut p, 1_700_000_000, 300).unwrap();
         for cut in 0..signed.bytes.len() {
-            let _ = split_tsig(&signed.bytes[..cut]);
+            let _ = read_tsig(&signed.bytes[..cut]);
+            assert!(verify_reply(&signed.bytes[..cut], &signed.mac, &mut p).is_err());
         }
         // A compression pointer loop.
         let mut looped = vec![0u8; 12];
         looped[5] = 1; // QDCOUNT 1
         looped[11] = 1; // ARCOUNT 1
         looped.extend_from_slice(&[0xc0, 12]);
-        assert!(split_tsig(&looped).is_err());
+        assert!(read_tsig(&looped).is_err());
+        // Too short to sign.
+        assert!(sign(&[0; 11], &mut p, 0, 300).is_err());
     }
 }

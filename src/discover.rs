@@ -16,10 +16,54 @@ use crate::model::{
     Transport, normalize_name,
 };
 
+/// Why the authoritative servers of a name could not be found. The texts go into the report.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum DiscoveryError {
+    #[error("{0}")]
+    SystemConfig(String),
+    #[error("no resolver configured")]
+    NoResolver,
+    /// Every resolver failed; what each said.
+    #[error("{}", .0.iter().map(|(r, why)| format!("{r}: {why}")).collect::<Vec<_>>().join("; "))]
+    Resolvers(Vec<(SocketAddr, ResolverFailure)>),
+    #[error("SOA lookup for {name} failed: {source}")]
+    SoaLookup {
+        name: String,
+        #[source]
+        source: Box<DiscoveryError>,
+    },
+    #[error("no SOA record found for {name} ({rcode}): the domain may not exist")]
+    NoSoa { name: String, rcode: ResponseCode },
+    #[error("NS lookup for zone {zone} failed: {source}")]
+    NsLookup {
+        zone: String,
+        #[source]
+        source: Box<DiscoveryError>,
+    },
+    #[error("zone {zone} has no NS records")]
+    NoNameServers { zone: String },
+    #[error("none of the name servers of {zone} could be resolved: {}", .problems.join("; "))]
+    NameServersUnresolved { zone: String, problems: Vec<String> },
+    /// An authoritative server asked directly did not answer.
+    #[error("{0}")]
+    Query(#[source] QueryError),
+    #[error("no SOA in the reply ({rcode})")]
+    NoSoaInReply { rcode: ResponseCode },
+}
+
+/// What one resolver answered instead of an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum ResolverFailure {
+    #[error("{0}")]
+    Answered(ResponseCode),
+    #[error("{0}")]
+    Failed(#[source] QueryError),
+}
+
 /// The recursive resolvers used for discovery: configured ones, else the system's.
-pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
-    let (config, _) =
-        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, DiscoveryError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| DiscoveryError::SystemConfig(e.to_string()))?;
     Ok(config
         .name_servers()
         .iter()
@@ -151,7 +195,7 @@ impl Asker {
         resolvers: &[SocketAddr],
         name: &Name,
         rtype: RecordType,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply, DiscoveryError> {
         let mut errors = Vec::new();
         for &resolver in resolvers {
             match self.ask(resolver, name, rtype, true).await {
@@ -163,14 +207,16 @@ impl Asker {
                 {
                     return Ok(reply);
                 }
-                Ok(reply) => errors.push(format!("{resolver}: {}", reply.response_code())),
-                Err(e) => errors.push(format!("{resolver}: {e}")),
+                Ok(reply) => {
+                    errors.push((resolver, ResolverFailure::Answered(reply.response_code())));
+                }
+                Err(e) => errors.push((resolver, ResolverFailure::Failed(e))),
             }
         }
         if errors.is_empty() {
-            return Err("no resolver configured".into());
+            return Err(DiscoveryError::NoResolver);
         }
-        Err(errors.join("; "))
+        Err(DiscoveryError::Resolvers(errors))
     }
 
     /// Finds the zone holding `name` (SOA), its name servers (NS) and their addresses,
@@ -180,11 +226,14 @@ impl Asker {
         resolvers: &[SocketAddr],
         name: &Name,
         nameserver_port: u16,
-    ) -> Result<Authorities, String> {
+    ) -> Result<Authorities, DiscoveryError> {
         let soa_reply = self
             .ask_resolvers(resolvers, name, RecordType::SOA)
             .await
-            .map_err(|e| format!("SOA lookup for {} failed: {e}", dns::presentation(name)))?;
+            .map_err(|e| DiscoveryError::SoaLookup {
+                name: dns::presentation(name),
+                source: Box::new(e),
+            })?;
         let (zone, primary) = soa_of(
             soa_reply
                 .message
@@ -192,22 +241,17 @@ impl Asker {
                 .iter()
                 .chain(&soa_reply.message.authorities),
         )
-        .ok_or_else(|| {
-            format!(
-                "no SOA record found for {} ({}): the domain may not exist",
-                dns::presentation(name),
-                soa_reply.response_code()
-            )
+        .ok_or_else(|| DiscoveryError::NoSoa {
+            name: dns::presentation(name),
+            rcode: soa_reply.response_code(),
         })?;
 
         let ns_reply = self
             .ask_resolvers(resolvers, &zone, RecordType::NS)
             .await
-            .map_err(|e| {
-                format!(
-                    "NS lookup for zone {} failed: {e}",
-                    dns::presentation(&zone)
-                )
+            .map_err(|e| DiscoveryError::NsLookup {
+                zone: dns::presentation(&zone),
+                source: Box::new(e),
             })?;
         let ns_names: Vec<Name> = ns_reply
             .message
@@ -219,10 +263,9 @@ impl Asker {
             })
             .collect();
         if ns_names.is_empty() {
-            return Err(format!(
-                "zone {} has no NS records",
-                dns::presentation(&zone)
-            ));
+            return Err(DiscoveryError::NoNameServers {
+                zone: dns::presentation(&zone),
+            });
         }
         let mut servers = Vec::new();
         let mut problems = Vec::new();
@@ -250,11 +293,10 @@ impl Asker {
             }
         }
         if servers.is_empty() {
-            return Err(format!(
-                "none of the name servers of {} could be resolved: {}",
-                dns::presentation(&zone),
-                problems.join("; ")
-            ));
+            return Err(DiscoveryError::NameServersUnresolved {
+                zone: dns::presentation(&zone),
+                problems,
+            });
         }
         Ok(Authorities {
             zone,
@@ -269,11 +311,11 @@ impl Asker {
         &self,
         server: SocketAddr,
         name: &Name,
-    ) -> Result<(Name, Name), String> {
+    ) -> Result<(Name, Name), DiscoveryError> {
         let reply = self
             .ask(server, name, RecordType::SOA, false)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(DiscoveryError::Query)?;
         soa_of(
             reply
                 .message
@@ -281,14 +323,16 @@ impl Asker {
                 .iter()
                 .chain(&reply.message.authorities),
         )
-        .ok_or_else(|| format!("no SOA in the reply ({})", reply.response_code()))
+        .ok_or_else(|| DiscoveryError::NoSoaInReply {
+            rcode: reply.response_code(),
+        })
     }
 
     async fn resolve_with(
         &self,
         resolvers: &[SocketAddr],
         name: &Name,
-    ) -> Result<Vec<IpAddr>, String> {
+    ) -> Result<Vec<IpAddr>, DiscoveryError> {
         let (a, aaaa) = tokio::join!(
             self.ask_resolvers(resolvers, name, RecordType::A),
             self.ask_resolvers(resolvers, name, RecordType::AAAA)

@@ -366,7 +366,7 @@ async fn servers_to_ask(
             Some(found.servers)
         }
         Err(e) => {
-            observation.discovery_error = Some(e);
+            observation.discovery_error = Some(e.to_string());
             None
         }
     }

@@ -507,7 +507,9 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         primary: clean_settings.primary,
         confirm: Box::new(move |plan| yes || confirm_on_terminal(plan)),
     };
-    let result = clean::run(&settings, request).await?;
+    let result = clean::run(&settings, request)
+        .await
+        .map_err(|e| e.to_string())?;
     let (format, _) = output_format(&args.output);
     let text = match format {
         Format::Table => clean::render_table(&result),
@@ -560,7 +562,8 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     let auth = resolve_auth(&args.auth, None, true)?;
     let text = vlmcs_audit::fsio::read_text(&args.undo_file, vlmcs_audit::fsio::UNDO)
         .map_err(|e| e.to_string())?;
-    let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())?;
+    let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())
+        .map_err(|e| e.to_string())?;
     let server = args.server;
     let timeout = args.timeout.0;
     let mut audit = match &args.audit_log {

@@ -13,7 +13,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     assert!(entry.zone.zone_of(&entry.owner));
                 }
             }
-            Err(e) => assert!(e.starts_with("fuzz.txt")),
+            Err(e) => assert!(e.to_string().starts_with("fuzz.txt")),
         }
     }
 });

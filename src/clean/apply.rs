@@ -55,13 +55,31 @@ pub struct ActionResult {
     pub still_served_by: Vec<String>,
 }
 
+/// Why a domain's updates have nowhere to go.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum DestinationError {
+    #[error("{owner} is not a valid owner name")]
+    BadOwner { owner: String },
+    #[error("the primary (SOA MNAME) of {owner} is unknown: pass --primary")]
+    PrimaryUnknown { owner: String },
+    #[error("the primary {primary} (SOA MNAME) has no address: pass --primary")]
+    PrimaryUnresolved { primary: String },
+    #[error("cannot find the zone of {owner} at {server}: {source}")]
+    ZoneUnknown {
+        owner: String,
+        server: SocketAddr,
+        #[source]
+        source: crate::discover::DiscoveryError,
+    },
+}
+
 /// What carries from one delete to the next.
 #[derive(Default)]
 struct Progress {
     /// The RRset as it is now, per domain: the prerequisite of each next delete.
     rrsets: BTreeMap<String, Vec<SrvRecord>>,
     /// Where each domain's updates go (found once).
-    targets: BTreeMap<String, Result<Destination, String>>,
+    targets: BTreeMap<String, Result<Destination, DestinationError>>,
     /// Domains no further delete may touch, and why.
     stopped_domains: BTreeMap<String, String>,
     /// Set when nothing more may be sent at all, and why.
@@ -159,7 +177,7 @@ impl Applier<'_> {
         let target = match &progress.targets[&item.domain] {
             Ok(t) => t.clone(),
             Err(e) => {
-                let why = e.clone();
+                let why = e.to_string();
                 result.result = ActionOutcome::Failed;
                 result.message = why.clone();
                 progress.stop_domain(&item.domain, why);
@@ -384,8 +402,11 @@ impl Applier<'_> {
         &self,
         asker: &Asker,
         obs: &crate::model::DomainObservation,
-    ) -> Result<Destination, String> {
-        let owner = dns::parse_presentation(&obs.query_name).ok_or("bad owner name")?;
+    ) -> Result<Destination, DestinationError> {
+        let owner =
+            dns::parse_presentation(&obs.query_name).ok_or_else(|| DestinationError::BadOwner {
+                owner: obs.query_name.clone(),
+            })?;
         let configured = obs
             .servers
             .first()
@@ -399,17 +420,13 @@ impl Applier<'_> {
                     .primary
                     .as_deref()
                     .and_then(dns::parse_presentation)
-                    .ok_or_else(|| {
-                        format!(
-                            "the primary (SOA MNAME) of {} is unknown: pass --primary",
-                            obs.query_name
-                        )
+                    .ok_or_else(|| DestinationError::PrimaryUnknown {
+                        owner: obs.query_name.clone(),
                     })?;
                 let address = self.resolve(asker, &mname).await.ok_or_else(|| {
-                    format!(
-                        "the primary {} (SOA MNAME) has no address: pass --primary",
-                        dns::presentation(&mname)
-                    )
+                    DestinationError::PrimaryUnresolved {
+                        primary: dns::presentation(&mname),
+                    }
                 })?;
                 SocketAddr::new(address, self.settings.nameserver_port)
             }
@@ -421,11 +438,12 @@ impl Applier<'_> {
             .zip(obs.primary.as_deref().and_then(dns::parse_presentation));
         let (zone, server_name) = match known {
             Some(found) => found,
-            None => asker.zone_of(server, &owner).await.map_err(|e| {
-                format!(
-                    "cannot find the zone of {} at {server}: {e}",
-                    obs.query_name
-                )
+            None => asker.zone_of(server, &owner).await.map_err(|source| {
+                DestinationError::ZoneUnknown {
+                    owner: obs.query_name.clone(),
+                    server,
+                    source,
+                }
             })?,
         };
         Ok(Destination {

@@ -50,18 +50,36 @@ pub struct CleanReport {
     pub scan: Report,
 }
 
-/// Runs a cleanup. Errors are conditions under which nothing was changed.
-pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<CleanReport, String> {
+/// Why a cleanup stopped before deleting anything, or could not record what it did.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    #[error("{0}")]
+    State(#[from] crate::state::StateError),
+    #[error("not confirmed: nothing was changed")]
+    NotConfirmed,
+    #[error("cannot open the audit log {}: {source}; nothing was changed", path.display())]
+    AuditLog {
+        path: std::path::PathBuf,
+        #[source]
+        source: crate::fsio::FileError,
+    },
+}
+
+/// Runs a cleanup. Errors are conditions under which nothing was changed, except a state file
+/// that could not be saved after the deletes (the error says so).
+pub async fn run(
+    settings: &ScanSettings,
+    request: CleanRequest,
+) -> Result<CleanReport, CleanError> {
     // Hold the state lock for the whole run: two cleanups must never interleave.
-    let mut locked =
-        LockedState::open(&request.state_path, request.lock_wait).map_err(|e| e.to_string())?;
+    let mut locked = LockedState::open(&request.state_path, request.lock_wait)?;
     let mut report = crate::scan::run(settings).await;
     let now = SystemTime::now();
     let settled = locked.state.settle_unknown_deletes(&report);
     report.notes.extend(settled);
     locked.state.observe(&report, now);
     locked.state.finish_scan(now);
-    locked.save().map_err(|e| e.to_string())?;
+    locked.save()?;
     let plan = plan::plan(&report, &locked.state, now, &request.options);
     let mut notes = Vec::new();
     if !report.complete {
@@ -100,19 +118,18 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
         return Ok(clean);
     }
     if !(request.confirm)(&plan) {
-        return Err("not confirmed: nothing was changed".into());
+        return Err(CleanError::NotConfirmed);
     }
     let resolvers = if settings.resolvers.is_empty() {
         crate::discover::system_resolvers().unwrap_or_default()
     } else {
         settings.resolvers.clone()
     };
-    let audit = trail::AuditLog::open(&request.audit_path).map_err(|e| {
-        format!(
-            "cannot open the audit log {}: {e}; nothing was changed",
-            request.audit_path.display()
-        )
-    })?;
+    let audit =
+        trail::AuditLog::open(&request.audit_path).map_err(|source| CleanError::AuditLog {
+            path: request.audit_path.clone(),
+            source,
+        })?;
     let mut applier = apply::Applier {
         settings,
         auth: &request.auth,
@@ -141,7 +158,7 @@ pub async fn run(settings: &ScanSettings, request: CleanRequest) -> Result<Clean
         }
     }
     if unknown {
-        locked.save().map_err(|e| e.to_string())?;
+        locked.save()?;
         clean.notes.push(
             "the outcome of some deletes is unknown: the next scan with this state file reports whether they took effect"
                 .into(),

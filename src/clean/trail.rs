@@ -96,9 +96,8 @@ pub fn undo_block(
     zone: &Name,
     owner: &Name,
     record: &SrvRecord,
-) -> Result<String, String> {
-    let target = crate::dns::parse_presentation(&record.target)
-        .ok_or_else(|| format!("the target {} is not a valid name", record.target))?;
+) -> Result<String, UndoProblem> {
+    let target = crate::dns::parse_presentation(&record.target).ok_or(UndoProblem::Target)?;
     Ok(format!(
         "server {} {}\nzone {}\nupdate add {} {} IN SRV {} {} {} {}\nsend\n",
         server.ip(),
@@ -131,14 +130,18 @@ const MAX_TTL: u32 = 0x7fff_ffff;
 /// additions at `_vlmcs._tcp.<domain>` (owner compared label by label) inside the named zone.
 /// Anything else is refused, naming its line, before anything is sent. Errors never quote a
 /// line: a hand-made undo file may carry a `key` line with a secret.
-pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, String> {
+pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, UndoError> {
     let mut server: Option<SocketAddr> = None;
     let mut zone: Option<Name> = None;
     let mut entries = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let line = raw.trim();
-        let err = |what: &str| format!("{origin}:{line_no}: {what}");
+        let err = |problem: UndoProblem| UndoError {
+            origin: origin.to_string(),
+            line: Some(line_no),
+            problem,
+        };
         if line.is_empty() || line.starts_with(';') {
             continue;
         }
@@ -149,23 +152,21 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, String> {
                 "no" | "yes" | "on" | "off" | "true" | "false",
             ] => {}
             ["server", ip, rest @ ..] if rest.len() <= 1 => {
-                let ip: std::net::IpAddr = ip
-                    .parse()
-                    .map_err(|_| err("`server` needs an IP address"))?;
+                let ip: std::net::IpAddr =
+                    ip.parse().map_err(|_| err(UndoProblem::ServerAddress))?;
                 let port = match rest {
                     [] => 53,
                     [port] => port
                         .parse::<u16>()
                         .ok()
                         .filter(|p| *p != 0)
-                        .ok_or_else(|| err("`server`: bad port"))?,
+                        .ok_or_else(|| err(UndoProblem::ServerPort))?,
                     _ => unreachable!("guarded above"),
                 };
                 server = Some(SocketAddr::new(ip, port));
             }
             ["zone", z] => {
-                zone =
-                    Some(fqdn(z).ok_or_else(|| err("`zone` is not a valid fully qualified name"))?);
+                zone = Some(fqdn(z).ok_or_else(|| err(UndoProblem::Zone))?);
             }
             ["send"] => {}
             ["update", "add", owner, ttl, rest @ ..] => {
@@ -177,36 +178,30 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, String> {
                     .first()
                     .is_some_and(|kind| !kind.eq_ignore_ascii_case("SRV"))
                 {
-                    return Err(err("only SRV records are restored"));
+                    return Err(err(UndoProblem::NotSrv));
                 }
                 let [_, priority, weight, port, target] = rest else {
-                    return Err(err(
-                        "expected `update add OWNER TTL IN SRV PRIORITY WEIGHT PORT TARGET`",
-                    ));
+                    return Err(err(UndoProblem::Shape));
                 };
-                let owner = fqdn(owner)
-                    .ok_or_else(|| err("the owner is not a valid fully qualified name"))?;
-                check_owner(&owner).map_err(|e| err(&e))?;
-                let zone = zone
-                    .clone()
-                    .ok_or_else(|| err("`update add` before any `zone` line"))?;
+                let owner = fqdn(owner).ok_or_else(|| err(UndoProblem::OwnerName))?;
+                check_owner(&owner).map_err(err)?;
+                let zone = zone.clone().ok_or_else(|| err(UndoProblem::NoZone))?;
                 if !zone.zone_of(&owner) {
-                    return Err(err("the owner is not inside the zone named above it"));
+                    return Err(err(UndoProblem::OutsideZone));
                 }
-                let number = |w: &str, what: &str| {
-                    w.parse::<u16>()
-                        .map_err(|_| err(&format!("the {what} is not a number from 0 to 65535")))
+                let number = |w: &str, what: &'static str| {
+                    w.parse::<u16>().map_err(|_| err(UndoProblem::Number(what)))
                 };
                 let ttl = ttl
                     .parse::<u32>()
                     .ok()
                     .filter(|t| *t <= MAX_TTL)
-                    .ok_or_else(|| err("the TTL is not a number from 0 to 2147483647"))?;
+                    .ok_or_else(|| err(UndoProblem::Ttl))?;
                 let target = crate::dns::parse_presentation(target)
                     .filter(Name::is_fqdn)
-                    .ok_or_else(|| err("the target is not a valid fully qualified name"))?;
+                    .ok_or_else(|| err(UndoProblem::Target))?;
                 entries.push(UndoEntry {
-                    server: server.ok_or_else(|| err("`update add` before any `server` line"))?,
+                    server: server.ok_or_else(|| err(UndoProblem::NoServer))?,
                     zone,
                     owner,
                     record: SrvRecord {
@@ -220,24 +215,20 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, String> {
                 });
             }
             ["update", "delete" | "del", ..] => {
-                return Err(err("`update delete`: restore only adds records back"));
+                return Err(err(UndoProblem::Delete));
             }
-            [word, ..] if NSUPDATE_WORDS.contains(word) => {
-                return Err(err(&format!(
-                    "`{word}` lines are not part of an undo file (give keys with --tsig-key or VLMCS_TSIG_KEY, never inside it)"
-                )));
+            [word, ..] if let Some(command) = NSUPDATE_WORDS.iter().find(|w| *w == word) => {
+                return Err(err(UndoProblem::NsupdateCommand(command)));
             }
-            _ => {
-                return Err(err(
-                    "not a line an undo file contains (only `server`, `zone`, `update add ... SRV ...`, `send` and `; comments`)",
-                ));
-            }
+            _ => return Err(err(UndoProblem::Unknown)),
         }
     }
     if entries.is_empty() {
-        return Err(format!(
-            "{origin}: no `update add` line: nothing to restore"
-        ));
+        return Err(UndoError {
+            origin: origin.to_string(),
+            line: None,
+            problem: UndoProblem::Empty,
+        });
     }
     Ok(entries)
 }
@@ -266,22 +257,75 @@ fn fqdn(text: &str) -> Option<Name> {
 
 /// The owner must be `_vlmcs._tcp.<domain>`, label by label (so `_vlmcs\046_tcp.x` is not), with
 /// a domain that `clean` could have scanned: what `clean` writes, and nothing else.
-fn check_owner(owner: &Name) -> Result<(), String> {
+fn check_owner(owner: &Name) -> Result<(), UndoProblem> {
     let labels: Vec<&[u8]> = owner.iter().collect();
     let is_vlmcs = labels.len() > 2
         && labels[0].eq_ignore_ascii_case(b"_vlmcs")
         && labels[1].eq_ignore_ascii_case(b"_tcp");
     if !is_vlmcs {
-        return Err(
-            "the owner is not `_vlmcs._tcp.<domain>`: restore only puts back KMS SRV records"
-                .into(),
-        );
+        return Err(UndoProblem::NotVlmcs);
     }
-    let domain = Name::from_labels(labels[2..].iter().copied())
-        .map_err(|_| "the owner's domain is not a valid name".to_string())?;
+    let domain =
+        Name::from_labels(labels[2..].iter().copied()).map_err(|_| UndoProblem::OwnerDomainName)?;
     crate::config::validate_domain(&crate::dns::presentation(&domain))
         .map(|_| ())
-        .map_err(|_| "the owner's domain is not a host name that `clean` scans".into())
+        .map_err(|_| UndoProblem::OwnerDomain)
+}
+
+/// An undo file line that `restore` will not act on; never quotes the line (a hand-made undo
+/// file may carry a `key` line with a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct UndoError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub problem: UndoProblem,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UndoProblem {
+    #[error("`server` needs an IP address")]
+    ServerAddress,
+    #[error("`server`: bad port")]
+    ServerPort,
+    #[error("`zone` is not a valid fully qualified name")]
+    Zone,
+    #[error("only SRV records are restored")]
+    NotSrv,
+    #[error("expected `update add OWNER TTL IN SRV PRIORITY WEIGHT PORT TARGET`")]
+    Shape,
+    #[error("the owner is not a valid fully qualified name")]
+    OwnerName,
+    #[error("the owner is not `_vlmcs._tcp.<domain>`: restore only puts back KMS SRV records")]
+    NotVlmcs,
+    #[error("the owner's domain is not a valid name")]
+    OwnerDomainName,
+    #[error("the owner's domain is not a host name that `clean` scans")]
+    OwnerDomain,
+    #[error("`update add` before any `zone` line")]
+    NoZone,
+    #[error("the owner is not inside the zone named above it")]
+    OutsideZone,
+    #[error("the {0} is not a number from 0 to 65535")]
+    Number(&'static str),
+    #[error("the TTL is not a number from 0 to 2147483647")]
+    Ttl,
+    #[error("the target is not a valid fully qualified name")]
+    Target,
+    #[error("`update add` before any `server` line")]
+    NoServer,
+    #[error("`update delete`: restore only adds records back")]
+    Delete,
+    #[error(
+        "`{0}` lines are not part of an undo file (give keys with --tsig-key or VLMCS_TSIG_KEY, never inside it)"
+    )]
+    NsupdateCommand(&'static str),
+    #[error(
+        "not a line an undo file contains (only `server`, `zone`, `update add ... SRV ...`, `send` and `; comments`)"
+    )]
+    Unknown,
+    #[error("no `update add` line: nothing to restore")]
+    Empty,
 }
 
 /// One line of the audit log.
@@ -366,7 +410,11 @@ mod tests {
 
     #[test]
     fn only_vlmcs_srv_additions_inside_their_zone_are_accepted() {
-        let refused = |line: &str| parse_undo(&format!("{HEAD}{line}\nsend\n"), "u").unwrap_err();
+        let refused = |line: &str| {
+            parse_undo(&format!("{HEAD}{line}\nsend\n"), "u")
+                .unwrap_err()
+                .to_string()
+        };
         for owner in [
             "www.corp.example.com.",
             "_ldap._tcp.corp.example.com.",
@@ -412,7 +460,9 @@ mod tests {
             format!("zone {secret}."),
             format!("server {secret}"),
         ] {
-            let e = parse_undo(&format!("{HEAD}{line}\n"), "u").unwrap_err();
+            let e = parse_undo(&format!("{HEAD}{line}\n"), "u")
+                .unwrap_err()
+                .to_string();
             assert!(!e.contains("c2VjcmV0"), "secret in an error: {e}");
         }
         let e = parse_undo(
@@ -420,11 +470,11 @@ mod tests {
             "u",
         )
         .unwrap_err();
-        assert!(e.contains("before any `zone`"), "{e}");
-        assert!(
-            parse_undo("; nothing\n", "u")
-                .unwrap_err()
-                .contains("nothing to restore")
-        );
+        assert_eq!(e.problem, UndoProblem::NoZone);
+        assert_eq!(e.line, Some(1));
+        assert!(e.to_string().starts_with("u:1: "), "{e}");
+        let e = parse_undo("; nothing\n", "u").unwrap_err();
+        assert_eq!((e.line, e.problem), (None, UndoProblem::Empty));
+        assert!(e.to_string().contains("nothing to restore"));
     }
 }

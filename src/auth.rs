@@ -36,7 +36,7 @@ impl Auth {
         server: std::net::SocketAddr,
         spn_host: Option<&Name>,
         timeout: std::time::Duration,
-    ) -> Result<Option<Box<dyn MacProvider + Send>>, String> {
+    ) -> Result<Option<Box<dyn MacProvider + Send>>, SigningError> {
         // Only GSS-TSIG negotiates with the server; without the `gss` feature these go unused.
         #[cfg(not(feature = "gss"))]
         let _ = (server, spn_host, timeout);
@@ -53,12 +53,10 @@ impl Auth {
                     (Some(h), _) => h.clone(),
                     (None, Some(n)) => n.to_ascii(),
                     (None, None) => {
-                        return Err("the DNS server's principal is unknown: pass --gss-spn HOST (the server's FQDN)".into());
+                        return Err(SigningError::SpnUnknown);
                     }
                 };
-                let provider = crate::gss::negotiate(server, &host, settings, timeout)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let provider = crate::gss::negotiate(server, &host, settings, timeout).await?;
                 Ok(Some(Box::new(provider)))
             }
         }
@@ -93,6 +91,16 @@ impl Auth {
             ),
         }
     }
+}
+
+/// Why updates cannot be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("the DNS server's principal is unknown: pass --gss-spn HOST (the server's FQDN)")]
+    SpnUnknown,
+    #[cfg(feature = "gss")]
+    #[error("{0}")]
+    Gss(#[from] crate::gss::GssError),
 }
 
 /// Which mechanism signs updates.

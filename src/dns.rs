@@ -249,7 +249,7 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
 
 /// Why a TCP exchange failed, and whether the request reached the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum ExchangeError {
+pub enum ExchangeError {
     /// Nothing was sent, or only part of it (a server discards a partial message).
     #[error("cannot reach {server}: {message}")]
     NotSent { server: SocketAddr, message: String },

@@ -94,7 +94,7 @@ pub(crate) fn explain(error: &libgssapi::error::Error, spn: &str) -> String {
 
 /// Why no GSS-TSIG context could be negotiated. The texts say what to do.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GssError {
+pub enum GssError {
     /// Kerberos said no; the text is [`explain`]'s.
     #[error("{explanation}")]
     Kerberos {

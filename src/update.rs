@@ -89,7 +89,7 @@ pub enum UpdateError {
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     UnverifiedSignature(#[source] tsig::SignatureError),
     #[error("authentication failed: {0}")]
-    Auth(String),
+    Auth(#[source] crate::auth::SigningError),
     #[error("{0}")]
     Local(String),
 }

@@ -10,6 +10,7 @@ use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
     ProbeOutcome, QueryStatus, RecordVerdict, Severity, SrvRecord, normalize_name,
 };
+use crate::name::DnsName;
 
 /// The port KMS hosts listen on unless `slmgr /sprt` changed it.
 pub(crate) const KMS_PORT: u16 = 1688;
@@ -176,9 +177,8 @@ pub(crate) fn verdicts(obs: &DomainObservation, findings: &[Finding]) -> Vec<Rec
     obs.records
         .iter()
         .map(|record| {
-            let target = normalize_name(&record.target);
             let about = |f: &&Finding| {
-                f.target.as_deref().map(normalize_name).as_deref() == Some(target.as_str())
+                f.target.as_deref().and_then(DnsName::parse_fqdn).as_ref() == Some(&record.target)
                     && f.port.is_none_or(|p| p == record.port)
             };
             let decided = RECORD_STATUSES
@@ -221,7 +221,7 @@ impl Findings<'_> {
         &mut self,
         code: FindingCode,
         severity: Severity,
-        target: Option<&str>,
+        target: Option<String>,
         port: Option<u16>,
         address: Option<IpAddr>,
         detail: String,
@@ -230,7 +230,7 @@ impl Findings<'_> {
             domain: self.domain.to_string(),
             code,
             severity,
-            target: target.map(str::to_string),
+            target,
             port,
             address,
             detail,
@@ -277,7 +277,7 @@ fn disagreement(
         out.push(
             FindingCode::ServerDisagreement,
             Severity::Warning,
-            Some(&record.target),
+            Some(record.target.to_string()),
             Some(record.port),
             None,
             format!(
@@ -291,10 +291,10 @@ fn disagreement(
 
 /// Per-record checks that need no probing: `.` targets, ports, duplicates, aliases.
 fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
-    let mut by_target_port: BTreeMap<(String, u16), Vec<&SrvRecord>> = BTreeMap::new();
+    let mut by_target_port: BTreeMap<(&DnsName, u16), Vec<&SrvRecord>> = BTreeMap::new();
     for record in &obs.records {
         by_target_port
-            .entry((normalize_name(&record.target), record.port))
+            .entry((&record.target, record.port))
             .or_default()
             .push(record);
     }
@@ -305,7 +305,7 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::InvalidTarget,
                 Severity::Warning,
-                Some(&record.target),
+                Some(record.target.to_string()),
                 Some(record.port),
                 None,
                 format!(
@@ -318,7 +318,7 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::NonstandardPort,
                 Severity::Info,
-                Some(&record.target),
+                Some(record.target.to_string()),
                 Some(record.port),
                 None,
                 format!(
@@ -327,9 +327,9 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
                 ),
             );
         }
-        let key = (normalize_name(&record.target), record.port);
+        let key = (&record.target, record.port);
         let group = &by_target_port[&key];
-        if group.len() > 1 && reported_duplicates.insert(key.clone()) {
+        if group.len() > 1 && reported_duplicates.insert(key) {
             let listed = group
                 .iter()
                 .map(|r| format!("{} {}", r.priority, r.weight))
@@ -338,7 +338,7 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::DuplicateRecord,
                 Severity::Warning,
-                Some(&record.target),
+                Some(record.target.to_string()),
                 Some(record.port),
                 None,
                 format!(
@@ -356,7 +356,7 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::InvalidTarget,
                 Severity::Warning,
-                Some(&record.target),
+                Some(record.target.to_string()),
                 Some(record.port),
                 None,
                 format!(
@@ -379,8 +379,7 @@ fn hosts(
     let mut healthy = 0;
     let mut seen = BTreeSet::new();
     for record in obs.records.iter().filter(|r| !r.is_root_target()) {
-        let name = normalize_name(&record.target);
-        if !seen.insert((name.clone(), record.port)) {
+        if !seen.insert((&record.target, record.port)) {
             continue;
         }
         let target = obs.target(&record.target);
@@ -392,7 +391,7 @@ fn hosts(
             out.push(
                 FindingCode::NoAddress,
                 Severity::Warning,
-                Some(&record.target),
+                Some(record.target.to_string()),
                 Some(record.port),
                 None,
                 format!("{record}: the target has no address ({why}); the record is dangling"),
@@ -474,7 +473,7 @@ fn probe_finding(
         out.push(
             code,
             severity,
-            Some(&record.target),
+            Some(record.target.to_string()),
             Some(record.port),
             Some(probe.address),
             detail,
@@ -482,7 +481,7 @@ fn probe_finding(
     };
     match probe.outcome {
         ProbeOutcome::KmsRpc => {
-            let authorization = authorize(&record.target, probe.address, alias, policy);
+            let authorization = authorize(&record.target.to_string(), probe.address, alias, policy);
             let authorized = !matches!(authorization, Authorization::Unauthorized);
             if let Authorization::OtherName { host, how } = &authorization {
                 push(
@@ -624,7 +623,7 @@ fn unresolved_expected_hosts(policy: &DomainPolicy, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::AllowlistUnresolved,
                 Severity::Warning,
-                Some(name),
+                Some(name.clone()),
                 None,
                 None,
                 format!(
@@ -644,7 +643,7 @@ fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
                 names_by_endpoint
                     .entry((*address, record.port))
                     .or_default()
-                    .insert(normalize_name(&record.target));
+                    .insert(normalize_name(&record.target.to_string()));
             }
         }
     }
@@ -654,7 +653,7 @@ fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::DuplicateRecord,
                 Severity::Info,
-                names.first().map(String::as_str),
+                names.first().cloned(),
                 Some(port),
                 Some(address),
                 format!(
@@ -683,7 +682,7 @@ fn missing_authorized_hosts(
             _ => &[],
         };
         let published = obs.records.iter().any(|r| {
-            expected.matches_name(&r.target)
+            expected.matches_name(&r.target.to_string())
                 || obs.target(&r.target).is_some_and(|t| {
                     t.addresses
                         .iter()
@@ -698,7 +697,7 @@ fn missing_authorized_hosts(
             out.push(
                 FindingCode::AuthorizedHostMissing,
                 Severity::Warning,
-                target,
+                target.map(str::to_string),
                 None,
                 address,
                 format!(

@@ -15,6 +15,7 @@ use crate::model::{
     AddressSource, QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation,
     Transport, normalize_name,
 };
+use crate::name::DnsName;
 
 /// Why the authoritative servers of a name could not be found. The texts go into the report.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -423,22 +424,19 @@ impl Asker {
     /// resolvers.
     pub(crate) async fn resolve_target(
         &self,
-        target: &str,
+        target: &DnsName,
         srv_replies: &[Message],
         servers: &[SocketAddr],
         resolvers: &[SocketAddr],
     ) -> TargetObservation {
         let mut observation = TargetObservation {
-            target: target.to_string(),
+            target: target.clone(),
             source: AddressSource::None,
             cname: None,
             addresses: Vec::new(),
             resolution_error: None,
         };
-        let Some(mut name) = dns::parse_presentation(target) else {
-            observation.resolution_error = Some(ResolutionError::InvalidName);
-            return observation;
-        };
+        let mut name = target.name().clone();
         let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
         let from_additional = addresses_in(additional.iter().copied(), &name);
         if !from_additional.is_empty() {
@@ -638,7 +636,7 @@ pub(crate) fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
                 priority: srv.priority,
                 weight: srv.weight,
                 port: srv.port,
-                target: dns::presentation(&srv.target),
+                target: DnsName::new(srv.target.clone()),
                 ttl: r.ttl,
             }),
             _ => None,

@@ -60,7 +60,7 @@ impl Seen<'_> {
             domain: self.domain.to_string(),
             code,
             severity,
-            target: Some(self.record.target.clone()),
+            target: Some(self.record.target.to_string()),
             port: Some(self.record.port),
             address: None,
             detail,
@@ -166,7 +166,7 @@ fn gone(domain: &str, before: &State, after: &State, since: &str) -> Vec<Finding
             domain: domain.to_string(),
             code: FindingCode::RecordGone,
             severity: Severity::Info,
-            target: Some(old.record.target.clone()),
+            target: Some(old.record.target.to_string()),
             port: Some(old.record.port),
             address: None,
             detail: format!(

@@ -8,9 +8,8 @@ use std::fmt::Write as _;
 
 use crate::classify::{KMS_PORT, display_addr};
 use crate::model::ServersFrom;
-use crate::model::{
-    DomainReport, Finding, FindingCode, Report, Severity, SrvRecord, normalize_name,
-};
+use crate::model::{DomainReport, Finding, FindingCode, Report, Severity, SrvRecord};
+use crate::name::DnsName;
 use crate::quote;
 
 const GVLK_WINDOWS: &str =
@@ -130,19 +129,16 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
     }
 }
 
-/// The records a finding is about (same target and port).
+/// The records a finding is about (the same target, as a name, and port).
 fn records_of<'a>(domain: &'a DomainReport, f: &Finding) -> Vec<&'a SrvRecord> {
-    let Some(target) = f.target.as_deref() else {
+    let Some(target) = f.target.as_deref().and_then(DnsName::parse_fqdn) else {
         return Vec::new();
     };
     domain
         .observation
         .records
         .iter()
-        .filter(|r| {
-            normalize_name(&r.target) == normalize_name(target)
-                && f.port.is_none_or(|p| p == r.port)
-        })
+        .filter(|r| r.target == target && f.port.is_none_or(|p| p == r.port))
         .collect()
 }
 
@@ -390,11 +386,11 @@ fn delete_commands(
         && obs
             .records
             .iter()
-            .all(|r| quote::is_valid_hostname(&r.target));
+            .all(|r| quote::is_valid_hostname(&r.target.to_string()));
     let fit: Vec<&SrvRecord> = records
         .iter()
         .copied()
-        .filter(|r| names_fit && quote::is_valid_hostname(&r.target))
+        .filter(|r| names_fit && quote::is_valid_hostname(&r.target.to_string()))
         .collect();
     let mut out = Vec::new();
     if crate::config::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
@@ -431,10 +427,11 @@ fn delete_commands(
         // cmdlet's -RecordData string form, and never every SRV record of the name.
         let mut ps = String::new();
         for r in &fit {
-            let target = if r.target.ends_with('.') {
-                r.target.clone()
+            let target = r.target.to_string();
+            let target = if target.ends_with('.') {
+                target
             } else {
-                format!("{}.", r.target)
+                format!("{target}.")
             };
             let select = format!(
                 "Get-DnsServerResourceRecord -ZoneName {zone_q} -Name {name_q} -RRType Srv | Where-Object {{ $_.RecordData.DomainName -eq {target_q} -and $_.RecordData.Port -eq {} -and $_.RecordData.Priority -eq {} -and $_.RecordData.Weight -eq {} }}",
@@ -517,7 +514,7 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
         && obs
             .records
             .iter()
-            .all(|r| quote::is_valid_hostname(&r.target));
+            .all(|r| quote::is_valid_hostname(&r.target.to_string()));
     if stale.is_empty() || !fits {
         return Vec::new();
     }

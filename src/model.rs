@@ -6,6 +6,7 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::name::DnsName;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
@@ -148,23 +149,18 @@ pub struct SrvRecord {
     pub priority: u16,
     pub weight: u16,
     pub port: u16,
-    pub target: String,
+    pub target: DnsName,
     pub ttl: u32,
 }
 
 impl SrvRecord {
     /// The RDATA identity of the record; TTL differences between servers are not disagreement.
-    pub(crate) fn rdata_key(&self) -> (u16, u16, u16, String) {
-        (
-            self.priority,
-            self.weight,
-            self.port,
-            self.target.to_ascii_lowercase(),
-        )
+    pub(crate) fn rdata_key(&self) -> (u16, u16, u16, DnsName) {
+        (self.priority, self.weight, self.port, self.target.clone())
     }
 
     pub(crate) fn is_root_target(&self) -> bool {
-        self.target == "."
+        self.target.is_root()
     }
 }
 
@@ -311,7 +307,7 @@ pub struct ServerObservation {
 /// What the addresses of one SRV target turned out to be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetObservation {
-    pub target: String,
+    pub target: DnsName,
     /// Where the addresses came from: `additional` (the SRV answer), `lookup` or `none`.
     pub source: AddressSource,
     /// The alias this target points to, when the target is a CNAME (RFC 2782 forbids it).
@@ -401,7 +397,7 @@ pub struct RecordVerdict {
     pub priority: u16,
     pub weight: u16,
     pub port: u16,
-    pub target: String,
+    pub target: DnsName,
     pub status: FindingCode,
     pub certain: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -415,7 +411,7 @@ impl RecordVerdict {
         self.priority == record.priority
             && self.weight == record.weight
             && self.port == record.port
-            && normalize_name(&self.target) == normalize_name(&record.target)
+            && self.target == record.target
     }
 }
 
@@ -456,7 +452,7 @@ impl ProbeOutcome {
 /// One probe of one address of one target on one port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeObservation {
-    pub target: String,
+    pub target: DnsName,
     pub address: IpAddr,
     pub port: u16,
     pub outcome: ProbeOutcome,
@@ -566,11 +562,8 @@ pub struct DomainObservation {
 
 impl DomainObservation {
     /// What was learned about the addresses of `target` (names compared case-insensitively).
-    pub(crate) fn target(&self, target: &str) -> Option<&TargetObservation> {
-        let wanted = normalize_name(target);
-        self.targets
-            .iter()
-            .find(|t| normalize_name(&t.target) == wanted)
+    pub(crate) fn target(&self, target: &DnsName) -> Option<&TargetObservation> {
+        self.targets.iter().find(|t| &t.target == target)
     }
 
     /// The probes of `record`'s target on `record`'s port, one per address.
@@ -578,11 +571,9 @@ impl DomainObservation {
         &'a self,
         record: &SrvRecord,
     ) -> impl Iterator<Item = &'a ProbeObservation> {
-        let wanted = normalize_name(&record.target);
-        let port = record.port;
         self.probes
             .iter()
-            .filter(move |p| p.port == port && normalize_name(&p.target) == wanted)
+            .filter(move |p| p.port == record.port && p.target == record.target)
     }
 }
 

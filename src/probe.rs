@@ -14,6 +14,7 @@ use tokio::time::timeout_at;
 
 use crate::discover::millis;
 use crate::model::{EmulatorEvidence, EmulatorTell, ProbeObservation, ProbeOutcome};
+use crate::name::DnsName;
 use crate::rpc::{
     self, Bind, BindAck, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId,
     parse_bind_reply, parse_header,
@@ -63,7 +64,7 @@ impl EmulatorChecks {
 /// Probes `address:port` and records what happened. Never fails: every outcome is an
 /// observation.
 pub async fn probe(
-    target: &str,
+    target: &DnsName,
     address: IpAddr,
     port: u16,
     options: ProbeOptions,
@@ -74,7 +75,7 @@ pub async fn probe(
     let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
     let result = bind_once(endpoint, &standard, options.timeout).await;
     let mut observation = ProbeObservation {
-        target: target.to_string(),
+        target: target.clone(),
         address,
         port,
         outcome: result.outcome,

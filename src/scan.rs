@@ -17,6 +17,7 @@ use crate::discover::{self, Asker};
 use crate::model::{
     DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
 };
+use crate::name::DnsName;
 use crate::probe::{self, EmulatorChecks, ProbeOptions};
 
 /// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
@@ -163,9 +164,10 @@ async fn resolve_identities(
     for servers in server_sets {
         let servers = &servers;
         let lookups = names.iter().map(|name| async move {
-            let found = asker
-                .resolve_target(&format!("{name}."), &[], servers, resolvers)
-                .await;
+            let Some(host) = DnsName::parse(&format!("{name}.")) else {
+                return (name.clone(), Err("not a valid host name".to_string()));
+            };
+            let found = asker.resolve_target(&host, &[], servers, resolvers).await;
             let result = if found.addresses.is_empty() {
                 Err(found
                     .resolution_error
@@ -401,11 +403,12 @@ async fn ask_servers(
         observation.servers.push(server);
     }
     let mut records: Vec<SrvRecord> = union.into_values().collect();
+    // Reports list records by priority, then heaviest first, then by target name.
     records.sort_by_cached_key(|r| {
         (
             r.priority,
             std::cmp::Reverse(r.weight),
-            normalize_name(&r.target),
+            normalize_name(&r.target.to_string()),
             r.port,
         )
     });
@@ -443,13 +446,13 @@ async fn resolve_targets(
     resolvers: &[SocketAddr],
     observation: &mut DomainObservation,
 ) {
-    let mut seen = std::collections::BTreeSet::new();
-    let target_names: Vec<&str> = observation
+    let mut seen = std::collections::HashSet::new();
+    let target_names: Vec<&DnsName> = observation
         .records
         .iter()
         .filter(|r| !r.is_root_target())
-        .filter(|r| seen.insert(normalize_name(&r.target)))
-        .map(|r| r.target.as_str())
+        .map(|r| &r.target)
+        .filter(|t| seen.insert(*t))
         .collect();
     let targets = join_all(
         target_names
@@ -467,14 +470,14 @@ async fn probe_endpoints(
     settings: &ScanSettings,
     observation: &mut DomainObservation,
 ) {
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = std::collections::HashSet::new();
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {
         let Some(target) = observation.target(&record.target) else {
             continue;
         };
         for address in &target.addresses {
-            if seen.insert((normalize_name(&record.target), *address, record.port)) {
+            if seen.insert((&record.target, *address, record.port)) {
                 endpoints.push((record.target.clone(), *address, record.port));
             }
         }

@@ -158,7 +158,7 @@ pub(crate) fn record_key(domain: &str, record: &SrvRecord) -> String {
         record.priority,
         record.weight,
         record.port,
-        record.target.to_ascii_lowercase()
+        record.target.to_string().to_ascii_lowercase()
     )
 }
 

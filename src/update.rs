@@ -303,9 +303,7 @@ fn srv_record(
     class: DNSClass,
     ttl: u32,
 ) -> Result<Record, UpdateError> {
-    let target = dns::parse_presentation(&record.target).ok_or_else(|| {
-        UpdateError::Local(format!("target {} is not a valid name", record.target))
-    })?;
+    let target = record.target.name().clone();
     let mut rr = Record::from_rdata(
         owner.clone(),
         ttl,

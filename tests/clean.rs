@@ -1135,7 +1135,7 @@ fn an_undo_file_with_hostile_names_replays_in_nsupdate() {
             priority: 0,
             weight: 0,
             port: 1688,
-            target: target.clone(),
+            target: vlmcs_audit::name::DnsName::parse(target).unwrap(),
             ttl: 300,
         };
         text.push_str(&undo_block(bed.server, &zone, &owner, &record).unwrap());

@@ -116,7 +116,8 @@ fn pdns_answers_a_stale_prerequisite_with_nxrrset() {
         priority: 0,
         weight: 0,
         port: 1688,
-        target: format!("{host}.{}", origin("pnxrrset")),
+        target: vlmcs_audit::name::DnsName::parse(&format!("{host}.{}", origin("pnxrrset")))
+            .unwrap(),
         ttl: 300,
     };
     let key = vlmcs_audit::auth::load_key_file(Path::new(bed.key())).unwrap();

@@ -11,6 +11,10 @@ fn only_domain(report: &Value) -> &Value {
     &domains[0]
 }
 
+fn name(text: &str) -> vlmcs_audit::name::DnsName {
+    vlmcs_audit::name::DnsName::parse(text).unwrap()
+}
+
 fn pair(code: &str, severity: &str) -> (String, String) {
     (code.to_string(), severity.to_string())
 }
@@ -171,7 +175,7 @@ fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
                 .unwrap();
             let (ip, port) = (stand_in.address.ip(), stand_in.address.port());
             let checks = EmulatorChecks::default();
-            let first = probe("a.test.", ip, port, options, &checks).await;
+            let first = probe(&name("a.test."), ip, port, options, &checks).await;
             assert_eq!(
                 first.outcome,
                 ProbeOutcome::KmsRpc,
@@ -190,7 +194,7 @@ fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
             );
             // The extra binds cost four connections once per endpoint: a second record that
             // points at it costs one more connection, not five.
-            let second = probe("b.test.", ip, port, options, &checks).await;
+            let second = probe(&name("b.test."), ip, port, options, &checks).await;
             assert_eq!(second.emulator_evidence, first.emulator_evidence);
             assert_eq!(stand_in.connections(), 1 + 4 + 1, "{behavior:?}");
             // Switched off: one connection, no evidence.
@@ -198,7 +202,7 @@ fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
                 check_emulator: false,
                 ..options
             };
-            let plain = probe("c.test.", ip, port, off, &EmulatorChecks::default()).await;
+            let plain = probe(&name("c.test."), ip, port, off, &EmulatorChecks::default()).await;
             assert!(plain.emulator_evidence.is_empty() && !plain.accepts_any_interface);
             assert_eq!(stand_in.connections(), 7, "{behavior:?}");
         }
@@ -980,7 +984,7 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
         for _ in 0..20 {
             outcomes.push(
                 probe(
-                    "reset.test.",
+                    &name("reset.test."),
                     reset.address.ip(),
                     reset.address.port(),
                     options,
@@ -990,9 +994,10 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
                 .outcome,
             );
         }
+        let reset_name = name("reset.test.");
         let together = futures_util::future::join_all((0..40).map(|_| {
             probe(
-                "reset.test.",
+                &reset_name,
                 reset.address.ip(),
                 reset.address.port(),
                 options,

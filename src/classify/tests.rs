@@ -8,7 +8,7 @@ fn srv(priority: u16, weight: u16, port: u16, target: &str) -> SrvRecord {
         priority,
         weight,
         port,
-        target: target.to_string(),
+        target: target.into(),
         ttl: 3600,
     }
 }

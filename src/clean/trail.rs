@@ -97,7 +97,7 @@ pub fn undo_block(
     owner: &Name,
     record: &SrvRecord,
 ) -> Result<String, UndoProblem> {
-    let target = crate::dns::parse_presentation(&record.target).ok_or(UndoProblem::Target)?;
+    let target = record.target.name();
     Ok(format!(
         "server {} {}\nzone {}\nupdate add {} {} IN SRV {} {} {} {}\nsend\n",
         server.ip(),
@@ -108,7 +108,7 @@ pub fn undo_block(
         record.priority,
         record.weight,
         record.port,
-        undo_name(&target)
+        undo_name(target)
     ))
 }
 
@@ -208,7 +208,7 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, UndoError>
                         priority: number(priority, "priority")?,
                         weight: number(weight, "weight")?,
                         port: number(port, "port")?,
-                        target: crate::dns::presentation(&target),
+                        target: crate::name::DnsName::new(target),
                         ttl,
                     },
                     line: line_no,
@@ -399,10 +399,11 @@ mod tests {
         let entries = parse_undo(&text, "undo.txt").unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(
-            name(&entries[0].record.target),
-            name(&record.target),
+            entries[0].record.target.name().to_string(),
+            record.target.name().to_string(),
             "the same name, whatever its escapes"
         );
+        assert_eq!(entries[0].record.target, record.target);
         assert_eq!(entries[0].server, server);
         assert_eq!(entries[0].owner, owner);
         assert_eq!(entries[1].server, "[2001:db8::53]:53".parse().unwrap());

@@ -155,7 +155,7 @@ pub(crate) fn write(
                 let labels = format!(
                     "domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"",
                     label(&d.observation.domain),
-                    label(&p.target),
+                    label(&p.target.to_string()),
                     label(&display_addr(p.address)),
                     p.port
                 );

@@ -13,7 +13,7 @@ fn srv(target: &str) -> SrvRecord {
         priority: 0,
         weight: 0,
         port: 1688,
-        target: format!("{target}.corp.example.com."),
+        target: format!("{target}.corp.example.com.").as_str().into(),
         ttl: 3600,
     }
 }
@@ -114,7 +114,13 @@ fn summary(plan: &Plan) -> Vec<(String, FindingCode, bool)> {
         .iter()
         .map(|i| {
             (
-                i.record.target.split('.').next().unwrap().to_string(),
+                i.record
+                    .target
+                    .to_string()
+                    .split('.')
+                    .next()
+                    .unwrap()
+                    .to_string(),
                 i.reason,
                 i.delete,
             )

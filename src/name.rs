@@ -1,0 +1,242 @@
+//! [`DnsName`]: a DNS name as the model carries it. Compared case-insensitively (RFC 4343),
+//! written in the project's own RFC 1035 presentation form (hickory 0.26 writes octal escapes,
+//! hickory-dns issue 2631), and parsed once, where it enters the tool.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+use hickory_proto::rr::Name;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::dns::{parse_presentation, presentation};
+
+#[derive(Clone)]
+pub struct DnsName(Name);
+
+impl DnsName {
+    pub fn new(name: Name) -> Self {
+        Self(name)
+    }
+
+    /// Reads a name in presentation form (`\DDD` and `\X` escapes); `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        parse_presentation(text).map(Self)
+    }
+
+    /// Reads a host name as fully qualified, with or without its final dot.
+    pub fn parse_fqdn(text: &str) -> Option<Self> {
+        let mut name = parse_presentation(text)?;
+        name.set_fqdn(true);
+        Some(Self(name))
+    }
+
+    pub fn name(&self) -> &Name {
+        &self.0
+    }
+
+    /// `.`: "no service here" as an SRV target (RFC 2782).
+    pub fn is_root(&self) -> bool {
+        self.0.is_root()
+    }
+
+    /// The bytes every comparison uses: the presentation form, lower-cased.
+    fn folded(&self) -> impl Iterator<Item = u8> + '_ {
+        FoldedPresentation::new(&self.0)
+    }
+}
+
+/// The presentation form's bytes, ASCII-lower-cased, without building the string: comparing
+/// and hashing names is on the scan's hot paths.
+struct FoldedPresentation<'a> {
+    labels: Vec<&'a [u8]>,
+    label: usize,
+    byte: usize,
+    pending: [u8; 4],
+    pending_len: usize,
+    pending_at: usize,
+    fqdn: bool,
+}
+
+impl<'a> FoldedPresentation<'a> {
+    fn new(name: &'a Name) -> Self {
+        Self {
+            labels: name.iter().collect(),
+            label: 0,
+            byte: 0,
+            pending: [0; 4],
+            pending_len: 0,
+            pending_at: 0,
+            fqdn: name.is_fqdn() || name.is_root(),
+        }
+    }
+}
+
+impl Iterator for FoldedPresentation<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        if self.pending_at < self.pending_len {
+            self.pending_at += 1;
+            return Some(self.pending[self.pending_at - 1]);
+        }
+        if self.labels.is_empty() && self.label == 0 {
+            // The root: ".".
+            self.label = 1;
+            return self.fqdn.then_some(b'.');
+        }
+        let label = *self.labels.get(self.label)?;
+        if self.byte == label.len() {
+            self.label += 1;
+            self.byte = 0;
+            let last = self.label == self.labels.len();
+            return (!last || self.fqdn).then_some(b'.');
+        }
+        let b = label[self.byte];
+        self.byte += 1;
+        let escape = |s: &mut Self, bytes: &[u8]| {
+            s.pending[..bytes.len()].copy_from_slice(bytes);
+            s.pending_len = bytes.len();
+            s.pending_at = 1;
+            bytes[0]
+        };
+        Some(match b {
+            b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => escape(self, &[b'\\', b]),
+            0x21..=0x7e => b.to_ascii_lowercase(),
+            _ => escape(
+                self,
+                &[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10],
+            ),
+        })
+    }
+}
+
+impl PartialEq for DnsName {
+    fn eq(&self, other: &Self) -> bool {
+        self.folded().eq(other.folded())
+    }
+}
+
+impl Eq for DnsName {}
+
+impl Ord for DnsName {
+    /// By presentation form, ignoring case: the order reports list records in.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.folded().cmp(other.folded())
+    }
+}
+
+impl PartialOrd for DnsName {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Hash for DnsName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for b in self.folded() {
+            state.write_u8(b);
+        }
+    }
+}
+
+impl fmt::Display for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&presentation(&self.0))
+    }
+}
+
+impl fmt::Debug for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DnsName({self})")
+    }
+}
+
+impl From<Name> for DnsName {
+    fn from(name: Name) -> Self {
+        Self(name)
+    }
+}
+
+/// Test shorthand: `"kms1.example.".into()`.
+#[cfg(test)]
+impl From<&str> for DnsName {
+    fn from(text: &str) -> Self {
+        Self::parse(text).expect("a valid name in a test")
+    }
+}
+
+impl Serialize for DnsName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&presentation(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom("not a DNS name in presentation form (RFC 1035)")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> DnsName {
+        DnsName::parse(text).unwrap()
+    }
+
+    #[test]
+    fn case_is_ignored_everywhere_but_in_what_is_written() {
+        let a = name("KMS1.Corp.Example.");
+        let b = name("kms1.corp.example.");
+        assert_eq!(a, b);
+        assert_eq!(a.cmp(&b), Ordering::Equal);
+        let hash = |n: &DnsName| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            n.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&a), hash(&b));
+        assert_eq!(a.to_string(), "KMS1.Corp.Example.");
+        assert_ne!(name("kms1.corp.example."), name("kms2.corp.example."));
+        assert_ne!(name("a.example."), name("a.example"));
+    }
+
+    #[test]
+    fn order_and_hash_follow_the_presentation_form() {
+        // The folded bytes are exactly the lower-cased presentation text, escapes included.
+        for text in [
+            ".",
+            "a.",
+            "a",
+            "evil\\027[31m\\010\\$\\(reboot\\).a\\.b.corp.",
+            "x\\255y.Example.",
+            "under_score.Example.COM.",
+        ] {
+            let n = name(text);
+            let folded: Vec<u8> = n.folded().collect();
+            assert_eq!(
+                String::from_utf8(folded).unwrap(),
+                n.to_string().to_ascii_lowercase(),
+                "{text}"
+            );
+        }
+        let mut names = [name("b.x."), name("A.x."), name("a-b.x."), name(".")];
+        names.sort();
+        let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, [".", "a-b.x.", "A.x.", "b.x."]);
+    }
+
+    #[test]
+    fn json_round_trips_through_the_presentation_form() {
+        let n = name("evil\\027[31m.corp.");
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, "\"evil\\\\027[31m.corp.\"");
+        assert_eq!(serde_json::from_str::<DnsName>(&json).unwrap(), n);
+        assert!(serde_json::from_str::<DnsName>("\"a..b\"").is_err());
+    }
+}

@@ -411,7 +411,9 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {
         Some(path) => Some(
-            state::LockedState::open(path, Duration::from_secs(30)).map_err(|e| e.to_string())?,
+            state::LockedState::open_waiting(path, Duration::from_secs(30))
+                .await
+                .map_err(|e| e.to_string())?,
         ),
         None => None,
     };

@@ -672,7 +672,7 @@ impl CleanSettings {
             .or(file.audit_log)
             .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
         let undo_path = flags.undo_file.unwrap_or_else(|| {
-            let stamp = crate::state::rfc3339(now).replace(':', "");
+            let stamp = crate::time::rfc3339(now).replace(':', "");
             PathBuf::from(format!("undo-{stamp}.txt"))
         });
         Self {

@@ -23,6 +23,7 @@ pub mod report;
 pub mod rpc;
 pub mod scan;
 pub mod state;
+pub mod time;
 pub mod tkey;
 pub mod tsig;
 pub mod update;

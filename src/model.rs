@@ -713,8 +713,8 @@ impl DomainReport {
 pub struct Report {
     pub tool: String,
     pub version: String,
-    /// RFC 3339 time the scan started.
-    pub started_at: String,
+    /// When the scan started (RFC 3339 in JSON).
+    pub started_at: crate::time::Timestamp,
     pub duration_ms: f64,
     pub timeout_ms: u64,
     pub allowlist_configured: bool,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::future::join_all;
@@ -80,7 +80,7 @@ pub async fn run_into<K: DomainSink>(
     progress: Option<Progress<'_>>,
     sink: &mut K,
 ) -> Result<Report, K::Error> {
-    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let started_at = crate::time::Timestamp::now();
     let clock = Instant::now();
     let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
     let emulator_checks = EmulatorChecks::default();
@@ -249,7 +249,7 @@ impl Tally {
         Report {
             tool: "vlmcs-audit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            started_at: String::new(),
+            started_at: crate::time::Timestamp::now(),
             duration_ms: 0.0,
             timeout_ms: 0,
             allowlist_configured,

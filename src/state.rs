@@ -11,41 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{FindingCode, Report, SrvRecord, normalize_name};
+pub use crate::time::Timestamp;
 
 /// The state file format this build writes. Version 1 is the first; a later format adds a
 /// migration in [`State::from_json`].
 pub(crate) const STATE_VERSION: u32 = 1;
-
-/// A point in time, written as RFC 3339 (UTC, seconds) in the state file and reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Timestamp(pub SystemTime);
-
-impl Timestamp {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        humantime::parse_rfc3339_weak(text)
-            .map(Self)
-            .map_err(|_| format!("`{text}` is not an RFC 3339 time such as 2026-11-28T10:15:00Z"))
-    }
-}
-
-impl std::fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&rfc3339(self.0))
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&rfc3339(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
 
 /// The history of one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,10 +130,6 @@ pub(crate) fn record_key(domain: &str, record: &SrvRecord) -> String {
         record.port,
         record.target.to_string().to_ascii_lowercase()
     )
-}
-
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 impl State {
@@ -302,6 +268,20 @@ pub struct LockedState {
 }
 
 impl LockedState {
+    /// [`Self::open`] on a blocking thread: waiting for the lock must not hold a worker of
+    /// the async runtime (the scan's own tasks run there).
+    pub async fn open_waiting(path: &Path, wait: Duration) -> Result<Self, StateError> {
+        let owned = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open(&owned, wait))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StateError::Io {
+                    path: path.to_path_buf(),
+                    message: format!("waiting for the lock failed: {e}"),
+                })
+            })
+    }
+
     /// Locks `path` (via `path.lock`), waiting up to `wait`, then reads it (empty if absent).
     pub fn open(path: &Path, wait: Duration) -> Result<Self, StateError> {
         let io = |message: String| StateError::Io {

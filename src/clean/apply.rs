@@ -509,7 +509,7 @@ impl Applier<'_> {
 
     fn log(&mut self, item: &PlanItem, server: Option<SocketAddr>, zone: &str, result: &str) {
         let entry = AuditEntry {
-            time: crate::state::rfc3339(SystemTime::now()),
+            time: crate::time::rfc3339(SystemTime::now()),
             action: "delete",
             server: server.map(|s| s.to_string()).unwrap_or_default(),
             zone,

@@ -72,7 +72,7 @@ pub async fn run(
     request: CleanRequest,
 ) -> Result<CleanReport, CleanError> {
     // Hold the state lock for the whole run: two cleanups must never interleave.
-    let mut locked = LockedState::open(&request.state_path, request.lock_wait)?;
+    let mut locked = LockedState::open_waiting(&request.state_path, request.lock_wait).await?;
     let mut report = crate::scan::run(settings).await;
     let now = SystemTime::now();
     let settled = locked.state.settle_unknown_deletes(&report);
@@ -154,7 +154,7 @@ pub async fn run(
         unknown = true;
         let key = crate::state::record_key(&r.domain, &r.record);
         if let Some(entry) = locked.state.records.get_mut(&key) {
-            entry.delete_unknown_since = Some(crate::state::Timestamp(SystemTime::now()));
+            entry.delete_unknown_since = Some(crate::time::Timestamp(SystemTime::now()));
         }
     }
     if unknown {
@@ -322,7 +322,7 @@ pub async fn restore(
         };
         if let Some(log) = audit.as_deref_mut() {
             let _ = log.write(&trail::AuditEntry {
-                time: crate::state::rfc3339(SystemTime::now()),
+                time: crate::time::rfc3339(SystemTime::now()),
                 action: "add",
                 server: server.to_string(),
                 zone: &zone_text,

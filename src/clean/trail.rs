@@ -54,7 +54,7 @@ impl UndoFile {
             write!(
                 file,
                 "; vlmcs-audit undo file, {}\n; Puts back what `vlmcs-audit clean` deleted: `vlmcs-audit restore {shown}` or `nsupdate -k KEYFILE {shown}`\ncheck-names no\n",
-                crate::state::rfc3339(std::time::SystemTime::now()),
+                crate::time::rfc3339(std::time::SystemTime::now()),
             )
             .map_err(failed)?;
             self.file = Some(file);

@@ -175,7 +175,7 @@ fn json_lines(report: &dyn ReportView, out: &mut dyn io::Write) -> Result<(), Re
     report.for_each_finding(&mut |finding| {
         let mut value = serde_json::to_value(finding).map_err(ReportError::Json)?;
         if let Some(map) = value.as_object_mut() {
-            map.insert("time".into(), head.started_at.clone().into());
+            map.insert("time".into(), head.started_at.to_string().into());
             map.insert("tool".into(), head.tool.clone().into());
             map.insert("scan_exit_code".into(), head.exit_code.into());
         }

@@ -41,11 +41,7 @@ pub(crate) fn write(
         text.clear();
         result
     };
-    let started = humantime::parse_rfc3339_weak(&head.started_at)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let started = head.started_at.unix_seconds();
     family(
         &mut text,
         "vlmcs_audit_scan_timestamp_seconds",

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
-    ProbeOutcome, QueryStatus, RecordVerdict, Severity, SrvRecord, normalize_name,
+    ProbeOutcome, QueryStatus, RecordVerdict, ServerObservation, Severity, SrvRecord,
+    normalize_name,
 };
 use crate::name::DnsName;
 
@@ -29,25 +30,59 @@ pub(crate) fn classify(
         records: obs.records.len(),
         ..DomainSummary::default()
     };
-
     if let Some(err) = &obs.discovery_error {
-        out.push(
+        out.about_domain(
             FindingCode::ServerFailure,
             Severity::Critical,
-            None,
-            None,
-            None,
             format!("could not find the authoritative servers: {err}"),
         );
         return finish(out.list, summary);
     }
+    let Some(answering) = server_failures(obs, &mut out) else {
+        return finish(out.list, summary);
+    };
+    summary.complete = true;
+    oversized_answers(obs, &answering, &mut out);
+    disagreement(obs, &answering, &mut out);
+    if obs.records.is_empty() {
+        no_records(obs, &answering, policy, &mut out);
+    } else {
+        record_shape(obs, &mut out);
+        let healthy = hosts(obs, policy, &mut out, &mut summary);
+        shared_addresses(obs, &mut out);
+        if healthy == 0 {
+            out.about_domain(
+                FindingCode::NoHealthyHost,
+                Severity::Critical,
+                format!(
+                    "{} record(s) published, none leads to a working authorized KMS host: clients fail with 0xC004F074",
+                    obs.records.len()
+                ),
+            );
+        }
+    }
+    missing_authorized_hosts(obs, policy, &mut out);
+    unresolved_expected_hosts(policy, &mut out);
+    finish(out.list, summary)
+}
 
+/// A finding for each server that gave no usable answer; the servers that did answer, or
+/// `None` when none did (the domain could not be scanned).
+fn server_failures<'o>(
+    obs: &'o DomainObservation,
+    out: &mut Findings<'_>,
+) -> Option<Vec<&'o ServerObservation>> {
     let answering: Vec<_> = obs
         .servers
         .iter()
         .filter(|s| s.status.is_answer())
         .collect();
     let all_failed = answering.is_empty();
+    let severity = if all_failed {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     for server in obs.servers.iter().filter(|s| !s.status.is_answer()) {
         let mut detail = format!(
             "authoritative server {} for {}: {}",
@@ -61,42 +96,29 @@ pub(crate) fn classify(
         {
             detail.push_str(&format!(" — {extra}"));
         }
-        out.push(
+        out.about_domain(FindingCode::ServerFailure, severity, detail);
+    }
+    if obs.servers.is_empty() {
+        out.about_domain(
             FindingCode::ServerFailure,
-            if all_failed {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
-            None,
-            None,
-            None,
-            detail,
+            Severity::Critical,
+            "no authoritative server to ask".into(),
         );
     }
-    if all_failed {
-        if obs.servers.is_empty() {
-            out.push(
-                FindingCode::ServerFailure,
-                Severity::Critical,
-                None,
-                None,
-                None,
-                "no authoritative server to ask".into(),
-            );
-        }
-        return finish(out.list, summary);
-    }
-    summary.complete = true;
+    (!all_failed).then_some(answering)
+}
 
-    for server in &answering {
+/// Servers that answered more SRV records than a scan examines.
+fn oversized_answers(
+    obs: &DomainObservation,
+    answering: &[&ServerObservation],
+    out: &mut Findings<'_>,
+) {
+    for server in answering {
         if let Some(total) = server.records_answered {
-            out.push(
+            out.about_domain(
                 FindingCode::ServerFailure,
                 Severity::Warning,
-                None,
-                None,
-                None,
                 format!(
                     "{} answered {total} SRV records for {}; only the first {} (in sort order) were examined: a real KMS RRset has a handful, so the zone is broken or hostile",
                     server_label(server),
@@ -106,58 +128,36 @@ pub(crate) fn classify(
             );
         }
     }
-    disagreement(obs, &answering, &mut out);
+}
 
-    if obs.records.is_empty() {
-        let how = if answering.iter().all(|s| s.status == QueryStatus::NxDomain) {
-            "does not exist (NXDOMAIN)"
-        } else {
-            "has no SRV records"
-        };
-        let (severity, consequence) = if policy.expect_records {
-            (
-                Severity::Critical,
-                "KMS clients in this domain cannot discover a host (0x8007232B)",
-            )
-        } else {
-            (
-                Severity::Info,
-                "clients will look in their other search domains",
-            )
-        };
-        out.push(
-            FindingCode::NoRecords,
-            severity,
-            None,
-            None,
-            None,
-            format!("{} {how}: {consequence}", obs.query_name),
-        );
-        missing_authorized_hosts(obs, policy, &mut out);
-        unresolved_expected_hosts(policy, &mut out);
-        return finish(out.list, summary);
-    }
-
-    record_shape(obs, &mut out);
-    let healthy = hosts(obs, policy, &mut out, &mut summary);
-    shared_addresses(obs, &mut out);
-
-    if healthy == 0 {
-        out.push(
-            FindingCode::NoHealthyHost,
+/// NXDOMAIN or NODATA: critical where KMS clients look, info for a search-list domain.
+fn no_records(
+    obs: &DomainObservation,
+    answering: &[&ServerObservation],
+    policy: &DomainPolicy,
+    out: &mut Findings<'_>,
+) {
+    let how = if answering.iter().all(|s| s.status == QueryStatus::NxDomain) {
+        "does not exist (NXDOMAIN)"
+    } else {
+        "has no SRV records"
+    };
+    let (severity, consequence) = if policy.expect_records {
+        (
             Severity::Critical,
-            None,
-            None,
-            None,
-            format!(
-                "{} record(s) published, none leads to a working authorized KMS host: clients fail with 0xC004F074",
-                obs.records.len()
-            ),
-        );
-    }
-    missing_authorized_hosts(obs, policy, &mut out);
-    unresolved_expected_hosts(policy, &mut out);
-    finish(out.list, summary)
+            "KMS clients in this domain cannot discover a host (0x8007232B)",
+        )
+    } else {
+        (
+            Severity::Info,
+            "clients will look in their other search domains",
+        )
+    };
+    out.about_domain(
+        FindingCode::NoRecords,
+        severity,
+        format!("{} {how}: {consequence}", obs.query_name),
+    );
 }
 
 /// The statuses a record can have, most telling first: a record works if any address works;
@@ -217,6 +217,11 @@ struct Findings<'a> {
 }
 
 impl Findings<'_> {
+    /// A finding about the domain as a whole (no target, port or address).
+    fn about_domain(&mut self, code: FindingCode, severity: Severity, detail: String) {
+        self.push(code, severity, None, None, None, detail);
+    }
+
     fn push(
         &mut self,
         code: FindingCode,

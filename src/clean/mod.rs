@@ -69,10 +69,56 @@ pub enum CleanError {
 /// that could not be saved after the deletes (the error says so).
 pub async fn run(
     settings: &ScanSettings,
-    request: CleanRequest,
+    mut request: CleanRequest,
 ) -> Result<CleanReport, CleanError> {
     // Hold the state lock for the whole run: two cleanups must never interleave.
     let mut locked = LockedState::open_waiting(&request.state_path, request.lock_wait).await?;
+    let mut clean = scan_and_plan(settings, &request, &mut locked).await?;
+    let deletions = clean.plan.deletions().count();
+    if !request.apply {
+        if deletions > 0 {
+            clean.notes.push(format!(
+                "plan only: {deletions} record(s) would be deleted; add --apply to delete them"
+            ));
+        }
+        clean.exit_code = plan_exit_code(&clean);
+        return Ok(clean);
+    }
+    if deletions == 0 {
+        clean.notes.push("nothing to delete".into());
+        clean.exit_code = plan_exit_code(&clean);
+        return Ok(clean);
+    }
+    // Asked once: the rest of the request stays borrowable.
+    let confirm = std::mem::replace(&mut request.confirm, Box::new(|_| false));
+    if !confirm(&clean.plan) {
+        return Err(CleanError::NotConfirmed);
+    }
+    apply_plan(settings, &request, &mut clean).await?;
+    if remember_unknown_outcomes(&clean, &mut locked)? {
+        clean.notes.push(
+            "the outcome of some deletes is unknown: the next scan with this state file reports whether they took effect"
+                .into(),
+        );
+    }
+    clean.exit_code = if clean
+        .results
+        .iter()
+        .any(|r| matches!(r.result, ActionOutcome::Failed | ActionOutcome::Unknown))
+    {
+        exit_code::CRITICAL
+    } else {
+        plan_exit_code(&clean)
+    };
+    Ok(clean)
+}
+
+/// Scans, folds the scan into the state (saved at once), and plans from both.
+async fn scan_and_plan(
+    settings: &ScanSettings,
+    request: &CleanRequest,
+    locked: &mut LockedState,
+) -> Result<CleanReport, CleanError> {
     let mut report = crate::scan::run(settings).await;
     let now = SystemTime::now();
     let settled = locked.state.settle_unknown_deletes(&report);
@@ -91,35 +137,25 @@ pub async fn run(
                 .into(),
         );
     }
-    let deletions = plan.deletions().count();
-    let mut clean = CleanReport {
+    Ok(CleanReport {
         applied: false,
         auth: request.auth.describe(),
-        plan: plan.clone(),
+        plan,
         results: Vec::new(),
         undo_file: None,
         audit_log: None,
         notes,
         exit_code: exit_code::OK,
         scan: report,
-    };
-    if !request.apply {
-        if deletions > 0 {
-            clean.notes.push(format!(
-                "plan only: {deletions} record(s) would be deleted; add --apply to delete them"
-            ));
-        }
-        clean.exit_code = plan_exit_code(&clean);
-        return Ok(clean);
-    }
-    if deletions == 0 {
-        clean.notes.push("nothing to delete".into());
-        clean.exit_code = plan_exit_code(&clean);
-        return Ok(clean);
-    }
-    if !(request.confirm)(&plan) {
-        return Err(CleanError::NotConfirmed);
-    }
+    })
+}
+
+/// Sends the plan's deletes, with the audit log and undo file.
+async fn apply_plan(
+    settings: &ScanSettings,
+    request: &CleanRequest,
+    clean: &mut CleanReport,
+) -> Result<(), CleanError> {
     let resolvers = if settings.resolvers.is_empty() {
         crate::discover::system_resolvers().unwrap_or_default()
     } else {
@@ -138,13 +174,21 @@ pub async fn run(
         undo: trail::UndoFile::new(&request.undo_path),
         audit,
     };
-    clean.results = applier.apply(&clean.scan, &plan).await;
+    clean.results = applier.apply(&clean.scan, &clean.plan).await;
     clean.applied = true;
     if applier.undo.written() {
         clean.undo_file = Some(request.undo_path.display().to_string());
     }
     clean.audit_log = Some(request.audit_path.display().to_string());
-    // A delete whose outcome is unknown is remembered: the next scan says what became of it.
+    Ok(())
+}
+
+/// A delete whose outcome is unknown is remembered: the next scan says what became of it.
+/// True when there was one.
+fn remember_unknown_outcomes(
+    clean: &CleanReport,
+    locked: &mut LockedState,
+) -> Result<bool, CleanError> {
     let mut unknown = false;
     for r in clean
         .results
@@ -154,26 +198,13 @@ pub async fn run(
         unknown = true;
         let key = crate::state::record_key(&r.domain, &r.record);
         if let Some(entry) = locked.state.records.get_mut(&key) {
-            entry.delete_unknown_since = Some(crate::time::Timestamp(SystemTime::now()));
+            entry.delete_unknown_since = Some(crate::time::Timestamp::now());
         }
     }
     if unknown {
         locked.save()?;
-        clean.notes.push(
-            "the outcome of some deletes is unknown: the next scan with this state file reports whether they took effect"
-                .into(),
-        );
     }
-    clean.exit_code = if clean
-        .results
-        .iter()
-        .any(|r| matches!(r.result, ActionOutcome::Failed | ActionOutcome::Unknown))
-    {
-        exit_code::CRITICAL
-    } else {
-        plan_exit_code(&clean)
-    };
-    Ok(clean)
+    Ok(unknown)
 }
 
 /// 0 when nothing was held back, 1 when a safety rail (or a missing flag) kept a failing

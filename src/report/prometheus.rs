@@ -34,48 +34,56 @@ pub(crate) fn write(
     report: &dyn ReportView,
     out: &mut dyn std::io::Write,
 ) -> Result<(), ReportError> {
-    let head = report.head();
-    let mut text = String::new();
-    let flush = |text: &mut String, out: &mut dyn std::io::Write| {
-        let result = out.write_all(text.as_bytes()).map_err(ReportError::Write);
-        text.clear();
-        result
-    };
-    let started = head.started_at.unix_seconds();
-    family(
-        &mut text,
-        "vlmcs_audit_scan_timestamp_seconds",
-        "Unix time the scan started.",
-    );
-    let _ = writeln!(text, "vlmcs_audit_scan_timestamp_seconds {started}");
-    family(
-        &mut text,
-        "vlmcs_audit_scan_duration_seconds",
-        "How long the scan took.",
-    );
-    let _ = writeln!(
-        text,
-        "vlmcs_audit_scan_duration_seconds {}",
-        head.duration_ms / 1000.0
-    );
-    family(
-        &mut text,
-        "vlmcs_audit_scan_complete",
-        "1 when every domain could be scanned.",
-    );
-    let _ = writeln!(
-        text,
-        "vlmcs_audit_scan_complete {}",
-        u8::from(head.complete)
-    );
-    family(
-        &mut text,
-        "vlmcs_audit_exit_code",
-        "The scan's exit code (0 ok, 1 warning, 2 critical, 3 unknown).",
-    );
-    let _ = writeln!(text, "vlmcs_audit_exit_code {}", head.exit_code);
+    let mut text = scan_families(report.head());
     flush(&mut text, out)?;
+    per_domain_families(report, &mut text, out)?;
+    probe_families(report, &mut text, out)
+}
 
+fn flush(text: &mut String, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
+    let result = out.write_all(text.as_bytes()).map_err(ReportError::Write);
+    text.clear();
+    result
+}
+
+/// One value each, about the scan as a whole.
+fn scan_families(head: &crate::model::Report) -> String {
+    let mut text = String::new();
+    let gauges: [(&str, &str, String); 4] = [
+        (
+            "vlmcs_audit_scan_timestamp_seconds",
+            "Unix time the scan started.",
+            head.started_at.unix_seconds().to_string(),
+        ),
+        (
+            "vlmcs_audit_scan_duration_seconds",
+            "How long the scan took.",
+            (head.duration_ms / 1000.0).to_string(),
+        ),
+        (
+            "vlmcs_audit_scan_complete",
+            "1 when every domain could be scanned.",
+            u8::from(head.complete).to_string(),
+        ),
+        (
+            "vlmcs_audit_exit_code",
+            "The scan's exit code (0 ok, 1 warning, 2 critical, 3 unknown).",
+            head.exit_code.to_string(),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        family(&mut text, name, help);
+        let _ = writeln!(text, "{name} {value}");
+    }
+    text
+}
+
+/// The summary counts and the findings per severity, one line per domain.
+fn per_domain_families(
+    report: &dyn ReportView,
+    text: &mut String,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
     let per_domain: [(&str, &str, SummaryField); 5] = [
         (
             "vlmcs_audit_domain_records",
@@ -104,7 +112,7 @@ pub(crate) fn write(
         ),
     ];
     for (name, help, value) in per_domain {
-        family(&mut text, name, help);
+        family(text, name, help);
         report.for_each_domain(&mut |d, _| {
             let _ = writeln!(
                 text,
@@ -112,12 +120,12 @@ pub(crate) fn write(
                 label(&d.observation.domain),
                 value(&d.summary)
             );
-            flush(&mut text, out)
+            flush(text, out)
         })?;
-        flush(&mut text, out)?;
+        flush(text, out)?;
     }
     family(
-        &mut text,
+        text,
         "vlmcs_audit_domain_findings",
         "Findings per domain and severity.",
     );
@@ -130,44 +138,46 @@ pub(crate) fn write(
                 label(&d.observation.domain)
             );
         }
-        flush(&mut text, out)
-    })?;
-    // Two families from the same probes: each in a pass of its own.
-    for (name, help, up) in [
+        flush(text, out)
+    })
+}
+
+/// Two families from the same probes: each in a pass of its own.
+fn probe_families(
+    report: &dyn ReportView,
+    text: &mut String,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
+    type ProbeValue = fn(&crate::model::ProbeObservation) -> String;
+    let families: [(&str, &str, ProbeValue); 2] = [
         (
             "vlmcs_audit_host_up",
             "1 when the endpoint answered the KMS RPC bind.",
-            true,
+            |p| u8::from(p.outcome == ProbeOutcome::KmsRpc).to_string(),
         ),
         (
             "vlmcs_audit_host_probe_seconds",
             "How long the endpoint's probe took.",
-            false,
+            |p| (p.duration_ms / 1000.0).to_string(),
         ),
-    ] {
-        family(&mut text, name, help);
+    ];
+    for (name, help, value) in families {
+        family(text, name, help);
         report.for_each_domain(&mut |d, _| {
             for p in &d.observation.probes {
-                let labels = format!(
-                    "domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"",
+                let _ = writeln!(
+                    text,
+                    "{name}{{domain=\"{}\",target=\"{}\",address=\"{}\",port=\"{}\"}} {}",
                     label(&d.observation.domain),
                     label(&p.target.to_string()),
                     label(&display_addr(p.address)),
-                    p.port
+                    p.port,
+                    value(p)
                 );
-                if up {
-                    let _ = writeln!(
-                        text,
-                        "{name}{{{labels}}} {}",
-                        u8::from(p.outcome == ProbeOutcome::KmsRpc)
-                    );
-                } else {
-                    let _ = writeln!(text, "{name}{{{labels}}} {}", p.duration_ms / 1000.0);
-                }
             }
-            flush(&mut text, out)
+            flush(text, out)
         })?;
-        flush(&mut text, out)?;
+        flush(text, out)?;
     }
     Ok(())
 }

@@ -474,6 +474,53 @@ fn probe_finding(
 ) -> bool {
     let at = format!("{}:{}", display_addr(probe.address), probe.port);
     let timing = format!("{:.0} ms", probe.duration_ms);
+    let (code, detail) = match probe.outcome {
+        ProbeOutcome::KmsRpc => {
+            return live_kms_finding(record, probe, alias, policy, out, summary);
+        }
+        outcome if outcome.is_dead() => {
+            summary.dead += 1;
+            (
+                FindingCode::DeadHost,
+                format!(
+                    "{} at {at}: {} ({timing}); clients that try it lose time or fail with 0x800706BA",
+                    record.target, probe.detail
+                ),
+            )
+        }
+        _ => {
+            summary.not_kms += 1;
+            (
+                FindingCode::NotKms,
+                format!(
+                    "{} at {at} accepts TCP but is not a KMS host: {} ({timing})",
+                    record.target, probe.detail
+                ),
+            )
+        }
+    };
+    out.push(
+        code,
+        Severity::Warning,
+        Some(record.target.to_string()),
+        Some(record.port),
+        Some(probe.address),
+        detail,
+    );
+    false
+}
+
+/// A live KMS endpoint: healthy when authorized (with a note when reached under another name
+/// or when it is an emulator), otherwise a rogue host. True when healthy.
+fn live_kms_finding(
+    record: &SrvRecord,
+    probe: &ProbeObservation,
+    alias: Option<&str>,
+    policy: &DomainPolicy,
+    out: &mut Findings<'_>,
+    summary: &mut DomainSummary,
+) -> bool {
+    let at = format!("{}:{}", display_addr(probe.address), probe.port);
     let mut push = |code, severity, detail| {
         out.push(
             code,
@@ -484,82 +531,53 @@ fn probe_finding(
             detail,
         )
     };
-    match probe.outcome {
-        ProbeOutcome::KmsRpc => {
-            let authorization = authorize(&record.target.to_string(), probe.address, alias, policy);
-            let authorized = !matches!(authorization, Authorization::Unauthorized);
-            if let Authorization::OtherName { host, how } = &authorization {
-                push(
-                    FindingCode::HostAlias,
-                    Severity::Info,
-                    format!(
-                        "{} at {at} is the authorized KMS host {host}, published under another name ({how}); RFC 2782 wants the host's own name in the record",
-                        record.target
-                    ),
-                );
-            }
-            if let Some((code, severity, detail)) = emulator_finding(probe) {
-                push(
-                    code,
-                    severity,
-                    format!("{} at {at} {detail}", record.target),
-                );
-            }
-            if authorized {
-                summary.healthy += 1;
-                let how = if policy.authorized.is_some() {
-                    "authorized KMS host"
-                } else {
-                    "KMS host (no allowlist to check it against)"
-                };
-                push(
-                    FindingCode::Healthy,
-                    Severity::Ok,
-                    format!(
-                        "{} at {at} answers the KMS RPC interface ({}, {timing}): {how}",
-                        record.target,
-                        probe.transfer_syntax.as_deref().unwrap_or("accepted")
-                    ),
-                );
-                true
-            } else {
-                summary.unauthorized += 1;
-                push(
-                    FindingCode::UnauthorizedHost,
-                    Severity::Critical,
-                    format!(
-                        "{} at {at} is a live KMS host that is not on the allowlist: typically a client with a KMS host key (CSVLK) installed by mistake; its clients fail with 0xC004C008 or 0xC004F041",
-                        record.target
-                    ),
-                );
-                false
-            }
-        }
-        outcome if outcome.is_dead() => {
-            summary.dead += 1;
-            push(
-                FindingCode::DeadHost,
-                Severity::Warning,
-                format!(
-                    "{} at {at}: {} ({timing}); clients that try it lose time or fail with 0x800706BA",
-                    record.target, probe.detail
-                ),
-            );
-            false
-        }
-        _ => {
-            summary.not_kms += 1;
-            push(
-                FindingCode::NotKms,
-                Severity::Warning,
-                format!(
-                    "{} at {at} accepts TCP but is not a KMS host: {} ({timing})",
-                    record.target, probe.detail
-                ),
-            );
-            false
-        }
+    let authorization = authorize(&record.target.to_string(), probe.address, alias, policy);
+    if let Authorization::OtherName { host, how } = &authorization {
+        push(
+            FindingCode::HostAlias,
+            Severity::Info,
+            format!(
+                "{} at {at} is the authorized KMS host {host}, published under another name ({how}); RFC 2782 wants the host's own name in the record",
+                record.target
+            ),
+        );
     }
+    if let Some((code, severity, detail)) = emulator_finding(probe) {
+        push(
+            code,
+            severity,
+            format!("{} at {at} {detail}", record.target),
+        );
+    }
+    if matches!(authorization, Authorization::Unauthorized) {
+        summary.unauthorized += 1;
+        push(
+            FindingCode::UnauthorizedHost,
+            Severity::Critical,
+            format!(
+                "{} at {at} is a live KMS host that is not on the allowlist: typically a client with a KMS host key (CSVLK) installed by mistake. Clients sent to it fail with 0xC004F041 (it is not activated) or 0xC004F038 (below its activation threshold); activating its key uses up the CSVLK's activations at Microsoft (0xC004C008 once they are gone)",
+                record.target
+            ),
+        );
+        return false;
+    }
+    summary.healthy += 1;
+    let how = if policy.authorized.is_some() {
+        "authorized KMS host"
+    } else {
+        "KMS host (no allowlist to check it against)"
+    };
+    push(
+        FindingCode::Healthy,
+        Severity::Ok,
+        format!(
+            "{} at {at} answers the KMS RPC interface ({}, {:.0} ms): {how}",
+            record.target,
+            probe.transfer_syntax.as_deref().unwrap_or("accepted"),
+            probe.duration_ms
+        ),
+    );
+    true
 }
 
 /// Who an endpoint is, as far as the allowlist goes.

@@ -268,9 +268,36 @@ impl Asker {
                 zone: dns::presentation(&zone),
             });
         }
+        let servers = self
+            .name_server_addresses(
+                resolvers,
+                &ns_names,
+                &ns_reply.message.additionals,
+                nameserver_port,
+            )
+            .await
+            .map_err(|problems| DiscoveryError::NameServersUnresolved {
+                zone: dns::presentation(&zone),
+                problems,
+            })?;
+        Ok(Authorities {
+            zone,
+            primary,
+            servers,
+        })
+    }
+
+    /// The addresses of the name servers, from the glue or looked up; what went wrong with
+    /// each when none has one.
+    async fn name_server_addresses(
+        &self,
+        resolvers: &[SocketAddr],
+        ns_names: &[Name],
+        glue: &[Record],
+        nameserver_port: u16,
+    ) -> Result<Vec<(String, SocketAddr)>, Vec<String>> {
         let mut servers = Vec::new();
         let mut problems = Vec::new();
-        let glue = &ns_reply.message.additionals;
         let lookups = ns_names.iter().map(|ns| async move {
             let from_glue = addresses_in(glue, ns);
             let addresses = if from_glue.is_empty() {
@@ -294,16 +321,9 @@ impl Asker {
             }
         }
         if servers.is_empty() {
-            return Err(DiscoveryError::NameServersUnresolved {
-                zone: dns::presentation(&zone),
-                problems,
-            });
+            return Err(problems);
         }
-        Ok(Authorities {
-            zone,
-            primary,
-            servers,
-        })
+        Ok(servers)
     }
 
     /// The zone that holds `name`, as `server` (authoritative) sees it: the owner of the SOA

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use crate::classify::{KMS_PORT, display_addr};
 use crate::model::ServersFrom;
-use crate::model::{DomainReport, Finding, FindingCode, Report, Severity, SrvRecord};
+use crate::model::{
+    DomainObservation, DomainReport, Finding, FindingCode, Report, Severity, SrvRecord,
+};
 use crate::name::DnsName;
 use crate::quote;
 
@@ -191,7 +193,9 @@ fn item(domain: &DomainReport, f: &Finding) -> Item {
 }
 
 /// What clients see, what to do, and the commands for it.
-fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Commands>) {
+type Advice = (String, Vec<String>, Vec<Commands>);
+
+fn advice(domain: &DomainReport, f: &Finding) -> Advice {
     let records = records_of(domain, f);
     let delete = || delete_commands(domain, &records, f.code == FindingCode::UnauthorizedHost);
     let target = f.target.clone().unwrap_or_default();
@@ -234,56 +238,8 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
             ],
             delete(),
         ),
-        FindingCode::UnauthorizedHost => {
-            let steps = vec![
-                format!(
-                    "On the host ({}), put the KMS client setup key (GVLK) for its edition back and activate against your real KMS host (Windows keys: {GVLK_WINDOWS}; Office: {GVLK_OFFICE}). The report does not guess the edition: replace REPLACE-WITH-GVLK below before running it.",
-                    shown(&target)
-                ),
-                format!("Stop it publishing: `slmgr.vbs /cdns`, or set DisableDnsPublishing=1 under {SPP_KEY} and restart sppsvc."),
-                "Then delete its record (below, or `vlmcs-audit clean --include-unauthorized`): the record comes back within a day unless the host is fixed first.".into(),
-            ];
-            // cscript waits for each step (a bare `slmgr.vbs` opens a dialog and returns at
-            // once, so /ato could run before /ipk finished).
-            let mut commands = vec![Commands {
-                shell: "bat",
-                context: "on that host, in an elevated Command Prompt (replace REPLACE-WITH-GVLK first)".into(),
-                code: format!(
-                    "{SLMGR} /upk\n{SLMGR} /ipk REPLACE-WITH-GVLK\n{SLMGR} /cdns\nreg add \"{SPP_KEY}\" /v DisableDnsPublishing /t REG_DWORD /d 1 /f\nnet stop sppsvc && net start sppsvc\n{SLMGR} /ato\n{SLMGR} /dlv"
-                ),
-            }];
-            commands.extend(delete());
-            (
-                "Clients sent to this host fail with 0xC004F041 (the host is not activated) or 0xC004F038 (below its activation threshold); on the host itself, activating the KMS host key (CSVLK) fails with 0xC004C008 once the key's activations at Microsoft are used up by such stray installs.".into(),
-                steps,
-                commands,
-            )
-        }
-        FindingCode::NoRecords => {
-            let mut commands = Vec::new();
-            if let Some(d) = quote::cmd(&domain.observation.domain) {
-                // Read, append if missing, write back: never replace the host's list.
-                let line = quote::powershell(&format!("{d},0,0"));
-                commands.push(Commands {
-                    shell: "powershell",
-                    context: "on an existing KMS host, elevated: adds this domain to its DnsDomainPublishList if missing, keeping the lines it has (repeat on every KMS host)".into(),
-                    code: format!(
-                        "$key = 'HKLM:\\{}'\n$line = {line}\n$list = @((Get-ItemProperty -Path $key -Name DnsDomainPublishList -ErrorAction SilentlyContinue).DnsDomainPublishList | Where-Object {{ $_ }})\nif ($list -notcontains $line) {{ Set-ItemProperty -Path $key -Name DnsDomainPublishList -Type MultiString -Value ($list + $line) }}\nRestart-Service sppsvc",
-                        SPP_KEY.trim_start_matches("HKLM\\")
-                    ),
-                });
-                commands.push(Commands {
-                    shell: "bat",
-                    context: "or on the clients: look for hosts in another domain only (replace REPLACE-WITH-KMS-DOMAIN first)".into(),
-                    code: format!("{SLMGR} /skms-domain REPLACE-WITH-KMS-DOMAIN\n{SLMGR} /ato"),
-                });
-            }
-            (
-                "Clients in this domain find no KMS host: activation fails with 0x8007232B (DNS name does not exist).".into(),
-                vec!["Publish an existing KMS host into this domain through its DnsDomainPublishList (`domain,priority,weight`), or point the clients elsewhere.".into()],
-                commands,
-            )
-        }
+        FindingCode::UnauthorizedHost => unauthorized_host_advice(&target, delete()),
+        FindingCode::NoRecords => no_records_advice(domain),
         FindingCode::NoHealthyHost => (
             "No record leads to a working authorized KMS host: every client of this domain that needs activation fails (0xC004F074).".into(),
             vec!["Fix or replace a KMS host first (the items above say which records are stale), then clean up the stale records.".into()],
@@ -349,6 +305,63 @@ fn advice(domain: &DomainReport, f: &Finding) -> (String, Vec<String>, Vec<Comma
     }
 }
 
+/// A client that became a KMS host: give it its client key back, stop it publishing, then
+/// delete its record.
+fn unauthorized_host_advice(target: &str, delete: Vec<Commands>) -> Advice {
+    let steps = vec![
+        format!(
+            "On the host ({}), put the KMS client setup key (GVLK) for its edition back and activate against your real KMS host (Windows keys: {GVLK_WINDOWS}; Office: {GVLK_OFFICE}). The report does not guess the edition: replace REPLACE-WITH-GVLK below before running it.",
+            shown(target)
+        ),
+        format!("Stop it publishing: `slmgr.vbs /cdns`, or set DisableDnsPublishing=1 under {SPP_KEY} and restart sppsvc."),
+        "Then delete its record (below, or `vlmcs-audit clean --include-unauthorized`): the record comes back within a day unless the host is fixed first.".into(),
+    ];
+    // cscript waits for each step (a bare `slmgr.vbs` opens a dialog and returns at
+    // once, so /ato could run before /ipk finished).
+    let mut commands = vec![Commands {
+        shell: "bat",
+        context: "on that host, in an elevated Command Prompt (replace REPLACE-WITH-GVLK first)"
+            .into(),
+        code: format!(
+            "{SLMGR} /upk\n{SLMGR} /ipk REPLACE-WITH-GVLK\n{SLMGR} /cdns\nreg add \"{SPP_KEY}\" /v DisableDnsPublishing /t REG_DWORD /d 1 /f\nnet stop sppsvc && net start sppsvc\n{SLMGR} /ato\n{SLMGR} /dlv"
+        ),
+    }];
+    commands.extend(delete);
+    (
+        "Clients sent to this host fail with 0xC004F041 (the host is not activated) or 0xC004F038 (below its activation threshold); on the host itself, activating the KMS host key (CSVLK) fails with 0xC004C008 once the key's activations at Microsoft are used up by such stray installs.".into(),
+        steps,
+        commands,
+    )
+}
+
+/// No host published here: publish one (read-append-write, never replacing a host's list), or
+/// point the clients elsewhere.
+fn no_records_advice(domain: &DomainReport) -> Advice {
+    let mut commands = Vec::new();
+    if let Some(d) = quote::cmd(&domain.observation.domain) {
+        // Read, append if missing, write back: never replace the host's list.
+        let line = quote::powershell(&format!("{d},0,0"));
+        commands.push(Commands {
+            shell: "powershell",
+            context: "on an existing KMS host, elevated: adds this domain to its DnsDomainPublishList if missing, keeping the lines it has (repeat on every KMS host)".into(),
+            code: format!(
+                "$key = 'HKLM:\\{}'\n$line = {line}\n$list = @((Get-ItemProperty -Path $key -Name DnsDomainPublishList -ErrorAction SilentlyContinue).DnsDomainPublishList | Where-Object {{ $_ }})\nif ($list -notcontains $line) {{ Set-ItemProperty -Path $key -Name DnsDomainPublishList -Type MultiString -Value ($list + $line) }}\nRestart-Service sppsvc",
+                SPP_KEY.trim_start_matches("HKLM\\")
+            ),
+        });
+        commands.push(Commands {
+            shell: "bat",
+            context: "or on the clients: look for hosts in another domain only (replace REPLACE-WITH-KMS-DOMAIN first)".into(),
+            code: format!("{SLMGR} /skms-domain REPLACE-WITH-KMS-DOMAIN\n{SLMGR} /ato"),
+        });
+    }
+    (
+        "Clients in this domain find no KMS host: activation fails with 0x8007232B (DNS name does not exist).".into(),
+        vec!["Publish an existing KMS host into this domain through its DnsDomainPublishList (`domain,priority,weight`), or point the clients elsewhere.".into()],
+        commands,
+    )
+}
+
 /// A DNS name for prose: as it is when it is a valid host name, escaped and marked otherwise.
 fn shown(name: &str) -> String {
     if quote::is_valid_hostname(name) {
@@ -392,74 +405,88 @@ fn delete_commands(
         .copied()
         .filter(|r| names_fit && quote::is_valid_hostname(&r.target.to_string()))
         .collect();
-    let mut out = Vec::new();
-    if crate::config::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
-        let flags = if unauthorized {
-            " --include-unauthorized"
-        } else {
-            ""
-        };
-        let domain_arg = quote::sh(&obs.domain);
-        out.push(Commands {
-            shell: "sh",
-            context: format!(
-                "safely, with vlmcs-audit (re-probes, keeps an undo file){}",
-                if unauthorized {
-                    ""
-                } else if rrset_fits {
-                    "; by hand: the nsupdate script under \"Clean up this domain\" below"
-                } else {
-                    "; the nsupdate form is left out because the RRset holds names that are not host names"
-                }
-            ),
-            code: format!(
-                "vlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags}          # the plan first\nvlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags} --apply   # Active Directory: --gss instead of --tsig-key"
-            ),
-        });
-    }
+    let mut out: Vec<Commands> = clean_command(obs, unauthorized, rrset_fits)
+        .into_iter()
+        .collect();
     if !fit.is_empty() {
-        let relative = owner
-            .strip_suffix(&zone)
-            .map(|r| r.trim_end_matches('.'))
-            .filter(|r| !r.is_empty())
-            .unwrap_or("@");
-        // Select the exact record, preview the removal, then remove it: no guess about the
-        // cmdlet's -RecordData string form, and never every SRV record of the name.
-        let mut ps = String::new();
-        for r in &fit {
-            let target = r.target.to_string();
-            let target = if target.ends_with('.') {
-                target
-            } else {
-                format!("{target}.")
-            };
-            let select = format!(
-                "Get-DnsServerResourceRecord -ZoneName {zone_q} -Name {name_q} -RRType Srv | Where-Object {{ $_.RecordData.DomainName -eq {target_q} -and $_.RecordData.Port -eq {} -and $_.RecordData.Priority -eq {} -and $_.RecordData.Weight -eq {} }}",
-                r.port,
-                r.priority,
-                r.weight,
-                zone_q = quote::powershell(&zone),
-                name_q = quote::powershell(relative),
-                target_q = quote::powershell(&target),
-            );
-            let _ = writeln!(
-                ps,
-                "{select} | Remove-DnsServerResourceRecord -ZoneName {} -WhatIf",
-                quote::powershell(&zone)
-            );
-            let _ = writeln!(
-                ps,
-                "{select} | Remove-DnsServerResourceRecord -ZoneName {} -Force",
-                quote::powershell(&zone)
-            );
-        }
-        out.push(Commands {
-            shell: "powershell",
-            context: "on a Windows DNS server, or with -ComputerName DC: the first line shows what would go (-WhatIf), the second removes exactly that record".into(),
-            code: ps.trim_end().to_string(),
-        });
+        out.push(powershell_removal(owner, &zone, &fit));
     }
     out
+}
+
+/// `vlmcs-audit clean` for the domain: plan first, then apply (`None` when the domain is not
+/// a name `clean` takes).
+fn clean_command(
+    obs: &DomainObservation,
+    unauthorized: bool,
+    rrset_fits: bool,
+) -> Option<Commands> {
+    if !crate::config::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
+        return None;
+    }
+    let flags = if unauthorized {
+        " --include-unauthorized"
+    } else {
+        ""
+    };
+    let domain_arg = quote::sh(&obs.domain);
+    Some(Commands {
+        shell: "sh",
+        context: format!(
+            "safely, with vlmcs-audit (re-probes, keeps an undo file){}",
+            if unauthorized {
+                ""
+            } else if rrset_fits {
+                "; by hand: the nsupdate script under \"Clean up this domain\" below"
+            } else {
+                "; the nsupdate form is left out because the RRset holds names that are not host names"
+            }
+        ),
+        code: format!(
+            "vlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags}          # the plan first\nvlmcs-audit clean {domain_arg} --tsig-key /path/to/ddns.key{flags} --apply   # Active Directory: --gss instead of --tsig-key"
+        ),
+    })
+}
+
+/// Select the exact record, preview the removal, then remove it: no guess about the cmdlet's
+/// -RecordData string form, and never every SRV record of the name.
+fn powershell_removal(owner: &str, zone: &str, records: &[&SrvRecord]) -> Commands {
+    let relative = owner
+        .strip_suffix(zone)
+        .map(|r| r.trim_end_matches('.'))
+        .filter(|r| !r.is_empty())
+        .unwrap_or("@");
+    let zone_q = quote::powershell(zone);
+    let mut ps = String::new();
+    for r in records {
+        let target = r.target.to_string();
+        let target = if target.ends_with('.') {
+            target
+        } else {
+            format!("{target}.")
+        };
+        let select = format!(
+            "Get-DnsServerResourceRecord -ZoneName {zone_q} -Name {name_q} -RRType Srv | Where-Object {{ $_.RecordData.DomainName -eq {target_q} -and $_.RecordData.Port -eq {} -and $_.RecordData.Priority -eq {} -and $_.RecordData.Weight -eq {} }}",
+            r.port,
+            r.priority,
+            r.weight,
+            name_q = quote::powershell(relative),
+            target_q = quote::powershell(&target),
+        );
+        let _ = writeln!(
+            ps,
+            "{select} | Remove-DnsServerResourceRecord -ZoneName {zone_q} -WhatIf"
+        );
+        let _ = writeln!(
+            ps,
+            "{select} | Remove-DnsServerResourceRecord -ZoneName {zone_q} -Force"
+        );
+    }
+    Commands {
+        shell: "powershell",
+        context: "on a Windows DNS server, or with -ComputerName DC: the first line shows what would go (-WhatIf), the second removes exactly that record".into(),
+        code: ps.trim_end().to_string(),
+    }
 }
 
 /// The records' verdicts; a scan saved before verdicts existed gets them decided now, the way

@@ -191,30 +191,17 @@ pub(crate) async fn negotiate(
         .unwrap_or_default();
     let mut last_reply = Vec::new();
     for _round in 0..8 {
-        let id = random_u32() as u16;
-        let query = tkey::query(id, &context_name, &token, now as u32).map_err(GssError::Query)?;
-        let reply = crate::dns::exchange_tcp(server, &query, timeout)
-            .await
-            .map_err(|e| match e {
-                crate::dns::ExchangeError::NoReply { .. } => GssError::NoAnswer { server, timeout },
-                other => GssError::Exchange(other),
-            })?;
-        let answer = tkey::parse_answer(&reply, id, &context_name).map_err(GssError::Answer)?;
-        if answer.rcode != 0 {
-            return Err(GssError::Refused {
-                code: hickory_proto::op::ResponseCode::from(0, answer.rcode),
-                spn_host: spn_host.to_string(),
-            });
-        }
-        let tkey = answer.tkey.ok_or(GssError::NoTkey)?;
-        if tkey.error != 0 {
-            return Err(GssError::Tkey {
-                code: tkey.error,
-                spn: spn.clone(),
-            });
-        }
+        let round = Round {
+            server,
+            timeout,
+            context: &context_name,
+            now: now as u32,
+            spn_host,
+            spn: &spn,
+        };
+        let (reply, server_token) = round.exchange(&token).await?;
         last_reply = reply;
-        match ctx.step(Some(&tkey.key), None).map_err(kerberos)? {
+        match ctx.step(Some(&server_token), None).map_err(kerberos)? {
             Some(next) if !next.is_empty() && !ctx.is_complete() => token = next.to_vec(),
             _ => break,
         }
@@ -233,6 +220,46 @@ pub(crate) async fn negotiate(
         tracing::info!(?form, "TKEY answer signature verified");
     }
     Ok(provider)
+}
+
+/// One TKEY round trip of a negotiation.
+struct Round<'a> {
+    server: SocketAddr,
+    timeout: Duration,
+    context: &'a Name,
+    now: u32,
+    spn_host: &'a str,
+    spn: &'a str,
+}
+
+impl Round<'_> {
+    /// Sends our token; returns the reply and the server's token.
+    async fn exchange(&self, token: &[u8]) -> Result<(Vec<u8>, Vec<u8>), GssError> {
+        let (server, timeout) = (self.server, self.timeout);
+        let id = random_u32() as u16;
+        let query = tkey::query(id, self.context, token, self.now).map_err(GssError::Query)?;
+        let reply = crate::dns::exchange_tcp(server, &query, timeout)
+            .await
+            .map_err(|e| match e {
+                crate::dns::ExchangeError::NoReply { .. } => GssError::NoAnswer { server, timeout },
+                other => GssError::Exchange(other),
+            })?;
+        let answer = tkey::parse_answer(&reply, id, self.context).map_err(GssError::Answer)?;
+        if answer.rcode != 0 {
+            return Err(GssError::Refused {
+                code: hickory_proto::op::ResponseCode::from(0, answer.rcode),
+                spn_host: self.spn_host.to_string(),
+            });
+        }
+        let tkey = answer.tkey.ok_or(GssError::NoTkey)?;
+        if tkey.error != 0 {
+            return Err(GssError::Tkey {
+                code: tkey.error,
+                spn: self.spn.to_string(),
+            });
+        }
+        Ok((reply, tkey.key))
+    }
 }
 
 fn random_u32() -> u32 {

@@ -305,35 +305,32 @@ async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> Bind
 }
 
 fn interpret(bind: &Bind, reply: BindReply, connect: Option<Duration>) -> BindResult {
-    let ack = match reply {
-        BindReply::Ack(ack) => ack,
-        BindReply::Nak { reason } => {
-            return BindResult::new(
-                ProbeOutcome::RpcNak,
-                connect,
-                format!("an RPC server that refused the bind (bind_nak, reason {reason})"),
-            );
-        }
-        BindReply::Fault { status } => {
-            return BindResult::new(
-                ProbeOutcome::RpcNak,
-                connect,
-                format!(
-                    "an RPC server that answered the bind with a fault (status {status:#010x})"
-                ),
-            );
-        }
-        BindReply::Unexpected { packet_type } => {
-            return BindResult::new(
-                ProbeOutcome::NotRpc,
-                connect,
-                format!("DCE/RPC packet type {packet_type} in reply to a bind"),
-            );
-        }
+    let (outcome, detail) = match reply {
+        BindReply::Ack(ack) => return interpret_ack(bind, ack, connect),
+        BindReply::Nak { reason } => (
+            ProbeOutcome::RpcNak,
+            format!("an RPC server that refused the bind (bind_nak, reason {reason})"),
+        ),
+        BindReply::Fault { status } => (
+            ProbeOutcome::RpcNak,
+            format!("an RPC server that answered the bind with a fault (status {status:#010x})"),
+        ),
+        BindReply::Unexpected { packet_type } => (
+            ProbeOutcome::NotRpc,
+            format!("DCE/RPC packet type {packet_type} in reply to a bind"),
+        ),
     };
+    BindResult::new(outcome, connect, detail)
+}
+
+/// A `bind_ack`: one result per offered context, and an accepted one must name the transfer
+/// syntax offered in that context; anything else is not an honest KMS endpoint.
+fn interpret_ack(bind: &Bind, ack: BindAck, connect: Option<Duration>) -> BindResult {
     let offered = &bind.contexts;
-    // One result per offered context, and an accepted one must name the transfer syntax we
-    // offered in that context: anything else is not an honest KMS endpoint.
+    let accepted = ack
+        .results
+        .iter()
+        .position(|r| r.result == rpc::ContextResult::ACCEPTANCE);
     let mut result = if ack.results.len() != offered.len() {
         BindResult::new(
             ProbeOutcome::NotRpc,
@@ -344,57 +341,41 @@ fn interpret(bind: &Bind, reply: BindReply, connect: Option<Duration>) -> BindRe
                 offered.len()
             ),
         )
-    } else {
-        match ack
-            .results
-            .iter()
-            .position(|r| r.result == rpc::ContextResult::ACCEPTANCE)
-        {
-            Some(index)
-                if !offered[index]
-                    .transfer_syntaxes
-                    .contains(&ack.results[index].transfer_syntax) =>
-            {
-                BindResult::new(
-                    ProbeOutcome::NotRpc,
+    } else if let Some(index) = accepted {
+        let syntax = ack.results[index].transfer_syntax;
+        if !offered[index].transfer_syntaxes.contains(&syntax) {
+            BindResult::new(
+                ProbeOutcome::NotRpc,
+                connect,
+                format!(
+                    "bind_ack accepted context {index} with transfer syntax {syntax}, which was not offered there"
+                ),
+            )
+        } else {
+            let name = if syntax == NDR64 { "NDR64" } else { "NDR" };
+            BindResult {
+                transfer_syntax: Some(name.to_string()),
+                ..BindResult::new(
+                    ProbeOutcome::KmsRpc,
                     connect,
-                    format!(
-                        "bind_ack accepted context {index} with transfer syntax {}, which was not offered there",
-                        ack.results[index].transfer_syntax
-                    ),
-                )
-            }
-            Some(index) => {
-                let syntax = if ack.results[index].transfer_syntax == NDR64 {
-                    "NDR64"
-                } else {
-                    "NDR"
-                };
-                BindResult {
-                    transfer_syntax: Some(syntax.to_string()),
-                    ..BindResult::new(
-                        ProbeOutcome::KmsRpc,
-                        connect,
-                        format!("bind_ack: KMS interface accepted with {syntax}"),
-                    )
-                }
-            }
-            None => {
-                let why = ack
-                    .results
-                    .iter()
-                    .map(|r| r.describe())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                BindResult::new(
-                    ProbeOutcome::RpcRejected,
-                    connect,
-                    format!(
-                        "an RPC server without the KMS interface (bind_ack rejected every context: {why})"
-                    ),
+                    format!("bind_ack: KMS interface accepted with {name}"),
                 )
             }
         }
+    } else {
+        let why = ack
+            .results
+            .iter()
+            .map(|r| r.describe())
+            .collect::<Vec<_>>()
+            .join("; ");
+        BindResult::new(
+            ProbeOutcome::RpcRejected,
+            connect,
+            format!(
+                "an RPC server without the KMS interface (bind_ack rejected every context: {why})"
+            ),
+        )
     };
     result.ack = Some(ack);
     result

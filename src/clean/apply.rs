@@ -170,14 +170,9 @@ impl Applier<'_> {
             self.log(item, None, "", "skipped: answers again");
             return result;
         }
-        if !progress.targets.contains_key(&item.domain) {
-            let target = self.update_target(asker, obs).await;
-            progress.targets.insert(item.domain.clone(), target);
-        }
-        let target = match &progress.targets[&item.domain] {
-            Ok(t) => t.clone(),
-            Err(e) => {
-                let why = e.to_string();
+        let target = match self.destination(asker, obs, &item.domain, progress).await {
+            Ok(t) => t,
+            Err(why) => {
                 result.result = ActionOutcome::Failed;
                 result.message = why.clone();
                 progress.stop_domain(&item.domain, why);
@@ -200,22 +195,21 @@ impl Applier<'_> {
         // RFC 2136 prerequisites compare values, never TTLs: read the RRset back from the
         // server the delete goes to, so a changed TTL (or anything else) stops this domain
         // before anything is sent, and the undo line carries the TTL that is really there.
-        match self.rrset_unchanged(target.server, &owner, &rrset).await {
-            Ok(()) => {}
-            Err(RereadError::Changed(why)) => {
-                result.message = format!("not deleted: {why}");
-                let logged = format!("skipped: {why}");
-                self.log(item, Some(target.server), &zone_text, &logged);
-                progress.stop_domain(&item.domain, why);
-                return result;
-            }
-            Err(RereadError::Unreadable(why)) => {
-                result.result = ActionOutcome::Failed;
-                result.message = why.clone();
-                self.log(item, Some(target.server), &zone_text, &why);
-                progress.stop_domain(&item.domain, why);
-                return result;
-            }
+        if let Err(e) = self.rrset_unchanged(target.server, &owner, &rrset).await {
+            let (why, logged) = match e {
+                RereadError::Changed(why) => {
+                    result.message = format!("not deleted: {why}");
+                    (why.clone(), format!("skipped: {why}"))
+                }
+                RereadError::Unreadable(why) => {
+                    result.result = ActionOutcome::Failed;
+                    result.message = why.clone();
+                    (why.clone(), why)
+                }
+            };
+            self.log(item, Some(target.server), &zone_text, &logged);
+            progress.stop_domain(&item.domain, why);
+            return result;
         }
         if let Err(e) = self
             .undo
@@ -235,6 +229,21 @@ impl Applier<'_> {
         let sent = update::send(&target, &owner, &change, self.auth, self.settings.timeout).await;
         self.settle(item, target.server, &zone_text, sent, progress, &mut result);
         result
+    }
+
+    /// Where a domain's updates go, found once per domain (a failure too, as its text).
+    async fn destination(
+        &self,
+        asker: &Asker,
+        obs: &crate::model::DomainObservation,
+        domain: &str,
+        progress: &mut Progress,
+    ) -> Result<Destination, String> {
+        if !progress.targets.contains_key(domain) {
+            let target = self.update_target(asker, obs).await;
+            progress.targets.insert(domain.to_string(), target);
+        }
+        progress.targets[domain].clone().map_err(|e| e.to_string())
     }
 
     /// Records what the delete's answer means: for this record, the audit log and the undo

@@ -135,88 +135,37 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, UndoError>
     let mut zone: Option<Name> = None;
     let mut entries = Vec::new();
     for (index, raw) in text.lines().enumerate() {
-        let line_no = index + 1;
         let line = raw.trim();
-        let err = |problem: UndoProblem| UndoError {
-            origin: origin.to_string(),
-            line: Some(line_no),
-            problem,
-        };
         if line.is_empty() || line.starts_with(';') {
             continue;
         }
+        let err = |problem: UndoProblem| UndoError {
+            origin: origin.to_string(),
+            line: Some(index + 1),
+            problem,
+        };
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [
                 "check-names",
                 "no" | "yes" | "on" | "off" | "true" | "false",
-            ] => {}
+            ]
+            | ["send"] => {}
             ["server", ip, rest @ ..] if rest.len() <= 1 => {
-                let ip: std::net::IpAddr =
-                    ip.parse().map_err(|_| err(UndoProblem::ServerAddress))?;
-                let port = match rest {
-                    [] => 53,
-                    [port] => port
-                        .parse::<u16>()
-                        .ok()
-                        .filter(|p| *p != 0)
-                        .ok_or_else(|| err(UndoProblem::ServerPort))?,
-                    _ => unreachable!("guarded above"),
-                };
-                server = Some(SocketAddr::new(ip, port));
+                server = Some(server_line(ip, rest.first().copied()).map_err(err)?);
             }
-            ["zone", z] => {
-                zone = Some(fqdn(z).ok_or_else(|| err(UndoProblem::Zone))?);
-            }
-            ["send"] => {}
+            ["zone", z] => zone = Some(fqdn(z).ok_or_else(|| err(UndoProblem::Zone))?),
             ["update", "add", owner, ttl, rest @ ..] => {
-                let rest = match rest {
-                    [class, rest @ ..] if class.eq_ignore_ascii_case("IN") => rest,
-                    rest => rest,
-                };
-                if rest
-                    .first()
-                    .is_some_and(|kind| !kind.eq_ignore_ascii_case("SRV"))
-                {
-                    return Err(err(UndoProblem::NotSrv));
-                }
-                let [_, priority, weight, port, target] = rest else {
-                    return Err(err(UndoProblem::Shape));
-                };
-                let owner = fqdn(owner).ok_or_else(|| err(UndoProblem::OwnerName))?;
-                check_owner(&owner).map_err(err)?;
-                let zone = zone.clone().ok_or_else(|| err(UndoProblem::NoZone))?;
-                if !zone.zone_of(&owner) {
-                    return Err(err(UndoProblem::OutsideZone));
-                }
-                let number = |w: &str, what: &'static str| {
-                    w.parse::<u16>().map_err(|_| err(UndoProblem::Number(what)))
-                };
-                let ttl = ttl
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|t| *t <= MAX_TTL)
-                    .ok_or_else(|| err(UndoProblem::Ttl))?;
-                let target = crate::dns::parse_presentation(target)
-                    .filter(Name::is_fqdn)
-                    .ok_or_else(|| err(UndoProblem::Target))?;
+                let (owner, record) = add_line(owner, ttl, rest, zone.as_ref()).map_err(err)?;
                 entries.push(UndoEntry {
                     server: server.ok_or_else(|| err(UndoProblem::NoServer))?,
-                    zone,
+                    zone: zone.clone().ok_or_else(|| err(UndoProblem::NoZone))?,
                     owner,
-                    record: SrvRecord {
-                        priority: number(priority, "priority")?,
-                        weight: number(weight, "weight")?,
-                        port: number(port, "port")?,
-                        target: crate::name::DnsName::new(target),
-                        ttl,
-                    },
-                    line: line_no,
+                    record,
+                    line: index + 1,
                 });
             }
-            ["update", "delete" | "del", ..] => {
-                return Err(err(UndoProblem::Delete));
-            }
+            ["update", "delete" | "del", ..] => return Err(err(UndoProblem::Delete)),
             [word, ..] if let Some(command) = NSUPDATE_WORDS.iter().find(|w| *w == word) => {
                 return Err(err(UndoProblem::NsupdateCommand(command)));
             }
@@ -231,6 +180,65 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, UndoError>
         });
     }
     Ok(entries)
+}
+
+/// `server IP [PORT]`.
+fn server_line(ip: &str, port: Option<&str>) -> Result<SocketAddr, UndoProblem> {
+    let ip: std::net::IpAddr = ip.parse().map_err(|_| UndoProblem::ServerAddress)?;
+    let port = match port {
+        None => 53,
+        Some(port) => port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(UndoProblem::ServerPort)?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `update add OWNER TTL [IN] SRV PRIORITY WEIGHT PORT TARGET`, inside `zone`.
+fn add_line(
+    owner: &str,
+    ttl: &str,
+    rest: &[&str],
+    zone: Option<&Name>,
+) -> Result<(Name, SrvRecord), UndoProblem> {
+    let rest = match rest {
+        [class, rest @ ..] if class.eq_ignore_ascii_case("IN") => rest,
+        rest => rest,
+    };
+    if rest
+        .first()
+        .is_some_and(|kind| !kind.eq_ignore_ascii_case("SRV"))
+    {
+        return Err(UndoProblem::NotSrv);
+    }
+    let [_, priority, weight, port, target] = rest else {
+        return Err(UndoProblem::Shape);
+    };
+    let owner = fqdn(owner).ok_or(UndoProblem::OwnerName)?;
+    check_owner(&owner)?;
+    if !zone.ok_or(UndoProblem::NoZone)?.zone_of(&owner) {
+        return Err(UndoProblem::OutsideZone);
+    }
+    let number =
+        |w: &str, what: &'static str| w.parse::<u16>().map_err(|_| UndoProblem::Number(what));
+    let ttl = ttl
+        .parse::<u32>()
+        .ok()
+        .filter(|t| *t <= MAX_TTL)
+        .ok_or(UndoProblem::Ttl)?;
+    let target = fqdn(target).ok_or(UndoProblem::Target)?;
+    Ok((
+        owner,
+        SrvRecord {
+            priority: number(priority, "priority")?,
+            weight: number(weight, "weight")?,
+            port: number(port, "port")?,
+            target: crate::name::DnsName::new(target),
+            ttl,
+        },
+    ))
 }
 
 /// nsupdate's own commands: named in errors, as they carry no data of their own to leak.

@@ -560,14 +560,6 @@ pub fn build(
     let domains = entries
         .into_iter()
         .map(|(entry, expect_records)| {
-            let expected: Vec<HostPattern> = entry.kms_hosts.iter().map(|h| h.0.clone()).collect();
-            let allowed = if expected.is_empty() {
-                shared.clone()
-            } else {
-                let mut own = (*shared).clone();
-                own.extend(expected.iter().cloned());
-                std::sync::Arc::new(own)
-            };
             let servers = if !cli_servers.is_empty() {
                 cli_servers.clone()
             } else if !entry.servers.is_empty() {
@@ -575,15 +567,11 @@ pub fn build(
             } else {
                 file_servers.clone()
             };
+            let policy = domain_policy(&entry, &shared, allowlist_configured, expect_records);
             DomainSettings {
                 name: entry.name,
                 servers,
-                policy: DomainPolicy {
-                    authorized: allowlist_configured.then_some(allowed),
-                    expected,
-                    expect_records,
-                    identities: None,
-                },
+                policy,
             }
         })
         .collect();
@@ -615,6 +603,30 @@ pub fn build(
         check_emulator: !overrides.no_emulator_check && file.check_emulator.unwrap_or(true),
         allowlist_configured,
     })
+}
+
+/// Who may serve KMS for one domain: the global allowlist (shared, not copied, when the domain
+/// adds nothing) plus the domain's own `kms_hosts`, which are also expected to be published.
+fn domain_policy(
+    entry: &DomainEntry,
+    shared: &std::sync::Arc<Vec<HostPattern>>,
+    allowlist_configured: bool,
+    expect_records: bool,
+) -> DomainPolicy {
+    let expected: Vec<HostPattern> = entry.kms_hosts.iter().map(|h| h.0.clone()).collect();
+    let allowed = if expected.is_empty() {
+        shared.clone()
+    } else {
+        let mut own = (**shared).clone();
+        own.extend(expected.iter().cloned());
+        std::sync::Arc::new(own)
+    };
+    DomainPolicy {
+        authorized: allowlist_configured.then_some(allowed),
+        expected,
+        expect_records,
+        identities: None,
+    }
 }
 
 /// `clean`'s own flags, as parsed (each range-checked by its value parser).

@@ -98,68 +98,74 @@ pub(crate) fn plan(
         )
     });
 
-    let mut items = Vec::new();
-    for domain in &report.domains {
-        let obs = &domain.observation;
-        let uncertain = domain_uncertainty(domain);
-        let mut domain_items = Vec::new();
-        for record in &obs.records {
-            let Some(verdict) = domain.verdict(record) else {
-                continue;
-            };
-            let Some((reason, detail, mut keep)) = candidate(obs, record, verdict, options) else {
-                continue;
-            };
-            let failing_for = state.failing_for(&obs.domain, record, now);
-            if keep.is_none()
-                && let Some(why) = &uncertain
-            {
-                keep = Some(why.clone());
-            }
-            if keep.is_none() && failing_for.unwrap_or_default() < options.dead_for {
-                keep = Some(format!(
-                    "failing for {} across scans, less than --dead-for {}",
-                    humantime::format_duration(failing_for.unwrap_or_default()),
-                    humantime::format_duration(options.dead_for)
-                ));
-            }
-            if keep.is_none()
-                && let Some(why) = &refused
-            {
-                keep = Some(why.clone());
-            }
-            domain_items.push(PlanItem {
-                domain: obs.domain.clone(),
-                owner: obs.query_name.clone(),
-                record: record.clone(),
-                reason,
-                detail,
-                delete: keep.is_none(),
-                keep_because: keep,
-                failing_for_s: failing_for.map(|d| d.as_secs()),
-            });
-        }
-        // Never empty the node by accident: in Active Directory whoever registers next owns it.
-        let deleting = domain_items.iter().filter(|i| i.delete).count();
-        if deleting > 0
-            && deleting == obs.records.len()
-            && !options.allow_empty
-            && let Some(last) = domain_items.iter_mut().rev().find(|i| i.delete)
-        {
-            last.delete = false;
-            last.keep_because = Some(format!(
-                "it is the last record of {}: deleting it leaves clients nothing to find (and in Active Directory the next host to register would own the node); pass --allow-empty to delete it anyway",
-                obs.query_name
-            ));
-        }
-        items.extend(domain_items);
-    }
+    let items = report
+        .domains
+        .iter()
+        .flat_map(|domain| domain_items(domain, state, now, options, refused.as_deref()))
+        .collect();
     Plan {
         probed,
         dead,
         refused,
         items,
     }
+}
+
+/// One domain's candidates, each with the first rail that keeps it (or none: delete).
+fn domain_items(
+    domain: &crate::model::DomainReport,
+    state: &State,
+    now: SystemTime,
+    options: &CleanOptions,
+    refused: Option<&str>,
+) -> Vec<PlanItem> {
+    let obs = &domain.observation;
+    let uncertain = domain_uncertainty(domain);
+    let mut items = Vec::new();
+    for record in &obs.records {
+        let Some(verdict) = domain.verdict(record) else {
+            continue;
+        };
+        let Some((reason, detail, keep)) = candidate(obs, record, verdict, options) else {
+            continue;
+        };
+        let failing_for = state.failing_for(&obs.domain, record, now);
+        let too_recent = (failing_for.unwrap_or_default() < options.dead_for).then(|| {
+            format!(
+                "failing for {} across scans, less than --dead-for {}",
+                humantime::format_duration(failing_for.unwrap_or_default()),
+                humantime::format_duration(options.dead_for)
+            )
+        });
+        let keep = keep
+            .or_else(|| uncertain.clone())
+            .or(too_recent)
+            .or_else(|| refused.map(str::to_string));
+        items.push(PlanItem {
+            domain: obs.domain.clone(),
+            owner: obs.query_name.clone(),
+            record: record.clone(),
+            reason,
+            detail,
+            delete: keep.is_none(),
+            keep_because: keep,
+            failing_for_s: failing_for.map(|d| d.as_secs()),
+        });
+    }
+    // Never empty the node by accident: in Active Directory whoever registers next owns it.
+    let deleting = items.iter().filter(|i| i.delete).count();
+    if deleting > 0
+        && deleting == obs.records.len()
+        && !options.allow_empty
+        && let Some(last) = items.iter_mut().rev().find(|i| i.delete)
+    {
+        last.delete = false;
+        last.keep_because = Some(format!(
+            "it is the last record of {}: deleting it leaves clients nothing to find (and in Active Directory the next host to register would own the node); pass --allow-empty to delete it anyway",
+            obs.query_name
+        ));
+    }
+    items
 }
 
 /// Why a domain's RRset cannot be trusted enough to change, if it cannot.

@@ -30,6 +30,34 @@ pub(super) fn write(
         head.exit_code
     )?;
 
+    write!(out, "{}\n\n", summary_table(report, color)?)?;
+
+    report.for_each_domain(&mut |d, findings| {
+        let name = &d.observation.domain;
+        writeln!(out, "{}  ({})", clean(name), clean(&servers_line(d)))?;
+        let mut table = new_table();
+        table.set_header(["severity", "code", "where", "detail"]);
+        // Worst first, otherwise in the order classification produced them.
+        let mut ordered: Vec<(usize, &&Finding)> = findings.iter().enumerate().collect();
+        ordered.sort_by_key(|(i, f)| (std::cmp::Reverse(f.severity), *i));
+        for (_, f) in ordered {
+            table.add_row(vec![
+                severity_cell(f.severity, color),
+                Cell::new(f.code.as_str()),
+                Cell::new(clean(&location(f))),
+                Cell::new(clean(&f.detail)),
+            ]);
+        }
+        write!(out, "{table}\n\n").map_err(ReportError::Write)
+    })?;
+    for note in &head.notes {
+        write!(out, "\nnote: {}\n", clean(note))?;
+    }
+    Ok(())
+}
+
+/// One row per domain: its servers, counts and worst severity.
+fn summary_table(report: &dyn ReportView, color: bool) -> Result<Table, ReportError> {
     let mut summary = new_table();
     summary.set_header([
         "domain",
@@ -67,30 +95,7 @@ pub(super) fn write(
         ]);
         Ok(())
     })?;
-    write!(out, "{summary}\n\n")?;
-
-    report.for_each_domain(&mut |d, findings| {
-        let name = &d.observation.domain;
-        writeln!(out, "{}  ({})", clean(name), clean(&servers_line(d)))?;
-        let mut table = new_table();
-        table.set_header(["severity", "code", "where", "detail"]);
-        // Worst first, otherwise in the order classification produced them.
-        let mut ordered: Vec<(usize, &&Finding)> = findings.iter().enumerate().collect();
-        ordered.sort_by_key(|(i, f)| (std::cmp::Reverse(f.severity), *i));
-        for (_, f) in ordered {
-            table.add_row(vec![
-                severity_cell(f.severity, color),
-                Cell::new(f.code.as_str()),
-                Cell::new(clean(&location(f))),
-                Cell::new(clean(&f.detail)),
-            ]);
-        }
-        write!(out, "{table}\n\n").map_err(ReportError::Write)
-    })?;
-    for note in &head.notes {
-        write!(out, "\nnote: {}\n", clean(note))?;
-    }
-    Ok(())
+    Ok(summary)
 }
 
 /// `target:port @ address`, whichever parts the finding has.

@@ -3,7 +3,6 @@
 //! listeners behind the records. Started once, on first use, on a runtime thread of its own;
 //! `named` dies with that thread when the test binary exits.
 
-#![allow(dead_code)]
 
 pub(crate) mod updates;
 

@@ -3,9 +3,7 @@
 //! The zone takes secure updates only, tickets carry a PAC, and replies are signed the
 //! Windows way (without the request MAC's length), which the tool must accept and report.
 
-#![cfg(all(feature = "gss", target_os = "linux"))]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,7 +39,7 @@ fn bed() -> Option<&'static Bed> {
             eprintln!("skipped: a Samba AD DC in a network namespace needs root");
             return None;
         }
-        Some(common::serve_forever(|| async {
+        Some(crate::common::serve_forever(|| async {
             let (bed, dc) = start()?;
             // The healthy KMS host lives inside the DC's namespace.
             let listener = bind_in_netns(&bed.netns, SocketAddr::from(([127, 0, 0, 3], 1688)))

@@ -1,8 +1,7 @@
 //! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
 
-mod common;
 
-use common::{BIG_RRSET, bed, codes, findings, run, scan};
+use crate::common::{BIG_RRSET, bed, codes, findings, run, scan};
 use serde_json::Value;
 
 fn only_domain(report: &Value) -> &Value {
@@ -383,7 +382,7 @@ fn servfail_refused_and_silence_are_kept_apart() {
     let bed = bed();
     let primary = bed.primary.to_string();
     // SERVFAIL: a zone that failed to load.
-    let run = common::run(&[
+    let run = crate::common::run(&[
         "scan",
         "--format",
         "json",
@@ -398,7 +397,7 @@ fn servfail_refused_and_silence_are_kept_apart() {
     assert_eq!(findings(&report), vec![pair("server-failure", "critical")]);
     assert_eq!(run.code, 3, "no usable answer: the state is unknown");
     // REFUSED: a zone the server does not serve.
-    let report = common::run(&[
+    let report = crate::common::run(&[
         "scan",
         "--format",
         "json",
@@ -413,7 +412,7 @@ fn servfail_refused_and_silence_are_kept_apart() {
     // A server that never answers (UDP to a loopback address where nothing listens on 53 is
     // refused at once; an unrouted one would time out): the status says which.
     let silent = format!("{}:9", vlmcs_lab::host(bed.net, 99));
-    let report = common::run(&[
+    let report = crate::common::run(&[
         "scan",
         "--format",
         "json",
@@ -516,7 +515,7 @@ fn authoritative_servers_are_discovered_from_soa_and_ns() {
     assert_eq!(d["servers"][0]["address"], resolver);
     assert_eq!(codes(&report), ["healthy"]);
     // A domain whose zone cannot be found is a discovery failure: exit 3.
-    let run = common::run(&[
+    let run = crate::common::run(&[
         "scan",
         "--format",
         "json",
@@ -1235,11 +1234,11 @@ fn an_allowlisted_name_that_does_not_resolve_is_said_to_be_stale() {
 }
 
 /// A JSON scan of the bed's primary with the config `yaml` (written to `name` in the bed).
-fn scan_with_config(name: &str, yaml: &str) -> common::Run {
+fn scan_with_config(name: &str, yaml: &str) -> crate::common::Run {
     let bed = bed();
     let config = bed.dir.join(name);
     std::fs::write(&config, yaml).unwrap();
-    common::run(&[
+    crate::common::run(&[
         "scan",
         "--format",
         "json",

@@ -1,9 +1,7 @@
 //! GSS-TSIG (Kerberos) secure updates against BIND 9 with a real MIT Kerberos KDC: strict
 //! RFC 3645 behaviour. Built and run with `--features gss` (CI does).
 
-#![cfg(feature = "gss")]
 
-mod common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,7 +27,7 @@ struct Bed {
 static BED: OnceLock<Bed> = OnceLock::new();
 
 fn bed() -> &'static Bed {
-    BED.get_or_init(|| common::serve_forever(start))
+    BED.get_or_init(|| crate::common::serve_forever(start))
 }
 
 /// Zones, one per test, each `_vlmcs._tcp.<zone>` with a healthy and a dead host.

@@ -1,11 +1,10 @@
 //! `vlmcs-audit clean` and `restore` against a real Knot DNS with TSIG: the same guarantees as
 //! with BIND, from a second server implementation.
 
-mod common;
 
 use std::sync::OnceLock;
 
-use common::updates::{ServerKind, UpdateBed, rr};
+use crate::common::updates::{ServerKind, UpdateBed, rr};
 
 const ZONES: &[(&str, &[&str])] = &[
     ("kplan", &["kms1", "dead", "gone", "rogue"]),
@@ -16,7 +15,7 @@ const ZONES: &[(&str, &[&str])] = &[
 static BED: OnceLock<UpdateBed> = OnceLock::new();
 
 fn bed() -> &'static UpdateBed {
-    BED.get_or_init(|| common::updates::start(ServerKind::Knot, ZONES))
+    BED.get_or_init(|| crate::common::updates::start(ServerKind::Knot, ZONES))
 }
 
 #[test]
@@ -68,7 +67,7 @@ fn knot_deletes_dead_and_dangling_and_restore_brings_them_back() {
         run.stdout
     );
     let undo = bed.files("kapply").undo;
-    let restored = common::run(&["restore", undo.to_str().unwrap(), "--tsig-key", bed.key()]);
+    let restored = crate::common::run(&["restore", undo.to_str().unwrap(), "--tsig-key", bed.key()]);
     assert_eq!(restored.code, 0, "{}{}", restored.stdout, restored.stderr);
     assert_eq!(bed.dig("kapply"), before);
 }

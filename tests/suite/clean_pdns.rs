@@ -2,12 +2,11 @@
 //! the third server implementation, and the one that answers every key it cannot verify (a
 //! wrong secret, an unknown key name, a clock far off) with a plain, unsigned REFUSED.
 
-mod common;
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::updates::{ServerKind, UpdateBed, origin, rr};
+use crate::common::updates::{ServerKind, UpdateBed, origin, rr};
 
 const ZONES: &[(&str, &[&str])] = &[
     ("papply", &["kms1", "dead", "gone", "rogue"]),
@@ -19,7 +18,7 @@ const ZONES: &[(&str, &[&str])] = &[
 static BED: OnceLock<UpdateBed> = OnceLock::new();
 
 fn bed() -> &'static UpdateBed {
-    BED.get_or_init(|| common::updates::start(ServerKind::PowerDns, ZONES))
+    BED.get_or_init(|| crate::common::updates::start(ServerKind::PowerDns, ZONES))
 }
 
 #[test]
@@ -46,7 +45,7 @@ fn pdns_deletes_dead_and_dangling_and_restore_brings_them_back() {
         run.stdout
     );
     let undo = bed.files("papply").undo;
-    let restored = common::run(&["restore", undo.to_str().unwrap(), "--tsig-key", bed.key()]);
+    let restored = crate::common::run(&["restore", undo.to_str().unwrap(), "--tsig-key", bed.key()]);
     assert_eq!(restored.code, 0, "{}{}", restored.stdout, restored.stderr);
     assert_eq!(bed.dig_full("papply"), before, "TTLs included");
 }

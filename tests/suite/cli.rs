@@ -1,9 +1,8 @@
 //! The command line's contract: usage errors, config errors and their exit codes. No DNS
 //! server is needed for these.
 
-mod common;
 
-use common::run;
+use crate::common::run;
 
 fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("vlmcs-audit-cli-{}", std::process::id()));
@@ -65,7 +64,7 @@ fn usage_errors_exit_3_not_2() {
     // 2 means CRITICAL to a monitoring system; a typo in a command line is UNKNOWN.
     let run = run(&["scan", "--no-such-flag"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    let run = common::run(&["scan", "--timeout", "soon", "corp.example.com"]);
+    let run = crate::common::run(&["scan", "--timeout", "soon", "corp.example.com"]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("--timeout"), "{}", run.stderr);
 }
@@ -83,7 +82,7 @@ fn bad_domain_and_server_are_named_in_the_error() {
         "{}",
         run.stderr
     );
-    let run = common::run(&["scan", "corp example"]);
+    let run = crate::common::run(&["scan", "corp example"]);
     assert_eq!(run.code, 3);
     assert!(
         run.stderr.contains("not a valid domain name"),

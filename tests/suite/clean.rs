@@ -2,14 +2,13 @@
 //! Every test works in a zone of its own, so tests run concurrently on one server; the zone's
 //! contents are checked afterwards with `dig`, not with the tool's word.
 
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::Run;
-use common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr};
+use crate::common::Run;
+use crate::common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr};
 use serde_json::Value;
 
 const ZONES: &[(&str, &[&str])] = &[
@@ -40,7 +39,7 @@ const ZONES: &[(&str, &[&str])] = &[
 static BED: OnceLock<UpdateBed> = OnceLock::new();
 
 fn bed() -> &'static UpdateBed {
-    BED.get_or_init(|| common::updates::start(ServerKind::Bind, ZONES))
+    BED.get_or_init(|| crate::common::updates::start(ServerKind::Bind, ZONES))
 }
 
 fn dig(zone: &str) -> Vec<String> {
@@ -51,7 +50,7 @@ fn clean(zone: &str, extra: &[&str]) -> Run {
     bed().clean(zone, extra)
 }
 
-fn files(zone: &str) -> common::updates::Files {
+fn files(zone: &str) -> crate::common::updates::Files {
     bed().files(zone)
 }
 
@@ -169,7 +168,7 @@ fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them
             && !std::fs::read_to_string(&f.audit).unwrap().contains(secret)
     );
 
-    let restored = common::run(&[
+    let restored = crate::common::run(&[
         "restore",
         f.undo.to_str().unwrap(),
         "--tsig-key",
@@ -535,7 +534,7 @@ fn updates_go_to_the_soa_mname_when_servers_are_discovered() {
         f.undo.to_str().unwrap(),
         f.audit.to_str().unwrap(),
     );
-    let run = common::run(&[
+    let run = crate::common::run(&[
         "clean",
         &domain,
         "--resolver",
@@ -675,7 +674,7 @@ fn on_a_terminal_apply_asks_first() {
 fn the_fix_it_reports_nsupdate_script_really_deletes_the_record() {
     let bed = bed();
     let domain = origin("fixit");
-    let scan = common::run(&[
+    let scan = crate::common::run(&[
         "scan",
         &domain,
         "--server",
@@ -687,7 +686,7 @@ fn the_fix_it_reports_nsupdate_script_really_deletes_the_record() {
     ]);
     let saved = files("fixit").state.with_file_name("scan.json");
     std::fs::write(&saved, &scan.stdout).unwrap();
-    let report = common::run(&["report", "--from", saved.to_str().unwrap()]);
+    let report = crate::common::run(&["report", "--from", saved.to_str().unwrap()]);
     // One script for the domain: a dead host and a dangling record, one UPDATE, one
     // prerequisite (per-record scripts would each fail after the first).
     let scripts: Vec<&str> = report
@@ -755,7 +754,7 @@ fn drift_across_three_scans_of_an_edited_zone() {
             &state_arg,
         ];
         argv.extend(extra);
-        common::run(&argv)
+        crate::common::run(&argv)
     };
     let scan = |extra: &[&str]| run_scan(extra).json();
     let drift_codes = |report: &Value| -> Vec<(String, String)> {
@@ -1030,7 +1029,7 @@ fn an_update_whose_reply_is_lost_is_unknown_and_the_next_scan_settles_it() {
         "{undo}"
     );
     // The next scan with the same state file says what became of it.
-    let scan = common::run(&[
+    let scan = crate::common::run(&[
         "scan",
         &origin("unknown"),
         "--server",
@@ -1105,7 +1104,7 @@ fn restore_refuses_anything_but_vlmcs_srv_additions_before_sending_anything() {
         );
         let path = dir.path().join("undo.txt");
         std::fs::write(&path, &text).unwrap();
-        let run = common::run(&["restore", path.to_str().unwrap(), "--tsig-key", key()]);
+        let run = crate::common::run(&["restore", path.to_str().unwrap(), "--tsig-key", key()]);
         assert_eq!(run.code, 3, "{owner}: {} {}", run.stdout, run.stderr);
         assert!(
             run.stderr.contains("undo.txt:5:") && run.stderr.contains(why),

@@ -1,11 +1,10 @@
 //! Fix-it reports: a golden Markdown report of the lab (from a saved scan, so it is stable),
 //! a self-contained HTML file, and hostile names kept out of every generated command.
 
-mod common;
 
 use std::path::Path;
 
-use common::run;
+use crate::common::run;
 use serde_json::Value;
 
 const FIXTURE: &str = "tests/fixtures/lab-scan.json";

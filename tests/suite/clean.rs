@@ -2,7 +2,6 @@
 //! Every test works in a zone of its own, so tests run concurrently on one server; the zone's
 //! contents are checked afterwards with `dig`, not with the tool's word.
 
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -12,6 +11,9 @@ use crate::common::updates::{KEY_NAME, ServerKind, UpdateBed, origin, rr};
 use serde_json::Value;
 
 const ZONES: &[(&str, &[&str])] = &[
+    ("eplan", &["kms1", "dead", "gone", "rogue"]),
+    ("eapply", &["kms1", "dead", "gone", "rogue"]),
+    ("ekeys", &["kms1", "dead"]),
     ("plan", &["kms1", "dead", "gone", "rogue"]),
     ("apply", &["kms1", "dead", "gone", "rogue"]),
     ("unauth", &["kms1", "rogue"]),
@@ -38,7 +40,7 @@ const ZONES: &[(&str, &[&str])] = &[
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
 
-fn bed() -> &'static UpdateBed {
+pub(crate) fn bed() -> &'static UpdateBed {
     BED.get_or_init(|| crate::common::updates::start(ServerKind::Bind, ZONES))
 }
 

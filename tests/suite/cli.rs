@@ -1,12 +1,10 @@
 //! The command line's contract: usage errors, config errors and their exit codes. No DNS
 //! server is needed for these.
 
-
 use crate::common::run;
 
 fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("cli");
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path

@@ -1,8 +1,6 @@
 //! GSS-TSIG (Kerberos) secure updates against BIND 9 with a real MIT Kerberos KDC: strict
 //! RFC 3645 behaviour. Built and run with `--features gss` (CI does).
 
-
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,9 +32,7 @@ fn bed() -> &'static Bed {
 const ZONES: &[&str] = &["delete", "keytab", "refused", "restore", "errors"];
 
 async fn start() -> Result<(Bed, (Kdc, Named, StandIn)), String> {
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-gss-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("gss-bind");
     let kdc = Kdc::start(&dir.join("kdc"), REALM)?;
     let dns_keytab = dir.join("dns.keytab");
     kdc.add_user("updater", PASSWORD)?;

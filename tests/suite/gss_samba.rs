@@ -3,8 +3,6 @@
 //! The zone takes secure updates only, tickets carry a PAC, and replies are signed the
 //! Windows way (without the request MAC's length), which the tool must accept and report.
 
-
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;

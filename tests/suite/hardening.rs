@@ -2,7 +2,6 @@
 //! files, flags and paths, run through the real binary. No DNS server is needed: every case
 //! here must fail (or succeed) before any query is sent.
 
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

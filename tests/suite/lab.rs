@@ -4,8 +4,8 @@ use vlmcs_audit::model::FindingCode;
 
 #[test]
 fn the_demo_lab_shows_every_finding_code() {
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-lab-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().to_path_buf();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lab = runtime
         .block_on(vlmcs_lab::Lab::start(&dir))
@@ -37,5 +37,5 @@ fn the_demo_lab_shows_every_finding_code() {
     let ms = report["duration_ms"].as_f64().unwrap();
     assert!(ms < 4000.0, "{ms} ms");
     drop(lab);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(scratch);
 }

@@ -8,6 +8,7 @@ mod clean;
 mod clean_knot;
 mod clean_pdns;
 mod cli;
+mod every_server;
 #[cfg(feature = "gss")]
 mod gss_bind;
 #[cfg(all(feature = "gss", target_os = "linux"))]

@@ -1,6 +1,5 @@
-//! Fix-it reports: a golden Markdown report of the lab (from a saved scan, so it is stable),
-//! a self-contained HTML file, and hostile names kept out of every generated command.
-
+//! Fix-it reports: a snapshot of the lab's Markdown report (from a saved scan, so it is
+//! stable), a self-contained HTML file, and hostile names kept out of every generated command.
 
 use std::path::Path;
 
@@ -17,25 +16,13 @@ fn fixture_path(name: &str) -> String {
         .to_string()
 }
 
-/// Compares with a golden file; `UPDATE_GOLDEN=1` rewrites it.
-fn golden(name: &str, actual: &str) {
-    let path = fixture_path(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        expected == actual,
-        "{name} differs from the golden file; rerun with UPDATE_GOLDEN=1 after checking the diff:\n{actual}"
-    );
-}
-
 #[test]
-fn markdown_report_of_the_lab_matches_the_golden_file() {
+fn markdown_report_of_the_lab_matches_its_snapshot() {
     let out = run(&["report", "--from", &fixture_path("lab-scan.json")]);
     // The report was written: exit 0, whatever the scan found (that is `scan`'s exit code).
     assert_eq!(out.code, 0, "{}", out.stderr);
-    golden("lab-report.md", &out.stdout);
+    // A change shows as a diff; `cargo insta review` (or INSTA_UPDATE=always) accepts it.
+    insta::assert_snapshot!("lab-report", out.stdout);
     // The parts an admin acts on are there.
     for needle in [
         "Get-DnsServerResourceRecord -ZoneName 'kms-lab.test' -Name '_vlmcs._tcp.corp' -RRType Srv | Where-Object { $_.RecordData.DomainName -eq 'old-kms.kms-lab.test.' -and $_.RecordData.Port -eq 1688 -and $_.RecordData.Priority -eq 0 -and $_.RecordData.Weight -eq 0 } | Remove-DnsServerResourceRecord -ZoneName 'kms-lab.test' -WhatIf",
@@ -137,8 +124,7 @@ fn with_hostile_target(hostile: &str) -> String {
         *v = serde_json::from_str(&s).unwrap();
     };
     replace(&mut scan);
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::scratch("report");
     let path = dir.join(format!("hostile-{}.json", hostile.len()));
     std::fs::write(&path, serde_json::to_string(&scan).unwrap()).unwrap();
     path.display().to_string()

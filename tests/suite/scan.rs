@@ -1,6 +1,5 @@
 //! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
 
-
 use crate::common::{BIG_RRSET, bed, codes, findings, run, scan};
 use serde_json::Value;
 

@@ -3,7 +3,6 @@
 //! listeners behind the records. Started once, on first use, on a runtime thread of its own;
 //! `named` dies with that thread when the test binary exits.
 
-
 pub(crate) mod updates;
 
 use std::fmt::Write as _;
@@ -105,6 +104,21 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     body
 }
 
+/// This run's own directory under $TMPDIR (made by `tempfile`, one per test binary run):
+/// every bed and test keeps its files in a subdirectory of it.
+pub(crate) fn scratch(subdir: &str) -> PathBuf {
+    static SCRATCH: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let root = SCRATCH.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("vlmcs-audit-test-")
+            .tempdir()
+            .expect("a temporary directory")
+    });
+    let dir = root.path().join(subdir);
+    std::fs::create_dir_all(&dir).expect("a test directory");
+    dir
+}
+
 static BED: OnceLock<Bed> = OnceLock::new();
 
 /// The bed, started on first use.
@@ -148,9 +162,7 @@ where
 type Keep = (Vec<StandIn>, Blackhole, Named, Named);
 
 async fn start() -> Result<(Bed, Keep), String> {
-    let dir = std::env::temp_dir().join(format!("vlmcs-audit-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let dir = scratch("scan-bed");
     let mut last = String::new();
     for _ in 0..5 {
         let net = lab::random_loopback_net();

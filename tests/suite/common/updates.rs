@@ -69,10 +69,7 @@ async fn start_async(
         ServerKind::Knot => "knot",
         ServerKind::PowerDns => "pdns",
     };
-    let dir =
-        std::env::temp_dir().join(format!("vlmcs-audit-clean-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::scratch(&format!("clean-{label}"));
     let secret = base64::engine::general_purpose::STANDARD.encode(
         (0..32u8)
             .map(|i| i.wrapping_mul(37).wrapping_add(std::process::id() as u8))

@@ -226,40 +226,42 @@ impl<'de> Deserialize<'de> for DomainEntry {
     }
 }
 
+/// Every entry below is validated where it is read, so its error carries a line number.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
 struct DomainName(String);
 
-impl<'de> Deserialize<'de> for DomainName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        validate_domain(&text)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+impl TryFrom<String> for DomainName {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        validate_domain(&text).map(Self)
     }
 }
 
-/// An allowlist entry, validated where it is read so errors carry a line number.
-#[derive(Debug, Clone)]
+/// An allowlist entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
 pub struct HostEntry(pub HostPattern);
 
-impl<'de> Deserialize<'de> for HostEntry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        HostPattern::parse(&text)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+impl TryFrom<String> for HostEntry {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        HostPattern::parse(&text).map(Self)
     }
 }
 
 /// A DNS server address, `ADDR` or `ADDR:PORT` (`[v6]:port` for IPv6 with a port).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
 pub struct ServerEntry(pub SocketAddr);
 
-impl<'de> Deserialize<'de> for ServerEntry {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse_server(&text)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+impl TryFrom<String> for ServerEntry {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_server(&text).map(Self)
     }
 }
 

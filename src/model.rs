@@ -319,7 +319,8 @@ pub struct TargetObservation {
 
 /// Why a target has no address. Only NXDOMAIN and NODATA prove a record dangling; a failed
 /// lookup proves nothing. Written in reports as its sentence (the JSON contract's string).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum ResolutionError {
     /// The name does not exist (an authoritative or recursive NXDOMAIN).
     NxDomain { name: String },
@@ -376,15 +377,15 @@ impl fmt::Display for ResolutionError {
     }
 }
 
-impl Serialize for ResolutionError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+impl From<String> for ResolutionError {
+    fn from(text: String) -> Self {
+        Self::from_text(&text)
     }
 }
 
-impl<'de> Deserialize<'de> for ResolutionError {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|text| Self::from_text(&text))
+impl From<ResolutionError> for String {
+    fn from(error: ResolutionError) -> Self {
+        error.to_string()
     }
 }
 

@@ -7,11 +7,12 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use hickory_proto::rr::Name;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::dns::{parse_presentation, presentation};
 
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct DnsName(Name);
 
 impl DnsName {
@@ -166,18 +167,17 @@ impl From<&str> for DnsName {
     }
 }
 
-impl Serialize for DnsName {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&presentation(&self.0))
+impl TryFrom<String> for DnsName {
+    type Error = &'static str;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or("not a DNS name in presentation form (RFC 1035)")
     }
 }
 
-impl<'de> Deserialize<'de> for DnsName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom("not a DNS name in presentation form (RFC 1035)")
-        })
+impl From<DnsName> for String {
+    fn from(name: DnsName) -> Self {
+        presentation(&name.0)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::named::{die_with_parent, free_port};
@@ -16,14 +16,7 @@ pub struct Kdc {
     /// The `krb5.conf` clients and servers must use (`KRB5_CONFIG`).
     pub krb5_conf: PathBuf,
     pub port: u16,
-    child: Child,
-}
-
-impl Drop for Kdc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    _daemon: crate::named::Daemon,
 }
 
 fn sbin(name: &str) -> PathBuf {
@@ -83,7 +76,7 @@ impl Kdc {
             dir: dir.to_path_buf(),
             krb5_conf,
             port,
-            child,
+            _daemon: crate::named::Daemon(child),
         };
         // The KDC is ready once its port takes connections.
         let deadline = Instant::now() + Duration::from_secs(10);

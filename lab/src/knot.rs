@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritative};
 
@@ -13,14 +13,7 @@ use crate::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritativ
 pub struct Knot {
     pub address: SocketAddr,
     pub dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    child: crate::named::Daemon,
 }
 
 /// A TSIG key for Knot's configuration: name, algorithm and base64 secret.
@@ -92,7 +85,7 @@ impl Knot {
         let mut knot = Knot {
             address,
             dir: dir.to_path_buf(),
-            child,
+            child: crate::named::Daemon(child),
         };
         knot.wait_ready(zones.first().map(|z| z.origin.as_str()).unwrap_or("."))
             .await?;
@@ -101,7 +94,7 @@ impl Knot {
 
     async fn wait_ready(&mut self, origin: &str) -> Result<(), String> {
         let log = self.dir.join("knot.log");
-        wait_authoritative(&mut self.child, self.address, origin, &log, "knotd", None).await
+        wait_authoritative(&mut self.child.0, self.address, origin, &log, "knotd", None).await
     }
 
     pub fn log_tail(&self) -> String {

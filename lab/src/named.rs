@@ -39,13 +39,22 @@ impl Zone {
 pub struct Named {
     pub address: SocketAddr,
     pub dir: PathBuf,
-    child: Child,
+    child: Daemon,
 }
 
-impl Drop for Named {
+/// A server process of the lab, killed (and reaped) when dropped.
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -106,7 +115,7 @@ impl Named {
             let mut named = Named {
                 address,
                 dir: dir.to_path_buf(),
-                child,
+                child: Daemon(child),
             };
             match named
                 .wait_ready(zones.first().map(|z| z.origin.as_str()).unwrap_or("."))
@@ -128,7 +137,7 @@ impl Named {
         );
         let log = self.dir.join("named.log");
         wait_authoritative(
-            &mut self.child,
+            &mut self.child.0,
             self.address,
             origin,
             &log,

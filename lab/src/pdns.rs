@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::named::{Zone, die_with_parent, free_port, log_tail, wait_authoritative};
 
@@ -15,14 +15,7 @@ const SCHEMA: &str = "/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql";
 pub struct PowerDns {
     pub address: SocketAddr,
     pub dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for PowerDns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    child: crate::named::Daemon,
 }
 
 fn run(dir: &Path, program: &str, args: &[&str], stdin_file: Option<&Path>) -> Result<(), String> {
@@ -123,11 +116,19 @@ impl PowerDns {
         let mut pdns = PowerDns {
             address,
             dir: dir.to_path_buf(),
-            child,
+            child: crate::named::Daemon(child),
         };
         let origin = zones.first().map(|z| z.origin.as_str()).unwrap_or(".");
         let log = pdns.dir.join("pdns.log");
-        wait_authoritative(&mut pdns.child, address, origin, &log, "pdns_server", None).await?;
+        wait_authoritative(
+            &mut pdns.child.0,
+            address,
+            origin,
+            &log,
+            "pdns_server",
+            None,
+        )
+        .await?;
         Ok(pdns)
     }
 

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::named::die_with_parent;
@@ -23,13 +23,13 @@ pub struct SambaDc {
     pub admin_password: String,
     /// A `krb5.conf` for clients inside the namespace.
     pub krb5_conf: PathBuf,
-    child: Child,
+    child: crate::named::Daemon,
 }
 
 impl Drop for SambaDc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Kill the DC before its namespace goes.
+        self.child.kill();
         let _ = Command::new("ip")
             .args(["netns", "del", &self.netns])
             .status();
@@ -177,7 +177,7 @@ impl SambaDc {
             realm: realm.to_string(),
             admin_password: admin_password.to_string(),
             krb5_conf,
-            child,
+            child: crate::named::Daemon(child),
         };
         dc.wait_for_dns(&lower)?;
         Ok(dc)

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
-    ProbeOutcome, QueryStatus, RecordVerdict, ServerObservation, Severity, SrvRecord,
+    ProbeOutcome, QueryStatus, RecordVerdict, ServerObservation, Severity, SrvRecord, display_addr,
     normalize_name,
 };
 use crate::name::DnsName;
@@ -738,14 +738,6 @@ fn server_label(server: &crate::model::ServerObservation) -> String {
         server.name.clone()
     } else {
         format!("{} ({})", server.name, server.address)
-    }
-}
-
-/// IPv6 addresses in `host:port` text need brackets.
-pub(crate) fn display_addr(address: IpAddr) -> String {
-    match address {
-        IpAddr::V4(a) => a.to_string(),
-        IpAddr::V6(a) => format!("[{a}]"),
     }
 }
 

@@ -6,8 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::classify::{KMS_PORT, display_addr};
+use crate::classify::KMS_PORT;
 use crate::model::ServersFrom;
+use crate::model::display_addr;
 use crate::model::{
     DomainObservation, DomainReport, Finding, FindingCode, Report, Severity, SrvRecord,
 };

@@ -762,3 +762,11 @@ impl Report {
         }
     }
 }
+
+/// IPv6 addresses in `host:port` text need brackets.
+pub(crate) fn display_addr(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    }
+}

@@ -400,7 +400,7 @@ impl Applier<'_> {
         })?;
         Some(format!(
             "kept: re-probed just before deleting, {} now answers ({})",
-            crate::classify::display_addr(revived.address),
+            crate::model::display_addr(revived.address),
             revived.detail
         ))
     }

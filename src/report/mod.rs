@@ -152,7 +152,7 @@ fn csv(report: &dyn ReportView, out: &mut dyn io::Write) -> Result<(), ReportErr
             cell(f.target.as_deref().unwrap_or_default()),
             f.port.map(|p| p.to_string()).unwrap_or_default(),
             f.address
-                .map(|a| cell(&crate::classify::display_addr(a)))
+                .map(|a| cell(&crate::model::display_addr(a)))
                 .unwrap_or_default(),
             cell(&f.detail),
         ];

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{ReportError, ReportView};
-use crate::classify::display_addr;
+use crate::model::display_addr;
 use crate::model::{ProbeOutcome, Severity};
 
 /// Label values come from DNS: escape `\`, `"` and newlines as the format requires.

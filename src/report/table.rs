@@ -4,7 +4,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, Color, ContentArrangement, Table};
 
 use super::{ReportError, ReportView};
-use crate::classify::display_addr;
+use crate::model::display_addr;
 use crate::model::{Finding, Severity};
 
 /// Writes the tables: the summary row of every domain, then each domain's findings.

@@ -4,7 +4,8 @@
 
 use std::time::SystemTime;
 
-use crate::model::{Finding, FindingCode, Report, Severity, normalize_name};
+use crate::model::{Finding, FindingCode, Report, Severity};
+use crate::name::DnsName;
 use crate::state::{State, record_key};
 
 /// A record that changed healthy/failing this many times or more is flapping.
@@ -181,21 +182,20 @@ fn gone(domain: &str, before: &State, after: &State, since: &str) -> Vec<Finding
 /// findings of each record they are about (a new `not-kms` record shows as `not-kms` too, not
 /// only as `new-record`); the worst severity and exit code follow what is kept.
 pub fn keep_changes(report: &mut Report) {
-    let changed: std::collections::BTreeSet<(String, String, Option<u16>)> = report
+    // The record a finding is about: its domain, target (as a name) and port.
+    let about = |f: &Finding| {
+        let target = f.target.as_deref().and_then(DnsName::parse_fqdn)?;
+        Some((f.domain.clone(), target, f.port))
+    };
+    let changed: std::collections::HashSet<_> = report
         .findings
         .iter()
         .filter(|f| is_drift(f.code))
-        .filter_map(|f| {
-            let target = f.target.as_deref()?;
-            Some((f.domain.clone(), normalize_name(target), f.port))
-        })
+        .filter_map(about)
         .collect();
-    report.findings.retain(|f| {
-        is_drift(f.code)
-            || f.target
-                .as_deref()
-                .is_some_and(|t| changed.contains(&(f.domain.clone(), normalize_name(t), f.port)))
-    });
+    report
+        .findings
+        .retain(|f| is_drift(f.code) || about(f).is_some_and(|key| changed.contains(&key)));
     report.settle_severity();
 }
 

@@ -772,52 +772,11 @@ pub fn html(fix: &FixIt) -> String {
             out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
         }
         for item in &section.items {
-            let _ = write!(
-                out,
-                "<article class=\"item {sev}\">\n<h3><span class=\"sev {sev}\">{sev}</span> {}</h3>\n<h4>What was seen</h4>\n<ul>\n",
-                html_escape(&item.title),
-                sev = item.severity
-            );
-            for line in &item.seen {
-                let _ = writeln!(out, "<li>{}</li>", html_escape(line));
-            }
-            out.push_str("</ul>\n");
-            if !item.impact.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"impact\"><strong>Why it matters to clients:</strong> {}</p>",
-                    html_escape(&item.impact)
-                );
-            }
-            if !item.steps.is_empty() {
-                out.push_str("<h4>How to fix it</h4>\n<ol>\n");
-                for step in &item.steps {
-                    let _ = writeln!(out, "<li>{}</li>", html_escape(step));
-                }
-                out.push_str("</ol>\n");
-            }
-            for c in &item.commands {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
-                    html_escape(&c.context),
-                    c.shell,
-                    html_escape(&c.code)
-                );
-            }
-            out.push_str("</article>\n");
+            html_item(&mut out, item);
         }
         if !section.cleanup.is_empty() {
             out.push_str("<h4>Clean up this domain</h4>\n");
-            for c in &section.cleanup {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
-                    html_escape(&c.context),
-                    c.shell,
-                    html_escape(&c.code)
-                );
-            }
+            html_commands(&mut out, &section.cleanup);
         }
         if !section.load.is_empty() {
             out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");
@@ -830,6 +789,48 @@ pub fn html(fix: &FixIt) -> String {
     }
     out.push_str("</main>\n</body>\n</html>\n");
     out
+}
+
+/// One finding's article: what was seen, why it matters, the steps and their commands.
+fn html_item(out: &mut String, item: &Item) {
+    let _ = write!(
+        out,
+        "<article class=\"item {sev}\">\n<h3><span class=\"sev {sev}\">{sev}</span> {}</h3>\n<h4>What was seen</h4>\n<ul>\n",
+        html_escape(&item.title),
+        sev = item.severity
+    );
+    for line in &item.seen {
+        let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+    }
+    out.push_str("</ul>\n");
+    if !item.impact.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"impact\"><strong>Why it matters to clients:</strong> {}</p>",
+            html_escape(&item.impact)
+        );
+    }
+    if !item.steps.is_empty() {
+        out.push_str("<h4>How to fix it</h4>\n<ol>\n");
+        for step in &item.steps {
+            let _ = writeln!(out, "<li>{}</li>", html_escape(step));
+        }
+        out.push_str("</ol>\n");
+    }
+    html_commands(out, &item.commands);
+    out.push_str("</article>\n");
+}
+
+fn html_commands(out: &mut String, commands: &[Commands]) {
+    for c in commands {
+        let _ = writeln!(
+            out,
+            "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
+            html_escape(&c.context),
+            c.shell,
+            html_escape(&c.code)
+        );
+    }
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2228;background:#f5f6f8;line-height:1.45}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use crate::common::gss::{Outcome, apply_args};
 use vlmcs_lab::kdc::{Kdc, kinit_with};
 use vlmcs_lab::{self as lab, Behavior, Named, StandIn, Zone};
 
@@ -109,19 +109,12 @@ fn dig(zone: &str) -> Vec<String> {
     lines
 }
 
-struct Outcome {
-    code: i32,
-    json: Value,
-    stderr: String,
-}
-
 /// `vlmcs-audit clean` on `zone` with the realm's environment, `env` overriding it.
 fn clean(zone: &str, extra: &[&str], env: &[(&str, String)]) -> Outcome {
     let bed = bed();
     let dir = bed.dir.join(zone);
-    std::fs::create_dir_all(&dir).unwrap();
     let domain = format!("{zone}.{ZONE}");
-    let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+    Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
         .envs(bed.env.iter().cloned())
         .envs(env.iter().map(|(k, v)| (*k, v.clone())))
         .args([
@@ -134,36 +127,11 @@ fn clean(zone: &str, extra: &[&str], env: &[(&str, String)]) -> Outcome {
             "--format",
             "json",
         ])
-        .args([
-            "--allow",
-            &format!("kms1.{domain}"),
-            "--dead-for",
-            "0",
-            "--apply",
-            "--yes",
-        ])
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .arg("--undo-file")
-        .arg(dir.join("undo.txt"))
-        .arg("--audit-log")
-        .arg(dir.join("audit.jsonl"))
+        .args(apply_args(&dir, &format!("kms1.{domain}")))
         .args(extra)
         .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn message(outcome: &Outcome) -> String {
-    outcome.json["results"][0]["message"]
-        .as_str()
-        .unwrap_or(&outcome.stderr)
-        .to_string()
+        .unwrap()
+        .into()
 }
 
 #[test]
@@ -213,9 +181,9 @@ fn no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
         )],
     );
     assert!(
-        message(&no_ticket).contains("no Kerberos ticket"),
+        no_ticket.message().contains("no Kerberos ticket"),
         "{}",
-        message(&no_ticket)
+        no_ticket.message()
     );
     assert_eq!(no_ticket.code, 2);
     let wrong_realm = clean(
@@ -223,14 +191,14 @@ fn no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
         &["--gss", "--principal", "updater@OTHER.TEST"],
         &[],
     );
-    let text = message(&wrong_realm);
+    let text = wrong_realm.message();
     assert!(text.contains("authentication failed"), "{text}");
     assert_eq!(wrong_realm.code, 2);
     let unsigned = clean("refused", &["--no-auth"], &[]);
     assert!(
-        message(&unsigned).contains("REFUSED"),
+        unsigned.message().contains("REFUSED"),
         "{}",
-        message(&unsigned)
+        unsigned.message()
     );
     assert_eq!(dig("refused"), before);
     // The account exists and has a ticket but no rights: REFUSED, with the AD advice.
@@ -250,7 +218,7 @@ fn no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
         &["--gss"],
         &[("KRB5CCNAME", format!("FILE:{}", nobody_cache.display()))],
     );
-    let text = message(&no_rights);
+    let text = no_rights.message();
     assert!(
         text.contains("REFUSED") && text.contains("_vlmcs._tcp node"),
         "{text}"
@@ -288,9 +256,11 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
     // An SPN the KDC does not know.
     let unknown_spn = clean("errors", &["--gss", "--gss-spn", "nosuch.gss.test"], &[]);
     assert!(
-        message(&unknown_spn).contains("does not know the DNS server's principal"),
+        unknown_spn
+            .message()
+            .contains("does not know the DNS server's principal"),
         "{}",
-        message(&unknown_spn)
+        unknown_spn.message()
     );
     // The KDC cannot be reached (a krb5.conf whose KDC port has nothing behind it).
     let dead_kdc = bed.dir.join("dead-kdc.conf");
@@ -331,9 +301,9 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
         ],
     );
     assert!(
-        message(&unreachable).contains("KDC cannot be reached"),
+        unreachable.message().contains("KDC cannot be reached"),
         "{}",
-        message(&unreachable)
+        unreachable.message()
     );
     // An expired ticket.
     let short = bed.dir.join("short-ccache");
@@ -353,9 +323,9 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
         &[("KRB5CCNAME", format!("FILE:{}", short.display()))],
     );
     assert!(
-        message(&expired).contains("expired"),
+        expired.message().contains("expired"),
         "{}",
-        message(&expired)
+        expired.message()
     );
     // This machine's clock an hour ahead (libfaketime): the KDC refuses the request.
     let libfaketime = std::fs::read_dir("/usr/lib")
@@ -375,9 +345,9 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
         ],
     );
     assert!(
-        message(&skewed).contains("clock skew"),
+        skewed.message().contains("clock skew"),
         "{}",
-        message(&skewed)
+        skewed.message()
     );
     for outcome in [&unknown_spn, &unreachable, &expired, &skewed] {
         assert_eq!(outcome.code, 2);

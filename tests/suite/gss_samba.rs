@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use serde_json::Value;
+use crate::common::gss::{Outcome, apply_args};
 use vlmcs_lab::kdc::kinit_with;
 use vlmcs_lab::samba::{SambaDc, bind_in_netns};
 use vlmcs_lab::{Behavior, StandIn};
@@ -126,17 +126,10 @@ fn dig(bed: &Bed, name: &str) -> Vec<String> {
     lines
 }
 
-struct Outcome {
-    code: i32,
-    json: Value,
-    stderr: String,
-}
-
 fn clean(bed: &Bed, name: &str, extra: &[&str], env: &[(&str, String)]) -> Outcome {
     let dir = bed.dir.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
     let domain = format!("{name}.ad.test");
-    let output = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+    in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
         .envs(bed.env.iter().cloned())
         .envs(env.iter().map(|(k, v)| (*k, v.clone())))
         .args([
@@ -150,36 +143,11 @@ fn clean(bed: &Bed, name: &str, extra: &[&str], env: &[(&str, String)]) -> Outco
             "json",
             "-v",
         ])
-        .args([
-            "--allow",
-            "kms1.ad.test",
-            "--dead-for",
-            "0",
-            "--apply",
-            "--yes",
-        ])
-        .arg("--state")
-        .arg(dir.join("state.json"))
-        .arg("--undo-file")
-        .arg(dir.join("undo.txt"))
-        .arg("--audit-log")
-        .arg(dir.join("audit.jsonl"))
+        .args(apply_args(&dir, "kms1.ad.test"))
         .args(extra)
         .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn message(outcome: &Outcome) -> String {
-    outcome.json["results"][0]["message"]
-        .as_str()
-        .unwrap_or(&outcome.stderr)
-        .to_string()
+        .unwrap()
+        .into()
 }
 
 #[test]
@@ -194,7 +162,7 @@ fn samba_stale_record_is_deleted_and_the_reply_quirk_is_accepted_and_reported() 
         run.stderr
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let text = message(&run);
+    let text = run.message();
     assert!(text.contains("without the request MAC length"), "{text}");
 }
 
@@ -213,9 +181,9 @@ fn samba_no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
         )],
     );
     assert!(
-        message(&no_ticket).contains("no Kerberos ticket"),
+        no_ticket.message().contains("no Kerberos ticket"),
         "{}",
-        message(&no_ticket)
+        no_ticket.message()
     );
     let wrong_realm = clean(
         bed,
@@ -224,15 +192,15 @@ fn samba_no_ticket_wrong_realm_and_unsigned_fail_clearly_and_change_nothing() {
         &[],
     );
     assert!(
-        message(&wrong_realm).contains("authentication failed"),
+        wrong_realm.message().contains("authentication failed"),
         "{}",
-        message(&wrong_realm)
+        wrong_realm.message()
     );
     let unsigned = clean(bed, "refused", &["--no-auth"], &[]);
     assert!(
-        message(&unsigned).contains("REFUSED"),
+        unsigned.message().contains("REFUSED"),
         "{}",
-        message(&unsigned)
+        unsigned.message()
     );
     for outcome in [&no_ticket, &wrong_realm, &unsigned] {
         assert_eq!(outcome.code, 2);

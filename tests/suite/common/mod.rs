@@ -3,6 +3,8 @@
 //! listeners behind the records. Started once, on first use, on a runtime thread of its own;
 //! `named` dies with that thread when the test binary exits.
 
+#[cfg(feature = "gss")]
+pub(crate) mod gss;
 pub(crate) mod updates;
 
 use std::fmt::Write as _;

@@ -572,17 +572,7 @@ fn a_full_disk_is_an_error_and_a_closed_pipe_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big-scan.json");
     std::fs::write(&big, serde_json::to_vec(&scan).unwrap()).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
-        .args(["report", "--from", big.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut one = [0u8; 1];
-    std::io::Read::read_exact(&mut stdout, &mut one).unwrap();
-    drop(stdout);
-    let output = child.wait_with_output().unwrap();
+    let output = crate::common::run_into_closed_pipe(&["report", "--from", big.to_str().unwrap()]);
     assert!(
         std::fs::metadata(&big).unwrap().len() > 1 << 20,
         "the report must not fit a pipe's buffer"

@@ -1295,7 +1295,7 @@ fn csv_output_reads_back_with_a_real_csv_parser() {
 /// so.
 #[test]
 fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let bed = bed();
     let server = bed.primary.to_string();
     for format in ["json", "yaml", "csv", "table", "jsonl", "prometheus"] {
@@ -1322,17 +1322,7 @@ fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
                 whole.stdout.len() > 1 << 16,
                 "{format}: too small to fill a pipe"
             );
-            let mut child = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
-                .args(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdout = child.stdout.take().unwrap();
-            let mut one = [0u8; 1];
-            std::io::Read::read_exact(&mut stdout, &mut one).unwrap();
-            drop(stdout);
-            let output = child.wait_with_output().unwrap();
+            let output = crate::common::run_into_closed_pipe(&args);
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(stderr.is_empty(), "{format}: {stderr}");
             assert_eq!(

@@ -253,6 +253,23 @@ impl Run {
 }
 
 /// Runs `vlmcs-audit` with `args`.
+/// Runs `vlmcs-audit args` with a reader that takes one byte of its output and goes away
+/// (`| head -c1`); returns how it ended.
+pub(crate) fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run vlmcs-audit");
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut one = [0u8; 1];
+    std::io::Read::read_exact(&mut stdout, &mut one).expect("a first byte");
+    drop(stdout);
+    child.wait_with_output().expect("vlmcs-audit ends")
+}
+
 pub(crate) fn run(args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
         .args(args)

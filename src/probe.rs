@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use tokio::time::timeout_at;
 
 use crate::discover::millis;
@@ -39,15 +39,30 @@ pub struct ProbeOptions {
     pub check_emulator: bool,
 }
 
-/// The emulator check's results, once per endpoint per scan: several records (or domains)
-/// that point at one endpoint cost its extra binds once.
-#[derive(Debug, Default)]
-pub struct EmulatorChecks {
-    done: std::sync::Mutex<HashMap<SocketAddr, Arc<OnceCell<Vec<EmulatorEvidence>>>>>,
+/// Probes for a whole scan: each (address, port) once, its result shared by every record (of
+/// every domain) that points at it — the outcome is a property of the endpoint — under a bound
+/// of its own: a connect that only waits costs one socket, not one of the slots that protect
+/// DNS servers and CPU.
+#[derive(Debug)]
+pub struct Prober {
+    options: ProbeOptions,
+    sockets: Semaphore,
+    done: std::sync::Mutex<HashMap<SocketAddr, Arc<OnceCell<ProbeObservation>>>>,
 }
 
-impl EmulatorChecks {
-    async fn evidence(&self, endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
+impl Prober {
+    /// `sockets`: how many probe connections may be open at once.
+    pub fn new(options: ProbeOptions, sockets: usize) -> Self {
+        Self {
+            options,
+            sockets: Semaphore::new(sockets.max(1)),
+            done: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The endpoint's observation, probed on first use, under `target`'s name.
+    pub async fn probe(&self, target: &DnsName, address: IpAddr, port: u16) -> ProbeObservation {
+        let endpoint = SocketAddr::new(address, port);
         let cell = self
             .done
             .lock()
@@ -55,20 +70,47 @@ impl EmulatorChecks {
             .entry(endpoint)
             .or_default()
             .clone();
-        cell.get_or_init(|| emulator_binds(endpoint, timeout))
-            .await
-            .clone()
+        let shared = cell
+            .get_or_init(|| async {
+                // Never closed: acquiring cannot fail.
+                let _socket = self.sockets.acquire().await.ok();
+                probe(target, address, port, self.options).await
+            })
+            .await;
+        ProbeObservation {
+            target: target.clone(),
+            ..shared.clone()
+        }
+    }
+
+    /// How many distinct endpoints have been probed.
+    pub fn endpoints(&self) -> usize {
+        self.done
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
-/// Probes `address:port` and records what happened. Never fails: every outcome is an
-/// observation.
+/// How many probe connections a scan keeps open at once: the DNS concurrency at least, and up
+/// to half the open-file limit (capped), since a probe holds nothing but its socket.
+pub fn socket_budget(concurrency: usize) -> usize {
+    #[cfg(unix)]
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(16_384, |n| usize::try_from(n / 2).unwrap_or(usize::MAX));
+    #[cfg(not(unix))]
+    let limit = 512;
+    limit.clamp(64, 16_384).max(concurrency)
+}
+
+/// Probes `address:port` and records what happened (with the emulator binds when asked for).
+/// Never fails: every outcome is an observation.
 pub async fn probe(
     target: &DnsName,
     address: IpAddr,
     port: u16,
     options: ProbeOptions,
-    checks: &EmulatorChecks,
 ) -> ProbeObservation {
     let started = Instant::now();
     let endpoint = SocketAddr::new(address, port);
@@ -92,7 +134,7 @@ pub async fn probe(
             .as_ref()
             .map(|ack| standard_bind_tells(&standard, ack))
             .unwrap_or_default();
-        for more in checks.evidence(endpoint, options.timeout).await {
+        for more in emulator_binds(endpoint, options.timeout).await {
             if !evidence.iter().any(|e| e.tell == more.tell) {
                 evidence.push(more);
             }

@@ -18,7 +18,7 @@ use crate::model::{
     DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
 };
 use crate::name::DnsName;
-use crate::probe::{self, EmulatorChecks, ProbeOptions};
+use crate::probe::{self, ProbeOptions, Prober};
 
 /// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
 /// (and makes it incomplete, exit code 3).
@@ -83,7 +83,13 @@ pub async fn run_into<K: DomainSink>(
     let started_at = crate::time::Timestamp::now();
     let clock = Instant::now();
     let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
-    let emulator_checks = EmulatorChecks::default();
+    let prober = Prober::new(
+        ProbeOptions {
+            timeout: settings.timeout,
+            check_emulator: settings.check_emulator,
+        },
+        probe::socket_budget(settings.concurrency),
+    );
     let mut notes = Vec::new();
     let needs_resolvers = settings.resolvers.is_empty();
     let resolvers = if needs_resolvers {
@@ -107,11 +113,11 @@ pub async fn run_into<K: DomainSink>(
     // and the concurrency bound, not the window, set the pace. Each leaves it classified.
     let mut finished = futures_util::stream::iter(&settings.domains)
         .map(|d| {
-            let (asker, resolvers, checks) = (&asker, &resolvers, &emulator_checks);
+            let (asker, resolvers, prober) = (&asker, &resolvers, &prober);
             let mut policy = d.policy.clone();
             policy.identities = identities.get(&d.servers).cloned();
             async move {
-                let observation = scan_domain(d, asker, resolvers, checks, settings).await;
+                let observation = scan_domain(d, asker, resolvers, prober, settings).await;
                 if let Some(tick) = progress {
                     tick();
                 }
@@ -288,7 +294,7 @@ async fn scan_domain(
     domain: &DomainSettings,
     asker: &Asker,
     resolvers: &[SocketAddr],
-    checks: &EmulatorChecks,
+    prober: &Prober,
     settings: &ScanSettings,
 ) -> DomainObservation {
     let started = Instant::now();
@@ -340,7 +346,7 @@ async fn scan_domain(
     )
     .await;
     observation.dns_ms = discover::millis(started.elapsed());
-    probe_endpoints(asker, checks, settings, &mut observation).await;
+    probe_endpoints(prober, &mut observation).await;
     observation
 }
 
@@ -463,13 +469,9 @@ async fn resolve_targets(
     observation.targets = targets;
 }
 
-/// Probes every address of every (target, port) once, each probe under the concurrency bound.
-async fn probe_endpoints(
-    asker: &Asker,
-    checks: &EmulatorChecks,
-    settings: &ScanSettings,
-    observation: &mut DomainObservation,
-) {
+/// Probes every address of every (target, port) of the domain; the prober probes each endpoint
+/// once per scan.
+async fn probe_endpoints(prober: &Prober, observation: &mut DomainObservation) {
     let mut seen = std::collections::HashSet::new();
     let mut endpoints = Vec::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {
@@ -482,16 +484,10 @@ async fn probe_endpoints(
             }
         }
     }
-    let options = ProbeOptions {
-        timeout: settings.timeout,
-        check_emulator: settings.check_emulator,
-    };
-    observation.probes = join_all(endpoints.iter().map(|(target, address, port)| {
-        let permits = asker.permits.clone();
-        async move {
-            let _permit = permits.acquire().await.expect("semaphore never closed");
-            probe::probe(target, *address, *port, options, checks).await
-        }
-    }))
+    observation.probes = join_all(
+        endpoints
+            .iter()
+            .map(|(target, address, port)| prober.probe(target, *address, *port)),
+    )
     .await;
 }

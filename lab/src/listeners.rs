@@ -90,6 +90,11 @@ impl StandIn {
         self.accepted.load(Ordering::Relaxed)
     }
 
+    /// The same count, readable after the stand-in has moved elsewhere (a shared bed).
+    pub fn connection_counter(&self) -> Arc<AtomicUsize> {
+        self.accepted.clone()
+    }
+
     fn serve_listener(listener: TcpListener, behavior: Behavior) -> io::Result<Self> {
         let address = listener.local_addr()?;
         let accepted = Arc::new(AtomicUsize::new(0));

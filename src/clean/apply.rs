@@ -388,12 +388,13 @@ impl Applier<'_> {
             timeout: self.settings.timeout,
             check_emulator: false,
         };
-        let checks = probe::EmulatorChecks::default();
-        let probes =
-            futures_util::future::join_all(target.addresses.iter().map(|a| {
-                probe::probe(&item.record.target, *a, item.record.port, options, &checks)
-            }))
-            .await;
+        let probes = futures_util::future::join_all(
+            target
+                .addresses
+                .iter()
+                .map(|a| probe::probe(&item.record.target, *a, item.record.port, options)),
+        )
+        .await;
         let revived = probes.iter().find(|p| match item.reason {
             FindingCode::DeadHost => !p.outcome.is_dead(),
             _ => p.outcome == ProbeOutcome::KmsRpc,

@@ -1,6 +1,6 @@
 //! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
 
-use crate::common::{BIG_RRSET, bed, codes, findings, run, scan};
+use crate::common::{self, BIG_RRSET, bed, codes, findings, run, scan};
 use serde_json::Value;
 
 fn only_domain(report: &Value) -> &Value {
@@ -119,7 +119,7 @@ fn kms_emulator_is_recognised() {
 #[test]
 fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
     use vlmcs_audit::model::{EmulatorTell as T, ProbeOutcome};
-    use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
+    use vlmcs_audit::probe::{ProbeOptions, Prober, probe};
     use vlmcs_lab::{Behavior, StandIn};
     let expected: [(Behavior, &[T]); 6] = [
         (Behavior::Kms, &[]),
@@ -172,8 +172,8 @@ fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
                 .await
                 .unwrap();
             let (ip, port) = (stand_in.address.ip(), stand_in.address.port());
-            let checks = EmulatorChecks::default();
-            let first = probe(&name("a.test."), ip, port, options, &checks).await;
+            let prober = Prober::new(options, 16);
+            let first = prober.probe(&name("a.test."), ip, port).await;
             assert_eq!(
                 first.outcome,
                 ProbeOutcome::KmsRpc,
@@ -190,19 +190,22 @@ fn each_emulator_is_caught_by_its_own_tells_and_a_conforming_runtime_by_none() {
                 first.accepts_any_interface,
                 tells.contains(&T::AcceptsAnyInterface)
             );
-            // The extra binds cost four connections once per endpoint: a second record that
-            // points at it costs one more connection, not five.
-            let second = probe(&name("b.test."), ip, port, options, &checks).await;
+            // The bind and the four extra binds: five connections, once per endpoint per scan.
+            // A second record that points at it costs none: the result is the endpoint's.
+            let second = prober.probe(&name("b.test."), ip, port).await;
+            assert_eq!(second.target, name("b.test."));
             assert_eq!(second.emulator_evidence, first.emulator_evidence);
-            assert_eq!(stand_in.connections(), 1 + 4 + 1, "{behavior:?}");
+            assert_eq!(second.outcome, first.outcome);
+            assert_eq!(stand_in.connections(), 1 + 4, "{behavior:?}");
+            assert_eq!(prober.endpoints(), 1);
             // Switched off: one connection, no evidence.
             let off = ProbeOptions {
                 check_emulator: false,
                 ..options
             };
-            let plain = probe(&name("c.test."), ip, port, off, &EmulatorChecks::default()).await;
+            let plain = probe(&name("c.test."), ip, port, off).await;
             assert!(plain.emulator_evidence.is_empty() && !plain.accepts_any_interface);
-            assert_eq!(stand_in.connections(), 7, "{behavior:?}");
+            assert_eq!(stand_in.connections(), 6, "{behavior:?}");
         }
     });
 }
@@ -965,10 +968,9 @@ fn a_truncated_answer_then_a_silent_tcp_server_is_a_tcp_timeout() {
 #[test]
 fn a_peer_that_resets_gets_the_same_verdict_every_time() {
     use vlmcs_audit::model::ProbeOutcome;
-    use vlmcs_audit::probe::{EmulatorChecks, ProbeOptions, probe};
+    use vlmcs_audit::probe::{ProbeOptions, probe};
     use vlmcs_lab::{Behavior, StandIn};
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let checks = EmulatorChecks::default();
     let outcomes: Vec<ProbeOutcome> = runtime.block_on(async {
         let reset = StandIn::start("127.0.0.1:0".parse().unwrap(), Behavior::Reset)
             .await
@@ -986,7 +988,6 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
                     reset.address.ip(),
                     reset.address.port(),
                     options,
-                    &checks,
                 )
                 .await
                 .outcome,
@@ -999,7 +1000,6 @@ fn a_peer_that_resets_gets_the_same_verdict_every_time() {
                 reset.address.ip(),
                 reset.address.port(),
                 options,
-                &checks,
             )
         }))
         .await;
@@ -1348,4 +1348,32 @@ fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
             "{format}: {stderr}"
         );
     }
+}
+
+/// An endpoint is probed once per scan, whichever domains and names point at it: three
+/// domains, one of them under two names, cost the bind and the four emulator binds once.
+#[test]
+fn an_endpoint_is_probed_once_per_scan_for_every_record_that_points_at_it() {
+    use std::sync::atomic::Ordering;
+    let counter = &bed().shared_connections;
+    let before = counter.load(Ordering::SeqCst);
+    let report = scan(&["shared1", "shared2", "shared3"], &[]).json();
+    assert_eq!(counter.load(Ordering::SeqCst) - before, 1 + 4, "{report:#}");
+    let probes: Vec<&Value> = report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["probes"].as_array().unwrap())
+        .collect();
+    assert_eq!(probes.len(), 4, "one per (domain, name)");
+    assert!(probes.iter().all(|p| p["outcome"] == "kms-rpc"));
+    // Each record keeps its own name; the observation is the endpoint's.
+    assert!(
+        probes
+            .iter()
+            .any(|p| p["target"] == format!("shared-too.{}", common::ZONE))
+    );
+    let before = counter.load(Ordering::SeqCst);
+    scan(&["shared1", "shared2"], &["--no-emulator-check"]);
+    assert_eq!(counter.load(Ordering::SeqCst) - before, 1);
 }

@@ -24,6 +24,8 @@ pub(crate) struct Bed {
     pub(crate) primary: SocketAddr,
     pub(crate) stale: SocketAddr,
     pub(crate) dir: PathBuf,
+    /// Connections accepted by the `shared` host (one test's own).
+    pub(crate) shared_connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Hosts of the bed: name, last address byte, behavior (`None`: nothing listens).
@@ -43,6 +45,8 @@ pub(crate) const HOSTS: &[(&str, u8, Option<Behavior>)] = &[
     ("rogue", 23, Some(Behavior::Kms)),
     // The most common emulator: rejects unknown interfaces, accepts any version.
     ("vlmcsd", 24, Some(Behavior::Vlmcsd)),
+    // A KMS host that several domains (and two names) point at: probed once per scan.
+    ("shared", 25, Some(Behavior::Kms)),
 ];
 pub(crate) const BLACKHOLE: (&str, u8) = ("hole", 15);
 
@@ -87,6 +91,11 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     ] {
         let _ = writeln!(body, "_vlmcs._tcp.{domain} IN SRV 0 0 1688 {target}");
     }
+    let _ = writeln!(body, "shared-too IN A {}", lab::host(bed_net, 25));
+    for domain in ["shared1", "shared2", "shared3"] {
+        let _ = writeln!(body, "_vlmcs._tcp.{domain} IN SRV 0 0 1688 shared");
+    }
+    body.push_str("_vlmcs._tcp.shared3 IN SRV 10 0 1688 shared-too\n");
     body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
     body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
     body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");
@@ -223,11 +232,17 @@ async fn start() -> Result<(Bed, Keep), String> {
         )
         .await?;
         let stale = Named::start(&dir.join("stale"), lab::LOOPBACK, &[zone(true, 1)], "").await?;
+        let shared_connections = stand_ins
+            .iter()
+            .find(|s| s.address.ip() == lab::host(net, 25))
+            .map(StandIn::connection_counter)
+            .ok_or("the shared host did not start")?;
         let bed = Bed {
             net,
             primary: primary.address,
             stale: stale.address,
             dir: dir.clone(),
+            shared_connections,
         };
         return Ok((bed, (stand_ins, blackhole, primary, stale)));
     }

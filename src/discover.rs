@@ -108,6 +108,8 @@ pub(crate) struct Asker {
     pub permits: Arc<Semaphore>,
     pub timeout: Duration,
     pub pacer: Arc<Pacer>,
+    /// The scan's UDP channels, one per server.
+    pub mux: Arc<crate::mux::Mux>,
 }
 
 /// Politeness towards each DNS server: on average at most `qps` queries per second start
@@ -162,6 +164,7 @@ impl Asker {
             permits: Arc::new(Semaphore::new(concurrency)),
             timeout,
             pacer: Arc::new(Pacer::new(qps)),
+            mux: Arc::default(),
         }
     }
 
@@ -178,7 +181,8 @@ impl Asker {
             .acquire()
             .await
             .expect("semaphore never closed");
-        dns::query(
+        dns::query_via(
+            Some(&self.mux),
             server,
             name,
             rtype,

@@ -84,14 +84,39 @@ pub async fn query(
     record_type: RecordType,
     options: QueryOptions,
 ) -> Result<Reply, QueryError> {
+    query_via(None, server, name, record_type, options).await
+}
+
+/// [`query`], its UDP leg through the scan's shared channels when `mux` is given (resends on
+/// the server's RTT, within its window), else through a client of its own.
+pub(crate) async fn query_via(
+    mux: Option<&crate::mux::Mux>,
+    server: SocketAddr,
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+) -> Result<Reply, QueryError> {
     let started = Instant::now();
     let deadline = started + options.timeout;
-    let udp = bounded(
-        deadline,
-        options.timeout,
-        ask_udp(server, name, record_type, options),
-    )
-    .await;
+    let udp = match mux {
+        Some(mux) => {
+            mux.exchange(
+                server,
+                request_message(name, record_type, options),
+                deadline,
+                options.timeout,
+            )
+            .await
+        }
+        None => {
+            bounded(
+                deadline,
+                options.timeout,
+                ask_udp(server, name, record_type, options),
+            )
+            .await
+        }
+    };
     let udp_failure = match udp {
         Ok(message) if !message.metadata.truncation => {
             return Ok(Reply {
@@ -163,6 +188,22 @@ async fn bounded<T>(
         Ok(result) => result,
         Err(_) => Err(QueryError::Timeout(timeout)),
     }
+}
+
+/// The query as a message (ID set by whoever sends it): RD as asked, EDNS with a 1232-byte
+/// buffer, as [`request`] builds it for hickory's client.
+fn request_message(name: &Name, record_type: RecordType, options: QueryOptions) -> Message {
+    let mut message = Message::new(
+        0,
+        hickory_proto::op::MessageType::Query,
+        hickory_proto::op::OpCode::Query,
+    );
+    message.metadata.recursion_desired = options.recursion_desired;
+    message.add_query(Query::query(name.clone(), record_type));
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_max_payload(1232);
+    message.set_edns(edns);
+    message
 }
 
 fn request(name: &Name, record_type: RecordType, options: QueryOptions) -> DnsRequest {

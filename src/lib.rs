@@ -16,6 +16,7 @@ pub mod fsio;
 #[cfg(feature = "gss")]
 pub mod gss;
 pub mod model;
+mod mux;
 pub mod name;
 pub mod probe;
 pub mod quote;

@@ -102,7 +102,7 @@ pub fn parse_answer(reply: &[u8], id: u16, context: &Name) -> Result<Answer, Ans
     for record in &message.answers {
         if let RData::Unknown { code, rdata } = &record.data
             && *code == TYPE_TKEY
-            && record.name.eq_ignore_root_case(context)
+            && record.name.eq_ignore_root(context)
         {
             return Ok(Answer {
                 rcode,
@@ -202,6 +202,10 @@ mod tests {
         assert_eq!(tkey.key, b"server-token");
         assert_eq!(tkey.mode, MODE_GSSAPI);
         assert_eq!(tkey.algorithm, gss_tsig_algorithm());
+        // The server may write the context name in another case.
+        let upper = Name::from_ascii("12345.SIG-VLMCS-AUDIT.").unwrap();
+        let a = parse_answer(&answer_for(&q, b"server-token", 0), 9, &upper).unwrap();
+        assert!(a.tkey.is_some());
         let a = parse_answer(&answer_for(&q, b"", 17), 9, &context()).unwrap();
         assert_eq!(a.tkey.unwrap().error, 17);
         assert!(parse_answer(&answer_for(&q, b"", 0), 10, &context()).is_err());

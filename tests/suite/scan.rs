@@ -1377,3 +1377,105 @@ fn an_endpoint_is_probed_once_per_scan_for_every_record_that_points_at_it() {
     scan(&["shared1", "shared2"], &["--no-emulator-check"]);
     assert_eq!(counter.load(Ordering::SeqCst) - before, 1);
 }
+
+/// A UDP relay in front of `upstream` that drops every other query it receives: a server that
+/// answers only half the time. Returns its address and how many queries it has seen.
+fn lossy_relay(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let front = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = front.local_addr().unwrap();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // One upstream socket per client address, so replies find their way back.
+        let mut backs: std::collections::HashMap<std::net::SocketAddr, std::net::UdpSocket> =
+            std::collections::HashMap::new();
+        front
+            .set_read_timeout(Some(std::time::Duration::from_millis(5)))
+            .unwrap();
+        loop {
+            if let Ok((n, client)) = front.recv_from(&mut buf) {
+                if counter.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                    continue; // lost
+                }
+                let back = backs.entry(client).or_insert_with(|| {
+                    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    s.connect(upstream).unwrap();
+                    s.set_nonblocking(true).unwrap();
+                    s
+                });
+                let _ = back.send(&buf[..n]);
+            }
+            for (client, back) in &backs {
+                while let Ok(n) = back.recv(&mut buf) {
+                    let _ = front.send_to(&buf[..n], client);
+                }
+            }
+        }
+    });
+    (address, seen)
+}
+
+/// Half the queries lost: every domain still completes, through resends on the same channel
+/// (about twice the queries, not a timeout per loss).
+#[test]
+fn a_server_that_answers_every_other_query_still_gives_complete_results() {
+    use std::sync::atomic::Ordering;
+    let (relay, seen) = lossy_relay(bed().primary);
+    let domains = [
+        "healthy", "notkms", "closed", "dup", "cname", "nodata", "emu", "rpc",
+    ];
+    let names: Vec<String> = domains
+        .iter()
+        .map(|d| format!("{d}.{}", common::ZONE))
+        .collect();
+    let relay_text = relay.to_string();
+    let mut argv = vec![
+        "scan",
+        "--timeout",
+        "2s",
+        "--server",
+        relay_text.as_str(),
+        "--format",
+        "json",
+        "--no-emulator-check",
+    ];
+    argv.extend(names.iter().map(String::as_str));
+    let started = std::time::Instant::now();
+    let report = run(&argv).json();
+    assert_eq!(report["complete"], true, "{report:#}");
+    for d in report["domains"].as_array().unwrap() {
+        assert!(
+            d["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["status"] != "timeout"),
+            "{d:#}"
+        );
+    }
+    let direct = scan(&domains, &["--no-emulator-check"]).json();
+    for (a, b) in report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(direct["domains"].as_array().unwrap())
+    {
+        assert_eq!(a["records"], b["records"], "{}", a["domain"]);
+    }
+    // Resent at the RTT, not at the 2 s timeout: the whole scan stays well under a timeout
+    // per lost query.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let queries = seen.load(Ordering::SeqCst);
+    assert!(queries >= 2 * domains.len(), "{queries}");
+}

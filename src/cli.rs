@@ -144,7 +144,8 @@ struct TargetArgs {
     /// How many DNS queries and probes run at once (1 to 100000) [default: 256].
     #[arg(long, value_name = "N", value_parser = config::Concurrency::parse)]
     concurrency: Option<config::Concurrency>,
-    /// Queries per second towards any one DNS server, 0 for no limit (up to 1000000) [default: 1000].
+    /// A hard cap on queries per second towards any one DNS server, on top of the adaptive
+    /// window (up to 1000000) [default: 0, no cap].
     #[arg(long, value_name = "N", value_parser = config::Qps::parse)]
     qps: Option<config::Qps>,
     /// Port of the authoritative servers found through NS records [default: 53].

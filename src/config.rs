@@ -15,7 +15,9 @@ pub(crate) const DEFAULT_CONCURRENCY: usize = 256;
 pub(crate) const DEFAULT_NAMESERVER_PORT: u16 = 53;
 /// Queries per second towards one DNS server: far below what a domain controller serves, and
 /// enough to scan thousands of domains in seconds.
-pub(crate) const DEFAULT_QPS: u32 = 1000;
+/// No rate cap by default: the window of outstanding queries per server is the politeness
+/// (see `mux`); `--qps` is a hard cap on top for servers that need one.
+pub(crate) const DEFAULT_QPS: u32 = 0;
 
 /// What went wrong with the configuration; always says where and what to do.
 #[derive(Debug, thiserror::Error)]

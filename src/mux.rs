@@ -84,7 +84,7 @@ pub(crate) struct Window {
 impl Window {
     pub(crate) const INITIAL: f64 = 32.0;
     pub(crate) const MIN: f64 = 2.0;
-    pub(crate) const MAX: f64 = 256.0;
+    pub(crate) const MAX: f64 = 64.0;
     const COOLDOWN: Duration = Duration::from_millis(100);
 
     pub(crate) fn new() -> Self {

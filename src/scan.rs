@@ -205,12 +205,16 @@ async fn resolve_identities(
     (by_servers, notes)
 }
 
-/// How many domains are scanned at once: four per concurrency slot, and at least as many as
-/// the pacer lets through in two timeouts and a second (so a domain waiting on a probe never
-/// leaves the pacer idle).
+/// How many domains are scanned at once: four per concurrency slot, at least as many as the
+/// pacer lets through in two timeouts and a second, and as many as probes may be open (a
+/// domain that only waits for a blackholed host holds a socket and a few KB, and must not
+/// keep the next domains from starting).
 fn domain_window(settings: &ScanSettings) -> usize {
     let paced = (f64::from(settings.qps) * (2.0 * settings.timeout.as_secs_f64() + 1.0)) as usize;
-    (4 * settings.concurrency).max(paced).max(64)
+    (4 * settings.concurrency)
+        .max(paced)
+        .max(probe::socket_budget(settings.concurrency))
+        .max(64)
 }
 
 fn classify_domain(
@@ -346,6 +350,9 @@ async fn scan_domain(
     )
     .await;
     observation.dns_ms = discover::millis(started.elapsed());
+    // The DNS messages are done with: a domain waiting on a blackholed host holds only its
+    // observation.
+    drop((replies, servers, server_addresses));
     probe_endpoints(prober, &mut observation).await;
     observation
 }

@@ -41,7 +41,19 @@ pub(crate) fn classify(
     let Some(answering) = server_failures(obs, &mut out) else {
         return finish(out.list, summary);
     };
-    summary.complete = true;
+    // Without the zone, `clean` cannot address an update and the report cannot say where the
+    // records live: the domain is not completely scanned.
+    summary.complete = obs.zone.is_some();
+    if obs.zone.is_none() {
+        out.about_domain(
+            FindingCode::ServerFailure,
+            Severity::Warning,
+            format!(
+                "the zone holding {} could not be learnt (no SOA from the servers asked): the records below are as the servers answered, but `clean` could not address an update",
+                obs.query_name
+            ),
+        );
+    }
     oversized_answers(obs, &answering, &mut out);
     disagreement(obs, &answering, &mut out);
     if obs.records.is_empty() {

@@ -110,7 +110,12 @@ pub(crate) struct Asker {
     pub pacer: Arc<Pacer>,
     /// The scan's UDP channels, one per server.
     pub mux: Arc<crate::mux::Mux>,
+    /// Each zone's primary (SOA MNAME) as each server names it, asked once per scan.
+    primaries: Arc<std::sync::Mutex<PrimaryCache>>,
 }
+
+type PrimaryCache =
+    std::collections::HashMap<(SocketAddr, Name), Arc<tokio::sync::OnceCell<Option<Name>>>>;
 
 /// Politeness towards each DNS server: on average at most `qps` queries per second start
 /// towards any one server address (0: no limit), with bursts of a tenth of a second's worth
@@ -165,6 +170,7 @@ impl Asker {
             timeout,
             pacer: Arc::new(Pacer::new(qps)),
             mux: Arc::default(),
+            primaries: Arc::default(),
         }
     }
 
@@ -328,6 +334,24 @@ impl Asker {
             return Err(problems);
         }
         Ok(servers)
+    }
+
+    /// The primary (SOA MNAME) of `zone` as `server` has it, asked once per (server, zone) for
+    /// the whole scan; `None` when the server does not say.
+    pub(crate) async fn primary_of(&self, server: SocketAddr, zone: &Name) -> Option<Name> {
+        let cell = self
+            .primaries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry((server, zone.to_lowercase()))
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let (owner, primary) = self.zone_of(server, zone).await.ok()?;
+            owner.eq_ignore_root(zone).then_some(primary)
+        })
+        .await
+        .clone()
     }
 
     /// The zone that holds `name`, as `server` (authoritative) sees it: the owner of the SOA
@@ -587,6 +611,19 @@ enum Lookup {
 }
 
 /// The zone and primary (SOA owner and MNAME) named by the first SOA among `records`.
+/// The zone an authoritative answer for `name` came from, by the NS RRset in its authority
+/// section (its owner is the zone's apex), when the server put it there (BIND does for
+/// queries without recursion; Knot and PowerDNS do not).
+pub(crate) fn zone_from_ns<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    name: &Name,
+) -> Option<Name> {
+    records.into_iter().find_map(|r| match &r.data {
+        RData::NS(_) if r.name.zone_of(name) => Some(r.name.clone()),
+        _ => None,
+    })
+}
+
 pub(crate) fn soa_of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Option<(Name, Name)> {
     records.into_iter().find_map(|r| match &r.data {
         RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),

@@ -231,8 +231,8 @@ mod tests {
         let obs = DomainObservation {
             domain: "corp.example.com".into(),
             query_name: "_vlmcs._tcp.corp.example.com.".into(),
-            zone: None,
-            primary: None,
+            zone: Some("corp.example.com.".into()),
+            primary: Some("ns.corp.example.com.".into()),
             servers_from: crate::model::ServersFrom::Configured,
             discovery_error: None,
             servers: vec![ServerObservation {

@@ -438,12 +438,23 @@ async fn learn_zone(
     query_name: &Name,
     observation: &mut DomainObservation,
 ) {
-    let found = match discover::soa_of(replies.iter().flat_map(|m| &m.authorities)) {
-        Some(found) => Some(found),
-        None => match observation.servers.iter().find(|s| s.status.is_answer()) {
-            Some(answering) => asker.zone_of(answering.address, query_name).await.ok(),
-            None => None,
-        },
+    let authorities = || replies.iter().flat_map(|m| &m.authorities);
+    let answering = observation.servers.iter().find(|s| s.status.is_answer());
+    let found = match (discover::soa_of(authorities()), answering) {
+        // A negative answer carries the SOA itself.
+        (Some(found), _) => Some(found),
+        (None, Some(answering)) => {
+            let server = answering.address;
+            match discover::zone_from_ns(authorities(), query_name) {
+                // The zone is named by the answer: its primary is asked once per scan.
+                Some(zone) => asker
+                    .primary_of(server, &zone)
+                    .await
+                    .map(|primary| (zone, primary)),
+                None => asker.zone_of(server, query_name).await.ok(),
+            }
+        }
+        (None, None) => None,
     };
     if let Some((zone, primary)) = found {
         observation.zone = Some(crate::dns::presentation(&zone));

@@ -103,7 +103,6 @@ pub(crate) async fn query_via(
             mux.exchange(
                 server,
                 request_message(name, record_type, options),
-                deadline,
                 options.timeout,
             )
             .await

@@ -83,7 +83,9 @@ pub(crate) struct Window {
 
 impl Window {
     pub(crate) const INITIAL: f64 = 32.0;
-    pub(crate) const MIN: f64 = 2.0;
+    /// Random loss on a path is not congestion: below this the resends of a few lost queries
+    /// would hold every place and starve the rest.
+    pub(crate) const MIN: f64 = 8.0;
     pub(crate) const MAX: f64 = 64.0;
     const COOLDOWN: Duration = Duration::from_millis(100);
 
@@ -230,12 +232,13 @@ pub(crate) struct Mux {
 
 impl Mux {
     /// Sends `request` (its ID is chosen here) to `server` over UDP until an answer to its
-    /// question arrives or `deadline` passes.
+    /// question arrives or `timeout` has passed since it was first sent. Waiting for a place in
+    /// the server's window comes before: a struggling server makes the scan slower, not its
+    /// answers "lost".
     pub(crate) async fn exchange(
         &self,
         server: SocketAddr,
         mut request: Message,
-        deadline: Instant,
         timeout: Duration,
     ) -> Result<Message, QueryError> {
         let question = request
@@ -245,9 +248,13 @@ impl Mux {
             .ok_or_else(|| QueryError::Malformed("a query without a question".into()))?;
         let channel = match self.channel(server).await {
             Some(channel) => channel,
-            None => return self.one_off(server, request, deadline, timeout).await,
+            None => {
+                let deadline = Instant::now() + timeout;
+                return self.one_off(server, request, deadline, timeout).await;
+            }
         };
         let _slot = Slot::acquire(&channel).await;
+        let deadline = Instant::now() + timeout;
         let (tx, mut rx) = oneshot::channel();
         let id = {
             let mut pending = lock(&channel.pending);

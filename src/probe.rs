@@ -70,11 +70,15 @@ impl Prober {
             .entry(endpoint)
             .or_default()
             .clone();
+        // Boxed: the probe's own state is allocated only by the one that runs it, not carried
+        // by every record that waits for its result.
         let shared = cell
-            .get_or_init(|| async {
-                // Never closed: acquiring cannot fail.
-                let _socket = self.sockets.acquire().await.ok();
-                probe(target, address, port, self.options).await
+            .get_or_init(|| {
+                Box::pin(async {
+                    // Never closed: acquiring cannot fail.
+                    let _socket = self.sockets.acquire().await.ok();
+                    probe(target, address, port, self.options).await
+                })
             })
             .await;
         ProbeObservation {

@@ -301,6 +301,22 @@ async fn scan_domain(
     prober: &Prober,
     settings: &ScanSettings,
 ) -> DomainObservation {
+    // Boxed: the DNS phase's state (messages, nested queries) is freed before probing, so a
+    // domain that waits two seconds for a blackholed host holds only its observation.
+    let mut observation = Box::pin(domain_dns(domain, asker, resolvers, settings)).await;
+    if observation.discovery_error.is_none() && !observation.servers.is_empty() {
+        probe_endpoints(prober, &mut observation).await;
+    }
+    observation
+}
+
+/// Discovery, the SRV answers, the zone and the targets' addresses.
+async fn domain_dns(
+    domain: &DomainSettings,
+    asker: &Asker,
+    resolvers: &[SocketAddr],
+    settings: &ScanSettings,
+) -> DomainObservation {
     let started = Instant::now();
     let query_text = format!("_vlmcs._tcp.{}.", domain.name);
     let mut observation = DomainObservation {
@@ -350,10 +366,6 @@ async fn scan_domain(
     )
     .await;
     observation.dns_ms = discover::millis(started.elapsed());
-    // The DNS messages are done with: a domain waiting on a blackholed host holds only its
-    // observation.
-    drop((replies, servers, server_addresses));
-    probe_endpoints(prober, &mut observation).await;
     observation
 }
 

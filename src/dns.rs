@@ -135,12 +135,28 @@ pub(crate) async fn query_via(
         Err(e) => return Err(e),
     };
     let truncated_over_udp = udp_failure.is_none();
-    let mut reply = tcp_leg(server, name, record_type, options, started)
-        .await
-        .map_err(|error| QueryError::OverTcp {
-            udp_failure,
-            error: Box::new(error),
-        })?;
+    let over_tcp = match mux {
+        // The scan's shared, pipelined connection to the server.
+        Some(mux) => mux
+            .exchange_tcp(
+                server,
+                request_message(name, record_type, options),
+                deadline,
+                options.timeout,
+            )
+            .await
+            .map(|message| Reply {
+                message,
+                transport: Transport::Tcp,
+                truncated_over_udp: false,
+                elapsed: started.elapsed(),
+            }),
+        None => tcp_leg(server, name, record_type, options, started).await,
+    };
+    let mut reply = over_tcp.map_err(|error| QueryError::OverTcp {
+        udp_failure,
+        error: Box::new(error),
+    })?;
     reply.truncated_over_udp = truncated_over_udp;
     Ok(reply)
 }

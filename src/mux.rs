@@ -222,9 +222,25 @@ impl Drop for Channel {
     }
 }
 
-/// The scan's UDP channels to DNS servers.
+/// One server's TCP connection, shared by every query that must go over TCP (a truncated UDP
+/// answer), pipelined: each query written as it comes, the answers routed by ID.
+struct TcpChannel {
+    writer: tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>,
+    pending: Arc<Mutex<Pending>>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+    reader: JoinHandle<()>,
+}
+
+impl Drop for TcpChannel {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// The scan's UDP channels to DNS servers (and TCP connections for truncated answers).
 #[derive(Default)]
 pub(crate) struct Mux {
+    tcp: tokio::sync::Mutex<HashMap<SocketAddr, Arc<TcpChannel>>>,
     channels: Mutex<HashMap<SocketAddr, Arc<Channel>>>,
     ids: Mutex<IdSource>,
     pub(crate) stats: Arc<Stats>,
@@ -318,6 +334,118 @@ impl Mux {
             }
         }
         Err(QueryError::Timeout(timeout))
+    }
+
+    /// Sends `request` over the server's shared TCP connection (opened on first use, opened
+    /// again once if the server closed it) and waits for its answer until `deadline`.
+    pub(crate) async fn exchange_tcp(
+        &self,
+        server: SocketAddr,
+        request: Message,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Message, QueryError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let channel =
+                match tokio::time::timeout_at(deadline.into(), self.tcp_channel(server)).await {
+                    Err(_) => return Err(QueryError::Timeout(timeout)),
+                    Ok(Err(e)) => return Err(QueryError::Network(e.to_string())),
+                    Ok(Ok(channel)) => channel,
+                };
+            match self
+                .over(&channel, request.clone(), deadline, timeout)
+                .await
+            {
+                // The server closed the connection (idle, or it does not pipeline): once more.
+                Err(QueryError::Network(e)) if channel.dead.load(Ordering::Relaxed) => {
+                    last = Some(QueryError::Network(e));
+                }
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or(QueryError::Timeout(timeout)))
+    }
+
+    async fn over(
+        &self,
+        channel: &TcpChannel,
+        mut request: Message,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Message, QueryError> {
+        let question = request
+            .queries
+            .first()
+            .cloned()
+            .ok_or_else(|| QueryError::Malformed("a query without a question".into()))?;
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut pending = lock(&channel.pending);
+            let id = lock(&self.ids).free(|id| pending.contains(id));
+            pending.insert(id, question, tx);
+            id
+        };
+        let _registered = Registered {
+            pending: &channel.pending,
+            id,
+        };
+        request.metadata.id = id;
+        let bytes = request
+            .to_vec()
+            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let len = u16::try_from(bytes.len())
+            .map_err(|_| QueryError::Malformed("query too large".into()))?;
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        let exchange = async {
+            {
+                use tokio::io::AsyncWriteExt;
+                let mut writer = channel.writer.lock().await;
+                if let Err(e) = writer.write_all(&framed).await {
+                    channel.dead.store(true, Ordering::Relaxed);
+                    return Err(QueryError::Network(e.to_string()));
+                }
+            }
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            rx.await.map_err(|_| {
+                QueryError::Network("the server closed the TCP connection before answering".into())
+            })
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(QueryError::Timeout(timeout)),
+        }
+    }
+
+    /// The server's TCP connection, connected on first use (and again after it died).
+    async fn tcp_channel(&self, server: SocketAddr) -> std::io::Result<Arc<TcpChannel>> {
+        // Held across the connect: two queries that need TCP at once share one connection.
+        let mut connections = self.tcp.lock().await;
+        if let Some(existing) = connections.get(&server)
+            && !existing.dead.load(Ordering::Relaxed)
+        {
+            return Ok(existing.clone());
+        }
+        let stream = tokio::net::TcpStream::connect(server).await?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = tokio::spawn(read_tcp_replies(
+            read,
+            pending.clone(),
+            dead.clone(),
+            self.stats.clone(),
+        ));
+        let channel = Arc::new(TcpChannel {
+            writer: tokio::sync::Mutex::new(write),
+            pending,
+            dead,
+            reader,
+        });
+        connections.insert(server, channel.clone());
+        Ok(channel)
     }
 
     /// The server's channel, opened on first use; `None` when [`MAX_CHANNELS`] are open.
@@ -443,6 +571,33 @@ async fn read_replies(
             }
         }
     }
+}
+
+/// Reads length-prefixed answers off a TCP connection and routes each to its query. On EOF or
+/// an error the connection is dead: the waiting queries fail at once (their senders drop).
+async fn read_tcp_replies(
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    pending: Arc<Mutex<Pending>>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+    stats: Arc<Stats>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 2];
+        if read.read_exact(&mut len).await.is_err() {
+            break;
+        }
+        buf.resize(usize::from(u16::from_be_bytes(len)), 0);
+        if read.read_exact(&mut buf).await.is_err() {
+            break;
+        }
+        if lock(&pending).route(&buf) != Routed::Delivered {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    dead.store(true, Ordering::Relaxed);
+    lock(&pending).waiting.clear();
 }
 
 /// A place in the server's window, released when dropped.

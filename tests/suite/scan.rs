@@ -1396,8 +1396,55 @@ fn lossy_relay(
     std::net::SocketAddr,
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let front = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp_relay_on(front, upstream, loss)
+}
+
+/// A relay for UDP and TCP on one address in front of `upstream` (UDP passed as is, TCP piped
+/// byte for byte); returns its address and how many TCP connections it accepted.
+fn counting_relay(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = tcp.local_addr().unwrap();
+    let udp = std::net::UdpSocket::bind(address).unwrap();
+    udp_relay_on(udp, upstream, Loss::RepliesPercent(0));
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for client in tcp.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c, mut s) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c, &mut s);
+                let _ = s.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+            });
+        }
+    });
+    (address, connections)
+}
+
+/// Relays UDP arriving on `front` to `upstream` and back, losing what `loss` says.
+fn udp_relay_on(
+    front: std::net::UdpSocket,
+    upstream: std::net::SocketAddr,
+    loss: Loss,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let address = front.local_addr().unwrap();
     let seen = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = seen.clone();
@@ -1583,4 +1630,62 @@ fn lost_replies_are_resent_without_losing_domains_or_flooding_the_server() {
     eprintln!(
         "loss-free {clean_queries} queries; 20 %: {queries} queries, {incomplete} incomplete"
     );
+}
+
+/// Answers too big for UDP go over TCP, and every such query of a scan shares one pipelined
+/// connection to the server: six domains with 60 records each, one TCP connection.
+#[test]
+fn truncated_answers_share_one_tcp_connection_per_server() {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering;
+    let kms1 = vlmcs_lab::host(bed().net, 11);
+    let mut body = format!("kms1 IN A {kms1}\n");
+    let domains: Vec<String> = (0..6).map(|i| format!("wide{i}.wide.test")).collect();
+    for i in 0..6 {
+        for r in 0..60 {
+            let _ = writeln!(body, "_vlmcs._tcp.wide{i} IN SRV {r} 0 1688 kms1");
+        }
+    }
+    let dir = common::scratch("wide");
+    let zone = vlmcs_lab::Zone::new("wide.test.", vlmcs_lab::zone_text("wide.test.", 1, &body));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let named = runtime
+        .block_on(vlmcs_lab::Named::start(
+            &dir,
+            vlmcs_lab::LOOPBACK,
+            &[zone],
+            "",
+        ))
+        .unwrap();
+    let (relay, connections) = counting_relay(named.address);
+    let relay_text = relay.to_string();
+    let mut argv = vec![
+        "scan",
+        "--timeout",
+        "2s",
+        "--server",
+        relay_text.as_str(),
+        "--format",
+        "json",
+        "--no-emulator-check",
+    ];
+    argv.extend(domains.iter().map(String::as_str));
+    let report = run(&argv).json();
+    for d in report["domains"].as_array().unwrap() {
+        assert_eq!(
+            d["records"].as_array().unwrap().len(),
+            60,
+            "{}",
+            d["domain"]
+        );
+        assert_eq!(d["servers"][0]["transport"], "tcp");
+        assert_eq!(d["servers"][0]["truncated_over_udp"], true);
+    }
+    assert_eq!(report["complete"], true);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "one shared connection"
+    );
+    drop(named);
 }

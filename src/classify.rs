@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
     ProbeOutcome, QueryStatus, RecordVerdict, ServerObservation, Severity, SrvRecord, display_addr,
-    normalize_name,
 };
 use crate::name::DnsName;
 
@@ -108,7 +107,15 @@ fn server_failures<'o>(
         {
             detail.push_str(&format!(" — {extra}"));
         }
-        out.about_domain(FindingCode::ServerFailure, severity, detail);
+        // The server in the finding's own fields: address and port.
+        out.push(
+            FindingCode::ServerFailure,
+            severity,
+            None,
+            Some(server.address.port()),
+            Some(server.address.ip()),
+            detail,
+        );
     }
     if obs.servers.is_empty() {
         out.about_domain(
@@ -658,7 +665,7 @@ fn unresolved_expected_hosts(policy: &DomainPolicy, out: &mut Findings<'_>) {
             out.push(
                 FindingCode::AllowlistUnresolved,
                 Severity::Warning,
-                Some(name.clone()),
+                Some(format!("{name}.")),
                 None,
                 None,
                 format!(
@@ -671,24 +678,28 @@ fn unresolved_expected_hosts(policy: &DomainPolicy, out: &mut Findings<'_>) {
 
 /// Distinct target names that resolve to the same address and port: one host counted twice.
 fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
-    let mut names_by_endpoint: BTreeMap<(IpAddr, u16), BTreeSet<String>> = BTreeMap::new();
+    let mut names_by_endpoint: BTreeMap<(IpAddr, u16), BTreeSet<&DnsName>> = BTreeMap::new();
     for record in obs.records.iter().filter(|r| !r.is_root_target()) {
         if let Some(target) = obs.target(&record.target) {
             for address in &target.addresses {
                 names_by_endpoint
                     .entry((*address, record.port))
                     .or_default()
-                    .insert(normalize_name(&record.target.to_string()));
+                    .insert(&record.target);
             }
         }
     }
     for ((address, port), names) in names_by_endpoint {
         if names.len() > 1 {
-            let listed = names.iter().cloned().collect::<Vec<_>>().join(", ");
+            let listed = names
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
             out.push(
                 FindingCode::DuplicateRecord,
                 Severity::Info,
-                names.first().cloned(),
+                names.first().map(ToString::to_string),
                 Some(port),
                 Some(address),
                 format!(
@@ -726,13 +737,13 @@ fn missing_authorized_hosts(
         });
         if !published {
             let (target, address) = match expected {
-                crate::model::HostPattern::Name(n) => (Some(n.as_str()), None),
+                crate::model::HostPattern::Name(n) => (Some(format!("{n}.")), None),
                 crate::model::HostPattern::Network(net) => (None, Some(net.addr())),
             };
             out.push(
                 FindingCode::AuthorizedHostMissing,
                 Severity::Warning,
-                target.map(str::to_string),
+                target,
                 None,
                 address,
                 format!(

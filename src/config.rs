@@ -431,11 +431,35 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// The YAML parser reports a bad sequence item at the start of the sequence. Our validators
-/// quote the bad value in backticks, so look for it from there on to point at its own line.
+/// The YAML parser reports a bad sequence item at the start of the sequence (and some values
+/// at their mapping). Our validators quote the bad value in backticks: point at the first place
+/// from there on where it stands as a whole scalar — never inside another value (`0` in
+/// `10.0.0.1`).
 fn refine_location(text: &str, from: usize, message: &str) -> Option<(usize, usize)> {
     let quoted = message.split('`').nth(1).filter(|q| !q.is_empty())?;
-    let offset = from + text.get(from..)?.find(quoted)?;
+    let starts_token = |b: u8| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\n' | b'[' | b',' | b':' | b'-' | b'"' | b'\'' | b'{'
+        )
+    };
+    let ends_token = |b: u8| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\r' | b'\n' | b']' | b',' | b'"' | b'\'' | b'#' | b'}'
+        )
+    };
+    let whole_scalar = |at: usize| {
+        let before_ok = at == 0 || starts_token(text.as_bytes()[at - 1]);
+        let end = at + quoted.len();
+        let after_ok = end >= text.len() || ends_token(text.as_bytes()[end]);
+        before_ok && after_ok
+    };
+    let offset = text
+        .get(from..)?
+        .match_indices(quoted)
+        .map(|(i, _)| from + i)
+        .find(|&at| whole_scalar(at))?;
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;

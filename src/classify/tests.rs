@@ -716,7 +716,10 @@ fn expected_host_not_published_is_missing() {
             (FindingCode::AuthorizedHostMissing, Severity::Warning),
         ]
     );
-    assert_eq!(findings[1].target.as_deref(), Some("kms2.corp.example.com"));
+    assert_eq!(
+        findings[1].target.as_deref(),
+        Some("kms2.corp.example.com.")
+    );
     assert_eq!(findings[2].address, Some(ip("192.0.2.99")));
 }
 

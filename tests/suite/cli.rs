@@ -123,3 +123,31 @@ fn completions_and_man_page_come_from_the_command_line_definition() {
         man.stdout
     );
 }
+
+/// An error points at the offending value, even when the same text occurs earlier in the file
+/// (inside another value or a comment).
+#[test]
+fn config_errors_point_at_the_offending_node_not_at_an_earlier_lookalike() {
+    for (text, line, column) in [
+        // `0` is inside the server address first.
+        ("servers: [\"10.0.0.1:53\"]\nconcurrency: 0\n", 2, 14),
+        // `5399` is inside the server address first.
+        (
+            "domains: [a.example]\nservers: [\"10.0.0.1:5399\"]\nnameserver_port: 5399999\n",
+            3,
+            18,
+        ),
+        // The bad list item after a comment that spells it.
+        (
+            "# bad.host is not a name\ndomains:\n  - good.example\n  - \"bad..host\"\n",
+            4,
+            6,
+        ),
+    ] {
+        let path = temp_config("lookalike.yaml", text);
+        let run = run(&["scan", "--config", path.to_str().unwrap()]);
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        let at = format!("{}:{line}:{column}:", path.display());
+        assert!(run.stderr.contains(&at), "want {at} in {}", run.stderr);
+    }
+}

@@ -487,8 +487,8 @@ fn config_file_drives_domains_allowlist_and_expected_hosts() {
             pair("allowlist-unresolved", "warning")
         ]
     );
-    assert_eq!(report["findings"][1]["target"], "kms2.audit.test");
-    assert_eq!(report["findings"][2]["target"], "kms2.audit.test");
+    assert_eq!(report["findings"][1]["target"], "kms2.audit.test.");
+    assert_eq!(report["findings"][2]["target"], "kms2.audit.test.");
     assert_eq!(run.code, 1);
 }
 
@@ -1229,7 +1229,7 @@ fn an_allowlisted_name_that_does_not_resolve_is_said_to_be_stale() {
         .find(|f| f["code"] == "allowlist-unresolved")
         .expect("a finding for the stale entry");
     assert_eq!(stale["severity"], "warning");
-    assert_eq!(stale["target"], "retired.audit.test");
+    assert_eq!(stale["target"], "retired.audit.test.");
 }
 
 /// A JSON scan of the bed's primary with the config `yaml` (written to `name` in the bed).
@@ -1688,4 +1688,40 @@ fn truncated_answers_share_one_tcp_connection_per_server() {
         "one shared connection"
     );
     drop(named);
+}
+
+/// The JSON contract: every finding's target is a name with its trailing dot, and a server
+/// failure names its server in the address and port fields.
+#[test]
+fn finding_targets_carry_their_dot_and_server_failures_name_their_server() {
+    let bed = bed();
+    let report = scan(&["aliases", "disagree", "healthy"], &[]).json();
+    for f in report["findings"].as_array().unwrap() {
+        if let Some(target) = f["target"].as_str() {
+            assert!(target.ends_with('.'), "{f:#}");
+        }
+    }
+    // Two servers, one of them not answering for this name: its address and port are fields.
+    let dead = std::net::SocketAddr::new(vlmcs_lab::host(bed.net, 99), 53);
+    let run = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "1s",
+        "--server",
+        &bed.primary.to_string(),
+        "--server",
+        &dead.to_string(),
+        "healthy.audit.test",
+    ]);
+    let report = run.json();
+    let failure = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "server-failure")
+        .expect("the dead server is a finding");
+    assert_eq!(failure["address"], dead.ip().to_string());
+    assert_eq!(failure["port"], 53);
 }

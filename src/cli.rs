@@ -30,6 +30,8 @@ enum OutputFormat {
     Jsonl,
     /// One row per finding (RFC 4180), for spreadsheets.
     Csv,
+    /// A Nagios/Icinga plugin's output: status line, perfdata, a few lines (at most 4 KB).
+    Nagios,
 }
 
 impl From<OutputFormat> for Format {
@@ -41,6 +43,7 @@ impl From<OutputFormat> for Format {
             OutputFormat::Prometheus => Self::Prometheus,
             OutputFormat::Jsonl => Self::Jsonl,
             OutputFormat::Csv => Self::Csv,
+            OutputFormat::Nagios => Self::Nagios,
         }
     }
 }
@@ -518,7 +521,7 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         Format::Table => clean::render_table(&result),
         Format::Json => serde_json::to_string_pretty(&result).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&result).map_err(|e| e.to_string())?,
-        Format::Prometheus | Format::Jsonl | Format::Csv => {
+        Format::Prometheus | Format::Jsonl | Format::Csv | Format::Nagios => {
             return Err("clean prints table, json or yaml".into());
         }
     };
@@ -590,7 +593,7 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
             .collect(),
         Format::Json => serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
         Format::Yaml => serde_norway::to_string(&results).map_err(|e| e.to_string())?,
-        Format::Prometheus | Format::Jsonl | Format::Csv => {
+        Format::Prometheus | Format::Jsonl | Format::Csv | Format::Nagios => {
             return Err("restore prints table, json or yaml".into());
         }
     };

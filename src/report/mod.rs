@@ -1,6 +1,7 @@
 //! Renderers: one [`Report`] model, several formats. JSON is the stable contract for scripts
 //! and monitoring; YAML is the same document; the table is for people.
 
+mod nagios;
 pub(crate) mod prometheus;
 pub mod spool;
 mod table;
@@ -28,6 +29,8 @@ pub enum Format {
     Jsonl,
     /// One row per finding (RFC 4180), for spreadsheets.
     Csv,
+    /// A Nagios/Icinga plugin's output: a status line, perfdata, a few lines of detail.
+    Nagios,
 }
 
 /// Why a report could not be written.
@@ -124,6 +127,7 @@ fn encode(
         Format::Prometheus => prometheus::write(report, out),
         Format::Jsonl => json_lines(report, out),
         Format::Csv => csv(report, out),
+        Format::Nagios => nagios::write(report, out),
     }
 }
 

@@ -1298,7 +1298,7 @@ fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
     use std::process::Command;
     let bed = bed();
     let server = bed.primary.to_string();
-    for format in ["json", "yaml", "csv", "table", "jsonl", "prometheus"] {
+    for format in ["json", "yaml", "csv", "table", "jsonl", "prometheus", "nagios"] {
         let args = [
             "scan",
             "--timeout",
@@ -1724,4 +1724,80 @@ fn finding_targets_carry_their_dot_and_server_failures_name_their_server() {
         .expect("the dead server is a finding");
     assert_eq!(failure["address"], dead.ip().to_string());
     assert_eq!(failure["port"], 53);
+}
+
+/// `--format nagios` on 200 domains with problems: one status line naming the worst, perfdata
+/// in the plugin-guidelines format, a few lines of detail, at most 4 KB, the scan's exit code.
+#[test]
+fn nagios_output_stays_small_and_well_formed_however_many_domains() {
+    use std::fmt::Write as _;
+    let net = bed().net;
+    let mut body = String::new();
+    for (name, n) in [("kms1", 11), ("closed", 14), ("rogue", 23)] {
+        let _ = writeln!(body, "{name} IN A {}", vlmcs_lab::host(net, n));
+    }
+    let mut domains = Vec::new();
+    for i in 0..200 {
+        let target = ["kms1", "closed", "rogue"][i % 3];
+        let _ = writeln!(body, "_vlmcs._tcp.n{i:03} IN SRV 0 0 1688 {target}");
+        domains.push(format!("n{i:03}.nagios.test"));
+    }
+    let dir = common::scratch("nagios");
+    let zone = vlmcs_lab::Zone::new(
+        "nagios.test.",
+        vlmcs_lab::zone_text("nagios.test.", 1, &body),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let named = runtime
+        .block_on(vlmcs_lab::Named::start(
+            &dir,
+            vlmcs_lab::LOOPBACK,
+            &[zone],
+            "",
+        ))
+        .unwrap();
+    let server = named.address.to_string();
+    let mut argv = vec![
+        "scan",
+        "--timeout",
+        "1s",
+        "--server",
+        server.as_str(),
+        "--allow",
+        "kms1.nagios.test",
+        "--no-emulator-check",
+        "--format",
+        "nagios",
+    ];
+    argv.extend(domains.iter().map(String::as_str));
+    let out = run(&argv);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.len() <= 4096, "{} bytes", out.stdout.len());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.len() <= 11, "{lines:#?}");
+    let (status, perfdata) = lines[0].split_once(" | ").expect("perfdata after ` | `");
+    assert_eq!(
+        status,
+        "VLMCS CRITICAL - 133 domain(s) critical: n001 (no-healthy-host), n002 (unauthorized-host rogue), n004 (no-healthy-host), and 130 more"
+    );
+    // 'label'=value[UOM];[warn];[crit];[min];[max], space separated.
+    let values: std::collections::BTreeMap<&str, &str> = perfdata
+        .split(' ')
+        .map(|item| {
+            let (label, rest) = item.split_once('=').expect("label=value");
+            assert!(
+                label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{label}"
+            );
+            (label, rest.split(';').next().unwrap())
+        })
+        .collect();
+    assert_eq!(values["domains"], "200");
+    assert_eq!(values["records"], "200");
+    assert_eq!(values["healthy"], "67");
+    assert_eq!(values["dead"], "67");
+    assert_eq!(values["unauthorized"], "66");
+    assert!(values["duration"].ends_with('s'));
+    assert!(lines[1].starts_with("[critical] "), "{}", lines[1]);
+    drop(named);
 }

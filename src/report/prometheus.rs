@@ -37,7 +37,61 @@ pub(crate) fn write(
     let mut text = scan_families(report.head());
     flush(&mut text, out)?;
     per_domain_families(report, &mut text, out)?;
+    server_family(report, &mut text, out)?;
+    finding_family(report, &mut text, out)?;
     probe_families(report, &mut text, out)
+}
+
+/// 1 per DNS server and domain when the server gave a usable answer.
+fn server_family(
+    report: &dyn ReportView,
+    text: &mut String,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
+    family(
+        text,
+        "vlmcs_audit_dns_server_up",
+        "1 when the DNS server gave a usable answer for the domain's _vlmcs._tcp name.",
+    );
+    report.for_each_domain(&mut |d, _| {
+        for s in &d.observation.servers {
+            let _ = writeln!(
+                text,
+                "vlmcs_audit_dns_server_up{{domain=\"{}\",server=\"{}\",status=\"{}\"}} {}",
+                label(&d.observation.domain),
+                label(&s.address.to_string()),
+                label(&format!("{:?}", s.status).to_ascii_lowercase()),
+                u8::from(s.status.is_answer())
+            );
+        }
+        flush(text, out)
+    })
+}
+
+/// The findings of the whole scan, counted per code and severity.
+fn finding_family(
+    report: &dyn ReportView,
+    text: &mut String,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ReportError> {
+    let mut counts: std::collections::BTreeMap<(&'static str, Severity), usize> =
+        std::collections::BTreeMap::new();
+    report.for_each_finding(&mut |f| {
+        *counts.entry((f.code.as_str(), f.severity)).or_default() += 1;
+        Ok(())
+    })?;
+    family(
+        text,
+        "vlmcs_audit_findings",
+        "Findings of the scan per code and severity.",
+    );
+    for ((code, severity), count) in counts {
+        let _ = writeln!(
+            text,
+            "vlmcs_audit_findings{{code=\"{code}\",severity=\"{severity}\"}} {count}"
+        );
+    }
+    flush(text, out)
 }
 
 fn flush(text: &mut String, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
@@ -49,7 +103,12 @@ fn flush(text: &mut String, out: &mut dyn std::io::Write) -> Result<(), ReportEr
 /// One value each, about the scan as a whole.
 fn scan_families(head: &crate::model::Report) -> String {
     let mut text = String::new();
-    let gauges: [(&str, &str, String); 4] = [
+    let gauges: [(&str, &str, String); 5] = [
+        (
+            "vlmcs_audit_build_info",
+            "Always 1; the version of vlmcs-audit in a label.",
+            String::new(),
+        ),
         (
             "vlmcs_audit_scan_timestamp_seconds",
             "Unix time the scan started.",
@@ -73,7 +132,11 @@ fn scan_families(head: &crate::model::Report) -> String {
     ];
     for (name, help, value) in gauges {
         family(&mut text, name, help);
-        let _ = writeln!(text, "{name} {value}");
+        if value.is_empty() {
+            let _ = writeln!(text, "{name}{{version=\"{}\"}} 1", label(&head.version));
+        } else {
+            let _ = writeln!(text, "{name} {value}");
+        }
     }
     text
 }
@@ -84,7 +147,12 @@ fn per_domain_families(
     text: &mut String,
     out: &mut dyn std::io::Write,
 ) -> Result<(), ReportError> {
-    let per_domain: [(&str, &str, SummaryField); 5] = [
+    let per_domain: [(&str, &str, SummaryField); 6] = [
+        (
+            "vlmcs_audit_domain_complete",
+            "1 when the domain could be scanned completely (0: its figures are not to be trusted).",
+            |s| usize::from(s.complete),
+        ),
         (
             "vlmcs_audit_domain_records",
             "SRV records published for the domain.",

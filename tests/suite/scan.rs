@@ -775,6 +775,63 @@ fn prometheus_output_parses_with_a_real_parser() {
             .any(|s| s.labels.get("target") == Some("kms1.audit.test."))
     );
     assert_eq!(run.code, 2);
+    // An unscannable domain must not look like an empty one: a completeness gauge per domain.
+    assert_eq!(
+        value("vlmcs_audit_domain_complete", Some("healthy.audit.test")),
+        1.0
+    );
+    let servers: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "vlmcs_audit_dns_server_up")
+        .collect();
+    assert_eq!(servers.len(), 2, "one per domain and server");
+    assert!(
+        servers
+            .iter()
+            .all(|s| s.labels.get("status") == Some("answer"))
+    );
+    let findings = |code: &str, severity: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == "vlmcs_audit_findings"
+                    && s.labels.get("code") == Some(code)
+                    && s.labels.get("severity") == Some(severity)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+    };
+    assert_eq!(findings("dead-host", "warning"), Some(1.0));
+    assert_eq!(findings("no-healthy-host", "critical"), Some(1.0));
+    assert_eq!(findings("healthy", "ok"), Some(1.0));
+    let build = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "vlmcs_audit_build_info")
+        .expect("build info");
+    assert_eq!(build.labels.get("version"), Some(env!("CARGO_PKG_VERSION")));
+    // A domain that cannot be scanned: complete 0.
+    let dead_server = std::net::SocketAddr::new(vlmcs_lab::host(bed().net, 99), 53).to_string();
+    let run = crate::common::run(&[
+        "scan",
+        "--format",
+        "prometheus",
+        "--timeout",
+        "1s",
+        "--server",
+        &dead_server,
+        "healthy.audit.test",
+    ]);
+    assert!(
+        run.stdout
+            .contains("vlmcs_audit_domain_complete{domain=\"healthy.audit.test\"} 0"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -1298,7 +1355,15 @@ fn every_format_stops_quietly_on_a_closed_pipe_and_loudly_on_a_full_disk() {
     use std::process::Command;
     let bed = bed();
     let server = bed.primary.to_string();
-    for format in ["json", "yaml", "csv", "table", "jsonl", "prometheus", "nagios"] {
+    for format in [
+        "json",
+        "yaml",
+        "csv",
+        "table",
+        "jsonl",
+        "prometheus",
+        "nagios",
+    ] {
         let args = [
             "scan",
             "--timeout",

@@ -98,8 +98,34 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print a man page (roff) to standard output: vlmcs-audit(1), or a subcommand's
+    /// (`man scan` is vlmcs-audit-scan(1)).
+    Man {
+        #[arg(value_enum)]
+        subcommand: Option<ManPage>,
+    },
+}
+
+/// The subcommands that have a page of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ManPage {
+    Scan,
+    Clean,
+    Restore,
+    Report,
+    Completions,
+}
+
+impl ManPage {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Scan => ("scan", "vlmcs-audit-scan"),
+            Self::Clean => ("clean", "vlmcs-audit-clean"),
+            Self::Restore => ("restore", "vlmcs-audit-restore"),
+            Self::Report => ("report", "vlmcs-audit-report"),
+            Self::Completions => ("completions", "vlmcs-audit-completions"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -336,10 +362,24 @@ where
             // Into a buffer first: clap_complete panics on a closed pipe (`| head`).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command, "vlmcs-audit", &mut script);
-            emit(&STDOUT, &String::from_utf8_lossy(&script)).map(|()| exit_code::OK)
+            let mut script = String::from_utf8_lossy(&script).into_owned();
+            if shell == clap_complete::Shell::Bash {
+                // clap_complete (issue 6421) names a hyphenated binary's subcommand states two
+                // ways (`vlmcs__audit__subcmd__scan` and `vlmcs__subcmd__audit__subcmd__scan`),
+                // so no subcommand's options complete: make them one.
+                script = script.replace("vlmcs__subcmd__audit", "vlmcs__audit");
+            }
+            emit(&STDOUT, &script).map(|()| exit_code::OK)
         }
-        Command::Man => {
+        Command::Man { subcommand } => {
             let command = <Cli as clap::CommandFactory>::command();
+            let command = match subcommand.map(ManPage::names) {
+                None => command,
+                Some((name, title)) => match command.find_subcommand(name) {
+                    Some(sub) => sub.clone().name(title).bin_name(title),
+                    None => command,
+                },
+            };
             let mut page = Vec::new();
             clap_mangen::Man::new(command)
                 .render(&mut page)
@@ -676,7 +716,10 @@ fn prepare_kerberos_environment(command: &Command) {
     let keytab = match command {
         Command::Clean(args) => args.auth.keytab.as_ref(),
         Command::Restore(args) => args.auth.keytab.as_ref(),
-        Command::Scan(_) | Command::Report(_) | Command::Completions { .. } | Command::Man => None,
+        Command::Scan(_)
+        | Command::Report(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => None,
     };
     if let Some(keytab) = keytab {
         // SAFETY: called before the async runtime (or any other thread) is started.

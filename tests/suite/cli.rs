@@ -122,6 +122,29 @@ fn completions_and_man_page_come_from_the_command_line_definition() {
         "{}",
         man.stdout
     );
+    // A page per subcommand: vlmcs-audit-scan(1) and the others, each with its own options.
+    for (subcommand, option) in [
+        ("scan", "\\-\\-format"),
+        ("clean", "\\-\\-tsig\\-key"),
+        ("restore", "undo"),
+        ("report", "\\-\\-from"),
+        ("completions", "bash"),
+    ] {
+        let page = run(&["man", subcommand]);
+        assert_eq!(page.code, 0, "{}", page.stderr);
+        assert!(
+            page.stdout
+                .contains(&format!(".TH vlmcs-audit-{subcommand} 1")),
+            "{}",
+            page.stdout
+        );
+        assert!(
+            page.stdout.contains(option),
+            "{subcommand}: {}",
+            page.stdout
+        );
+    }
+    assert_eq!(run(&["man", "nope"]).code, 3);
 }
 
 /// An error points at the offending value, even when the same text occurs earlier in the file
@@ -150,4 +173,54 @@ fn config_errors_point_at_the_offending_node_not_at_an_earlier_lookalike() {
         let at = format!("{}:{line}:{column}:", path.display());
         assert!(run.stderr.contains(&at), "want {at} in {}", run.stderr);
     }
+}
+
+/// Bash completion works for the subcommands' options too (clap_complete names a hyphenated
+/// binary's states two ways; the script is mended), checked in a real bash.
+#[test]
+fn bash_completes_subcommand_options_and_their_values() {
+    let script = run(&["completions", "bash"]);
+    assert_eq!(script.code, 0, "{}", script.stderr);
+    let path = crate::common::scratch("completion").join("vlmcs-audit.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    let complete = |line: &str| -> Vec<String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let cword = words.len() - 1;
+        let program = format!(
+            "source {}\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\n_vlmcs__audit vlmcs-audit '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            path.display(),
+            words
+                .iter()
+                .map(|w| format!("'{w}'"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            words[cword],
+            words[cword - 1],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &program])
+            .output()
+            .expect("bash");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let formats = complete("vlmcs-audit scan --format ");
+    for format in [
+        "table",
+        "json",
+        "yaml",
+        "prometheus",
+        "jsonl",
+        "csv",
+        "nagios",
+    ] {
+        assert!(formats.iter().any(|f| f == format), "{format}: {formats:?}");
+    }
+    let options = complete("vlmcs-audit clean --");
+    assert!(options.iter().any(|o| o == "--tsig-key"), "{options:?}");
+    assert!(options.iter().any(|o| o == "--apply"), "{options:?}");
+    let subcommands = complete("vlmcs-audit ");
+    assert!(subcommands.iter().any(|s| s == "scan"), "{subcommands:?}");
 }

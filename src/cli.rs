@@ -132,6 +132,9 @@ impl ManPage {
 enum ReportFormat {
     Markdown,
     Html,
+    /// The scan's metrics, for node-exporter's textfile collector: a scheduled run scans once
+    /// (JSON with --state) and makes both the page and the metrics from that one scan.
+    Prometheus,
 }
 
 #[derive(Debug, Args)]
@@ -588,15 +591,20 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
             scan::run(&settings).await
         }
     };
-    let fix = vlmcs_audit::fixit::build(&report);
-    let text = match args.format {
-        ReportFormat::Markdown => vlmcs_audit::fixit::markdown(&fix),
-        ReportFormat::Html => vlmcs_audit::fixit::html(&fix),
-    };
     let output = OutputArgs {
         format: None,
         output: args.output,
         no_color: true,
+    };
+    let text = match args.format {
+        ReportFormat::Markdown => vlmcs_audit::fixit::markdown(&vlmcs_audit::fixit::build(&report)),
+        ReportFormat::Html => vlmcs_audit::fixit::html(&vlmcs_audit::fixit::build(&report)),
+        ReportFormat::Prometheus => {
+            emit_with(&output, |out| {
+                report::write(&report, Format::Prometheus, false, out)
+            })?;
+            return Ok(exit_code::OK);
+        }
     };
     emit(&output, &text)?;
     // The report was written: that is this command's success. The scan's severity is `scan`'s

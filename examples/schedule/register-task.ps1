@@ -6,7 +6,12 @@ param(
     [string]$Config = 'C:\ProgramData\vlmcs-audit\audit.yaml',
     [string]$OutDir = 'C:\ProgramData\vlmcs-audit'
 )
-$scan   = New-ScheduledTaskAction -Execute $Exe -Argument ('scan --config "{0}" --format json --output "{1}\scan.json"' -f $Config, $OutDir)
+# The output folder must exist before the first run.
+New-Item -ItemType Directory -Force -Path $OutDir | Out-Null
+# One scan per run, with the state file (drift findings need the history); the page from it.
+# `report` exits 0 when it wrote its page, so the task shows success; the scan's own exit code
+# (1 warning, 2 critical) is in the task's history.
+$scan   = New-ScheduledTaskAction -Execute $Exe -Argument ('scan --config "{0}" --state "{1}\state.json" --format json --output "{1}\scan.json"' -f $Config, $OutDir)
 $report = New-ScheduledTaskAction -Execute $Exe -Argument ('report --from "{0}\scan.json" --format html --output "{0}\kms-report.html"' -f $OutDir)
 $hourly = New-ScheduledTaskTrigger -Once -At (Get-Date).Date -RepetitionInterval (New-TimeSpan -Hours 1)
 # A gMSA or a service account; the scan needs no rights beyond DNS queries and TCP to port 1688.

@@ -224,3 +224,27 @@ fn bash_completes_subcommand_options_and_their_values() {
     let subcommands = complete("vlmcs-audit ");
     assert!(subcommands.iter().any(|s| s == "scan"), "{subcommands:?}");
 }
+
+/// The shipped systemd unit is hardened: `systemd-analyze security` rates its exposure at 2.0
+/// or less (a network client that writes three files needs nothing more).
+#[test]
+fn the_shipped_systemd_unit_is_hardened() {
+    let unit = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/schedule/vlmcs-audit.service");
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (Debian package systemd) must be installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.split("Overall exposure level for vlmcs-audit.service: ")
+                .nth(1)
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure score in:\n{text}"));
+    assert!(score <= 2.0, "exposure {score}:\n{text}");
+}

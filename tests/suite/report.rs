@@ -224,3 +224,33 @@ fn a_saved_scan_whose_domain_is_not_a_domain_name_puts_it_in_no_command() {
         assert!(!block.contains("rm -rf"), "reached a command:\n{block}");
     }
 }
+
+/// A scheduled run scans once and makes the metrics from the saved scan: `report --from
+/// --format prometheus` gives what `scan --format prometheus` gives, and exits 0.
+#[test]
+fn metrics_come_from_a_saved_scan_too() {
+    let out = run(&[
+        "report",
+        "--from",
+        &fixture_path("lab-scan.json"),
+        "--format",
+        "prometheus",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.stdout.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition format");
+    let exit = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "vlmcs_audit_exit_code")
+        .expect("the scan's exit code");
+    assert!(
+        matches!(exit.value, prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) if v == 2.0)
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "vlmcs_audit_domain_complete")
+    );
+}

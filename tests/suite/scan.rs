@@ -1866,3 +1866,23 @@ fn nagios_output_stays_small_and_well_formed_however_many_domains() {
     assert!(lines[1].starts_with("[critical] "), "{}", lines[1]);
     drop(named);
 }
+
+/// The shipped schema (docs/report.schema.json) holds every report the tests read (checked in
+/// `Run::json`), and it does catch a broken contract.
+#[test]
+fn the_report_schema_catches_a_broken_contract() {
+    let report = scan(&["healthy", "closed"], &[]).json();
+    assert!(common::schema_errors(&report).is_empty());
+    let mut no_dot = report.clone();
+    no_dot["findings"][0]["target"] = "kms1.audit.test".into();
+    assert!(!common::schema_errors(&no_dot).is_empty());
+    let mut bad_code = report.clone();
+    bad_code["exit_code"] = 7.into();
+    assert!(!common::schema_errors(&bad_code).is_empty());
+    let mut missing = report;
+    missing["domains"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("summary");
+    assert!(!common::schema_errors(&missing).is_empty());
+}

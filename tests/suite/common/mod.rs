@@ -257,14 +257,48 @@ pub(crate) struct Run {
 }
 
 impl Run {
+    /// Standard output as JSON; a scan report in it (alone, or as a clean report's `scan`) is
+    /// checked against the shipped schema, so every test that reads a report checks the contract.
     pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+        let value: serde_json::Value = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
                 self.stdout, self.stderr
             )
-        })
+        });
+        for report in [&value, &value["scan"]] {
+            if report["tool"] == "vlmcs-audit" {
+                check_report_schema(report);
+            }
+        }
+        value
     }
+}
+
+/// Checks `report` against `docs/report.schema.json`.
+pub(crate) fn check_report_schema(report: &serde_json::Value) {
+    let errors = schema_errors(report);
+    assert!(
+        errors.is_empty(),
+        "the report breaks its schema: {errors:#?}"
+    );
+}
+
+/// What `docs/report.schema.json` finds wrong with `report` (the first few).
+pub(crate) fn schema_errors(report: &serde_json::Value) -> Vec<String> {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("the schema"))
+                .expect("JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    });
+    validator
+        .iter_errors(report)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 /// Runs `vlmcs-audit` with `args`.

@@ -561,8 +561,7 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
         (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
         _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
     };
-    let mut script =
-        format!("nsupdate -k /path/to/ddns.key <<'EOF'\nserver {server}\nzone {zone}.\n");
+    let mut script = format!("server {server}\nzone {zone}.\n");
     for r in &obs.records {
         let _ = writeln!(
             script,
@@ -578,14 +577,21 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
         );
     }
     script.push_str("send\nEOF");
-    vec![Commands {
-        shell: "sh",
-        context: format!(
-            "by hand with nsupdate: deletes the {} stale record(s) of this domain in one update, and only while the RRset is still exactly what the scan saw; run it once (after any change, scan again). Active Directory: `kinit` first and `nsupdate -g` instead of `-k`",
-            stale.len()
-        ),
-        code: script,
-    }]
+    vec![
+        Commands {
+            shell: "sh",
+            context: format!(
+                "by hand with nsupdate and a TSIG key: deletes the {} stale record(s) of this domain in one update, and only while the RRset is still exactly what the scan saw; run it once (after any change, scan again)",
+                stale.len()
+            ),
+            code: format!("nsupdate -k /path/to/ddns.key <<'EOF'\n{script}"),
+        },
+        Commands {
+            shell: "sh",
+            context: "or, in an Active Directory-integrated zone (secure dynamic updates only), the same update signed with Kerberos (GSS-TSIG): a ticket of an account allowed to change the records first (replace REPLACE-WITH-ADMIN@REALM), then `nsupdate -g`; `vlmcs-audit clean --gss` does the same with its safety rails".into(),
+            code: format!("kinit REPLACE-WITH-ADMIN@REALM\nnsupdate -g <<'EOF'\n{script}"),
+        },
+    ]
 }
 
 /// Load notes: the spread of the hosts clients can really use — authorized, genuine (no

@@ -29,7 +29,7 @@ fn bed() -> &'static Bed {
 }
 
 /// Zones, one per test, each `_vlmcs._tcp.<zone>` with a healthy and a dead host.
-const ZONES: &[&str] = &["delete", "keytab", "refused", "restore", "errors"];
+const ZONES: &[&str] = &["delete", "keytab", "refused", "restore", "errors", "fixit"];
 
 async fn start() -> Result<(Bed, (Kdc, Named, StandIn)), String> {
     let dir = crate::common::scratch("gss-bind");
@@ -353,4 +353,44 @@ fn kerberos_failures_each_say_what_to_fix_and_change_nothing() {
         assert_eq!(outcome.code, 2);
     }
     assert_eq!(dig("errors"), before);
+}
+
+/// The fix-it report's Kerberos form of the domain script (`kinit`, then `nsupdate -g`) really
+/// deletes the stale record in a secure-updates zone, with the user's ticket.
+#[test]
+fn the_fix_it_reports_kerberos_script_really_deletes_the_record() {
+    let bed = bed();
+    let domain = format!("fixit.{ZONE}");
+    let domain = domain.trim_end_matches('.');
+    let report = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
+        .envs(bed.env.iter().cloned())
+        .args(["report", domain, "--server", &bed.server.to_string()])
+        .args(["--allow", &format!("kms1.{domain}"), "--timeout", "2s"])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8_lossy(&report.stdout);
+    let block = markdown
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n```").next())
+        .find(|b| b.contains("nsupdate -g"))
+        .unwrap_or_else(|| panic!("no Kerberos block in:\n{markdown}"));
+    // The ticket is the bed's: the `kinit` line is what an admin runs first.
+    let script: String = block
+        .lines()
+        .filter(|l| !l.starts_with("kinit "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = Command::new("sh")
+        .envs(bed.env.iter().cloned())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{script}\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(dig("fixit"), vec![format!("0 0 1688 kms1.{domain}.")]);
 }

@@ -722,6 +722,47 @@ fn md_text(text: &str) -> String {
         .collect()
 }
 
+/// Prose for HTML: escaped, `code` spans as `<code>`, and http(s) URLs as links.
+fn html_text(text: &str) -> String {
+    let escaped = html_escape(text);
+    let ticks = escaped.matches('`').count();
+    let mut out = String::with_capacity(escaped.len());
+    for (i, part) in escaped.split('`').enumerate() {
+        // Odd parts were between backticks (an unpaired last one stays literal).
+        if i % 2 == 1 && ticks > i {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&linked(part));
+        }
+    }
+    out
+}
+
+/// http(s) URLs in escaped text as links (the text itself is already escaped).
+fn linked(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("https://").or_else(|| rest.find("http://")) {
+        out.push_str(&rest[..at]);
+        let url = &rest[at..];
+        let end = url
+            .find(|c: char| c.is_whitespace() || c == ')' || c == ';' || c == ',')
+            .unwrap_or(url.len());
+        let (url, after) = url.split_at(end);
+        let (url, trailing) = match url.strip_suffix('.') {
+            Some(u) => (u, "."),
+            None => (url, ""),
+        };
+        let _ = write!(out, "<a href=\"{url}\">{url}</a>{trailing}");
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -746,33 +787,44 @@ pub fn html(fix: &FixIt) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header><h1>{}</h1><p class=\"meta\">{}</p><p class=\"overview\">{}</p></header>\n",
         html_escape(&fix.title),
         html_escape(&fix.title),
-        html_escape(&fix.generated),
-        html_escape(&fix.overview)
+        html_text(&fix.generated),
+        html_text(&fix.overview)
     );
-    for note in &fix.notes {
-        let _ = writeln!(out, "<p class=\"note\">{}</p>", html_escape(note));
-    }
-    out.push_str("<nav><ul>\n");
-    for (i, section) in fix.sections.iter().enumerate() {
-        let worst = section
+    // Worst domains first; each keeps its anchor.
+    let worst_of = |section: &Section| {
+        section
             .items
             .iter()
             .map(|i| i.severity)
             .max()
-            .unwrap_or(Severity::Ok);
+            .unwrap_or(Severity::Ok)
+    };
+    let mut order: Vec<usize> = (0..fix.sections.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(worst_of(&fix.sections[i])));
+    html_banner(&mut out, fix, &order, worst_of);
+    for note in &fix.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", html_text(note));
+    }
+    out.push_str("<nav><table class=\"domains\">\n<thead><tr><th>domain</th><th>worst</th><th>to fix</th><th>summary</th></tr></thead>\n<tbody>\n");
+    for &i in &order {
+        let section = &fix.sections[i];
+        let worst = worst_of(section);
         let _ = writeln!(
             out,
-            "<li><a href=\"#d{i}\"><span class=\"sev {worst}\">{worst}</span> {}</a></li>",
-            html_escape(&section.domain)
+            "<tr><td><a href=\"#d{i}\">{}</a></td><td><span class=\"sev {worst}\">{worst}</span></td><td>{}</td><td>{}</td></tr>",
+            html_escape(&section.domain),
+            section.items.len(),
+            html_text(&section.summary)
         );
     }
-    out.push_str("</ul></nav>\n<main>\n");
-    for (i, section) in fix.sections.iter().enumerate() {
+    out.push_str("</tbody></table></nav>\n<main>\n");
+    for &i in &order {
+        let section = &fix.sections[i];
         let _ = write!(
             out,
             "<section id=\"d{i}\">\n<h2>{}</h2>\n<p class=\"summary\">{}</p>\n",
             html_escape(&section.domain),
-            html_escape(&section.summary)
+            html_text(&section.summary)
         );
         if section.items.is_empty() {
             out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
@@ -787,7 +839,7 @@ pub fn html(fix: &FixIt) -> String {
         if !section.load.is_empty() {
             out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");
             for line in &section.load {
-                let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+                let _ = writeln!(out, "<li>{}</li>", html_text(line));
             }
             out.push_str("</ul>\n");
         }
@@ -797,29 +849,64 @@ pub fn html(fix: &FixIt) -> String {
     out
 }
 
+/// One line for the whole report: the worst severity and how many domains are at each.
+fn html_banner(
+    out: &mut String,
+    fix: &FixIt,
+    order: &[usize],
+    worst_of: impl Fn(&Section) -> Severity,
+) {
+    let overall = order
+        .first()
+        .map_or(Severity::Ok, |&i| worst_of(&fix.sections[i]));
+    let mut counts = Vec::new();
+    for severity in [
+        Severity::Critical,
+        Severity::Warning,
+        Severity::Info,
+        Severity::Ok,
+    ] {
+        let n = fix
+            .sections
+            .iter()
+            .filter(|s| worst_of(s) == severity)
+            .count();
+        if n > 0 {
+            counts.push(format!("{n} {severity}"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<div class=\"banner {overall}\">Overall: {} — {} domain(s): {}</div>",
+        overall.to_string().to_uppercase(),
+        fix.sections.len(),
+        counts.join(", ")
+    );
+}
+
 /// One finding's article: what was seen, why it matters, the steps and their commands.
 fn html_item(out: &mut String, item: &Item) {
     let _ = write!(
         out,
         "<article class=\"item {sev}\">\n<h3><span class=\"sev {sev}\">{sev}</span> {}</h3>\n<h4>What was seen</h4>\n<ul>\n",
-        html_escape(&item.title),
+        html_text(&item.title),
         sev = item.severity
     );
     for line in &item.seen {
-        let _ = writeln!(out, "<li>{}</li>", html_escape(line));
+        let _ = writeln!(out, "<li>{}</li>", html_text(line));
     }
     out.push_str("</ul>\n");
     if !item.impact.is_empty() {
         let _ = writeln!(
             out,
             "<p class=\"impact\"><strong>Why it matters to clients:</strong> {}</p>",
-            html_escape(&item.impact)
+            html_text(&item.impact)
         );
     }
     if !item.steps.is_empty() {
         out.push_str("<h4>How to fix it</h4>\n<ol>\n");
         for step in &item.steps {
-            let _ = writeln!(out, "<li>{}</li>", html_escape(step));
+            let _ = writeln!(out, "<li>{}</li>", html_text(step));
         }
         out.push_str("</ol>\n");
     }
@@ -832,7 +919,7 @@ fn html_commands(out: &mut String, commands: &[Commands]) {
         let _ = writeln!(
             out,
             "<p class=\"context\">{} <span class=\"shell\">{}</span></p>\n<pre><code>{}</code></pre>",
-            html_escape(&c.context),
+            html_text(&c.context),
             c.shell,
             html_escape(&c.code)
         );
@@ -843,14 +930,18 @@ const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sa
 header{background:#1f3a5f;color:#fff;padding:1.2rem 2rem}header h1{margin:0 0 .3rem;font-size:1.6rem}
 .meta{opacity:.8;margin:0}.overview{font-size:1.1rem;margin:.4rem 0 0}
 nav{padding:.6rem 2rem;background:#fff;border-bottom:1px solid #dde1e6}nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.4rem 1.2rem}
-nav a{text-decoration:none;color:#1f3a5f}main{padding:1rem 2rem;max-width:72rem}
+nav a{text-decoration:none;color:#1f3a5f}main{padding:1rem 2rem}
+table.domains{border-collapse:collapse;width:100%;font-size:.9rem}table.domains th,table.domains td{text-align:left;padding:.25rem .6rem;border-bottom:1px solid #e3e7eb;vertical-align:top}
+.banner{margin:0;padding:.6rem 2rem;font-weight:600;color:#fff;background:#2e7d32}.banner.critical{background:#c62828}.banner.warning{background:#ef8f00}.banner.info{background:#1976d2}
+code{background:#e8ecf0;padding:.05rem .3rem;border-radius:3px;font-size:.9em}pre code{background:none;padding:0}
 section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:1rem 1.4rem;margin:1rem 0}
 h2{margin:.2rem 0;font-size:1.3rem}.summary{color:#4a5560;margin-top:.2rem}
 article{border-left:4px solid #9aa5b1;padding:.2rem 1rem;margin:1rem 0}article.critical{border-color:#c62828}article.warning{border-color:#ef8f00}article.info{border-color:#1976d2}
 h3{font-size:1.05rem;margin:.4rem 0}h4{font-size:.9rem;text-transform:uppercase;letter-spacing:.04em;color:#4a5560;margin:.8rem 0 .3rem}
 .sev{display:inline-block;font-size:.75rem;font-weight:600;text-transform:uppercase;padding:.1rem .45rem;border-radius:4px;color:#fff;background:#9aa5b1;vertical-align:middle}
 .sev.critical{background:#c62828}.sev.warning{background:#ef8f00}.sev.info{background:#1976d2}.sev.ok{background:#2e7d32}
-pre{background:#0f1720;color:#e6edf3;padding:.7rem 1rem;border-radius:6px;overflow-x:auto;font-size:.85rem}
+pre{background:#0f1720;color:#e6edf3;padding:.7rem 1rem;border-radius:6px;overflow-x:auto;font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}
+@media print{body{background:#fff}nav,section{break-inside:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;color:#000;background:#f1f3f5;border:1px solid #ccc}}
 .context{margin:.6rem 0 .2rem;color:#4a5560;font-style:italic}.shell{font-style:normal;font-size:.75rem;background:#e8ecf0;padding:.05rem .35rem;border-radius:3px}
 .note{margin:1rem 2rem;padding:.6rem 1rem;background:#fff8e1;border:1px solid #ffe082;border-radius:6px}.ok{color:#2e7d32}
 ";

@@ -110,6 +110,38 @@ fn html_report_is_one_self_contained_file() {
     assert!(html.contains("Remove-DnsServerResourceRecord"));
     // Everything from the scan is escaped: the only tags are ours.
     assert!(!html.contains("<kms"));
+    // Layout: one overall banner, a cross-domain table, domains worst first.
+    assert!(
+        html.contains("<div class=\"banner critical\">Overall: CRITICAL"),
+        "{html}"
+    );
+    assert!(html.contains("<table class=\"domains\">"));
+    let first_section = &html[html.find("<section").unwrap()..];
+    let first_heading = &first_section[..first_section.find("</h2>").unwrap()];
+    let worst_first = [
+        "corp.kms-lab.test",
+        "branch.kms-lab.test",
+        "empty.kms-lab.test",
+        "nodata.kms-lab.test",
+    ];
+    assert!(
+        worst_first.iter().any(|d| first_heading.contains(d)),
+        "{first_heading}"
+    );
+    assert!(
+        !first_heading.contains("hq.kms-lab.test"),
+        "a warning-only domain is not first"
+    );
+    // Inline code is code, not literal backticks, outside the command blocks; URLs are links.
+    let prose: String = html
+        .split("<pre>")
+        .map(|part| part.split_once("</pre>").map_or(part, |(_, after)| after))
+        .collect();
+    assert!(!prose.contains('`'), "literal backticks in prose");
+    assert!(prose.contains("<code>"));
+    assert!(html.contains("<a href=\"https://"), "links");
+    // Long command lines wrap on screen and in print rather than being cut off.
+    assert!(html.contains("white-space:pre-wrap"));
 }
 
 /// The fixture with one record's target replaced by `hostile` everywhere it appears.

@@ -122,13 +122,45 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
         .filter(|f| f.severity > Severity::Ok)
         .collect();
     problems.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let items = problems.into_iter().map(|f| item(domain, f)).collect();
+    // One item per problem at one endpoint: an emulator published under two names is one
+    // emulator, not two (its findings are grouped by code, severity and address).
+    let mut items: Vec<Item> = Vec::new();
+    let mut endpoints: Vec<Option<(FindingCode, Severity, std::net::IpAddr, Option<u16>)>> =
+        Vec::new();
+    for f in problems {
+        let endpoint = f.address.map(|a| (f.code, f.severity, a, f.port));
+        let next = item(domain, f);
+        match endpoint.and_then(|e| endpoints.iter().position(|k| *k == Some(e))) {
+            Some(at) => merge_item(&mut items[at], next),
+            None => {
+                items.push(next);
+                endpoints.push(endpoint);
+            }
+        }
+    }
     Section {
         domain: obs.domain.clone(),
         summary,
         items,
         cleanup: domain_cleanup(domain, findings),
         load: load_notes(domain, findings),
+    }
+}
+
+/// Folds `other` (the same problem at the same endpoint, under another name) into `into`.
+fn merge_item(into: &mut Item, other: Item) {
+    if let Some((_, target)) = other.title.split_once(": ") {
+        into.title.push_str(&format!(", {target}"));
+    }
+    for line in other.seen {
+        if !into.seen.contains(&line) {
+            into.seen.push(line);
+        }
+    }
+    for commands in other.commands {
+        if !into.commands.contains(&commands) {
+            into.commands.push(commands);
+        }
     }
 }
 

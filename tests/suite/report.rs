@@ -23,6 +23,12 @@ fn markdown_report_of_the_lab_matches_its_snapshot() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     // A change shows as a diff; `cargo insta review` (or INSTA_UPDATE=always) accepts it.
     insta::assert_snapshot!("lab-report", out.stdout);
+    // One emulator published under two names is one item per problem, not one per name.
+    assert_eq!(out.stdout.matches("### WARNING — kms-emulator").count(), 1);
+    assert!(
+        out.stdout
+            .contains("### WARNING — kms-emulator: emu.kms-lab.test., kms-alias.kms-lab.test.")
+    );
     // The parts an admin acts on are there.
     for needle in [
         "Get-DnsServerResourceRecord -ZoneName 'kms-lab.test' -Name '_vlmcs._tcp.corp' -RRType Srv | Where-Object { $_.RecordData.DomainName -eq 'old-kms.kms-lab.test.' -and $_.RecordData.Port -eq 1688 -and $_.RecordData.Priority -eq 0 -and $_.RecordData.Weight -eq 0 } | Remove-DnsServerResourceRecord -ZoneName 'kms-lab.test' -WhatIf",

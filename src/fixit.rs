@@ -125,8 +125,7 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
     // One item per problem at one endpoint: an emulator published under two names is one
     // emulator, not two (its findings are grouped by code, severity and address).
     let mut items: Vec<Item> = Vec::new();
-    let mut endpoints: Vec<Option<(FindingCode, Severity, std::net::IpAddr, Option<u16>)>> =
-        Vec::new();
+    let mut endpoints: Vec<Option<ProblemAt>> = Vec::new();
     for f in problems {
         let endpoint = f.address.map(|a| (f.code, f.severity, a, f.port));
         let next = item(domain, f);
@@ -146,6 +145,9 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
         load: load_notes(domain, findings),
     }
 }
+
+/// A problem at one endpoint: code, severity, address, port.
+type ProblemAt = (FindingCode, Severity, std::net::IpAddr, Option<u16>);
 
 /// Folds `other` (the same problem at the same endpoint, under another name) into `into`.
 fn merge_item(into: &mut Item, other: Item) {

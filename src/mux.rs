@@ -271,22 +271,8 @@ impl Mux {
         };
         let _slot = Slot::acquire(&channel).await;
         let deadline = Instant::now() + timeout;
-        let (tx, mut rx) = oneshot::channel();
-        let id = {
-            let mut pending = lock(&channel.pending);
-            let mut ids = lock(&self.ids);
-            let id = ids.free(|id| pending.contains(id));
-            pending.insert(id, question, tx);
-            id
-        };
-        let _registered = Registered {
-            pending: &channel.pending,
-            id,
-        };
-        request.metadata.id = id;
-        let bytes = request
-            .to_vec()
-            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let (registered, mut rx) = self.register(&channel.pending, question);
+        let bytes = registered.encode(&mut request)?;
         let started = Instant::now();
         for attempt in 0.. {
             if attempt == 0 {
@@ -379,21 +365,8 @@ impl Mux {
             .first()
             .cloned()
             .ok_or_else(|| QueryError::Malformed("a query without a question".into()))?;
-        let (tx, rx) = oneshot::channel();
-        let id = {
-            let mut pending = lock(&channel.pending);
-            let id = lock(&self.ids).free(|id| pending.contains(id));
-            pending.insert(id, question, tx);
-            id
-        };
-        let _registered = Registered {
-            pending: &channel.pending,
-            id,
-        };
-        request.metadata.id = id;
-        let bytes = request
-            .to_vec()
-            .map_err(|e| QueryError::Malformed(e.to_string()))?;
+        let (registered, rx) = self.register(&channel.pending, question);
+        let bytes = registered.encode(&mut request)?;
         let len = u16::try_from(bytes.len())
             .map_err(|_| QueryError::Malformed("query too large".into()))?;
         let mut framed = len.to_be_bytes().to_vec();
@@ -416,6 +389,20 @@ impl Mux {
             Ok(result) => result,
             Err(_) => Err(QueryError::Timeout(timeout)),
         }
+    }
+
+    /// Puts a query for `question` in `pending` under a fresh random ID; it leaves the table
+    /// when the returned guard is dropped, however the exchange ends.
+    fn register<'p>(
+        &self,
+        pending: &'p Mutex<Pending>,
+        question: Query,
+    ) -> (Registered<'p>, oneshot::Receiver<Message>) {
+        let (tx, rx) = oneshot::channel();
+        let mut table = lock(pending);
+        let id = lock(&self.ids).free(|id| table.contains(id));
+        table.insert(id, question, tx);
+        (Registered { pending, id }, rx)
     }
 
     /// The server's TCP connection, connected on first use (and again after it died).
@@ -630,6 +617,16 @@ impl Drop for Slot<'_> {
 struct Registered<'a> {
     pending: &'a Mutex<Pending>,
     id: u16,
+}
+
+impl Registered<'_> {
+    /// The request on the wire, under this registration's ID.
+    fn encode(&self, request: &mut Message) -> Result<Vec<u8>, QueryError> {
+        request.metadata.id = self.id;
+        request
+            .to_vec()
+            .map_err(|e| QueryError::Malformed(e.to_string()))
+    }
 }
 
 impl Drop for Registered<'_> {

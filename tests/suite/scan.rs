@@ -1624,17 +1624,7 @@ fn many_domains_server(count: usize) -> (std::net::SocketAddr, Vec<String>) {
         let _ = writeln!(body, "_vlmcs._tcp.d{i:05} IN SRV 0 0 1688 kms1");
         domains.push(format!("d{i:05}.many.test"));
     }
-    let dir = common::scratch(&format!("many-{count}"));
-    let zone = vlmcs_lab::Zone::new("many.test.", vlmcs_lab::zone_text("many.test.", 1, &body));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let named = runtime
-        .block_on(vlmcs_lab::Named::start(
-            &dir,
-            vlmcs_lab::LOOPBACK,
-            &[zone],
-            "",
-        ))
-        .unwrap();
+    let named = zone_server("many.test.", &body, &format!("many-{count}"));
     let address = named.address;
     SERVERS.lock().unwrap().push(named);
     (address, domains)
@@ -1711,17 +1701,7 @@ fn truncated_answers_share_one_tcp_connection_per_server() {
             let _ = writeln!(body, "_vlmcs._tcp.wide{i} IN SRV {r} 0 1688 kms1");
         }
     }
-    let dir = common::scratch("wide");
-    let zone = vlmcs_lab::Zone::new("wide.test.", vlmcs_lab::zone_text("wide.test.", 1, &body));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let named = runtime
-        .block_on(vlmcs_lab::Named::start(
-            &dir,
-            vlmcs_lab::LOOPBACK,
-            &[zone],
-            "",
-        ))
-        .unwrap();
+    let named = zone_server("wide.test.", &body, "wide");
     let (relay, connections) = counting_relay(named.address);
     let relay_text = relay.to_string();
     let mut argv = vec![
@@ -1807,20 +1787,7 @@ fn nagios_output_stays_small_and_well_formed_however_many_domains() {
         let _ = writeln!(body, "_vlmcs._tcp.n{i:03} IN SRV 0 0 1688 {target}");
         domains.push(format!("n{i:03}.nagios.test"));
     }
-    let dir = common::scratch("nagios");
-    let zone = vlmcs_lab::Zone::new(
-        "nagios.test.",
-        vlmcs_lab::zone_text("nagios.test.", 1, &body),
-    );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let named = runtime
-        .block_on(vlmcs_lab::Named::start(
-            &dir,
-            vlmcs_lab::LOOPBACK,
-            &[zone],
-            "",
-        ))
-        .unwrap();
+    let named = zone_server("nagios.test.", &body, "nagios");
     let server = named.address.to_string();
     let mut argv = vec![
         "scan",
@@ -1885,4 +1852,18 @@ fn the_report_schema_catches_a_broken_contract() {
         .unwrap()
         .remove("summary");
     assert!(!common::schema_errors(&missing).is_empty());
+}
+
+/// A BIND of its own serving `origin` with `body` (SOA and NS added), files under `dir`.
+fn zone_server(origin: &str, body: &str, dir: &str) -> vlmcs_lab::Named {
+    let zone = vlmcs_lab::Zone::new(origin, vlmcs_lab::zone_text(origin, 1, body));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(vlmcs_lab::Named::start(
+            &common::scratch(dir),
+            vlmcs_lab::LOOPBACK,
+            &[zone],
+            "",
+        ))
+        .unwrap()
 }

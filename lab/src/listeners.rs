@@ -222,29 +222,13 @@ pub fn answer_bind(
             &port,
             &vec![ContextResult::acceptance(rpc::MADE_UP_INTERFACE); bind.contexts.len()],
         ),
-        Behavior::Vlmcsd | Behavior::VlmcsdNdr64 | Behavior::VlmcsdSimpleRpc => {
-            // The reply header is the request's, retyped: flags and auth_length come back.
-            BindAck {
-                call_id: bind.call_id,
-                flags: bind.flags,
-                auth_length: bind.auth_length,
-                max_xmit_frag: bind.max_xmit_frag,
-                max_recv_frag: bind.max_recv_frag,
-                assoc_group,
-                secondary_address: port,
-                results: vlmcsd_results(behavior, &bind.contexts),
-            }
-        }
-        Behavior::Lax => BindAck {
-            call_id: bind.call_id,
-            flags: bind.flags,
-            auth_length: bind.auth_length,
-            max_xmit_frag: bind.max_xmit_frag,
-            max_recv_frag: bind.max_recv_frag,
+        Behavior::Vlmcsd | Behavior::VlmcsdNdr64 | Behavior::VlmcsdSimpleRpc => echoed_ack(
+            &bind,
+            port,
             assoc_group,
-            secondary_address: port,
-            results: conforming_results(&bind.contexts),
-        },
+            vlmcsd_results(behavior, &bind.contexts),
+        ),
+        Behavior::Lax => echoed_ack(&bind, port, assoc_group, conforming_results(&bind.contexts)),
         Behavior::PyKms => BindAck {
             call_id: bind.call_id,
             flags: rpc::PFC_FIRST_FRAG | rpc::PFC_LAST_FRAG | rpc::PFC_CONC_MPX,
@@ -289,6 +273,26 @@ pub fn answer_bind(
         }
     };
     Some(reply.encode())
+}
+
+/// A `bind_ack` whose header is the request's, retyped (flags and auth_length come back) and
+/// whose fragment sizes are the request's: what vlmcsd and the lax runtime send.
+fn echoed_ack(
+    bind: &rpc::Bind,
+    port: String,
+    assoc_group: u32,
+    results: Vec<ContextResult>,
+) -> BindAck {
+    BindAck {
+        call_id: bind.call_id,
+        flags: bind.flags,
+        auth_length: bind.auth_length,
+        max_xmit_frag: bind.max_xmit_frag,
+        max_recv_frag: bind.max_recv_frag,
+        assoc_group,
+        secondary_address: port,
+        results,
+    }
 }
 
 /// The feature bitmask of a bind-time feature negotiation syntax, if `syntax` is one.

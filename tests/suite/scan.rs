@@ -1567,20 +1567,8 @@ fn a_server_that_answers_every_other_query_still_gives_complete_results() {
         .iter()
         .map(|d| format!("{d}.{}", common::ZONE))
         .collect();
-    let relay_text = relay.to_string();
-    let mut argv = vec![
-        "scan",
-        "--timeout",
-        "2s",
-        "--server",
-        relay_text.as_str(),
-        "--format",
-        "json",
-        "--no-emulator-check",
-    ];
-    argv.extend(names.iter().map(String::as_str));
     let started = std::time::Instant::now();
-    let report = run(&argv).json();
+    let report = scan_through_server(relay, &names);
     assert_eq!(report["complete"], true, "{report:#}");
     for d in report["domains"].as_array().unwrap() {
         assert!(
@@ -1703,19 +1691,7 @@ fn truncated_answers_share_one_tcp_connection_per_server() {
     }
     let named = zone_server("wide.test.", &body, "wide");
     let (relay, connections) = counting_relay(named.address);
-    let relay_text = relay.to_string();
-    let mut argv = vec![
-        "scan",
-        "--timeout",
-        "2s",
-        "--server",
-        relay_text.as_str(),
-        "--format",
-        "json",
-        "--no-emulator-check",
-    ];
-    argv.extend(domains.iter().map(String::as_str));
-    let report = run(&argv).json();
+    let report = scan_through_server(relay, &domains);
     for d in report["domains"].as_array().unwrap() {
         assert_eq!(
             d["records"].as_array().unwrap().len(),
@@ -1866,4 +1842,22 @@ fn zone_server(origin: &str, body: &str, dir: &str) -> vlmcs_lab::Named {
             "",
         ))
         .unwrap()
+}
+
+/// `scan --format json` of `domains` (full names) against `server` only, 2 s timeout, without
+/// the emulator binds.
+fn scan_through_server(server: std::net::SocketAddr, domains: &[String]) -> Value {
+    let server = server.to_string();
+    let mut argv = vec![
+        "scan",
+        "--timeout",
+        "2s",
+        "--server",
+        server.as_str(),
+        "--format",
+        "json",
+        "--no-emulator-check",
+    ];
+    argv.extend(domains.iter().map(String::as_str));
+    run(&argv).json()
 }

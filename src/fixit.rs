@@ -975,7 +975,11 @@ h3{font-size:1.05rem;margin:.4rem 0}h4{font-size:.9rem;text-transform:uppercase;
 .sev{display:inline-block;font-size:.75rem;font-weight:600;text-transform:uppercase;padding:.1rem .45rem;border-radius:4px;color:#fff;background:#9aa5b1;vertical-align:middle}
 .sev.critical{background:#c62828}.sev.warning{background:#ef8f00}.sev.info{background:#1976d2}.sev.ok{background:#2e7d32}
 pre{background:#0f1720;color:#e6edf3;padding:.7rem 1rem;border-radius:6px;overflow-x:auto;font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}
-@media print{body{background:#fff}nav,section{break-inside:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;color:#000;background:#f1f3f5;border:1px solid #ccc}}
+table.domains td:first-child{white-space:nowrap}
+@page{margin:12mm}
+@media print{body{background:#fff;font-size:10pt;print-color-adjust:exact;-webkit-print-color-adjust:exact}header,.banner{padding-left:1rem;padding-right:1rem}main{padding:0}.note{margin:.6rem 0}
+section{border:0;padding:0;break-inside:auto}pre{white-space:pre-wrap;overflow-wrap:anywhere;color:#000;background:#f1f3f5;border:1px solid #ccc;font-size:8pt;break-inside:avoid}
+h2,h3,h4,.context{break-after:avoid}tr{break-inside:avoid}}
 .context{margin:.6rem 0 .2rem;color:#4a5560;font-style:italic}.shell{font-style:normal;font-size:.75rem;background:#e8ecf0;padding:.05rem .35rem;border-radius:3px}
 .note{margin:1rem 2rem;padding:.6rem 1rem;background:#fff8e1;border:1px solid #ffe082;border-radius:6px}.ok{color:#2e7d32}
 ";

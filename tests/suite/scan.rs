@@ -737,6 +737,46 @@ fn output_file_gets_json_by_default() {
     assert_eq!(codes(&report), ["healthy"]);
 }
 
+/// Prometheus' own linter (`promtool check metrics`, Debian package prometheus) finds nothing to
+/// say about the exposition: HELP and TYPE for every family, units and suffixes as it wants them.
+#[test]
+fn promtool_finds_the_metrics_clean() {
+    use std::io::Write;
+    let run = scan(
+        &["healthy", "closed", "notkms", "emu"],
+        &["--format", "prometheus"],
+    );
+    assert!(
+        run.stdout.contains("vlmcs_audit_findings"),
+        "{}",
+        run.stdout
+    );
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) must be installed: scripts/setup-debian");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(run.stdout.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn prometheus_output_parses_with_a_real_parser() {
     let run = scan(&["healthy", "closed"], &["--format", "prometheus"]);

@@ -46,7 +46,7 @@ pub struct ProbeOptions {
 #[derive(Debug)]
 pub struct Prober {
     options: ProbeOptions,
-    sockets: Semaphore,
+    sockets: Arc<Semaphore>,
     done: std::sync::Mutex<HashMap<SocketAddr, Arc<OnceCell<ProbeObservation>>>>,
 }
 
@@ -55,7 +55,7 @@ impl Prober {
     pub fn new(options: ProbeOptions, sockets: usize) -> Self {
         Self {
             options,
-            sockets: Semaphore::new(sockets.max(1)),
+            sockets: Arc::new(Semaphore::new(sockets.max(1))),
             done: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -70,15 +70,24 @@ impl Prober {
             .entry(endpoint)
             .or_default()
             .clone();
-        // Boxed: the probe's own state is allocated only by the one that runs it, not carried
-        // by every record that waits for its result.
+        // A task of its own: probes run on every worker thread (the domains' futures all share
+        // the scan's one task), and the probe's state is allocated only by the one that runs
+        // it, not carried by every record that waits for its result.
         let shared = cell
             .get_or_init(|| {
-                Box::pin(async {
+                let (sockets, options, target) =
+                    (Arc::clone(&self.sockets), self.options, target.clone());
+                let task = tokio::spawn(async move {
                     // Never closed: acquiring cannot fail.
-                    let _socket = self.sockets.acquire().await.ok();
-                    probe(target, address, port, self.options).await
-                })
+                    let _socket = sockets.acquire_owned().await.ok();
+                    probe(&target, address, port, options).await
+                });
+                async move {
+                    // A probe that panicked panics here too; it is never cancelled (the
+                    // runtime outlives the scan).
+                    task.await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                }
             })
             .await;
         ProbeObservation {
@@ -96,16 +105,22 @@ impl Prober {
     }
 }
 
-/// How many probe connections a scan keeps open at once: the DNS concurrency at least, and up
-/// to half the open-file limit (capped), since a probe holds nothing but its socket.
+/// How many probe connections a scan keeps open at once: the DNS concurrency at least, and the
+/// open-file limit less a reserve for everything else (DNS sockets — at most 512 UDP channels
+/// and their TCP connections — the spool, the output, the state), capped: a probe holds
+/// nothing but its socket, and a blackholed host holds it for the whole timeout, so a budget
+/// smaller than the dead hosts of a large scan makes the scan wait one timeout per budgetful.
 pub fn socket_budget(concurrency: usize) -> usize {
+    const RESERVE: u64 = 1024;
     #[cfg(unix)]
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
-        .map_or(16_384, |n| usize::try_from(n / 2).unwrap_or(usize::MAX));
+        .map_or(32_768, |n| {
+            usize::try_from(n.saturating_sub(RESERVE)).unwrap_or(usize::MAX)
+        });
     #[cfg(not(unix))]
     let limit = 512;
-    limit.clamp(64, 16_384).max(concurrency)
+    limit.clamp(64, 32_768).max(concurrency)
 }
 
 /// Probes `address:port` and records what happened (with the emulator binds when asked for).
@@ -174,64 +189,99 @@ fn standard_bind_tells(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
     evidence
 }
 
-/// The extra binds, one connection each, in order: the KMS interface as version 2.0, a made-up
-/// interface, odd flags and fragment sizes, a feature negotiation context no client sends.
-/// Binds only: nothing here is counted as a client.
+/// The extra binds. One bind carries the tells a single PDU can (`tells_bind`): a runtime
+/// answers each presentation context on its own (C706 12.6.3.1; vlmcsd's and py-kms' bind
+/// handlers loop over the contexts the same way), so one connection tells what four separate
+/// binds did. py-kms hangs up on the feature negotiation context it does not know; then the
+/// same bind without it gives the other tells, and the plain bind with the negotiation context
+/// decides that tell alone, as before. Binds only: nothing here is counted as a client.
 async fn emulator_binds(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
     let mut evidence = Vec::new();
-
-    let newer = KMS_INTERFACE.with_version(2, 0);
-    if bind_once(endpoint, &Bind::new(CALL_ID, newer, &OFFERED), timeout)
-        .await
-        .outcome
-        == ProbeOutcome::KmsRpc
-    {
-        evidence.push(EmulatorEvidence::new(
-            EmulatorTell::AcceptsWrongVersion,
-            "accepted a bind for the KMS interface as version 2.0; a conforming RPC runtime rejects a major version it does not serve (C706 12.6.3.1, measured on Samba), vlmcsd and py-kms accept any version",
-        ));
+    let full = tells_bind(true);
+    let answer = bind_once(endpoint, &full, timeout).await;
+    let hung_up = answer.ack.is_none() && answer.outcome == ProbeOutcome::Closed;
+    let (sent, ack) = if hung_up {
+        let plain = tells_bind(false);
+        let retry = bind_once(endpoint, &plain, timeout).await;
+        (plain, retry.ack)
+    } else {
+        (full, answer.ack)
+    };
+    if let Some(ack) = ack.filter(|ack| ack.results.len() == sent.contexts.len()) {
+        let accepted = |interface: SyntaxId| {
+            sent.contexts
+                .iter()
+                .zip(&ack.results)
+                .any(|(offered, result)| {
+                    offered.abstract_syntax == interface
+                        && result.result == rpc::ContextResult::ACCEPTANCE
+                })
+        };
+        if accepted(KMS_INTERFACE.with_version(2, 0)) {
+            evidence.push(EmulatorEvidence::new(
+                EmulatorTell::AcceptsWrongVersion,
+                "accepted a bind for the KMS interface as version 2.0; a conforming RPC runtime rejects a major version it does not serve (C706 12.6.3.1, measured on Samba), vlmcsd and py-kms accept any version",
+            ));
+        }
+        if accepted(MADE_UP_INTERFACE) {
+            evidence.push(EmulatorEvidence::new(
+                EmulatorTell::AcceptsAnyInterface,
+                format!(
+                    "accepted a bind for an interface nobody serves ({MADE_UP_INTERFACE}), as py-kms and a SIMPLE_RPC build of vlmcsd do"
+                ),
+            ));
+        }
+        evidence.extend(odd_bind_tells(&sent, &ack));
     }
-
-    if bind_once(
-        endpoint,
-        &Bind::new(CALL_ID, MADE_UP_INTERFACE, &OFFERED),
-        timeout,
-    )
-    .await
-    .outcome
-        == ProbeOutcome::KmsRpc
-    {
-        evidence.push(EmulatorEvidence::new(
-            EmulatorTell::AcceptsAnyInterface,
-            format!(
-                "accepted a bind for an interface nobody serves ({MADE_UP_INTERFACE}), as py-kms and a SIMPLE_RPC build of vlmcsd do"
-            ),
-        ));
+    if hung_up {
+        let negotiation = Bind::new(
+            CALL_ID,
+            KMS_INTERFACE,
+            &[NDR32, rpc::feature_negotiation(0xff)],
+        );
+        if bind_once(endpoint, &negotiation, timeout).await.outcome == ProbeOutcome::Closed {
+            evidence.push(EmulatorEvidence::new(
+                EmulatorTell::DropsFeatureNegotiation,
+                "closed the connection without a reply when the bind carried a feature negotiation context with bits no client sets (a conforming runtime answers it, measured on Samba; py-kms drops it)",
+            ));
+        }
     }
+    evidence
+}
 
-    let odd = Bind {
+/// The tells in one bind: odd header flags (PFC_MAYBE) and 65535-byte fragment offers; the KMS
+/// interface as version 1.0 (so that an honest runtime has a context to accept and answers
+/// with a `bind_ack`), as version 2.0, and a made-up interface, each with NDR and NDR64 as the
+/// ordinary bind offers them; and, with `negotiation`, a feature negotiation context with bits
+/// no client sets.
+fn tells_bind(negotiation: bool) -> Bind {
+    let interfaces = [
+        KMS_INTERFACE,
+        KMS_INTERFACE.with_version(2, 0),
+        MADE_UP_INTERFACE,
+    ];
+    let mut offers: Vec<(SyntaxId, SyntaxId)> = interfaces
+        .iter()
+        .flat_map(|interface| OFFERED.map(|transfer| (*interface, transfer)))
+        .collect();
+    if negotiation {
+        offers.push((KMS_INTERFACE, rpc::feature_negotiation(0xff)));
+    }
+    Bind {
         flags: rpc::PFC_FIRST_FRAG | rpc::PFC_LAST_FRAG | rpc::PFC_MAYBE,
         max_xmit_frag: ODD_FRAG,
         max_recv_frag: ODD_FRAG,
-        ..Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED)
-    };
-    if let Some(ack) = bind_once(endpoint, &odd, timeout).await.ack {
-        evidence.extend(odd_bind_tells(&odd, &ack));
+        contexts: offers
+            .into_iter()
+            .enumerate()
+            .map(|(id, (abstract_syntax, transfer))| rpc::OfferedContext {
+                context_id: id as u16,
+                abstract_syntax,
+                transfer_syntaxes: vec![transfer],
+            })
+            .collect(),
+        ..Bind::new(CALL_ID, KMS_INTERFACE, &[])
     }
-
-    let negotiation = Bind::new(
-        CALL_ID,
-        KMS_INTERFACE,
-        &[NDR32, rpc::feature_negotiation(0xff)],
-    );
-    let answer = bind_once(endpoint, &negotiation, timeout).await;
-    if answer.outcome == ProbeOutcome::Closed {
-        evidence.push(EmulatorEvidence::new(
-            EmulatorTell::DropsFeatureNegotiation,
-            "closed the connection without a reply when the bind carried a feature negotiation context with bits no client sets (a conforming runtime answers it, measured on Samba; py-kms drops it)",
-        ));
-    }
-    evidence
 }
 
 /// What the bind with PFC_MAYBE and 65535-byte fragments gets back.
@@ -300,7 +350,7 @@ async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> Bind
         Ok(Ok(stream)) => stream,
     };
     let connect = Some(started.elapsed());
-    let _ = stream.set_nodelay(true);
+    // No TCP_NODELAY: the bind is one write on an idle connection, which Nagle never holds.
     let bind_bytes = bind.encode();
     match timeout_at(deadline, stream.write_all(&bind_bytes)).await {
         Ok(Ok(())) => {}
@@ -339,7 +389,8 @@ async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> Bind
         }
         Ok(Ok(pdu)) => pdu,
     };
-    let _ = stream.shutdown().await;
+    // Dropping the stream closes it (a FIN, as shutdown would send): one system call, not two.
+    drop(stream);
     match parse_bind_reply(&pdu, bind.call_id) {
         Err(e) => BindResult::new(
             ProbeOutcome::NotRpc,

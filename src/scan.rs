@@ -126,11 +126,18 @@ pub async fn run_into<K: DomainSink>(
         })
         .buffered(domain_window(settings));
     let mut tally = Tally::default();
-    while let Some((observation, policy)) = finished.next().await {
-        let (domain, findings) = classify_domain(observation, &policy);
-        tally.add(&domain, &findings);
-        sink.domain(domain, findings)?;
-    }
+    // Unconstrained: thousands of domains' futures share this one task, and tokio's
+    // per-task budget would otherwise make every poll past the 128th return Pending and wake
+    // the task again at once, so the scan would spin over futures that are not ready.
+    tokio::task::unconstrained(async {
+        while let Some((observation, policy)) = finished.next().await {
+            let (domain, findings) = classify_domain(observation, &policy);
+            tally.add(&domain, &findings);
+            sink.domain(domain, findings)?;
+        }
+        Ok::<_, K::Error>(())
+    })
+    .await?;
     let mut report = tally.head(settings.allowlist_configured, notes);
     report.started_at = started_at;
     report.duration_ms = discover::millis(clock.elapsed());

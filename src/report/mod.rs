@@ -103,7 +103,12 @@ pub fn write(
         inner: out,
         failure: None,
     };
-    let result = encode(report, format, color, &mut tracked);
+    // Buffered in front of the tracking: the encoders write a few bytes at a time.
+    let result = {
+        let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut tracked);
+        encode(report, format, color, &mut buffered)
+            .and_then(|()| io::Write::flush(&mut buffered).map_err(ReportError::from))
+    };
     match (result, tracked.failure) {
         (Err(_), Some(failure)) => Err(ReportError::Write(failure)),
         (result, _) => result,

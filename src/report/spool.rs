@@ -10,17 +10,31 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::view::{DomainVisit, FindingVisit, ReportView};
-use crate::model::{DomainReport, Finding, Report};
+use crate::model::{
+    DomainObservation, DomainReport, DomainSummary, Finding, RecordVerdict, Report,
+};
 
+/// A spooled domain: the report's parts side by side rather than the report itself, whose
+/// flattened observation serde can only read back through a buffered copy of every field.
 #[derive(Serialize)]
 struct EntryRef<'a> {
-    domain: &'a DomainReport,
     findings: &'a [Finding],
+    observation: &'a DomainObservation,
+    summary: &'a DomainSummary,
+    verdicts: &'a [RecordVerdict],
 }
 
 #[derive(Deserialize)]
 struct Entry {
-    domain: DomainReport,
+    findings: Vec<Finding>,
+    observation: DomainObservation,
+    summary: DomainSummary,
+    verdicts: Vec<RecordVerdict>,
+}
+
+/// The same line when only its findings are wanted: the rest is skipped, not built.
+#[derive(Deserialize)]
+struct FindingsOnly {
     findings: Vec<Finding>,
 }
 
@@ -41,8 +55,13 @@ impl Spool {
     }
 
     pub(crate) fn push(&mut self, domain: &DomainReport, findings: &[Finding]) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, &EntryRef { domain, findings })
-            .map_err(io::Error::other)?;
+        let entry = EntryRef {
+            findings,
+            observation: &domain.observation,
+            summary: &domain.summary,
+            verdicts: &domain.verdicts,
+        };
+        serde_json::to_writer(&mut self.out, &entry).map_err(io::Error::other)?;
         self.out.write_all(b"\n")?;
         self.domains += 1;
         Ok(())
@@ -103,9 +122,9 @@ pub struct Spooled {
 }
 
 impl Spooled {
-    fn each_entry(
+    fn each_line<T: serde::de::DeserializeOwned>(
         &self,
-        visit: &mut dyn FnMut(Entry) -> Result<(), ReportError>,
+        visit: &mut dyn FnMut(T) -> Result<(), ReportError>,
     ) -> Result<(), ReportError> {
         let failed = ReportError::Spool;
         (&self.file).seek(SeekFrom::Start(0)).map_err(failed)?;
@@ -116,7 +135,7 @@ impl Spooled {
             if reader.read_until(b'\n', &mut line).map_err(failed)? == 0 {
                 return Ok(());
             }
-            let entry: Entry = serde_json::from_slice(&line)
+            let entry: T = serde_json::from_slice(&line)
                 .map_err(|e| failed(io::Error::new(io::ErrorKind::InvalidData, e)))?;
             visit(entry)?;
         }
@@ -133,13 +152,18 @@ impl ReportView for Spooled {
     }
 
     fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), ReportError> {
-        self.each_entry(&mut |entry| entry.findings.iter().try_for_each(&mut *visit))
+        self.each_line(&mut |entry: FindingsOnly| entry.findings.iter().try_for_each(&mut *visit))
     }
 
     fn for_each_domain(&self, visit: &mut DomainVisit<'_>) -> Result<(), ReportError> {
-        self.each_entry(&mut |entry| {
+        self.each_line(&mut |entry: Entry| {
             let findings: Vec<&Finding> = entry.findings.iter().collect();
-            visit(&entry.domain, &findings)
+            let domain = DomainReport {
+                observation: entry.observation,
+                summary: entry.summary,
+                verdicts: entry.verdicts,
+            };
+            visit(&domain, &findings)
         })
     }
 }

@@ -118,10 +118,14 @@ pub async fn run_into<K: DomainSink>(
             policy.identities = identities.get(&d.servers).cloned();
             async move {
                 let observation = scan_domain(d, asker, resolvers, prober, settings).await;
+                // Classified on a worker thread: this one asks DNS for every domain.
+                let classified = tokio::spawn(async move { classify_domain(observation, &policy) })
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
                 if let Some(tick) = progress {
                     tick();
                 }
-                (observation, policy)
+                classified
             }
         })
         .buffered(domain_window(settings));
@@ -130,8 +134,7 @@ pub async fn run_into<K: DomainSink>(
     // per-task budget would otherwise make every poll past the 128th return Pending and wake
     // the task again at once, so the scan would spin over futures that are not ready.
     tokio::task::unconstrained(async {
-        while let Some((observation, policy)) = finished.next().await {
-            let (domain, findings) = classify_domain(observation, &policy);
+        while let Some((domain, findings)) = finished.next().await {
             tally.add(&domain, &findings);
             sink.domain(domain, findings)?;
         }

@@ -1,7 +1,8 @@
 //! The benchmark's lab: one BIND zone with N domains (default 10,000), each with three
 //! `_vlmcs._tcp` records — a live KMS-RPC listener, a closed port and a blackholed address
 //! (a third of all records) — on loopback. Writes `bench.yaml`, `domains.txt`,
-//! `queries.txt` (every DNS question a scan asks, for dnsperf) and `endpoints.txt` (every
+//! `srv-queries.txt` (the DNS questions a scan asks, for dnsperf), `queries.txt` (those and
+//! every target's A and AAAA, for a tool that cannot use additional data) and `endpoints.txt` (every
 //! target address, for nmap) into the directory given, prints `READY <server>`, and serves
 //! until its standard input closes.
 //!
@@ -135,6 +136,9 @@ fn main() {
         let _ = writeln!(list, "d{i}.bench.test");
         let _ = writeln!(queries, "_vlmcs._tcp.d{i}.bench.test SRV");
     }
+    // What a scan asks: the SRV question per domain (the targets' addresses come in the
+    // answer's additional section).
+    std::fs::write(dir.join("srv-queries.txt"), &queries).unwrap();
     for i in 0..hosts {
         for (name, address) in targets(i) {
             let _ = writeln!(queries, "{name}.bench.test A\n{name}.bench.test AAAA");

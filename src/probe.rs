@@ -42,12 +42,55 @@ pub struct ProbeOptions {
 /// Probes for a whole scan: each (address, port) once, its result shared by every record (of
 /// every domain) that points at it — the outcome is a property of the endpoint — under a bound
 /// of its own: a connect that only waits costs one socket, not one of the slots that protect
-/// DNS servers and CPU.
+/// DNS servers and CPU. The results of the last [`REMEMBERED`] endpoints are kept: a scan of
+/// hundreds of thousands of distinct hosts does not hold every one of them to the end (an
+/// endpoint met again after that is probed again).
 #[derive(Debug)]
 pub struct Prober {
     options: ProbeOptions,
     sockets: Arc<Semaphore>,
-    done: std::sync::Mutex<HashMap<SocketAddr, Arc<OnceCell<ProbeObservation>>>>,
+    done: std::sync::Mutex<Remembered>,
+}
+
+/// How many endpoints' results a scan keeps for records still to come (about 400 bytes each).
+pub const REMEMBERED: usize = 65_536;
+
+type Shared = Arc<OnceCell<ProbeObservation>>;
+
+#[derive(Debug, Default)]
+struct Remembered {
+    results: HashMap<SocketAddr, Shared>,
+    /// Endpoints in the order they were first asked for: the oldest finished ones go first.
+    order: std::collections::VecDeque<SocketAddr>,
+    probed: usize,
+}
+
+impl Remembered {
+    fn get(&mut self, endpoint: SocketAddr) -> Shared {
+        if let Some(cell) = self.results.get(&endpoint) {
+            return Arc::clone(cell);
+        }
+        let cell = Shared::default();
+        self.results.insert(endpoint, Arc::clone(&cell));
+        self.order.push_back(endpoint);
+        self.probed += 1;
+        // Forget the oldest finished results; one still running stays (records wait for it).
+        // A few steps per new endpoint keep up with one new endpoint each.
+        for _ in 0..self.order.len().min(64) {
+            if self.results.len() <= REMEMBERED {
+                break;
+            }
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if self.results.get(&oldest).is_some_and(|c| c.initialized()) {
+                self.results.remove(&oldest);
+            } else {
+                self.order.push_back(oldest);
+            }
+        }
+        cell
+    }
 }
 
 impl Prober {
@@ -56,7 +99,7 @@ impl Prober {
         Self {
             options,
             sockets: Arc::new(Semaphore::new(sockets.max(1))),
-            done: std::sync::Mutex::new(HashMap::new()),
+            done: std::sync::Mutex::new(Remembered::default()),
         }
     }
 
@@ -67,27 +110,24 @@ impl Prober {
             .done
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(endpoint)
-            .or_default()
-            .clone();
+            .get(endpoint);
         // A task of its own: probes run on every worker thread (the domains' futures all share
         // the scan's one task), and the probe's state is allocated only by the one that runs
         // it, not carried by every record that waits for its result.
         let shared = cell
-            .get_or_init(|| {
-                let (sockets, options, target) =
-                    (Arc::clone(&self.sockets), self.options, target.clone());
+            .get_or_init(|| async {
+                // The socket first, then the task: a probe that waits for a socket costs no
+                // task. Never closed: acquiring cannot fail.
+                let socket = Arc::clone(&self.sockets).acquire_owned().await.ok();
+                let (options, target) = (self.options, target.clone());
                 let task = tokio::spawn(async move {
-                    // Never closed: acquiring cannot fail.
-                    let _socket = sockets.acquire_owned().await.ok();
+                    let _socket = socket;
                     probe(&target, address, port, options).await
                 });
-                async move {
-                    // A probe that panicked panics here too; it is never cancelled (the
-                    // runtime outlives the scan).
-                    task.await
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                }
+                // A probe that panicked panics here too; it is never cancelled (the runtime
+                // outlives the scan).
+                task.await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
             })
             .await;
         ProbeObservation {
@@ -101,7 +141,7 @@ impl Prober {
         self.done
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+            .probed
     }
 }
 
@@ -153,7 +193,8 @@ pub async fn probe(
             .as_ref()
             .map(|ack| standard_bind_tells(&standard, ack))
             .unwrap_or_default();
-        for more in emulator_binds(endpoint, options.timeout).await {
+        // Boxed: only a live KMS endpoint's probe carries the emulator binds' state.
+        for more in Box::pin(emulator_binds(endpoint, options.timeout)).await {
             if !evidence.iter().any(|e| e.tell == more.tell) {
                 evidence.push(more);
             }
@@ -572,4 +613,55 @@ fn printable(bytes: &[u8]) -> String {
         })
         .collect();
     format!("{text:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(endpoint: SocketAddr) -> ProbeObservation {
+        ProbeObservation {
+            target: DnsName::parse("a.test.").unwrap(),
+            address: endpoint.ip(),
+            port: endpoint.port(),
+            outcome: ProbeOutcome::Refused,
+            duration_ms: 1.0,
+            connect_ms: None,
+            detail: String::new(),
+            transfer_syntax: None,
+            accepts_any_interface: false,
+            emulator_evidence: Vec::new(),
+        }
+    }
+
+    fn endpoint(n: usize) -> SocketAddr {
+        SocketAddr::new(IpAddr::from((n as u32 + 1).to_be_bytes()), 1688)
+    }
+
+    #[test]
+    fn the_oldest_finished_results_are_forgotten_and_running_ones_kept() {
+        let mut remembered = Remembered::default();
+        // The first endpoint's probe is still running; every other one has finished.
+        let running = remembered.get(endpoint(0));
+        for n in 1..REMEMBERED + 10 {
+            remembered
+                .get(endpoint(n))
+                .set(finished(endpoint(n)))
+                .unwrap();
+        }
+        assert_eq!(remembered.results.len(), REMEMBERED);
+        assert_eq!(remembered.probed, REMEMBERED + 10);
+        // Asked again, a remembered endpoint is the same cell: probed once.
+        assert!(Arc::ptr_eq(&remembered.get(endpoint(0)), &running));
+        let newest = remembered.get(endpoint(REMEMBERED + 9));
+        assert_eq!(
+            newest.get().map(|o| o.address),
+            Some(endpoint(REMEMBERED + 9).ip())
+        );
+        assert_eq!(remembered.probed, REMEMBERED + 10);
+        // The oldest finished ones were forgotten: met again, they are new (probed again).
+        assert!(remembered.get(endpoint(1)).get().is_none());
+        assert_eq!(remembered.probed, REMEMBERED + 11);
+        assert!(remembered.results.len() <= REMEMBERED);
+    }
 }

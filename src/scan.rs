@@ -10,6 +10,7 @@ use std::time::Instant;
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use hickory_proto::rr::Name;
+use tokio::sync::Semaphore;
 
 use crate::classify::classify;
 use crate::config::{DomainSettings, ScanSettings};
@@ -111,13 +112,17 @@ pub async fn run_into<K: DomainSink>(
     // Domains enter the scan through a window, so that a million of them are never all in
     // flight (each holds its futures and sockets); the window is wide enough that the pacer
     // and the concurrency bound, not the window, set the pace. Each leaves it classified.
+    // Domains asking DNS at once: enough to keep every server's window full (each domain asks
+    // one question per server, more when it discovers them).
+    let dns_phase = Semaphore::new((2 * settings.concurrency).max(64));
     let mut finished = futures_util::stream::iter(&settings.domains)
         .map(|d| {
-            let (asker, resolvers, prober) = (&asker, &resolvers, &prober);
+            let (asker, resolvers, prober, dns_phase) = (&asker, &resolvers, &prober, &dns_phase);
             let mut policy = d.policy.clone();
             policy.identities = identities.get(&d.servers).cloned();
             async move {
-                let observation = scan_domain(d, asker, resolvers, prober, settings).await;
+                let observation =
+                    scan_domain(d, asker, resolvers, prober, settings, dns_phase).await;
                 // Classified on a worker thread: this one asks DNS for every domain.
                 let classified = tokio::spawn(async move { classify_domain(observation, &policy) })
                     .await
@@ -310,10 +315,16 @@ async fn scan_domain(
     resolvers: &[SocketAddr],
     prober: &Prober,
     settings: &ScanSettings,
+    dns_phase: &Semaphore,
 ) -> DomainObservation {
-    // Boxed: the DNS phase's state (messages, nested queries) is freed before probing, so a
-    // domain that waits two seconds for a blackholed host holds only its observation.
-    let mut observation = Box::pin(domain_dns(domain, asker, resolvers, settings)).await;
+    // Boxed: the DNS phase's state (messages, nested queries, some KB) is freed before probing,
+    // so a domain that waits two seconds for a blackholed host holds only its observation; and
+    // made only when the domain may start asking, so the domains that wait for their turn at
+    // the servers' windows hold nothing yet. Never closed: acquiring cannot fail.
+    let mut observation = {
+        let _turn = dns_phase.acquire().await.ok();
+        Box::pin(domain_dns(domain, asker, resolvers, settings)).await
+    };
     if observation.discovery_error.is_none() && !observation.servers.is_empty() {
         probe_endpoints(prober, &mut observation).await;
     }

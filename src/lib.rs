@@ -4,6 +4,7 @@
 //! [`probe`] (TCP + DCE/RPC, through [`rpc`]) → [`classify`] → [`report`]. [`scan`] runs it;
 //! [`model`] holds what flows between the steps. [`lab`] builds real loopback test beds.
 
+pub mod ad;
 pub mod auth;
 pub mod classify;
 pub mod clean;

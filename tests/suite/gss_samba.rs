@@ -67,6 +67,43 @@ fn start() -> Result<(Bed, SambaDc), String> {
             ])?;
         }
     }
+    // Two nodes for the AD parsers: one as an administrator adds it, one opened to Domain
+    // Computers the way a too-wide fix for event 12293 does.
+    for name in ["sample", "opened"] {
+        dc.samba_tool_dns(&[
+            "add",
+            "127.0.0.2",
+            "ad.test",
+            &format!("_vlmcs._tcp.{name}"),
+            "SRV",
+            "kms1.ad.test 1688 0 0",
+        ])?;
+    }
+    let conf = dir.join("dc/etc/smb.conf");
+    let opened = node_dn("opened");
+    let mut dsacl = dc.command("samba-tool");
+    dsacl
+        .args([
+            "dsacl",
+            "set",
+            "-H",
+            "ldap://dc1.ad.test",
+            "-U",
+            "Administrator",
+        ])
+        .arg(format!("--password={PASSWORD}"))
+        .arg("-s")
+        .arg(&conf)
+        .arg(format!("--objectdn={opened}"))
+        .arg("--sddl=(A;;RPWPCRCCDCLCLORCWOWDSDDTSW;;;DC)");
+    let out = dsacl.output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "samba-tool dsacl set: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let ccache = dir.join("admin.ccache");
     let realm_env = [(
         "KRB5_CONFIG".to_string(),
@@ -98,6 +135,11 @@ fn start() -> Result<(Bed, SambaDc), String> {
         },
         dc,
     ))
+}
+
+/// The `dnsNode` of `_vlmcs._tcp.<name>.ad.test`.
+fn node_dn(name: &str) -> String {
+    format!("DC=_vlmcs._tcp.{name},DC=ad.test,CN=MicrosoftDNS,DC=DomainDnsZones,DC=ad,DC=test")
 }
 
 fn in_netns(bed: &Bed, program: &str) -> Command {
@@ -228,4 +270,111 @@ fn samba_undo_file_restores_the_record() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(dig(bed, "restore"), before);
+}
+
+/// A node's `dnsRecord` values and `nTSecurityDescriptor`, read as an LDAP client reads them:
+/// SASL GSSAPI with a sealing layer (what Samba's defaults require) as the administrator, with
+/// the SD-flags control asking for owner and DACL (`30 03 02 01 05`).
+fn node_attributes(bed: &Bed, name: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let out = in_netns(bed, "ldapsearch")
+        .envs(bed.env.iter().cloned())
+        .args([
+            "-LLL",
+            "-Q",
+            "-N",
+            "-Y",
+            "GSSAPI",
+            "-H",
+            "ldap://dc1.ad.test",
+            "-s",
+            "base",
+        ])
+        .args([
+            "-E",
+            "!1.2.840.113556.1.4.801=::MAMCAQU=",
+            "-b",
+            &node_dn(name),
+        ])
+        .args(["nTSecurityDescriptor", "dnsRecord"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ldapsearch: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // LDIF: continuation lines start with one space; `name:: base64` for binary values.
+    let unfolded = text.replace("\n ", "");
+    unfolded
+        .lines()
+        .filter_map(|line| {
+            let (attribute, value) = line.split_once(":: ")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .unwrap();
+            Some((attribute.to_string(), bytes))
+        })
+        .collect()
+}
+
+/// What AD stores about two `_vlmcs._tcp` nodes, parsed by the project's own parsers from the
+/// DC's bytes: the record an administrator added is static (stamp 0) with its target and port;
+/// the node belongs to a domain account and Everyone may only read it; once `dsacl` opened the
+/// second node to Domain Computers, that group may publish a host there.
+#[test]
+fn samba_node_records_and_security_descriptors_parse() {
+    use vlmcs_audit::ad::dns_record::{self, RecordData, Stamp};
+    use vlmcs_audit::ad::security::{SecurityDescriptor, Sid};
+    let Some(bed) = bed() else { return };
+    let sample = node_attributes(bed, "sample");
+    let records: Vec<_> = sample
+        .iter()
+        .filter(|(a, _)| a == "dnsRecord")
+        .map(|(_, v)| dns_record::parse(v).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{sample:?}");
+    assert_eq!(records[0].stamp, Stamp::Static);
+    let RecordData::Srv { port, target, .. } = &records[0].data else {
+        panic!("{records:?}")
+    };
+    assert_eq!(
+        (*port, target.to_string().as_str()),
+        (1688, "kms1.ad.test.")
+    );
+
+    let descriptor = |attributes: &[(String, Vec<u8>)]| {
+        let (_, bytes) = attributes
+            .iter()
+            .find(|(a, _)| a == "nTSecurityDescriptor")
+            .unwrap_or_else(|| panic!("no descriptor in {attributes:?}"));
+        SecurityDescriptor::parse(bytes).unwrap()
+    };
+    let sd = descriptor(&sample);
+    let owner = sd.owner.clone().unwrap();
+    assert_eq!(owner.sub_authorities.first(), Some(&21), "{owner}");
+    let dacl = sd.dacl.unwrap();
+    let everyone = Sid::from_text("S-1-1-0").unwrap();
+    let system = Sid::from_text("S-1-5-18").unwrap();
+    assert!(
+        dacl.iter()
+            .filter(|a| a.sid.as_ref() == Some(&everyone))
+            .all(|a| a.publishing_rights().is_empty()),
+        "{dacl:#?}"
+    );
+    assert!(
+        dacl.iter()
+            .any(|a| a.sid.as_ref() == Some(&system) && !a.publishing_rights().is_empty()),
+        "{dacl:#?}"
+    );
+    let broad = |dacl: &[vlmcs_audit::ad::security::Ace]| -> Vec<&'static str> {
+        dacl.iter()
+            .filter(|a| !a.publishing_rights().is_empty())
+            .filter_map(|a| a.sid.as_ref()?.broad_group())
+            .collect()
+    };
+    assert!(broad(&dacl).is_empty(), "{dacl:#?}");
+    let opened = descriptor(&node_attributes(bed, "opened")).dacl.unwrap();
+    assert_eq!(broad(&opened), ["Domain Computers"], "{opened:#?}");
 }

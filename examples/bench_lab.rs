@@ -86,8 +86,15 @@ fn main() {
         let mut live = Vec::new();
         let mut holes = Vec::new();
         if distinct {
-            let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 1688);
-            live.push(StandIn::start(any, Behavior::Kms).await.unwrap());
+            // One listener stands in for every live host: its accept queue must hold what
+            // thousands of hosts' queues would (bench/run raises the namespace's somaxconn).
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            socket
+                .bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 1688))
+                .unwrap();
+            let listener = socket.listen(65_535).unwrap().into_std().unwrap();
+            live.push(StandIn::from_std(listener, Behavior::Kms).unwrap());
         } else {
             for k in 0..hosts {
                 let [(_, up), _, (_, hole)] = targets(k);

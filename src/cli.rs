@@ -183,8 +183,8 @@ struct TargetArgs {
     /// Port of the authoritative servers found through NS records [default: 53].
     #[arg(long, value_name = "PORT", value_parser = config::Port::parse)]
     nameserver_port: Option<config::Port>,
-    /// Skip the extra binds (four connections per endpoint, once per scan) that tell KMS
-    /// emulators from Windows KMS hosts.
+    /// Skip the extra bind (one more connection per live endpoint, once per scan) that tells
+    /// KMS emulators from Windows KMS hosts.
     #[arg(long)]
     no_emulator_check: bool,
 }
@@ -208,6 +208,11 @@ struct OutputArgs {
 struct ScanArgs {
     #[command(flatten)]
     target: TargetArgs,
+    /// Audit the domains Active Directory knows — the forest's domains and its AD-integrated
+    /// zones — read from this domain controller (its host name) over LDAP with Kerberos (the
+    /// ticket from `kinit`); added to any DOMAIN given.
+    #[arg(long, value_name = "DC-HOST")]
+    ad_dc: Option<String>,
     /// Keep a state file across scans and report drift: new and gone records, status changes,
     /// hosts failing since earlier scans, flapping hosts.
     #[arg(long = "state", value_name = "FILE")]
@@ -452,7 +457,21 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
+async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
+    if let Some(dc) = &args.ad_dc {
+        let found = ad_domains(dc, args.target.timeout).await?;
+        if found.is_empty() {
+            return Err(format!(
+                "{dc} knows no domain or AD-integrated zone that KMS clients could search"
+            ));
+        }
+        tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
+        for domain in found {
+            if !args.target.domains.contains(&domain) {
+                args.target.domains.push(domain);
+            }
+        }
+    }
     let (settings, _) = settings_from(args.target)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
@@ -690,6 +709,21 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
         keytab: args.keytab.clone(),
         spn_host: args.gss_spn.clone(),
     }))
+}
+
+/// The domains and zones the directory at `dc` knows.
+#[cfg(feature = "ad")]
+async fn ad_domains(dc: &str, timeout: Option<config::Timeout>) -> Result<Vec<String>, String> {
+    let timeout = timeout.map_or(Duration::from_secs(10), |t| t.0.max(Duration::from_secs(5)));
+    let mut directory = vlmcs_audit::ad::ldap::Directory::connect(dc, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    directory.dns_domains().await.map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "ad"))]
+async fn ad_domains(_dc: &str, _timeout: Option<config::Timeout>) -> Result<Vec<String>, String> {
+    Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
 }
 
 #[cfg(not(feature = "gss"))]

@@ -7,4 +7,6 @@
 //!   of a node, and which of its entries let a principal publish a record there.
 
 pub mod dns_record;
+#[cfg(feature = "ad")]
+pub mod ldap;
 pub mod security;

@@ -79,6 +79,8 @@ fn start() -> Result<(Bed, SambaDc), String> {
             "kms1.ad.test 1688 0 0",
         ])?;
     }
+    // A second AD-integrated zone, for `scan --ad-dc` to find beside the domain's own.
+    dc.samba_tool_dns(&["zonecreate", "127.0.0.2", "branch.test"])?;
     let conf = dir.join("dc/etc/smb.conf");
     let opened = node_dn("opened");
     let mut dsacl = dc.command("samba-tool");
@@ -377,4 +379,54 @@ fn samba_node_records_and_security_descriptors_parse() {
     assert!(broad(&dacl).is_empty(), "{dacl:#?}");
     let opened = descriptor(&node_attributes(bed, "opened")).dacl.unwrap();
     assert_eq!(broad(&opened), ["Domain Computers"], "{opened:#?}");
+}
+
+/// `scan --ad-dc` takes the domains to audit from the directory: the forest's domain and its
+/// AD-integrated zones, without those AD keeps for itself (`_msdcs.ad.test`, RootDNSServers);
+/// without a ticket it says what to do and scans nothing.
+#[cfg(feature = "ad")]
+#[test]
+fn samba_domains_to_audit_come_from_active_directory() {
+    let Some(bed) = bed() else { return };
+    let scan = |env: &[(String, String)]| {
+        in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+            .envs(env.iter().cloned())
+            .args(["scan", "--ad-dc", "dc1.ad.test", "--server", "127.0.0.2"])
+            .args(["--timeout", "2s", "--format", "json", "--no-emulator-check"])
+            .output()
+            .unwrap()
+    };
+    let out = scan(&bed.env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+    let domains: Vec<&str> = report["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(domains, ["ad.test", "branch.test"], "{stderr}");
+
+    let no_ticket: Vec<(String, String)> = bed
+        .env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "KRB5CCNAME" => (
+                k.clone(),
+                format!("FILE:{}", bed.dir.join("none").display()),
+            ),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let out = scan(&no_ticket);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("Kerberos (SASL GSSAPI) bind to dc1.ad.test failed")
+            && stderr.contains("kinit"),
+        "{stderr}"
+    );
 }

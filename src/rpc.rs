@@ -673,7 +673,7 @@ impl<'a> Reader<'a> {
 
 /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` into its 16 bytes in text order.
 /// Used only on constants, so a malformed literal fails at compile time.
-const fn parse_uuid(text: &str) -> [u8; 16] {
+pub(crate) const fn parse_uuid(text: &str) -> [u8; 16] {
     let s = text.as_bytes();
     assert!(s.len() == 36, "UUID literal must be 36 characters");
     let mut out = [0u8; 16];

@@ -143,28 +143,10 @@ impl fmt::Display for Sid {
 pub struct Guid(pub [u8; 16]);
 
 impl Guid {
-    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` at compile time (panics on a typo, which
-    /// is then a build error).
+    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` at compile time (a typo is a build
+    /// error): the first three fields go little-endian, as on the wire.
     pub const fn parse_const(text: &str) -> Self {
-        let t = text.as_bytes();
-        assert!(t.len() == 36, "a GUID has 36 characters");
-        const fn hex(c: u8) -> u8 {
-            match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                b'A'..=b'F' => c - b'A' + 10,
-                _ => panic!("not a hex digit"),
-            }
-        }
-        // Text byte positions of each of the 16 bytes, in text order.
-        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-        let mut text_order = [0u8; 16];
-        let mut i = 0;
-        while i < 16 {
-            text_order[i] = hex(t[AT[i]]) << 4 | hex(t[AT[i] + 1]);
-            i += 1;
-        }
-        let b = text_order;
+        let b = crate::rpc::parse_uuid(text);
         Self([
             b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
             b[14], b[15],

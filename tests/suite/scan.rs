@@ -708,13 +708,10 @@ fn without_domains_the_machines_search_list_is_scanned() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
-    let domains: Vec<&str> = report["domains"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["domain"].as_str().unwrap())
-        .collect();
-    assert_eq!(domains, ["healthy.audit.test", "nodata.audit.test"]);
+    assert_eq!(
+        crate::common::domain_names(&report),
+        ["healthy.audit.test", "nodata.audit.test"]
+    );
     // The machine's own domain has a healthy host; an empty later search domain is only info.
     assert_eq!(
         findings(&report),

@@ -347,6 +347,16 @@ pub(crate) fn scan(domains: &[&str], args: &[&str]) -> Run {
     run(&argv)
 }
 
+/// The report's domains, in order.
+pub(crate) fn domain_names(report: &serde_json::Value) -> Vec<&str> {
+    report["domains"]
+        .as_array()
+        .expect("domains array")
+        .iter()
+        .map(|d| d["domain"].as_str().expect("a domain name"))
+        .collect()
+}
+
 /// `(code, target, port, address)` of every finding, for compact assertions.
 pub(crate) fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
     report["findings"]

@@ -213,6 +213,11 @@ struct ScanArgs {
     /// ticket from `kinit`); added to any DOMAIN given.
     #[arg(long, value_name = "DC-HOST")]
     ad_dc: Option<String>,
+    /// With --ad-dc: authorize the computers in this AD group (nested membership included) by
+    /// their DNS host names — typically the group given rights on the _VLMCS nodes (repeatable;
+    /// adds to --allow and the config's list).
+    #[arg(long, value_name = "GROUP", requires = "ad_dc")]
+    allow_group: Vec<String>,
     /// Keep a state file across scans and report drift: new and gone records, status changes,
     /// hosts failing since earlier scans, flapping hosts.
     #[arg(long = "state", value_name = "FILE")]
@@ -459,7 +464,12 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 
 async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     if let Some(dc) = &args.ad_dc {
-        let found = ad_domains(dc, args.target.timeout).await?;
+        let (found, hosts) = ad_domains(dc, &args.allow_group, args.target.timeout).await?;
+        for host in hosts {
+            let pattern = vlmcs_audit::model::HostPattern::parse(&host)
+                .map_err(|e| format!("a host name from AD: {e}"))?;
+            args.target.allow.push(pattern);
+        }
         if found.is_empty() {
             return Err(format!(
                 "{dc} knows no domain or AD-integrated zone that KMS clients could search"
@@ -711,18 +721,37 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
     }))
 }
 
-/// The domains and zones the directory at `dc` knows.
+/// The domains and zones the directory at `dc` knows, and the host names of the computers in
+/// `groups`.
 #[cfg(feature = "ad")]
-async fn ad_domains(dc: &str, timeout: Option<config::Timeout>) -> Result<Vec<String>, String> {
+async fn ad_domains(
+    dc: &str,
+    groups: &[String],
+    timeout: Option<config::Timeout>,
+) -> Result<(Vec<String>, Vec<String>), String> {
     let timeout = timeout.map_or(Duration::from_secs(10), |t| t.0.max(Duration::from_secs(5)));
     let mut directory = vlmcs_audit::ad::ldap::Directory::connect(dc, timeout)
         .await
         .map_err(|e| e.to_string())?;
-    directory.dns_domains().await.map_err(|e| e.to_string())
+    let domains = directory.dns_domains().await.map_err(|e| e.to_string())?;
+    let mut hosts = Vec::new();
+    for group in groups {
+        hosts.extend(
+            directory
+                .group_hosts(group)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok((domains, hosts))
 }
 
 #[cfg(not(feature = "ad"))]
-async fn ad_domains(_dc: &str, _timeout: Option<config::Timeout>) -> Result<Vec<String>, String> {
+async fn ad_domains(
+    _dc: &str,
+    _groups: &[String],
+    _timeout: Option<config::Timeout>,
+) -> Result<(Vec<String>, Vec<String>), String> {
     Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
 }
 

@@ -21,6 +21,8 @@ pub enum AdError {
     NotAd { dc: String, detail: String },
     /// A search failed or its answer could not be read.
     Search { what: String, detail: String },
+    /// The allowlist group is not in the directory, or not one group.
+    Group { group: String, detail: String },
 }
 
 impl fmt::Display for AdError {
@@ -41,6 +43,10 @@ impl fmt::Display for AdError {
                 "{dc} is not an Active Directory domain controller: {detail}"
             ),
             Self::Search { what, detail } => write!(f, "reading {what} from AD: {detail}"),
+            Self::Group { group, detail } => write!(
+                f,
+                "--allow-group {group:?}: {detail} (give the group's sAMAccountName, its name, or its DN)"
+            ),
         }
     }
 }
@@ -213,6 +219,74 @@ impl Directory {
         Ok(names)
     }
 
+    /// The DNS host names of the computers in `group` (its sAMAccountName, cn or DN), nested
+    /// membership included (LDAP_MATCHING_RULE_IN_CHAIN). Sorted, each once.
+    pub async fn group_hosts(&mut self, group: &str) -> Result<Vec<String>, AdError> {
+        let base = self.root.default_naming_context.clone();
+        let group_error = |detail: String| AdError::Group {
+            group: group.to_string(),
+            detail,
+        };
+        let filter = if looks_like_dn(group) {
+            format!(
+                "(&(objectClass=group)(distinguishedName={}))",
+                ldap3::ldap_escape(group)
+            )
+        } else {
+            let name = ldap3::ldap_escape(group);
+            format!("(&(objectClass=group)(|(sAMAccountName={name})(cn={name})))")
+        };
+        let groups = self
+            .search(
+                "the allowlist group",
+                &base,
+                Scope::Subtree,
+                &filter,
+                &["cn"],
+            )
+            .await?;
+        let dn = match groups.as_slice() {
+            [one] => one.dn.clone(),
+            [] => return Err(group_error(format!("no such group under {base}"))),
+            many => {
+                return Err(group_error(format!(
+                    "{} groups match: {}",
+                    many.len(),
+                    many.iter()
+                        .map(|g| g.dn.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
+        };
+        let members = self
+            .search(
+                "the allowlist group's members",
+                &base,
+                Scope::Subtree,
+                &format!(
+                    "(&(objectClass=computer)(memberOf:1.2.840.113556.1.4.1941:={}))",
+                    ldap3::ldap_escape(&dn)
+                ),
+                &["dNSHostName"],
+            )
+            .await?;
+        let mut hosts: Vec<String> = members
+            .iter()
+            .filter_map(|m| m.text("dNSHostName"))
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        if hosts.is_empty() {
+            return Err(group_error(format!(
+                "{dn} has no computer members with a DNS host name: an allowlist from it would authorize nobody"
+            )));
+        }
+        Ok(hosts)
+    }
+
     async fn search(
         &mut self,
         what: &str,
@@ -240,6 +314,11 @@ impl Directory {
             })
             .collect()
     }
+}
+
+/// `CN=...,DC=...`: a distinguished name rather than a group's name.
+fn looks_like_dn(text: &str) -> bool {
+    text.contains('=') && text.contains(',')
 }
 
 /// A zone KMS clients could search: not one AD keeps for itself.

@@ -53,7 +53,38 @@ fn start() -> Result<(Bed, SambaDc), String> {
     let dir = std::env::temp_dir().join(format!("vlmcs-audit-samba-{}", std::process::id()));
     let netns = format!("vlmcs-audit-{}", std::process::id());
     let dc = SambaDc::start(&dir.join("dc"), &netns, REALM, "ADTEST", PASSWORD)?;
-    dc.samba_tool_dns(&["add", "127.0.0.2", "ad.test", "kms1", "A", "127.0.0.3"])?;
+    let conf = dir.join("dc/etc/smb.conf");
+    // Samba's LDAP server comes up a little after its DNS: a refused connection is retried.
+    let samba_tool = |args: &[&str]| -> Result<(), String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = dc
+                .command("samba-tool")
+                .args(args)
+                .args(["-H", "ldap://dc1.ad.test", "-U", "Administrator"])
+                .arg(format!("--password={PASSWORD}"))
+                .arg("-s")
+                .arg(&conf)
+                .output()
+                .map_err(|e| e.to_string())?;
+            let said = format!(
+                "samba-tool {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() {
+                return Ok(());
+            }
+            if !said.contains("CONNECTION_REFUSED") || std::time::Instant::now() > deadline {
+                return Err(said);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    // kms1 as a computer account (its dNSHostName kms1.ad.test and its A record come with
+    // --ip-address), and another computer.
+    samba_tool(&["computer", "create", "kms1", "--ip-address=127.0.0.3"])?;
+    samba_tool(&["computer", "create", "other", "--ip-address=127.0.0.9"])?;
     dc.samba_tool_dns(&["add", "127.0.0.2", "ad.test", "dead", "A", "127.0.0.4"])?;
     let add_srv = |name: &str, target: &str| {
         dc.samba_tool_dns(&[
@@ -77,31 +108,21 @@ fn start() -> Result<(Bed, SambaDc), String> {
     }
     // A second AD-integrated zone, for `scan --ad-dc` to find beside the domain's own.
     dc.samba_tool_dns(&["zonecreate", "127.0.0.2", "branch.test"])?;
-    let conf = dir.join("dc/etc/smb.conf");
-    let opened = node_dn("opened");
-    let mut dsacl = dc.command("samba-tool");
-    dsacl
-        .args([
-            "dsacl",
-            "set",
-            "-H",
-            "ldap://dc1.ad.test",
-            "-U",
-            "Administrator",
-        ])
-        .arg(format!("--password={PASSWORD}"))
-        .arg("-s")
-        .arg(&conf)
-        .arg(format!("--objectdn={opened}"))
-        .arg("--sddl=(A;;RPWPCRCCDCLCLORCWOWDSDDTSW;;;DC)");
-    let out = dsacl.output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "samba-tool dsacl set: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    let opened = format!("--objectdn={}", node_dn("opened"));
+    samba_tool(&[
+        "dsacl",
+        "set",
+        &opened,
+        "--sddl=(A;;RPWPCRCCDCLCLORCWOWDSDDTSW;;;DC)",
+    ])?;
+    // The KMS hosts' group, kms1 in it through a nested group; another group with another
+    // computer.
+    for group in ["KMS Hosts", "KMS Site A", "Other Hosts"] {
+        samba_tool(&["group", "add", group])?;
     }
+    samba_tool(&["group", "addmembers", "KMS Hosts", "KMS Site A"])?;
+    samba_tool(&["group", "addmembers", "KMS Site A", "kms1$"])?;
+    samba_tool(&["group", "addmembers", "Other Hosts", "other$"])?;
     let ccache = dir.join("admin.ccache");
     let realm_env = [(
         "KRB5_CONFIG".to_string(),
@@ -423,4 +444,63 @@ fn samba_domains_to_audit_come_from_active_directory() {
             && stderr.contains("kinit"),
         "{stderr}"
     );
+}
+
+/// `--allow-group` authorizes the computers of an AD group, nested membership included, by their
+/// DNS host names: kms1 is in "KMS Hosts" through "KMS Site A" and is healthy; against "Other
+/// Hosts" the same host is unauthorized; a group that does not exist is a clear error.
+#[cfg(feature = "ad")]
+#[test]
+fn samba_allowlist_from_an_ad_group_with_nested_membership() {
+    let Some(bed) = bed() else { return };
+    let scan = |group: &str| {
+        let out = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+            .envs(bed.env.iter().cloned())
+            .args([
+                "scan",
+                "sample.ad.test",
+                "--ad-dc",
+                "dc1.ad.test",
+                "--allow-group",
+                group,
+            ])
+            .args([
+                "--server",
+                "127.0.0.2",
+                "--timeout",
+                "2s",
+                "--format",
+                "json",
+            ])
+            .arg("--no-emulator-check")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let codes = |stdout: &str, stderr: &str| -> Vec<String> {
+        let report: serde_json::Value =
+            serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["domain"] == "sample.ad.test")
+            .map(|f| f["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, stdout, stderr) = scan("KMS Hosts");
+    assert_eq!(codes(&stdout, &stderr), ["healthy"], "{stderr}");
+    let (_, stdout, stderr) = scan("Other Hosts");
+    assert!(
+        codes(&stdout, &stderr).contains(&"unauthorized-host".to_string()),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = scan("No Such Group");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("no such group"), "{stderr}");
 }

@@ -209,14 +209,18 @@ struct ScanArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// Audit the domains Active Directory knows — the forest's domains and its AD-integrated
-    /// zones — read from this domain controller (its host name) over LDAP with Kerberos (the
-    /// ticket from `kinit`); added to any DOMAIN given.
-    #[arg(long, value_name = "DC-HOST")]
-    ad_dc: Option<String>,
-    /// With --ad-dc: authorize the computers in this AD group (nested membership included) by
+    /// zones — read over LDAP with Kerberos (the ticket from `kinit`) from a domain controller
+    /// of this machine's domain (`_ldap._tcp.dc._msdcs`), or --dc; added to any DOMAIN given
+    /// (config: `ad:`).
+    #[arg(long)]
+    ad: bool,
+    /// With --ad: this domain controller (its host name, for the ldap/HOST principal).
+    #[arg(long, value_name = "HOST", requires = "ad")]
+    dc: Option<String>,
+    /// With --ad: authorize the computers in this AD group (nested membership included) by
     /// their DNS host names — typically the group given rights on the _VLMCS nodes (repeatable;
-    /// adds to --allow and the config's list).
-    #[arg(long, value_name = "GROUP", requires = "ad_dc")]
+    /// adds to --allow and the config's lists; config: `authorized_groups:`).
+    #[arg(long, value_name = "GROUP")]
     allow_group: Vec<String>,
     /// Keep a state file across scans and report drift: new and gone records, status changes,
     /// hosts failing since earlier scans, flapping hosts.
@@ -463,8 +467,27 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 }
 
 async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
-    if let Some(dc) = &args.ad_dc {
-        let (found, hosts) = ad_domains(dc, &args.allow_group, args.target.timeout).await?;
+    let (file_ad, file_groups) = match &args.target.config {
+        Some(path) => {
+            let file = config::load_file(path).map_err(|e| e.to_string())?;
+            (file.ad, file.authorized_groups)
+        }
+        None => (None, Vec::new()),
+    };
+    let groups: Vec<String> = args
+        .allow_group
+        .iter()
+        .cloned()
+        .chain(file_groups)
+        .collect();
+    let ad = args.ad || file_ad.is_some();
+    if !ad && !groups.is_empty() {
+        return Err("--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)".into());
+    }
+    if ad {
+        let dc = args.dc.clone().or(file_ad.and_then(|a| a.dc));
+        let (found, hosts) = ad_domains(dc.as_deref(), &groups, args.target.timeout).await?;
+        let dc = dc.unwrap_or_else(|| "the domain controller".into());
         for host in hosts {
             let pattern = vlmcs_audit::model::HostPattern::parse(&host)
                 .map_err(|e| format!("a host name from AD: {e}"))?;
@@ -721,18 +744,43 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
     }))
 }
 
-/// The domains and zones the directory at `dc` knows, and the host names of the computers in
-/// `groups`.
+/// The domains and zones the directory knows, and the host names of the computers in
+/// `groups`: from `dc`, else from the first domain controller of this machine's domain that
+/// answers.
 #[cfg(feature = "ad")]
 async fn ad_domains(
-    dc: &str,
+    dc: Option<&str>,
     groups: &[String],
     timeout: Option<config::Timeout>,
 ) -> Result<(Vec<String>, Vec<String>), String> {
+    use vlmcs_audit::ad::ldap::{Directory, find_dcs};
     let timeout = timeout.map_or(Duration::from_secs(10), |t| t.0.max(Duration::from_secs(5)));
-    let mut directory = vlmcs_audit::ad::ldap::Directory::connect(dc, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+    let candidates = match dc {
+        Some(dc) => vec![dc.to_string()],
+        None => {
+            let domain = discover::system_search_domains()?
+                .into_iter()
+                .next()
+                .ok_or("--ad: this machine has no DNS domain to find a domain controller in: give --dc HOST")?;
+            find_dcs(&domain, timeout)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let mut failures = Vec::new();
+    let mut bound = None;
+    for candidate in &candidates {
+        match Directory::connect(candidate, timeout).await {
+            Ok(directory) => {
+                bound = Some(directory);
+                break;
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    let Some(mut directory) = bound else {
+        return Err(failures.join("; "));
+    };
     let domains = directory.dns_domains().await.map_err(|e| e.to_string())?;
     let mut hosts = Vec::new();
     for group in groups {
@@ -748,7 +796,7 @@ async fn ad_domains(
 
 #[cfg(not(feature = "ad"))]
 async fn ad_domains(
-    _dc: &str,
+    _dc: Option<&str>,
     _groups: &[String],
     _timeout: Option<config::Timeout>,
 ) -> Result<(Vec<String>, Vec<String>), String> {

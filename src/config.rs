@@ -54,6 +54,19 @@ pub struct FileConfig {
     pub qps: Option<Qps>,
     pub check_emulator: Option<bool>,
     pub clean: Option<CleanFileConfig>,
+    /// `ad:` — audit the domains Active Directory knows (feature `ad`).
+    pub ad: Option<AdFileConfig>,
+    /// AD groups whose computers are authorized KMS hosts (with `ad:`).
+    #[serde(default)]
+    pub authorized_groups: Vec<String>,
+}
+
+/// The `ad:` section: where to read the directory (`ad: {}` finds a DC through DNS).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdFileConfig {
+    /// A domain controller's host name, instead of the one `_ldap._tcp.dc._msdcs` names.
+    pub dc: Option<String>,
 }
 
 /// The `clean:` section: defaults for the cleanup command.

@@ -316,6 +316,60 @@ impl Directory {
     }
 }
 
+/// The domain controllers of `domain`, found the way Windows finds one: the SRV records of
+/// `_ldap._tcp.dc._msdcs.<domain>` from the system's resolvers, best first (lowest priority,
+/// then highest weight).
+pub async fn find_dcs(domain: &str, timeout: Duration) -> Result<Vec<String>, AdError> {
+    use hickory_proto::rr::{Name, RData, RecordType};
+    let query = format!("_ldap._tcp.dc._msdcs.{}.", domain.trim_end_matches('.'));
+    let failed = |detail: String| AdError::Search {
+        what: format!("the domain controllers of {domain} ({query} SRV)"),
+        detail,
+    };
+    let name = Name::from_ascii(&query).map_err(|e| failed(e.to_string()))?;
+    let resolvers = crate::discover::system_resolvers().map_err(|e| failed(e.to_string()))?;
+    let mut last = String::from("no resolver in the system's configuration");
+    for resolver in resolvers {
+        let options = crate::dns::QueryOptions {
+            recursion_desired: true,
+            timeout,
+        };
+        let reply = match crate::dns::query(resolver, &name, RecordType::SRV, options).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                last = format!("{resolver}: {e}");
+                continue;
+            }
+        };
+        let mut found: Vec<(u16, std::cmp::Reverse<u16>, String)> = reply
+            .message
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::SRV(srv) if !srv.target.is_root() => Some((
+                    srv.priority,
+                    std::cmp::Reverse(srv.weight),
+                    srv.target
+                        .to_ascii()
+                        .trim_end_matches('.')
+                        .to_ascii_lowercase(),
+                )),
+                _ => None,
+            })
+            .collect();
+        found.sort();
+        let mut dcs: Vec<String> = found.into_iter().map(|(_, _, host)| host).collect();
+        dcs.dedup();
+        if !dcs.is_empty() {
+            return Ok(dcs);
+        }
+        last = format!("{resolver}: {}", reply.message.metadata.response_code);
+    }
+    Err(failed(format!(
+        "no domain controller found ({last}); give one with --dc HOST"
+    )))
+}
+
 /// `CN=...,DC=...`: a distinguished name rather than a group's name.
 fn looks_like_dn(text: &str) -> bool {
     text.contains('=') && text.contains(',')

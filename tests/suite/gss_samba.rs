@@ -106,7 +106,7 @@ fn start() -> Result<(Bed, SambaDc), String> {
     for name in ["sample", "opened"] {
         add_srv(name, "kms1")?;
     }
-    // A second AD-integrated zone, for `scan --ad-dc` to find beside the domain's own.
+    // A second AD-integrated zone, for `scan --ad` to find beside the domain's own.
     dc.samba_tool_dns(&["zonecreate", "127.0.0.2", "branch.test"])?;
     let opened = format!("--objectdn={}", node_dn("opened"));
     samba_tool(&[
@@ -398,31 +398,43 @@ fn samba_node_records_and_security_descriptors_parse() {
     assert_eq!(broad(&opened), ["Domain Computers"], "{opened:#?}");
 }
 
-/// `scan --ad-dc` takes the domains to audit from the directory: the forest's domain and its
+/// `scan --ad` takes the domains to audit from the directory: the forest's domain and its
 /// AD-integrated zones, without those AD keeps for itself (`_msdcs.ad.test`, RootDNSServers);
 /// without a ticket it says what to do and scans nothing.
 #[cfg(feature = "ad")]
 #[test]
 fn samba_domains_to_audit_come_from_active_directory() {
     let Some(bed) = bed() else { return };
-    let scan = |env: &[(String, String)]| {
+    let scan = |env: &[(String, String)], how: &[&str]| {
         in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
             .envs(env.iter().cloned())
-            .args(["scan", "--ad-dc", "dc1.ad.test", "--server", "127.0.0.2"])
+            .args(["scan", "--server", "127.0.0.2"])
+            .args(how)
             .args(["--timeout", "2s", "--format", "json", "--no-emulator-check"])
             .output()
             .unwrap()
     };
-    let out = scan(&bed.env);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: serde_json::Value =
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
-    assert_eq!(
-        crate::common::domain_names(&report),
-        ["ad.test", "branch.test"],
-        "{stderr}"
-    );
+    // The DC named, then found as Windows finds one (`_ldap._tcp.dc._msdcs.ad.test`, the
+    // namespace's search domain), then from the config file.
+    let config = bed.dir.join("ad.yaml");
+    std::fs::write(&config, "ad: {}\n").unwrap();
+    let config = config.display().to_string();
+    for how in [
+        &["--ad", "--dc", "dc1.ad.test"][..],
+        &["--ad"][..],
+        &["--config", config.as_str()][..],
+    ] {
+        let out = scan(&bed.env, how);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let report: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{how:?}: {e}: {stdout}{stderr}"));
+        assert_eq!(
+            crate::common::domain_names(&report),
+            ["ad.test", "branch.test"],
+            "{how:?}: {stderr}"
+        );
+    }
 
     let no_ticket: Vec<(String, String)> = bed
         .env
@@ -435,7 +447,7 @@ fn samba_domains_to_audit_come_from_active_directory() {
             _ => (k.clone(), v.clone()),
         })
         .collect();
-    let out = scan(&no_ticket);
+    let out = scan(&no_ticket, &["--ad", "--dc", "dc1.ad.test"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(out.stdout.is_empty());
@@ -453,26 +465,12 @@ fn samba_domains_to_audit_come_from_active_directory() {
 #[test]
 fn samba_allowlist_from_an_ad_group_with_nested_membership() {
     let Some(bed) = bed() else { return };
-    let scan = |group: &str| {
+    let scan = |how: &[&str]| {
         let out = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
             .envs(bed.env.iter().cloned())
-            .args([
-                "scan",
-                "sample.ad.test",
-                "--ad-dc",
-                "dc1.ad.test",
-                "--allow-group",
-                group,
-            ])
-            .args([
-                "--server",
-                "127.0.0.2",
-                "--timeout",
-                "2s",
-                "--format",
-                "json",
-            ])
-            .arg("--no-emulator-check")
+            .args(["scan", "sample.ad.test", "--server", "127.0.0.2"])
+            .args(how)
+            .args(["--timeout", "2s", "--format", "json", "--no-emulator-check"])
             .output()
             .unwrap();
         (
@@ -492,15 +490,29 @@ fn samba_allowlist_from_an_ad_group_with_nested_membership() {
             .map(|f| f["code"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, stdout, stderr) = scan("KMS Hosts");
+    let dc = ["--ad", "--dc", "dc1.ad.test"];
+    let (_, stdout, stderr) = scan(&[&dc[..], &["--allow-group", "KMS Hosts"]].concat());
     assert_eq!(codes(&stdout, &stderr), ["healthy"], "{stderr}");
-    let (_, stdout, stderr) = scan("Other Hosts");
+    // The same from the config file.
+    let config = bed.dir.join("groups.yaml");
+    std::fs::write(
+        &config,
+        "ad:\n  dc: dc1.ad.test\nauthorized_groups: [\"KMS Hosts\"]\n",
+    )
+    .unwrap();
+    let (_, stdout, stderr) = scan(&["--config", &config.display().to_string()]);
+    assert_eq!(codes(&stdout, &stderr), ["healthy"], "{stderr}");
+    let (_, stdout, stderr) = scan(&[&dc[..], &["--allow-group", "Other Hosts"]].concat());
     assert!(
         codes(&stdout, &stderr).contains(&"unauthorized-host".to_string()),
         "{stdout}"
     );
-    let (code, stdout, stderr) = scan("No Such Group");
+    let (code, stdout, stderr) = scan(&[&dc[..], &["--allow-group", "No Such Group"]].concat());
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("no such group"), "{stderr}");
+    // A group without --ad: said, not ignored.
+    let (code, _, stderr) = scan(&["--allow-group", "KMS Hosts"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("add --ad"), "{stderr}");
 }

@@ -416,10 +416,24 @@ where
 
 /// Merges the config file and the flags into validated settings.
 fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileConfig), String> {
-    let file = match &target.config {
-        Some(path) => Some(config::load_file(path).map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let file = config_file(&target)?;
+    settings_with(target, file)
+}
+
+/// The config file the flags name, read and checked.
+fn config_file(target: &TargetArgs) -> Result<Option<config::FileConfig>, String> {
+    target
+        .config
+        .as_deref()
+        .map(|path| config::load_file(path).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// [`settings_from`] with the config file already read.
+fn settings_with(
+    target: TargetArgs,
+    file: Option<config::FileConfig>,
+) -> Result<(ScanSettings, config::CleanFileConfig), String> {
     let overrides = Overrides {
         domains: target.domains,
         servers: target.servers,
@@ -467,18 +481,13 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 }
 
 async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
-    let (file_ad, file_groups) = match &args.target.config {
-        Some(path) => {
-            let file = config::load_file(path).map_err(|e| e.to_string())?;
-            (file.ad, file.authorized_groups)
-        }
-        None => (None, Vec::new()),
-    };
+    let file = config_file(&args.target)?;
+    let file_ad = file.as_ref().and_then(|f| f.ad.clone());
     let groups: Vec<String> = args
         .allow_group
         .iter()
+        .chain(file.iter().flat_map(|f| &f.authorized_groups))
         .cloned()
-        .chain(file_groups)
         .collect();
     let ad = args.ad || file_ad.is_some();
     if !ad && !groups.is_empty() {
@@ -505,7 +514,7 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
             }
         }
     }
-    let (settings, _) = settings_from(args.target)?;
+    let (settings, _) = settings_with(args.target, file)?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {

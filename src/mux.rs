@@ -257,11 +257,7 @@ impl Mux {
         mut request: Message,
         timeout: Duration,
     ) -> Result<Message, QueryError> {
-        let question = request
-            .queries
-            .first()
-            .cloned()
-            .ok_or_else(|| QueryError::Malformed("a query without a question".into()))?;
+        let question = question_of(&request)?;
         let channel = match self.channel(server).await {
             Some(channel) => channel,
             None => {
@@ -360,11 +356,7 @@ impl Mux {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Message, QueryError> {
-        let question = request
-            .queries
-            .first()
-            .cloned()
-            .ok_or_else(|| QueryError::Malformed("a query without a question".into()))?;
+        let question = question_of(&request)?;
         let (registered, rx) = self.register(&channel.pending, question);
         let bytes = registered.encode(&mut request)?;
         let len = u16::try_from(bytes.len())
@@ -515,6 +507,15 @@ impl Mux {
             Err(_) => Err(QueryError::Timeout(timeout)),
         }
     }
+}
+
+/// The question a reply must repeat to be ours.
+fn question_of(request: &Message) -> Result<Query, QueryError> {
+    request
+        .queries
+        .first()
+        .cloned()
+        .ok_or_else(|| QueryError::Malformed("a query without a question".into()))
 }
 
 /// A UDP socket on a random port, connected to `server`: the kernel then drops datagrams from

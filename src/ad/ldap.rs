@@ -79,7 +79,7 @@ impl Entry {
     /// The first value of `name` as text.
     pub fn text(&self, name: &str) -> Option<String> {
         let value = self.attributes.get(&name.to_ascii_lowercase())?.first()?;
-        String::from_utf8(value.clone()).ok()
+        std::str::from_utf8(value).ok().map(str::to_owned)
     }
 
     /// Every value of `name` as text (values that are not UTF-8 are left out).
@@ -88,7 +88,7 @@ impl Entry {
             .get(&name.to_ascii_lowercase())
             .into_iter()
             .flatten()
-            .filter_map(|v| String::from_utf8(v.clone()).ok())
+            .filter_map(|v| std::str::from_utf8(v).ok().map(str::to_owned))
             .collect()
     }
 }

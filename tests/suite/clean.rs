@@ -640,19 +640,11 @@ fn clean_on_terminal(zone: &str, answer: &str) -> (i32, String) {
         f.audit.display(),
         key()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux)");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        // Give the scan time to reach the prompt; the pty buffers the answer anyway.
-        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
+    // The pty buffers the answer until the scan reaches its prompt.
+    let output = crate::common::run_with_input(
+        Command::new("script").args(["-qec", &command, "/dev/null"]),
+        format!("{answer}\n").as_bytes(),
+    );
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -714,25 +706,21 @@ fn the_fix_it_reports_nsupdate_script_really_deletes_the_record() {
 
 /// Edits a zone from outside with `nsupdate -k` (as a KMS host or an admin would).
 fn nsupdate(zone: &str, lines: &str) {
-    use std::io::Write;
-    let mut child = Command::new("nsupdate")
-        .arg("-k")
-        .arg(key())
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = format!(
         "server 127.0.0.1 {}\nzone {}\n{lines}\nsend\n",
         bed().server.port(),
         origin(zone)
     );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = crate::common::run_with_input(
+        Command::new("nsupdate").arg("-k").arg(key()),
+        script.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "nsupdate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -745,7 +745,6 @@ fn output_file_gets_json_by_default() {
 /// say about the exposition: HELP and TYPE for every family, units and suffixes as it wants them.
 #[test]
 fn promtool_finds_the_metrics_clean() {
-    use std::io::Write;
     let run = scan(
         &["healthy", "closed", "notkms", "emu"],
         &["--format", "prometheus"],
@@ -755,20 +754,10 @@ fn promtool_finds_the_metrics_clean() {
         "{}",
         run.stdout
     );
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus) must be installed: scripts/setup-debian");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(run.stdout.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::run_with_input(
+        std::process::Command::new("promtool").args(["check", "metrics"]),
+        run.stdout.as_bytes(),
+    );
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -1356,23 +1345,13 @@ fn csv_output_reads_back_with_a_real_csv_parser() {
     let csv = scan(&["hostile", "closed", "healthy"], &["--format", "csv"]);
     let json = scan(&["hostile", "closed", "healthy"], &[]).json();
     // Python's csv module, as a spreadsheet would read it: one row per finding.
-    let mut python = std::process::Command::new("python3")
-        .args([
+    let out = crate::common::run_with_input(
+        std::process::Command::new("python3").args([
             "-c",
             "import csv,sys,json; rows=list(csv.reader(sys.stdin, strict=True)); print(json.dumps(rows))",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    python
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(csv.stdout.as_bytes())
-        .unwrap();
-    let out = python.wait_with_output().unwrap();
+        ]),
+        csv.stdout.as_bytes(),
+    );
     assert!(out.status.success());
     let rows: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(

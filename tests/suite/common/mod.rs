@@ -319,6 +319,32 @@ pub(crate) fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
     child.wait_with_output().expect("vlmcs-audit ends")
 }
 
+/// Runs `command` with `input` on its standard input (written from a thread of its own, so a
+/// child that answers while it reads never blocks on a full pipe); its standard output and
+/// error are captured.
+pub(crate) fn run_with_input(command: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{program} could not be started ({e}): scripts/setup-debian installs what the tests run")
+        });
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().expect("the child ends");
+    writer
+        .join()
+        .expect("the writer ends")
+        .unwrap_or_else(|e| panic!("writing to {program}: {e}"));
+    output
+}
+
 pub(crate) fn run(args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_vlmcs-audit"))
         .args(args)

@@ -35,9 +35,11 @@ pub(crate) fn classify(
             Severity::Critical,
             format!("could not find the authoritative servers: {err}"),
         );
+        directory::findings(obs, policy, &mut out);
         return finish(out.list, summary);
     }
     let Some(answering) = server_failures(obs, &mut out) else {
+        directory::findings(obs, policy, &mut out);
         return finish(out.list, summary);
     };
     // Without the zone, `clean` cannot address an update and the report cannot say where the
@@ -74,6 +76,7 @@ pub(crate) fn classify(
     }
     missing_authorized_hosts(obs, policy, &mut out);
     unresolved_expected_hosts(policy, &mut out);
+    directory::findings(obs, policy, &mut out);
     finish(out.list, summary)
 }
 
@@ -766,3 +769,5 @@ fn server_label(server: &crate::model::ServerObservation) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod directory;

@@ -493,9 +493,15 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     if !ad && !groups.is_empty() {
         return Err("--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)".into());
     }
+    let mut directory = None;
+    // AD-integrated zones that are not a forest domain: KMS hosts publish in their own
+    // domain, so an empty one is only worth knowing.
+    let mut zones_only: Vec<String> = Vec::new();
     if ad {
         let dc = args.dc.clone().or(file_ad.and_then(|a| a.dc));
-        let (found, hosts) = ad_domains(dc.as_deref(), &groups, args.target.timeout).await?;
+        let (found, hosts, session) =
+            ad_domains(dc.as_deref(), &groups, args.target.timeout).await?;
+        directory = Some(session);
         let dc = dc.unwrap_or_else(|| "the domain controller".into());
         for host in hosts {
             let pattern = vlmcs_audit::model::HostPattern::parse(&host)
@@ -508,13 +514,25 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
             ));
         }
         tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
-        for domain in found {
+        for (domain, forest_domain) in found {
             if !args.target.domains.contains(&domain) {
+                if !forest_domain {
+                    zones_only.push(domain.clone());
+                }
                 args.target.domains.push(domain);
             }
         }
     }
-    let (settings, _) = settings_with(args.target, file)?;
+    let (mut settings, _) = settings_with(args.target, file)?;
+    for domain in &mut settings.domains {
+        if zones_only.contains(&domain.name) {
+            domain.policy.expect_records = false;
+        }
+    }
+    let mut ad_notes = Vec::new();
+    if let Some(mut session) = directory {
+        ad_notes = attach_ad_nodes(&mut session, &mut settings, groups.first()).await?;
+    }
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {
@@ -548,6 +566,8 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        let mut head = head;
+        head.notes.extend(ad_notes);
         let spooled = spool
             .finish(head)
             .map_err(|e| format!("cannot keep the scan's results: {e}"))?;
@@ -558,6 +578,7 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     };
     let mut report =
         scan::run_with_progress(&settings, tick.as_ref().map(|t| t as scan::Progress)).await;
+    report.notes.extend(ad_notes);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -753,15 +774,62 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
     }))
 }
 
-/// The domains and zones the directory knows, and the host names of the computers in
-/// `groups`: from `dc`, else from the first domain controller of this machine's domain that
-/// answers.
+/// A bound connection to a domain controller (nothing without feature `ad`).
+#[cfg(feature = "ad")]
+type AdSession = vlmcs_audit::ad::ldap::Directory;
+#[cfg(not(feature = "ad"))]
+type AdSession = std::convert::Infallible;
+
+/// Reads what AD holds about each domain's `_vlmcs._tcp` node into its settings; returns the
+/// report notes for what could not be read.
+#[cfg(feature = "ad")]
+async fn attach_ad_nodes(
+    session: &mut AdSession,
+    settings: &mut config::ScanSettings,
+    hosts_group: Option<&String>,
+) -> Result<Vec<String>, String> {
+    let names: Vec<String> = settings.domains.iter().map(|d| d.name.clone()).collect();
+    let mut nodes = session
+        .vlmcs_nodes(&names, hosts_group.map(String::as_str))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut notes = Vec::new();
+    let mut outside = Vec::new();
+    for domain in &mut settings.domains {
+        domain.ad = nodes.remove(&domain.name.to_ascii_lowercase());
+        match &domain.ad {
+            Some(node) => notes.extend(node.notes.iter().map(|n| format!("{}: {n}", domain.name))),
+            None => outside.push(domain.name.clone()),
+        }
+    }
+    if !outside.is_empty() {
+        notes.push(format!(
+            "{} domain(s) lie in no AD-integrated zone, so AD says nothing about who registered their records: {}",
+            outside.len(),
+            outside.join(", ")
+        ));
+    }
+    Ok(notes)
+}
+
+#[cfg(not(feature = "ad"))]
+async fn attach_ad_nodes(
+    session: &mut AdSession,
+    _settings: &mut config::ScanSettings,
+    _hosts_group: Option<&String>,
+) -> Result<Vec<String>, String> {
+    match *session {}
+}
+
+/// The domains and zones the directory knows, the host names of the computers in `groups`,
+/// and the bound connection: from `dc`, else from the first domain controller of this
+/// machine's domain that answers.
 #[cfg(feature = "ad")]
 async fn ad_domains(
     dc: Option<&str>,
     groups: &[String],
     timeout: Option<config::Timeout>,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
     use vlmcs_audit::ad::ldap::{Directory, find_dcs};
     let timeout = timeout.map_or(Duration::from_secs(10), |t| t.0.max(Duration::from_secs(5)));
     let candidates = match dc {
@@ -800,7 +868,7 @@ async fn ad_domains(
                 .map_err(|e| e.to_string())?,
         );
     }
-    Ok((domains, hosts))
+    Ok((domains, hosts, directory))
 }
 
 #[cfg(not(feature = "ad"))]
@@ -808,7 +876,7 @@ async fn ad_domains(
     _dc: Option<&str>,
     _groups: &[String],
     _timeout: Option<config::Timeout>,
-) -> Result<(Vec<String>, Vec<String>), String> {
+) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
     Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
 }
 

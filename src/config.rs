@@ -500,6 +500,8 @@ pub struct DomainSettings {
     /// Servers to ask instead of discovering the authoritative ones.
     pub servers: Vec<SocketAddr>,
     pub policy: DomainPolicy,
+    /// What Active Directory holds about the domain's `_vlmcs._tcp` node (`scan --ad`).
+    pub ad: Option<crate::ad::node::AdNode>,
 }
 
 /// Everything a scan needs, validated.
@@ -613,6 +615,7 @@ pub fn build(
                 name: entry.name,
                 servers,
                 policy,
+                ad: None,
             }
         })
         .collect();

@@ -80,7 +80,12 @@ impl Seen<'_> {
                     Severity::Warning
                 },
                 format!(
-                    "{record} appeared since the last scan ({since}){}",
+                    "{record} appeared since the last scan ({since}){}{}",
+                    self.now
+                        .registered_by
+                        .as_ref()
+                        .map(|a| format!("; AD names its host's computer account: {a}"))
+                        .unwrap_or_default(),
                     if allowlist_configured {
                         ""
                     } else {
@@ -251,6 +256,7 @@ mod tests {
             targets: vec![],
             probes: vec![],
             dns_ms: 0.0,
+            ad: None,
         };
         crate::scan::assemble(vec![(obs, &DomainPolicy::default())], true, vec![])
     }

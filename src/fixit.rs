@@ -336,8 +336,73 @@ fn advice(domain: &DomainReport, f: &Finding) -> Advice {
             Vec::new(),
             Vec::new(),
         ),
+        FindingCode::Registration => (
+            "What Active Directory records about this record: the machine whose host it names, the node's owner, and when it was registered.".into(),
+            vec!["A record that names neither the node owner's host nor an authorized host was published by a machine that made itself a KMS host: see the unauthorized-host item for the host, and the open-node item for why it could.".into()],
+            Vec::new(),
+        ),
+        FindingCode::OpenNode => open_node_advice(domain, f),
+        FindingCode::StaleRegistration => (
+            "The host stopped refreshing its record, yet clients are still sent to it until scavenging (if enabled on a server) removes it.".into(),
+            vec!["If the host is gone, delete its record now (below) rather than waiting for scavenging; if it should be alive, check its Software Protection service and event 12293 (publishing failed) in its Application log.".into()],
+            delete(),
+        ),
         FindingCode::Healthy => (String::new(), Vec::new(), Vec::new()),
     }
+}
+
+/// Replace a broad group's rights on the `_vlmcs._tcp` node by the KMS hosts' group, as
+/// Microsoft's KMS deployment guide has it (Full Control for a global group of the KMS hosts).
+fn open_node_advice(domain: &DomainReport, f: &Finding) -> Advice {
+    let impact = "Any machine in the group can publish itself as a KMS host: a client that gets a KMS host key (CSVLK) by mistake is advertised to every client (0xC004F041, 0xC004F038) and uses up the key's activations (0xC004C008).".to_string();
+    let node = domain.observation.ad.as_ref();
+    let grant = node.and_then(|n| n.broad_grants.iter().find(|g| f.detail.contains(&g.sid)));
+    let (Some(node), Some(grant)) = (node, grant) else {
+        return (impact, Vec::new(), Vec::new());
+    };
+    let Some(dn) = &node.node_dn else {
+        return (impact, Vec::new(), Vec::new());
+    };
+    if grant.inherited {
+        return (
+            impact,
+            vec![format!(
+                "The entry for {} is inherited: find the inheritable entry on the zone object (the parent of {dn}) or above and remove it; a default zone gives Authenticated Users only \"create child\" on the zone itself, not inherited, which this tool does not report.",
+                grant.group
+            )],
+            Vec::new(),
+        );
+    }
+    let group = node.hosts_group.as_deref().unwrap_or("KMS Hosts");
+    let mut steps = vec![format!(
+        "Remove the rights of {} on the node and give Full Control to the KMS hosts' group instead (below){}; hosts not in the group can then no longer register here, and their records stay until deleted.",
+        grant.group,
+        if node.hosts_group.is_some() {
+            ""
+        } else {
+            " — the commands name the group \"KMS Hosts\": put your group's name there, or create it with the KMS hosts as members"
+        }
+    )];
+    steps.push(
+        "Then delete the records of machines that are not KMS hosts (the unauthorized-host items)."
+            .into(),
+    );
+    let code = format!(
+        "Import-Module ActiveDirectory\n$node = {node_q}\n$acl = Get-Acl -LiteralPath $node\n$acl.PurgeAccessRules([Security.Principal.SecurityIdentifier]{sid_q})\n$kmsHosts = (Get-ADGroup -Identity {group_q}).SID\n$acl.AddAccessRule([DirectoryServices.ActiveDirectoryAccessRule]::new($kmsHosts, 'GenericAll', 'Allow'))\nSet-Acl -LiteralPath $node -AclObject $acl",
+        node_q = quote::powershell(&format!("AD:{dn}")),
+        sid_q = quote::powershell(&grant.sid),
+        group_q = quote::powershell(group),
+    );
+    (
+        impact,
+        steps,
+        vec![Commands {
+            shell: "powershell",
+            context: "as a domain admin, on a machine with the ActiveDirectory module (RSAT)"
+                .into(),
+            code,
+        }],
+    )
 }
 
 /// A client that became a KMS host: give it its client key back, stop it publishing, then

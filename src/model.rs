@@ -68,10 +68,17 @@ pub enum FindingCode {
     Flapping,
     /// Drift: a record that has been failing since an earlier scan.
     StillFailing,
+    /// AD (`scan --ad`): who registered a record and when, or that it is static.
+    Registration,
+    /// AD: the `_vlmcs._tcp` node lets a broad group (Domain Computers, Authenticated Users,
+    /// ...) publish a host: any machine given a KMS host key can register itself.
+    OpenNode,
+    /// AD: in a zone with aging on, a dynamic record its host stopped refreshing.
+    StaleRegistration,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 22] = [
+    pub const ALL: [FindingCode; 25] = [
         Self::Healthy,
         Self::DeadHost,
         Self::NotKms,
@@ -94,7 +101,18 @@ impl FindingCode {
         Self::StatusChanged,
         Self::Flapping,
         Self::StillFailing,
+        Self::Registration,
+        Self::OpenNode,
+        Self::StaleRegistration,
     ];
+
+    /// Findings made from what Active Directory holds (`scan --ad`), not from DNS.
+    pub fn from_directory(self) -> bool {
+        matches!(
+            self,
+            Self::Registration | Self::OpenNode | Self::StaleRegistration
+        )
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -120,6 +138,9 @@ impl FindingCode {
             Self::StatusChanged => "status-changed",
             Self::Flapping => "flapping",
             Self::StillFailing => "still-failing",
+            Self::Registration => "registration",
+            Self::OpenNode => "open-node",
+            Self::StaleRegistration => "stale-registration",
         }
     }
 }
@@ -559,6 +580,9 @@ pub struct DomainObservation {
     /// target lookups) was done and probing began.
     #[serde(default)]
     pub dns_ms: f64,
+    /// What Active Directory holds about the `_vlmcs._tcp` node (`scan --ad`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad: Option<crate::ad::node::AdNode>,
 }
 
 impl DomainObservation {

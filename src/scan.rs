@@ -352,6 +352,7 @@ async fn domain_dns(
         targets: Vec::new(),
         probes: Vec::new(),
         dns_ms: 0.0,
+        ad: domain.ad.clone(),
     };
     let query_name = match Name::from_ascii(&query_text) {
         Ok(n) => n,

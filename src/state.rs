@@ -45,6 +45,10 @@ pub struct RecordState {
     /// the request went out): the next scan settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_unknown_since: Option<Timestamp>,
+    /// `scan --ad`: the computer account whose host the record names (the machine that
+    /// registered it), as AD last said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +136,24 @@ pub(crate) fn record_key(domain: &str, record: &SrvRecord) -> String {
     )
 }
 
+/// The account AD names for `record`'s host, when the scan read the node from AD.
+fn registrant(domain: &crate::model::DomainReport, record: &SrvRecord) -> Option<String> {
+    domain
+        .observation
+        .ad
+        .as_ref()?
+        .records
+        .iter()
+        .find(|r| {
+            (r.priority, r.weight, r.port, &r.target)
+                == (record.priority, record.weight, record.port, &record.target)
+        })?
+        .host_account
+        .as_ref()?
+        .account
+        .clone()
+}
+
 impl State {
     /// Folds a scan into the state. Domains that could not be scanned completely are left
     /// alone: an outage of the auditor must not look like records disappearing.
@@ -163,8 +185,12 @@ impl State {
                         previous_status: None,
                         changed_at: None,
                         delete_unknown_since: None,
+                        registered_by: None,
                     });
                 present.insert(key);
+                if let Some(account) = registrant(domain, record) {
+                    entry.registered_by = Some(account);
+                }
                 entry.record.ttl = record.ttl;
                 entry.last_seen = now;
                 entry.gone_since = None;
@@ -457,6 +483,7 @@ mod tests {
                 previous_status: None,
                 changed_at: None,
                 delete_unknown_since: None,
+                registered_by: None,
             },
         );
         locked.save().unwrap();

@@ -14,6 +14,7 @@ pub mod listeners;
 pub mod named;
 pub mod pdns;
 pub mod samba;
+pub mod slapd;
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

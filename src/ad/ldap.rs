@@ -8,7 +8,12 @@ use std::fmt;
 use std::time::Duration;
 
 use ldap3::asn1::StructureTag;
+use ldap3::controls::RawControl;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope};
+
+use super::dns_record::{self, RecordData};
+use super::node::{AdNode, AdRecord, BroadGrant, Principal, ZoneAging};
+use super::security::{SecurityDescriptor, Sid};
 
 /// Why the directory could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +70,8 @@ pub struct RootDse {
 pub struct Directory {
     ldap: Ldap,
     dc: String,
+    /// For every operation: ldap3 applies a timeout to the next operation only.
+    timeout: Duration,
     pub root: RootDse,
 }
 
@@ -106,6 +113,7 @@ impl Directory {
                 detail: e.to_string(),
             })?;
         ldap3::drive!(conn);
+        announces_active_directory(&mut ldap, dc, timeout).await?;
         ldap.with_timeout(timeout);
         let bound = ldap
             .sasl_gssapi_bind(dc)
@@ -120,6 +128,7 @@ impl Directory {
         let mut directory = Self {
             ldap,
             dc: dc.to_string(),
+            timeout,
             root: RootDse {
                 default_naming_context: String::new(),
                 configuration_naming_context: String::new(),
@@ -162,10 +171,11 @@ impl Directory {
     /// systemFlags) and of its AD-integrated zones (dnsZone objects in the DomainDnsZones and
     /// ForestDnsZones partitions and the legacy System container), without the zones AD keeps
     /// for itself (RootDNSServers, `_msdcs.`, `..TrustAnchors`, `..InProgress`, reverse zones).
-    /// Sorted, each once.
-    pub async fn dns_domains(&mut self) -> Result<Vec<String>, AdError> {
+    /// Sorted, each once, each with whether it is one of the forest's domains: where KMS hosts
+    /// publish themselves by default, so records are expected there and not in other zones.
+    pub async fn dns_domains(&mut self) -> Result<Vec<(String, bool)>, AdError> {
         let partitions = format!("CN=Partitions,{}", self.root.configuration_naming_context);
-        let mut names: Vec<String> = self
+        let mut names: Vec<(String, bool)> = self
             .search(
                 "the forest's domains",
                 &partitions,
@@ -176,7 +186,23 @@ impl Directory {
             .await?
             .iter()
             .flat_map(|e| e.texts("dnsRoot"))
+            .map(|n| (n, true))
             .collect();
+        names.extend(self.zones().await?.into_iter().map(|z| (z.name, false)));
+        let mut names: Vec<(String, bool)> = names
+            .into_iter()
+            .map(|(n, domain)| (n.trim_end_matches('.').to_ascii_lowercase(), domain))
+            .filter(|(n, _)| is_client_domain(n))
+            .collect();
+        // A forest domain sorts before the zone of the same name, and is the one kept.
+        names.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        names.dedup_by(|later, kept| later.0 == kept.0);
+        Ok(names)
+    }
+
+    /// The AD-integrated zones: the dnsZone objects in the DomainDnsZones and ForestDnsZones
+    /// partitions and the legacy System container, with their DNs and `dNSProperty` values.
+    async fn zones(&mut self) -> Result<Vec<Zone>, AdError> {
         let mut containers: Vec<String> = self
             .root
             .naming_contexts
@@ -191,32 +217,242 @@ impl Directory {
             "CN=MicrosoftDNS,CN=System,{}",
             self.root.default_naming_context
         ));
+        let mut zones = Vec::new();
         for container in containers {
             // A container that does not exist (no legacy zones) is not an error.
-            let zones = match self
+            let found = match self
                 .search(
                     "DNS zones",
                     &container,
                     Scope::OneLevel,
                     "(objectClass=dnsZone)",
-                    &["dc"],
+                    &["dc", "dNSProperty"],
                 )
                 .await
             {
-                Ok(zones) => zones,
+                Ok(found) => found,
                 Err(AdError::Search { detail, .. }) if detail.contains("noSuchObject") => continue,
                 Err(e) => return Err(e),
             };
-            names.extend(zones.iter().filter_map(|e| e.text("dc")));
+            zones.extend(found.into_iter().filter_map(|mut e| {
+                let name = e.text("dc")?.trim_end_matches('.').to_ascii_lowercase();
+                let properties = e.attributes.remove("dnsproperty").unwrap_or_default();
+                Some(Zone {
+                    name,
+                    dn: e.dn,
+                    properties,
+                })
+            }));
         }
-        let mut names: Vec<String> = names
-            .into_iter()
-            .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
-            .filter(|n| is_client_domain(n))
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(zones)
+    }
+
+    /// What AD holds about the `_vlmcs._tcp` node of each of `domains` that lies in an
+    /// AD-integrated zone: the zone's aging, the node's owner and broad grants (read with the
+    /// SD-flags control, owner + DACL, which an ordinary user may read), and its records with
+    /// the computer account each names. Domains outside AD's zones are left out.
+    pub async fn vlmcs_nodes(
+        &mut self,
+        domains: &[String],
+        hosts_group: Option<&str>,
+    ) -> Result<HashMap<String, AdNode>, AdError> {
+        let zones = self.zones().await?;
+        let mut accounts = Accounts::default();
+        let mut nodes = HashMap::new();
+        for domain in domains {
+            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            // The zone that holds `_vlmcs._tcp.<domain>`: the longest one it ends in.
+            let Some(zone) = zones
+                .iter()
+                .filter(|z| domain == z.name || domain.ends_with(&format!(".{}", z.name)))
+                .max_by_key(|z| z.name.len())
+            else {
+                continue;
+            };
+            let node = self.node(&domain, zone, hosts_group, &mut accounts).await?;
+            nodes.insert(domain, node);
+        }
+        Ok(nodes)
+    }
+
+    async fn node(
+        &mut self,
+        domain: &str,
+        zone: &Zone,
+        hosts_group: Option<&str>,
+        accounts: &mut Accounts,
+    ) -> Result<AdNode, AdError> {
+        let mut notes = Vec::new();
+        let aging = match ZoneAging::from_properties(zone.properties.iter().map(Vec::as_slice)) {
+            Ok(aging) => Some(aging),
+            Err(e) => {
+                notes.push(format!(
+                    "the aging settings of zone {} could not be read ({e}): no record is judged stale",
+                    zone.name
+                ));
+                None
+            }
+        };
+        let relative = match domain.strip_suffix(&zone.name) {
+            Some("") => "_vlmcs._tcp".to_string(),
+            Some(rest) => format!("_vlmcs._tcp.{}", rest.trim_end_matches('.')),
+            None => "_vlmcs._tcp".to_string(),
+        };
+        let mut node = AdNode {
+            zone: zone.name.clone(),
+            node_dn: None,
+            read_at: crate::time::Timestamp::now(),
+            aging,
+            owner: None,
+            broad_grants: Vec::new(),
+            records: Vec::new(),
+            hosts_group: hosts_group.map(str::to_owned),
+            notes,
+        };
+        let found = self
+            .search_with(
+                "the _vlmcs._tcp node",
+                &zone.dn,
+                Scope::OneLevel,
+                &format!(
+                    "(&(objectClass=dnsNode)(dc={}))",
+                    ldap3::ldap_escape(&relative)
+                ),
+                &["dnsRecord", "nTSecurityDescriptor", "dNSTombstoned"],
+                Some(sd_flags_owner_and_dacl()),
+            )
+            .await?;
+        let Some(entry) = found.into_iter().next() else {
+            return Ok(node);
+        };
+        if entry
+            .text("dNSTombstoned")
+            .is_some_and(|t| t.eq_ignore_ascii_case("TRUE"))
+        {
+            return Ok(node);
+        }
+        node.node_dn = Some(entry.dn.clone());
+        match entry.attributes.get("ntsecuritydescriptor").and_then(|v| v.first()) {
+            None => node.notes.push(format!(
+                "the security descriptor of {} was not returned (the account lacks the right to read it): its owner and permissions are not reported",
+                entry.dn
+            )),
+            Some(bytes) => match SecurityDescriptor::parse(bytes) {
+                Err(e) => node.notes.push(format!(
+                    "the security descriptor of {} could not be read ({e}): its owner and permissions are not reported",
+                    entry.dn
+                )),
+                Ok(sd) => {
+                    if let Some(owner) = &sd.owner {
+                        node.owner = Some(self.principal(owner, accounts).await?);
+                    }
+                    node.broad_grants = broad_grants(&sd);
+                }
+            },
+        }
+        for value in entry.attributes.get("dnsrecord").into_iter().flatten() {
+            let record = match dns_record::parse(value) {
+                Ok(record) => record,
+                Err(e) => {
+                    node.notes
+                        .push(format!("a record of {} could not be read: {e}", entry.dn));
+                    continue;
+                }
+            };
+            let RecordData::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            } = record.data
+            else {
+                continue;
+            };
+            let host_account = self.host_account(&target.to_string(), accounts).await?;
+            node.records.push(AdRecord {
+                priority,
+                weight,
+                port,
+                target,
+                ttl: record.ttl,
+                stamp: record.stamp.unix_seconds().map(|s| {
+                    crate::time::Timestamp(
+                        std::time::UNIX_EPOCH
+                            + Duration::from_secs(u64::try_from(s).unwrap_or_default()),
+                    )
+                }),
+                host_account,
+            });
+        }
+        node.records.sort_by(|a, b| {
+            (a.priority, a.weight, a.port, &a.target)
+                .cmp(&(b.priority, b.weight, b.port, &b.target))
+        });
+        Ok(node)
+    }
+
+    /// The account a SID names (searched by `objectSid`), once per SID.
+    async fn principal(
+        &mut self,
+        sid: &Sid,
+        accounts: &mut Accounts,
+    ) -> Result<Principal, AdError> {
+        let text = sid.to_string();
+        if let Some(known) = accounts.by_sid.get(&text) {
+            return Ok(known.clone());
+        }
+        let entry = self
+            .find_in_domain(
+                "the node owner's account",
+                &format!("(objectSid={text})"),
+                &["sAMAccountName", "dNSHostName"],
+            )
+            .await?;
+        let principal = Principal {
+            sid: text.clone(),
+            account: entry.as_ref().and_then(|e| e.text("sAMAccountName")),
+            host: entry
+                .as_ref()
+                .and_then(|e| e.text("dNSHostName"))
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
+        };
+        accounts.by_sid.insert(text, principal.clone());
+        Ok(principal)
+    }
+
+    /// The computer account whose `dNSHostName` is `target`, once per name.
+    async fn host_account(
+        &mut self,
+        target: &str,
+        accounts: &mut Accounts,
+    ) -> Result<Option<Principal>, AdError> {
+        let host = target.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(known) = accounts.by_host.get(&host) {
+            return Ok(known.clone());
+        }
+        let found = self
+            .find_in_domain(
+                "the computer account of a record's host",
+                &format!(
+                    "(&(objectClass=computer)(dNSHostName={}))",
+                    ldap3::ldap_escape(&host)
+                ),
+                &["sAMAccountName", "objectSid"],
+            )
+            .await?;
+        let principal = found.map(|e| Principal {
+            sid: e
+                .attributes
+                .get("objectsid")
+                .and_then(|v| v.first())
+                .and_then(|b| Sid::parse(b).ok())
+                .map(|(sid, _)| sid.to_string())
+                .unwrap_or_default(),
+            account: e.text("sAMAccountName"),
+            host: Some(host.clone()),
+        });
+        accounts.by_host.insert(host, principal.clone());
+        Ok(principal)
     }
 
     /// The DNS host names of the computers in `group` (its sAMAccountName, cn or DN), nested
@@ -287,6 +523,20 @@ impl Directory {
         Ok(hosts)
     }
 
+    /// The first entry `filter` finds in the domain's naming context.
+    async fn find_in_domain(
+        &mut self,
+        what: &str,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Option<Entry>, AdError> {
+        let base = self.root.default_naming_context.clone();
+        let found = self
+            .search(what, &base, Scope::Subtree, filter, attributes)
+            .await?;
+        Ok(found.into_iter().next())
+    }
+
     async fn search(
         &mut self,
         what: &str,
@@ -295,10 +545,27 @@ impl Directory {
         filter: &str,
         attributes: &[&str],
     ) -> Result<Vec<Entry>, AdError> {
+        self.search_with(what, base, scope, filter, attributes, None)
+            .await
+    }
+
+    async fn search_with(
+        &mut self,
+        what: &str,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        control: Option<RawControl>,
+    ) -> Result<Vec<Entry>, AdError> {
         let failed = |detail: String| AdError::Search {
             what: what.to_string(),
             detail,
         };
+        if let Some(control) = control {
+            self.ldap.with_controls(control);
+        }
+        self.ldap.with_timeout(self.timeout);
         let result = self
             .ldap
             .search(base, scope, filter, attributes.to_vec())
@@ -314,6 +581,61 @@ impl Directory {
             })
             .collect()
     }
+}
+
+/// LDAP_CAP_ACTIVE_DIRECTORY_OID: in a rootDSE's supportedCapabilities, "this is AD".
+const CAPABILITY_ACTIVE_DIRECTORY: &str = "1.2.840.113556.1.4.800";
+
+/// Reads the rootDSE anonymously (AD lets anyone read it) before any Kerberos is tried: a
+/// server that does not announce Active Directory, or offers no GSSAPI, is told apart from a
+/// DC the bind failed on. A server that hides its rootDSE from anonymous readers is left to
+/// the bind and the rootDSE checks after it.
+async fn announces_active_directory(
+    ldap: &mut Ldap,
+    dc: &str,
+    timeout: Duration,
+) -> Result<(), AdError> {
+    ldap.with_timeout(timeout);
+    let Ok((entries, _)) = ldap
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["supportedCapabilities", "supportedSASLMechanisms"],
+        )
+        .await
+        .and_then(ldap3::SearchResult::success)
+    else {
+        return Ok(());
+    };
+    let Some(root) = entries.into_iter().next().and_then(entry) else {
+        return Ok(());
+    };
+    let not_ad = |detail: String| AdError::NotAd {
+        dc: dc.to_string(),
+        detail,
+    };
+    if !root
+        .texts("supportedCapabilities")
+        .iter()
+        .any(|c| c == CAPABILITY_ACTIVE_DIRECTORY)
+    {
+        return Err(not_ad(format!(
+            "its rootDSE does not announce Active Directory ({CAPABILITY_ACTIVE_DIRECTORY} is not among its supportedCapabilities): name a domain controller with --dc"
+        )));
+    }
+    let mechanisms = root.texts("supportedSASLMechanisms");
+    if !mechanisms.iter().any(|m| m.eq_ignore_ascii_case("GSSAPI")) {
+        return Err(not_ad(format!(
+            "it offers no Kerberos (SASL GSSAPI) bind, only {}",
+            if mechanisms.is_empty() {
+                "none".to_string()
+            } else {
+                mechanisms.join(", ")
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// The domain controllers of `domain`, found the way Windows finds one: the SRV records of
@@ -368,6 +690,58 @@ pub async fn find_dcs(domain: &str, timeout: Duration) -> Result<Vec<String>, Ad
     Err(failed(format!(
         "no domain controller found ({last}); give one with --dc HOST"
     )))
+}
+
+/// An AD-integrated zone.
+struct Zone {
+    name: String,
+    dn: String,
+    properties: Vec<Vec<u8>>,
+}
+
+/// Accounts already looked up, by SID and by host name.
+#[derive(Default)]
+struct Accounts {
+    by_sid: HashMap<String, Principal>,
+    by_host: HashMap<String, Option<Principal>>,
+}
+
+/// LDAP_SERVER_SD_FLAGS_OID asking for the owner and the DACL only (`SEQUENCE { INTEGER 5 }`):
+/// what an ordinary authenticated user may read; without it the descriptor is left out.
+fn sd_flags_owner_and_dacl() -> RawControl {
+    RawControl {
+        ctype: "1.2.840.113556.1.4.801".into(),
+        crit: false,
+        val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x05]),
+    }
+}
+
+/// The DACL entries that let a broad group publish a host on the node.
+fn broad_grants(sd: &SecurityDescriptor) -> Vec<BroadGrant> {
+    if sd.dacl.is_none() {
+        // No DACL at all: every right to everyone.
+        return vec![BroadGrant {
+            group: "Everyone".into(),
+            sid: "S-1-1-0".into(),
+            rights: vec!["every right (the node has no DACL)".into()],
+            inherited: false,
+        }];
+    }
+    sd.dacl
+        .iter()
+        .flatten()
+        .filter_map(|ace| {
+            let sid = ace.sid.as_ref()?;
+            let group = sid.broad_group()?;
+            let rights = ace.publishing_rights();
+            (!rights.is_empty()).then(|| BroadGrant {
+                group: group.to_string(),
+                sid: sid.to_string(),
+                rights: rights.into_iter().map(str::to_owned).collect(),
+                inherited: ace.inherited(),
+            })
+        })
+        .collect()
 }
 
 /// `CN=...,DC=...`: a distinguished name rather than a group's name.

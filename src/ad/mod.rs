@@ -9,4 +9,5 @@
 pub mod dns_record;
 #[cfg(feature = "ad")]
 pub mod ldap;
+pub mod node;
 pub mod security;

@@ -81,6 +81,7 @@ fn domain(
         targets,
         probes,
         dns_ms: 0.0,
+        ad: None,
     }
 }
 

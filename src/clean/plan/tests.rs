@@ -79,6 +79,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
             })
             .collect(),
         dns_ms: 0.0,
+        ad: None,
     }
 }
 

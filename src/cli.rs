@@ -566,6 +566,7 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
+        tracing::info!(ms = head.duration_ms, "scan finished, writing the report");
         let mut head = head;
         head.notes.extend(ad_notes);
         let spooled = spool

@@ -173,9 +173,14 @@ pub async fn probe(
 ) -> ProbeObservation {
     let started = Instant::now();
     let endpoint = SocketAddr::new(address, port);
-    let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
-    let result = bind_once(endpoint, &standard, options.timeout).await;
-    let mut observation = ProbeObservation {
+    let (result, evidence) = if options.check_emulator {
+        Box::pin(bind_with_tells(endpoint, options.timeout)).await
+    } else {
+        let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
+        let budget = Budget::new(options.timeout);
+        (bind_once(endpoint, &standard, budget).await, Vec::new())
+    };
+    ProbeObservation {
         target: target.clone(),
         address,
         port,
@@ -184,27 +189,94 @@ pub async fn probe(
         connect_ms: result.connect.map(millis),
         detail: result.detail,
         transfer_syntax: result.transfer_syntax,
-        accepts_any_interface: false,
-        emulator_evidence: Vec::new(),
-    };
-    if observation.outcome == ProbeOutcome::KmsRpc && options.check_emulator {
-        let mut evidence = result
-            .ack
-            .as_ref()
-            .map(|ack| standard_bind_tells(&standard, ack))
-            .unwrap_or_default();
-        // Boxed: only a live KMS endpoint's probe carries the emulator binds' state.
-        for more in Box::pin(emulator_binds(endpoint, options.timeout)).await {
-            if !evidence.iter().any(|e| e.tell == more.tell) {
-                evidence.push(more);
-            }
-        }
-        observation.accepts_any_interface = evidence
+        accepts_any_interface: evidence
             .iter()
-            .any(|e| e.tell == EmulatorTell::AcceptsAnyInterface);
-        observation.emulator_evidence = evidence;
+            .any(|e| e.tell == EmulatorTell::AcceptsAnyInterface),
+        emulator_evidence: evidence,
     }
-    observation
+}
+
+/// The tells bind first: its first contexts are the ordinary bind's (the KMS interface 1.0
+/// with NDR, then NDR64), which a runtime answers on their own (C706 12.6.3.1), so a KMS host
+/// that accepts them is judged from this one connection, with every tell. Anything else — a
+/// refusal of the odd bind, a hang-up (py-kms on the negotiation context), a reply that is not
+/// DCE/RPC — leaves the verdict to the ordinary bind on a second connection, within the same
+/// budget; a failed connect is final. The tells bind waits half the budget for its reply, so
+/// that a server that ignores it still has time to answer the ordinary bind.
+async fn bind_with_tells(
+    endpoint: SocketAddr,
+    timeout: Duration,
+) -> (BindResult, Vec<EmulatorEvidence>) {
+    let budget = Budget::new(timeout);
+    let full = tells_bind(true);
+    let first = bind_once(
+        endpoint,
+        &full,
+        Budget {
+            reply_within: Some(timeout / 2),
+            ..budget
+        },
+    )
+    .await;
+    if first.connect.is_none() {
+        return (first, Vec::new());
+    }
+    if let Some(ack) = &first.ack
+        && let Some(kms) = ordinary_answer(&full, ack, first.connect)
+    {
+        let mut evidence = standard_bind_tells(&full, ack);
+        add_tells(&mut evidence, tells_bind_evidence(&full, ack));
+        return (kms, evidence);
+    }
+    let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
+    let result = bind_once(endpoint, &standard, budget).await;
+    let Some(standard_ack) = result
+        .ack
+        .as_ref()
+        .filter(|_| result.outcome == ProbeOutcome::KmsRpc)
+    else {
+        return (result, Vec::new());
+    };
+    let mut evidence = standard_bind_tells(&standard, standard_ack);
+    let hung_up = first.ack.is_none() && first.outcome == ProbeOutcome::Closed;
+    if hung_up {
+        add_tells(
+            &mut evidence,
+            Box::pin(after_hang_up(endpoint, timeout)).await,
+        );
+    } else if let Some(ack) = &first.ack {
+        add_tells(&mut evidence, tells_bind_evidence(&full, ack));
+    }
+    (result, evidence)
+}
+
+/// Adds the tells `evidence` does not have yet.
+fn add_tells(evidence: &mut Vec<EmulatorEvidence>, more: Vec<EmulatorEvidence>) {
+    for tell in more {
+        if !evidence.iter().any(|e| e.tell == tell.tell) {
+            evidence.push(tell);
+        }
+    }
+}
+
+/// The ordinary bind's verdict read from the tells bind's answer to its first contexts (the
+/// KMS interface 1.0 with each transfer syntax, as the ordinary bind offers it): `Some` only
+/// when one of them was accepted as an honest runtime accepts it.
+fn ordinary_answer(full: &Bind, ack: &BindAck, connect: Option<Duration>) -> Option<BindResult> {
+    let ordinary = OFFERED.len();
+    if ack.results.len() != full.contexts.len() || full.contexts.len() < ordinary {
+        return None;
+    }
+    let sent = Bind {
+        contexts: full.contexts[..ordinary].to_vec(),
+        ..full.clone()
+    };
+    let answered = BindAck {
+        results: ack.results[..ordinary].to_vec(),
+        ..ack.clone()
+    };
+    let result = interpret_ack(&sent, answered, connect);
+    (result.outcome == ProbeOutcome::KmsRpc).then_some(result)
 }
 
 /// What the ordinary bind's `bind_ack` gives away by itself.
@@ -230,62 +302,64 @@ fn standard_bind_tells(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
     evidence
 }
 
-/// The extra binds. One bind carries the tells a single PDU can (`tells_bind`): a runtime
-/// answers each presentation context on its own (C706 12.6.3.1; vlmcsd's and py-kms' bind
-/// handlers loop over the contexts the same way), so one connection tells what four separate
-/// binds did. py-kms hangs up on the feature negotiation context it does not know; then the
-/// same bind without it gives the other tells, and the plain bind with the negotiation context
-/// decides that tell alone, as before. Binds only: nothing here is counted as a client.
-async fn emulator_binds(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
+/// The tells in the answer to a tells bind (`sent`): the KMS interface accepted as 2.0, the
+/// made-up interface accepted, and the odd header and fragment offers echoed.
+fn tells_bind_evidence(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
     let mut evidence = Vec::new();
-    let full = tells_bind(true);
-    let answer = bind_once(endpoint, &full, timeout).await;
-    let hung_up = answer.ack.is_none() && answer.outcome == ProbeOutcome::Closed;
-    let (sent, ack) = if hung_up {
-        let plain = tells_bind(false);
-        let retry = bind_once(endpoint, &plain, timeout).await;
-        (plain, retry.ack)
-    } else {
-        (full, answer.ack)
-    };
-    if let Some(ack) = ack.filter(|ack| ack.results.len() == sent.contexts.len()) {
-        let accepted = |interface: SyntaxId| {
-            sent.contexts
-                .iter()
-                .zip(&ack.results)
-                .any(|(offered, result)| {
-                    offered.abstract_syntax == interface
-                        && result.result == rpc::ContextResult::ACCEPTANCE
-                })
-        };
-        if accepted(KMS_INTERFACE.with_version(2, 0)) {
-            evidence.push(EmulatorEvidence::new(
-                EmulatorTell::AcceptsWrongVersion,
-                "accepted a bind for the KMS interface as version 2.0; a conforming RPC runtime rejects a major version it does not serve (C706 12.6.3.1, measured on Samba), vlmcsd and py-kms accept any version",
-            ));
-        }
-        if accepted(MADE_UP_INTERFACE) {
-            evidence.push(EmulatorEvidence::new(
-                EmulatorTell::AcceptsAnyInterface,
-                format!(
-                    "accepted a bind for an interface nobody serves ({MADE_UP_INTERFACE}), as py-kms and a SIMPLE_RPC build of vlmcsd do"
-                ),
-            ));
-        }
-        evidence.extend(odd_bind_tells(&sent, &ack));
+    if ack.results.len() != sent.contexts.len() {
+        return evidence;
     }
-    if hung_up {
-        let negotiation = Bind::new(
-            CALL_ID,
-            KMS_INTERFACE,
-            &[NDR32, rpc::feature_negotiation(0xff)],
-        );
-        if bind_once(endpoint, &negotiation, timeout).await.outcome == ProbeOutcome::Closed {
-            evidence.push(EmulatorEvidence::new(
-                EmulatorTell::DropsFeatureNegotiation,
-                "closed the connection without a reply when the bind carried a feature negotiation context with bits no client sets (a conforming runtime answers it, measured on Samba; py-kms drops it)",
-            ));
-        }
+    let accepted = |interface: SyntaxId| {
+        sent.contexts
+            .iter()
+            .zip(&ack.results)
+            .any(|(offered, result)| {
+                offered.abstract_syntax == interface
+                    && result.result == rpc::ContextResult::ACCEPTANCE
+            })
+    };
+    if accepted(KMS_INTERFACE.with_version(2, 0)) {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::AcceptsWrongVersion,
+            "accepted a bind for the KMS interface as version 2.0; a conforming RPC runtime rejects a major version it does not serve (C706 12.6.3.1, measured on Samba), vlmcsd and py-kms accept any version",
+        ));
+    }
+    if accepted(MADE_UP_INTERFACE) {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::AcceptsAnyInterface,
+            format!(
+                "accepted a bind for an interface nobody serves ({MADE_UP_INTERFACE}), as py-kms and a SIMPLE_RPC build of vlmcsd do"
+            ),
+        ));
+    }
+    evidence.extend(odd_bind_tells(sent, ack));
+    evidence
+}
+
+/// py-kms hangs up on the feature negotiation context it does not know: the same tells bind
+/// without it gives the other tells, and a plain bind with the negotiation context alone
+/// decides that tell. Binds only: nothing here is counted as a client.
+async fn after_hang_up(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
+    let plain = tells_bind(false);
+    let mut evidence = bind_once(endpoint, &plain, Budget::new(timeout))
+        .await
+        .ack
+        .map(|ack| tells_bind_evidence(&plain, &ack))
+        .unwrap_or_default();
+    let negotiation = Bind::new(
+        CALL_ID,
+        KMS_INTERFACE,
+        &[NDR32, rpc::feature_negotiation(0xff)],
+    );
+    if bind_once(endpoint, &negotiation, Budget::new(timeout))
+        .await
+        .outcome
+        == ProbeOutcome::Closed
+    {
+        evidence.push(EmulatorEvidence::new(
+            EmulatorTell::DropsFeatureNegotiation,
+            "closed the connection without a reply when the bind carried a feature negotiation context with bits no client sets (a conforming runtime answers it, measured on Samba; py-kms drops it)",
+        ));
     }
     evidence
 }
@@ -375,10 +449,32 @@ impl BindResult {
     }
 }
 
+/// How long one bind may take.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    /// Connect, send and reply all end here.
+    deadline: Instant,
+    /// The reply is awaited at most this long after the connect (and never past `deadline`).
+    reply_within: Option<Duration>,
+    /// The whole budget, for the messages.
+    timeout: Duration,
+}
+
+impl Budget {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + timeout,
+            reply_within: None,
+            timeout,
+        }
+    }
+}
+
 /// One connection, one bind, one reply.
-async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> BindResult {
+async fn bind_once(endpoint: SocketAddr, bind: &Bind, budget: Budget) -> BindResult {
     let started = Instant::now();
-    let deadline = (started + timeout).into();
+    let timeout = budget.timeout;
+    let deadline = budget.deadline.into();
     let mut stream = match timeout_at(deadline, TcpStream::connect(endpoint)).await {
         Err(_) => {
             return BindResult::new(
@@ -391,6 +487,9 @@ async fn bind_once(endpoint: SocketAddr, bind: &Bind, timeout: Duration) -> Bind
         Ok(Ok(stream)) => stream,
     };
     let connect = Some(started.elapsed());
+    let deadline = budget.reply_within.map_or(deadline, |wait| {
+        deadline.min((Instant::now() + wait).into())
+    });
     // No TCP_NODELAY: the bind is one write on an idle connection, which Nagle never holds.
     let bind_bytes = bind.encode();
     match timeout_at(deadline, stream.write_all(&bind_bytes)).await {

@@ -548,27 +548,31 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let (format, color) = output_format(&args.output);
     let Some(mut locked) = locked else {
         // Without a state file nothing needs the whole scan at once: each domain goes to a
-        // spool file as it is finished, and the report is rendered from there.
+        // spool file as it is finished, and the report is rendered from there — for JSON,
+        // rendered as it goes, so that writing the report is copying it.
+        let progress = tick.as_ref().map(|t| t as scan::Progress);
+        let finished = |head: vlmcs_audit::model::Report| {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            tracing::info!(ms = head.duration_ms, "scan finished, writing the report");
+            let mut head = head;
+            head.notes.extend(ad_notes);
+            head
+        };
+        if format == Format::Json {
+            let mut spool = vlmcs_audit::report::json_spool::JsonSpool::new()
+                .map_err(|e| format!("cannot start the scan: {e}"))?;
+            let head = finished(spooled_scan(&settings, progress, &mut spool).await?);
+            let mut spooled = spool
+                .finish(head)
+                .map_err(|e| format!("cannot keep the scan's results: {e}"))?;
+            emit_with(&args.output, |out| spooled.write(out))?;
+            return Ok(spooled.head.exit_code);
+        }
         let mut spool = vlmcs_audit::report::spool::Spool::new()
             .map_err(|e| format!("cannot start the scan: {e}"))?;
-        let head = scan::run_into(
-            &settings,
-            tick.as_ref().map(|t| t as scan::Progress),
-            &mut spool,
-        )
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot keep the scan's results in {}: {e}",
-                std::env::temp_dir().display()
-            )
-        })?;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        tracing::info!(ms = head.duration_ms, "scan finished, writing the report");
-        let mut head = head;
-        head.notes.extend(ad_notes);
+        let head = finished(spooled_scan(&settings, progress, &mut spool).await?);
         let spooled = spool
             .finish(head)
             .map_err(|e| format!("cannot keep the scan's results: {e}"))?;
@@ -820,6 +824,23 @@ async fn attach_ad_nodes(
     _hosts_group: Option<&String>,
 ) -> Result<Vec<String>, String> {
     match *session {}
+}
+
+/// A scan whose domains go to `sink` as they are finished; the report's head.
+async fn spooled_scan<K: scan::DomainSink>(
+    settings: &config::ScanSettings,
+    progress: Option<scan::Progress<'_>>,
+    sink: &mut K,
+) -> Result<vlmcs_audit::model::Report, String>
+where
+    K::Error: std::fmt::Display,
+{
+    scan::run_into(settings, progress, sink).await.map_err(|e| {
+        format!(
+            "cannot keep the scan's results in {}: {e}",
+            std::env::temp_dir().display()
+        )
+    })
 }
 
 /// The domains and zones the directory knows, the host names of the computers in `groups`,

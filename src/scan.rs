@@ -74,6 +74,13 @@ impl DomainSink for crate::report::spool::Spool {
     }
 }
 
+impl DomainSink for crate::report::json_spool::JsonSpool {
+    type Error = std::io::Error;
+    fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error> {
+        self.push(&domain, &findings)
+    }
+}
+
 /// Runs a whole scan, handing each domain to `sink` as it is finished; returns the report's
 /// head (its `findings` and `domains` are the sink's). Fails only when the sink does.
 pub async fn run_into<K: DomainSink>(

@@ -3,6 +3,7 @@
 
 mod nagios;
 pub(crate) mod prometheus;
+pub mod json_spool;
 pub mod spool;
 mod table;
 pub(crate) use table::clean as terminal_safe;
@@ -124,8 +125,12 @@ fn encode(
     let document = view::Document(report);
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(ReportError::Json)?;
-            Ok(out.write_all(b"\n")?)
+            // A concrete writer for the encoder: its many small writes are then copies into
+            // the buffer, not calls through `dyn Write`.
+            let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
+            serde_json::to_writer_pretty(&mut buffered, &document).map_err(ReportError::Json)?;
+            io::Write::write_all(&mut buffered, b"\n")?;
+            Ok(io::Write::flush(&mut buffered)?)
         }
         Format::Yaml => serde_norway::to_writer(out, &document).map_err(ReportError::Yaml),
         Format::Table => table::write(report, color, out),

@@ -78,7 +78,7 @@ impl Spool {
     }
 }
 
-fn anonymous_file() -> io::Result<File> {
+pub(super) fn anonymous_file() -> io::Result<File> {
     let dir = std::env::temp_dir();
     for attempt in 0..100u32 {
         let path = dir.join(format!(

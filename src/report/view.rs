@@ -63,20 +63,35 @@ pub(crate) struct Document<'a>(pub &'a dyn ReportView);
 
 impl Serialize for Document<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let head = self.0.head();
         let mut doc = serializer.serialize_struct("Report", 12)?;
-        doc.serialize_field("tool", &head.tool)?;
-        doc.serialize_field("version", &head.version)?;
-        doc.serialize_field("started_at", &head.started_at)?;
-        doc.serialize_field("duration_ms", &head.duration_ms)?;
-        doc.serialize_field("timeout_ms", &head.timeout_ms)?;
-        doc.serialize_field("allowlist_configured", &head.allowlist_configured)?;
-        doc.serialize_field("complete", &head.complete)?;
-        doc.serialize_field("worst_severity", &head.worst_severity)?;
-        doc.serialize_field("exit_code", &head.exit_code)?;
-        doc.serialize_field("notes", &head.notes)?;
+        head_fields(self.0.head(), &mut doc)?;
         doc.serialize_field("findings", &Findings(self.0))?;
         doc.serialize_field("domains", &Domains(self.0))?;
+        doc.end()
+    }
+}
+
+/// The report's fields before its findings, in [`Report`]'s order.
+fn head_fields<S: SerializeStruct>(head: &Report, doc: &mut S) -> Result<(), S::Error> {
+    doc.serialize_field("tool", &head.tool)?;
+    doc.serialize_field("version", &head.version)?;
+    doc.serialize_field("started_at", &head.started_at)?;
+    doc.serialize_field("duration_ms", &head.duration_ms)?;
+    doc.serialize_field("timeout_ms", &head.timeout_ms)?;
+    doc.serialize_field("allowlist_configured", &head.allowlist_configured)?;
+    doc.serialize_field("complete", &head.complete)?;
+    doc.serialize_field("worst_severity", &head.worst_severity)?;
+    doc.serialize_field("exit_code", &head.exit_code)?;
+    doc.serialize_field("notes", &head.notes)
+}
+
+/// Just the head's fields, as a document of their own.
+pub(crate) struct Head<'a>(pub &'a Report);
+
+impl Serialize for Head<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut doc = serializer.serialize_struct("Report", 10)?;
+        head_fields(self.0, &mut doc)?;
         doc.end()
     }
 }

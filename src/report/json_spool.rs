@@ -1,0 +1,194 @@
+//! The JSON report of a scan, written as the scan finishes each domain: every finding and
+//! every domain is rendered as it will appear in the document (pretty, at its depth) into one
+//! of two unlinked temporary files, so that writing the report at the end is copying bytes —
+//! not reading a scan back and encoding it again. The document is byte for byte what serde
+//! writes for the [`Report`] (tested).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+
+use serde::Serialize;
+
+use super::ReportError;
+use super::spool::anonymous_file;
+use super::view::Head;
+use crate::model::{DomainReport, Finding, Report};
+
+/// Array elements of the report's `findings` and `domains` sit two levels deep.
+const ELEMENT_INDENT: &[u8] = b"    ";
+
+/// One rendered array: its elements, separated, in a temporary file.
+struct Rendered {
+    out: BufWriter<File>,
+    count: usize,
+}
+
+impl Rendered {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            out: BufWriter::with_capacity(1 << 20, anonymous_file()?),
+            count: 0,
+        })
+    }
+
+    /// Appends `value` as the array's next element, indented to its depth. JSON strings hold
+    /// no raw line breaks, so every line break of the encoding is one between lines.
+    fn push(&mut self, value: &impl Serialize) -> io::Result<()> {
+        let text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+        if self.count > 0 {
+            self.out.write_all(b",\n")?;
+        }
+        self.out.write_all(ELEMENT_INDENT)?;
+        let mut lines = text.split(|b| *b == b'\n');
+        if let Some(first) = lines.next() {
+            self.out.write_all(first)?;
+        }
+        for line in lines {
+            self.out.write_all(b"\n")?;
+            self.out.write_all(ELEMENT_INDENT)?;
+            self.out.write_all(line)?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> io::Result<(File, usize)> {
+        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, self.count))
+    }
+}
+
+/// Findings and domains as the scan finishes them, already in their JSON form.
+pub struct JsonSpool {
+    findings: Rendered,
+    domains: Rendered,
+}
+
+impl JsonSpool {
+    pub fn new() -> io::Result<Self> {
+        Ok(Self {
+            findings: Rendered::new()?,
+            domains: Rendered::new()?,
+        })
+    }
+
+    pub(crate) fn push(&mut self, domain: &DomainReport, findings: &[Finding]) -> io::Result<()> {
+        for finding in findings {
+            self.findings.push(finding)?;
+        }
+        self.domains.push(domain)
+    }
+
+    /// The finished report: `head` (without findings and domains) and what was rendered.
+    pub fn finish(self, head: Report) -> io::Result<JsonSpooled> {
+        Ok(JsonSpooled {
+            head,
+            findings: self.findings.finish()?,
+            domains: self.domains.finish()?,
+        })
+    }
+}
+
+/// A JSON report whose findings and domains are rendered on disk.
+pub struct JsonSpooled {
+    pub head: Report,
+    findings: (File, usize),
+    domains: (File, usize),
+}
+
+impl JsonSpooled {
+    /// Writes the document: the head's fields, then the two arrays copied from disk.
+    pub fn write(&mut self, out: &mut dyn Write) -> Result<(), ReportError> {
+        let mut head = serde_json::to_vec_pretty(&Head(&self.head)).map_err(ReportError::Json)?;
+        // The head is a document of its own: it ends with its closing brace.
+        if head.ends_with(b"\n}") {
+            head.truncate(head.len() - 2);
+        }
+        out.write_all(&head)?;
+        for (name, (file, count)) in [
+            ("findings", &mut self.findings),
+            ("domains", &mut self.domains),
+        ] {
+            write!(out, ",\n  \"{name}\": [")?;
+            if *count > 0 {
+                out.write_all(b"\n")?;
+                copy(file, out)?;
+                out.write_all(b"\n  ")?;
+            }
+            out.write_all(b"]")?;
+        }
+        out.write_all(b"\n}\n")?;
+        Ok(())
+    }
+}
+
+/// The spool file's bytes into `out`; a failure to read is the spool's, one to write is the
+/// destination's.
+fn copy(file: &mut File, out: &mut dyn Write) -> Result<(), ReportError> {
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = io::Read::read(file, &mut buffer).map_err(ReportError::Spool)?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buffer[..n])?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spooled(report: &Report) -> JsonSpooled {
+        let mut spool = JsonSpool::new().unwrap();
+        for d in &report.domains {
+            let findings: Vec<Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.domain == d.observation.domain)
+                .cloned()
+                .collect();
+            spool.push(d, &findings).unwrap();
+        }
+        let mut head = report.clone();
+        head.findings.clear();
+        head.domains.clear();
+        spool.finish(head).unwrap()
+    }
+
+    #[test]
+    fn the_document_is_byte_for_byte_what_serde_writes_for_the_report() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lab-scan.json"
+        ))
+        .unwrap();
+        let mut report: Report = serde_json::from_str(&text).unwrap();
+        // Findings in domain order, as a scan hands them over.
+        let order: Vec<String> = report
+            .domains
+            .iter()
+            .map(|d| d.observation.domain.clone())
+            .collect();
+        report
+            .findings
+            .sort_by_key(|f| order.iter().position(|d| *d == f.domain));
+        let mut written = Vec::new();
+        spooled(&report).write(&mut written).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string_pretty(&report).unwrap() + "\n"
+        );
+        // Empty arrays and notes are written as serde writes them too.
+        report.findings.clear();
+        report.domains.clear();
+        report.notes.clear();
+        let mut written = Vec::new();
+        spooled(&report).write(&mut written).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string_pretty(&report).unwrap() + "\n"
+        );
+    }
+}

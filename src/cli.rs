@@ -801,7 +801,9 @@ async fn attach_ad_nodes(
     let mut notes = Vec::new();
     let mut outside = Vec::new();
     for domain in &mut settings.domains {
-        domain.ad = nodes.remove(&domain.name.to_ascii_lowercase());
+        domain.ad = nodes
+            .remove(&domain.name.to_ascii_lowercase())
+            .map(Box::new);
         match &domain.ad {
             Some(node) => notes.extend(node.notes.iter().map(|n| format!("{}: {n}", domain.name))),
             None => outside.push(domain.name.clone()),

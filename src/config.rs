@@ -501,7 +501,7 @@ pub struct DomainSettings {
     pub servers: Vec<SocketAddr>,
     pub policy: DomainPolicy,
     /// What Active Directory holds about the domain's `_vlmcs._tcp` node (`scan --ad`).
-    pub ad: Option<crate::ad::node::AdNode>,
+    pub ad: Option<Box<crate::ad::node::AdNode>>,
 }
 
 /// Everything a scan needs, validated.

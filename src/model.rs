@@ -582,7 +582,7 @@ pub struct DomainObservation {
     pub dns_ms: f64,
     /// What Active Directory holds about the `_vlmcs._tcp` node (`scan --ad`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ad: Option<crate::ad::node::AdNode>,
+    pub ad: Option<Box<crate::ad::node::AdNode>>,
 }
 
 impl DomainObservation {

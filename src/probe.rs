@@ -176,9 +176,11 @@ pub async fn probe(
     let (result, evidence) = if options.check_emulator {
         Box::pin(bind_with_tells(endpoint, options.timeout)).await
     } else {
-        let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
         let budget = Budget::new(options.timeout);
-        (bind_once(endpoint, &standard, budget).await, Vec::new())
+        (
+            bind_once(endpoint, &BINDS.standard, budget).await,
+            Vec::new(),
+        )
     };
     ProbeObservation {
         target: target.clone(),
@@ -208,10 +210,10 @@ async fn bind_with_tells(
     timeout: Duration,
 ) -> (BindResult, Vec<EmulatorEvidence>) {
     let budget = Budget::new(timeout);
-    let full = tells_bind(true);
+    let full = &BINDS.tells;
     let first = bind_once(
         endpoint,
-        &full,
+        full,
         Budget {
             reply_within: Some(timeout / 2),
             ..budget
@@ -222,14 +224,14 @@ async fn bind_with_tells(
         return (first, Vec::new());
     }
     if let Some(ack) = &first.ack
-        && let Some(kms) = ordinary_answer(&full, ack, first.connect)
+        && let Some(kms) = ordinary_answer(&full.bind, ack, first.connect)
     {
-        let mut evidence = standard_bind_tells(&full, ack);
-        add_tells(&mut evidence, tells_bind_evidence(&full, ack));
+        let mut evidence = standard_bind_tells(&full.bind, ack);
+        add_tells(&mut evidence, tells_bind_evidence(&full.bind, ack));
         return (kms, evidence);
     }
-    let standard = Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED);
-    let result = bind_once(endpoint, &standard, budget).await;
+    let standard = &BINDS.standard;
+    let result = bind_once(endpoint, standard, budget).await;
     let Some(standard_ack) = result
         .ack
         .as_ref()
@@ -237,7 +239,7 @@ async fn bind_with_tells(
     else {
         return (result, Vec::new());
     };
-    let mut evidence = standard_bind_tells(&standard, standard_ack);
+    let mut evidence = standard_bind_tells(&standard.bind, standard_ack);
     let hung_up = first.ack.is_none() && first.outcome == ProbeOutcome::Closed;
     if hung_up {
         add_tells(
@@ -245,7 +247,7 @@ async fn bind_with_tells(
             Box::pin(after_hang_up(endpoint, timeout)).await,
         );
     } else if let Some(ack) = &first.ack {
-        add_tells(&mut evidence, tells_bind_evidence(&full, ack));
+        add_tells(&mut evidence, tells_bind_evidence(&full.bind, ack));
     }
     (result, evidence)
 }
@@ -340,18 +342,13 @@ fn tells_bind_evidence(sent: &Bind, ack: &BindAck) -> Vec<EmulatorEvidence> {
 /// without it gives the other tells, and a plain bind with the negotiation context alone
 /// decides that tell. Binds only: nothing here is counted as a client.
 async fn after_hang_up(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorEvidence> {
-    let plain = tells_bind(false);
-    let mut evidence = bind_once(endpoint, &plain, Budget::new(timeout))
+    let plain = &BINDS.tells_without_negotiation;
+    let mut evidence = bind_once(endpoint, plain, Budget::new(timeout))
         .await
         .ack
-        .map(|ack| tells_bind_evidence(&plain, &ack))
+        .map(|ack| tells_bind_evidence(&plain.bind, &ack))
         .unwrap_or_default();
-    let negotiation = Bind::new(
-        CALL_ID,
-        KMS_INTERFACE,
-        &[NDR32, rpc::feature_negotiation(0xff)],
-    );
-    if bind_once(endpoint, &negotiation, Budget::new(timeout))
+    if bind_once(endpoint, &BINDS.negotiation, Budget::new(timeout))
         .await
         .outcome
         == ProbeOutcome::Closed
@@ -363,6 +360,42 @@ async fn after_hang_up(endpoint: SocketAddr, timeout: Duration) -> Vec<EmulatorE
     }
     evidence
 }
+
+/// A bind and its encoding, made once: a probe that waits for a connect holds a reference.
+struct Prepared {
+    bind: Bind,
+    bytes: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(bind: Bind) -> Self {
+        let bytes = bind.encode();
+        Self { bind, bytes }
+    }
+}
+
+/// Every bind a probe sends.
+struct Binds {
+    /// The ordinary bind: the KMS interface with NDR, then NDR64.
+    standard: Prepared,
+    /// The ordinary contexts and every tell.
+    tells: Prepared,
+    /// The same without the feature negotiation context py-kms hangs up on.
+    tells_without_negotiation: Prepared,
+    /// The KMS interface with NDR and the odd feature negotiation context alone.
+    negotiation: Prepared,
+}
+
+static BINDS: std::sync::LazyLock<Binds> = std::sync::LazyLock::new(|| Binds {
+    standard: Prepared::new(Bind::new(CALL_ID, KMS_INTERFACE, &OFFERED)),
+    tells: Prepared::new(tells_bind(true)),
+    tells_without_negotiation: Prepared::new(tells_bind(false)),
+    negotiation: Prepared::new(Bind::new(
+        CALL_ID,
+        KMS_INTERFACE,
+        &[NDR32, rpc::feature_negotiation(0xff)],
+    )),
+});
 
 /// The tells in one bind: odd header flags (PFC_MAYBE) and 65535-byte fragment offers; the KMS
 /// interface as version 1.0 (so that an honest runtime has a context to accept and answers
@@ -471,7 +504,12 @@ impl Budget {
 }
 
 /// One connection, one bind, one reply.
-async fn bind_once(endpoint: SocketAddr, bind: &Bind, budget: Budget) -> BindResult {
+async fn bind_once(
+    endpoint: SocketAddr,
+    prepared: &'static Prepared,
+    budget: Budget,
+) -> BindResult {
+    let bind = &prepared.bind;
     let started = Instant::now();
     let timeout = budget.timeout;
     let deadline = budget.deadline.into();
@@ -491,8 +529,8 @@ async fn bind_once(endpoint: SocketAddr, bind: &Bind, budget: Budget) -> BindRes
         deadline.min((Instant::now() + wait).into())
     });
     // No TCP_NODELAY: the bind is one write on an idle connection, which Nagle never holds.
-    let bind_bytes = bind.encode();
-    match timeout_at(deadline, stream.write_all(&bind_bytes)).await {
+    let bind_bytes = &prepared.bytes;
+    match timeout_at(deadline, stream.write_all(bind_bytes)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             return BindResult::new(

@@ -445,6 +445,8 @@ async fn ask_servers(
     .await;
     let mut replies = Vec::new();
     let mut union: BTreeMap<_, SrvRecord> = BTreeMap::new();
+    // Exactly as many as asked: a domain waiting for its probes holds this for seconds.
+    observation.servers.reserve_exact(answers.len());
     for (server, reply) in answers {
         if server.status.is_answer() {
             for record in &server.records {

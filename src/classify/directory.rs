@@ -177,7 +177,7 @@ mod tests {
             "servers": [], "records": [], "targets": [], "probes": []
         }))
         .unwrap();
-        obs.ad = Some(node);
+        obs.ad = Some(Box::new(node));
         let mut out = Findings {
             domain: "corp.example",
             list: Vec::new(),

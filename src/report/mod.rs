@@ -1,9 +1,9 @@
 //! Renderers: one [`Report`] model, several formats. JSON is the stable contract for scripts
 //! and monitoring; YAML is the same document; the table is for people.
 
+pub mod json_spool;
 mod nagios;
 pub(crate) mod prometheus;
-pub mod json_spool;
 pub mod spool;
 mod table;
 pub(crate) use table::clean as terminal_safe;

@@ -531,7 +531,15 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     }
     let mut ad_notes = Vec::new();
     if let Some(mut session) = directory {
-        ad_notes = attach_ad_nodes(&mut session, &mut settings, groups.first()).await?;
+        // What AD says of the nodes adds to the scan; a directory that stops answering here
+        // leaves those findings out, said in the report, rather than the scan undone.
+        ad_notes = attach_ad_nodes(&mut session, &mut settings, groups.first())
+            .await
+            .unwrap_or_else(|e| {
+                vec![format!(
+                    "the _vlmcs._tcp nodes could not be read from Active Directory ({e}): who registered the records, the nodes' permissions and their stamps are not reported"
+                )]
+            });
     }
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.

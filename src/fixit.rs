@@ -116,10 +116,12 @@ fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
                 .join(", ")
         }
     );
+    // A record's registration (AD) is context, not a problem: it is shown with the items of
+    // the record it is about.
     let mut problems: Vec<&Finding> = findings
         .iter()
         .copied()
-        .filter(|f| f.severity > Severity::Ok)
+        .filter(|f| f.severity > Severity::Ok && f.code != FindingCode::Registration)
         .collect();
     problems.sort_by_key(|f| std::cmp::Reverse(f.severity));
     // One item per problem at one endpoint: an emulator published under two names is one
@@ -199,6 +201,7 @@ fn item(domain: &DomainReport, f: &Finding) -> Item {
             p.duration_ms
         ));
     }
+    seen.extend(registrations(domain, f));
     let (impact, mut steps, commands) = advice(domain, f);
     // A step that points "below" must find a command there.
     if commands.is_empty() {
@@ -225,6 +228,40 @@ fn item(domain: &DomainReport, f: &Finding) -> Item {
         steps,
         commands,
     }
+}
+
+/// What Active Directory says of the records a finding is about (`scan --ad`): who
+/// registered each, and when.
+fn registrations(domain: &DomainReport, f: &Finding) -> Vec<String> {
+    let Some(node) = &domain.observation.ad else {
+        return Vec::new();
+    };
+    records_of(domain, f)
+        .into_iter()
+        .filter_map(|record| {
+            let registered = node.records.iter().find(|r| {
+                (r.priority, r.weight, r.port, &r.target)
+                    == (record.priority, record.weight, record.port, &record.target)
+            })?;
+            let when = registered.stamp.map_or_else(
+                || "static (no registration time)".to_string(),
+                |t| format!("stamped {t}"),
+            );
+            let who = registered.host_account.as_ref().map_or_else(
+                || "no computer account has its host name".to_string(),
+                |a| format!("its host is the computer account {a}"),
+            );
+            let owner = node
+                .owner
+                .as_ref()
+                .map(|o| format!("; the node's owner is {o}"))
+                .unwrap_or_default();
+            Some(format!(
+                "Active Directory ({}): {record} — {when}; {who}{owner}",
+                node.zone
+            ))
+        })
+        .collect()
 }
 
 /// What clients see, what to do, and the commands for it.

@@ -1041,6 +1041,13 @@ fn samba_ad_says_who_registered_what_since_when_and_who_could() {
                 )),
             "{page}"
         );
+        // The rogue record's item says who registered it; registrations are no items of their
+        // own (context, not problems).
+        assert!(
+            page.contains("its host is the computer account ws1$ (ws1.ad.test)")
+                && !page.contains("— registration:"),
+            "{page}"
+        );
     }
 }
 

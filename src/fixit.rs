@@ -239,10 +239,7 @@ fn registrations(domain: &DomainReport, f: &Finding) -> Vec<String> {
     records_of(domain, f)
         .into_iter()
         .filter_map(|record| {
-            let registered = node.records.iter().find(|r| {
-                (r.priority, r.weight, r.port, &r.target)
-                    == (record.priority, record.weight, record.port, &record.target)
-            })?;
+            let registered = node.record_for(record)?;
             let when = registered.stamp.map_or_else(
                 || "static (no registration time)".to_string(),
                 |t| format!("stamped {t}"),

@@ -142,12 +142,7 @@ fn registrant(domain: &crate::model::DomainReport, record: &SrvRecord) -> Option
         .observation
         .ad
         .as_ref()?
-        .records
-        .iter()
-        .find(|r| {
-            (r.priority, r.weight, r.port, &r.target)
-                == (record.priority, record.weight, record.port, &record.target)
-        })?
+        .record_for(record)?
         .host_account
         .as_ref()?
         .account

@@ -73,6 +73,8 @@ pub struct Directory {
     /// For every operation: ldap3 applies a timeout to the next operation only.
     timeout: Duration,
     pub root: RootDse,
+    /// The AD-integrated zones, read once: the domains to audit and their nodes both need them.
+    zones: Option<std::sync::Arc<[Zone]>>,
 }
 
 /// One entry: its DN and its attributes (names lower-cased), every value as bytes.
@@ -129,6 +131,7 @@ impl Directory {
             ldap,
             dc: dc.to_string(),
             timeout,
+            zones: None,
             root: RootDse {
                 default_naming_context: String::new(),
                 configuration_naming_context: String::new(),
@@ -188,7 +191,7 @@ impl Directory {
             .flat_map(|e| e.texts("dnsRoot"))
             .map(|n| (n, true))
             .collect();
-        names.extend(self.zones().await?.into_iter().map(|z| (z.name, false)));
+        names.extend(self.zones().await?.iter().map(|z| (z.name.clone(), false)));
         let mut names: Vec<(String, bool)> = names
             .into_iter()
             .map(|(n, domain)| (n.trim_end_matches('.').to_ascii_lowercase(), domain))
@@ -202,7 +205,11 @@ impl Directory {
 
     /// The AD-integrated zones: the dnsZone objects in the DomainDnsZones and ForestDnsZones
     /// partitions and the legacy System container, with their DNs and `dNSProperty` values.
-    async fn zones(&mut self) -> Result<Vec<Zone>, AdError> {
+    /// Read on first use.
+    async fn zones(&mut self) -> Result<std::sync::Arc<[Zone]>, AdError> {
+        if let Some(zones) = &self.zones {
+            return Ok(std::sync::Arc::clone(zones));
+        }
         let mut containers: Vec<String> = self
             .root
             .naming_contexts
@@ -244,6 +251,8 @@ impl Directory {
                 })
             }));
         }
+        let zones: std::sync::Arc<[Zone]> = zones.into();
+        self.zones = Some(std::sync::Arc::clone(&zones));
         Ok(zones)
     }
 
@@ -384,10 +393,7 @@ impl Directory {
                 host_account,
             });
         }
-        node.records.sort_by(|a, b| {
-            (a.priority, a.weight, a.port, &a.target)
-                .cmp(&(b.priority, b.weight, b.port, &b.target))
-        });
+        node.records.sort_by(|a, b| a.rdata().cmp(&b.rdata()));
         Ok(node)
     }
 

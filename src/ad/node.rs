@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::SrvRecord;
 use crate::name::DnsName;
 use crate::time::Timestamp;
 
@@ -36,6 +37,16 @@ pub struct AdNode {
     /// What could not be read (then the findings that need it are not made, never guessed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+impl AdNode {
+    /// What AD holds about `record` (the same priority, weight, port and target), if the node
+    /// holds it.
+    pub fn record_for(&self, record: &SrvRecord) -> Option<&AdRecord> {
+        self.records
+            .iter()
+            .find(|r| r.rdata() == (record.priority, record.weight, record.port, &record.target))
+    }
 }
 
 /// A zone's aging (scavenging) settings, MS-DNSP 2.3.2.1.
@@ -91,6 +102,13 @@ pub struct AdRecord {
     /// The computer account whose `dNSHostName` is the target: a KMS host registers its own
     /// name, so for a dynamic record this is the machine that registered it.
     pub host_account: Option<Principal>,
+}
+
+impl AdRecord {
+    /// The record's data, for comparing and sorting.
+    pub(crate) fn rdata(&self) -> (u16, u16, u16, &DnsName) {
+        (self.priority, self.weight, self.port, &self.target)
+    }
 }
 
 /// One `dNSProperty` value (MS-DNSP 2.3.2.1): its property id and data. Layout, all

@@ -142,18 +142,10 @@ mod tests {
 
     fn spooled(report: &Report) -> JsonSpooled {
         let mut spool = JsonSpool::new().unwrap();
-        for d in &report.domains {
-            let findings: Vec<Finding> = report
-                .findings
-                .iter()
-                .filter(|f| f.domain == d.observation.domain)
-                .cloned()
-                .collect();
+        let (domains, head) = crate::report::as_scanned(report);
+        for (d, findings) in domains {
             spool.push(d, &findings).unwrap();
         }
-        let mut head = report.clone();
-        head.findings.clear();
-        head.domains.clear();
         spool.finish(head).unwrap()
     }
 

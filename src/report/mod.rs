@@ -182,6 +182,34 @@ fn render(report: &Report, format: Format, color: bool) -> Result<String, Report
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// `report` as a scan hands it to a spool: each domain with its own findings, in order, and
+/// the head without them.
+#[cfg(test)]
+fn as_scanned(
+    report: &Report,
+) -> (
+    Vec<(&crate::model::DomainReport, Vec<crate::model::Finding>)>,
+    Report,
+) {
+    let domains = report
+        .domains
+        .iter()
+        .map(|d| {
+            let findings = report
+                .findings
+                .iter()
+                .filter(|f| f.domain == d.observation.domain)
+                .cloned()
+                .collect();
+            (d, findings)
+        })
+        .collect();
+    let mut head = report.clone();
+    head.findings.clear();
+    head.domains.clear();
+    (domains, head)
+}
+
 /// One line per finding, each carrying the scan's time and exit code, so that every line
 /// stands on its own in a log pipeline.
 fn json_lines(report: &dyn ReportView, out: &mut dyn io::Write) -> Result<(), ReportError> {

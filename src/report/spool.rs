@@ -182,18 +182,10 @@ mod tests {
         .unwrap();
         let report: Report = serde_json::from_str(&text).unwrap();
         let mut spool = Spool::new().unwrap();
-        for d in &report.domains {
-            let findings: Vec<Finding> = report
-                .findings
-                .iter()
-                .filter(|f| f.domain == d.observation.domain)
-                .cloned()
-                .collect();
+        let (domains, head) = crate::report::as_scanned(&report);
+        for (d, findings) in domains {
             spool.push(d, &findings).unwrap();
         }
-        let mut head = report.clone();
-        head.findings.clear();
-        head.domains.clear();
         let spooled = spool.finish(head).unwrap();
         for format in [
             Format::Json,

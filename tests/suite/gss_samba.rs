@@ -840,6 +840,15 @@ fn with_ccache(bed: &Bed, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The findings of [`ad_scan`] with `code`, in the report's order.
+#[cfg(feature = "ad")]
+fn of_code<'a>(
+    findings: &'a [(String, String, String)],
+    code: &str,
+) -> Vec<&'a (String, String, String)> {
+    findings.iter().filter(|(c, _, _)| c == code).collect()
+}
+
 /// `scan --ad` over the JSON of one domain: its findings as (code, target, detail) and the
 /// domain's `ad` part.
 #[cfg(feature = "ad")]
@@ -910,9 +919,8 @@ fn samba_ad_says_who_registered_what_since_when_and_who_could() {
         let (report, findings, node) =
             ad_scan(bed, &bed.env, zone, &["--allow-group", "Fleet KMS"]);
         let targets = |code: &str| -> Vec<&str> {
-            let mut t: Vec<&str> = findings
+            let mut t: Vec<&str> = of_code(&findings, code)
                 .iter()
-                .filter(|(c, _, _)| c == code)
                 .map(|(_, t, _)| t.as_str())
                 .collect();
             t.sort_unstable();
@@ -962,9 +970,8 @@ fn samba_ad_says_who_registered_what_since_when_and_who_could() {
             detail("registration", "old.ad.test.").starts_with("static"),
             "{findings:#?}"
         );
-        let open: Vec<&str> = findings
+        let open: Vec<&str> = of_code(&findings, "open-node")
             .iter()
-            .filter(|(c, _, _)| c == "open-node")
             .map(|(_, _, d)| d.as_str())
             .collect();
         assert_eq!(open.len(), 1, "{zone}: {findings:#?}");
@@ -1070,9 +1077,8 @@ fn samba_an_unreadable_descriptor_is_a_note_not_a_guess() {
         node["owner"].is_null() && node["broad_grants"] == serde_json::json!([]),
         "{node:#}"
     );
-    let registration: Vec<&str> = findings
+    let registration: Vec<&str> = of_code(&findings, "registration")
         .iter()
-        .filter(|(c, _, _)| c == "registration")
         .map(|(_, _, d)| d.as_str())
         .collect();
     assert_eq!(registration.len(), 1, "{findings:#?}");
@@ -1115,10 +1121,7 @@ fn samba_drift_names_the_account_behind_a_new_record() {
     records.remove(&ws1.0);
     std::fs::write(&state, saved.to_string()).unwrap();
     let (_, findings, _) = ad_scan(bed, &bed.env, "noaging.test", &extra);
-    let new: Vec<&(String, String, String)> = findings
-        .iter()
-        .filter(|(c, _, _)| c == "new-record")
-        .collect();
+    let new = of_code(&findings, "new-record");
     assert_eq!(new.len(), 1, "{findings:#?}");
     assert_eq!(new[0].1, "ws1.ad.test.");
     assert!(new[0].2.contains("computer account: ws1$"), "{}", new[0].2);

@@ -342,32 +342,38 @@ fn register(dc: &SambaDc, dir: &std::path::Path, host: &str, zone: &str) -> Resu
 
 /// The SID of the account `filter` finds (as the admin), in its text form.
 fn account_sid(dc: &SambaDc, dir: &std::path::Path, filter: &str) -> Result<String, String> {
-    use base64::Engine as _;
-    let out = admin_ldap(dc, dir, "ldapsearch")
-        .args([
-            "-LLL",
-            "-o",
-            "ldif-wrap=no",
-            "-b",
-            "DC=ad,DC=test",
-            filter,
-            "objectSid",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let bytes = text
-        .lines()
-        .find_map(|l| l.strip_prefix("objectSid:: "))
-        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
-        .ok_or_else(|| {
-            format!(
-                "ldapsearch {filter}: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
+    let mut search = admin_ldap(dc, dir, "ldapsearch");
+    search.args(["-LLL", "-b", "DC=ad,DC=test", filter, "objectSid"]);
+    let bytes = binary_values(search)?
+        .into_iter()
+        .find_map(|(attribute, value)| (attribute == "objectSid").then_some(value))
+        .ok_or_else(|| format!("ldapsearch {filter}: no objectSid"))?;
     let (sid, _) = vlmcs_audit::ad::security::Sid::parse(&bytes).map_err(|e| e.to_string())?;
     Ok(sid.to_string())
+}
+
+/// Runs an `ldapsearch` and returns the binary values of its LDIF (`name:: base64`, lines
+/// folded with a leading space joined first), attribute by attribute.
+fn binary_values(mut search: Command) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use base64::Engine as _;
+    let out = search.output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "ldapsearch: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    text.replace("\n ", "")
+        .lines()
+        .filter_map(|line| line.split_once(":: "))
+        .map(|(attribute, value)| {
+            base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .map(|bytes| (attribute.to_string(), bytes))
+                .map_err(|e| format!("ldapsearch: {attribute}: {e}"))
+        })
+        .collect()
 }
 
 /// An OpenLDAP client command bound as the administrator (GSSAPI, the admin's ticket).
@@ -395,28 +401,14 @@ fn set_stamp_back(
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
     let dn = format!("DC=_vlmcs._tcp,DC={zone},CN=MicrosoftDNS,DC=DomainDnsZones,DC=ad,DC=test");
-    let out = admin_ldap(dc, dir, "ldapsearch")
-        .args([
-            "-LLL",
-            "-o",
-            "ldif-wrap=no",
-            "-s",
-            "base",
-            "-b",
-            &dn,
-            "dnsRecord",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let old = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("dnsRecord:: "))
-        .map(|v| engine.decode(v).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?
+    let mut search = admin_ldap(dc, dir, "ldapsearch");
+    search.args(["-LLL", "-s", "base", "-b", &dn, "dnsRecord"]);
+    let old = binary_values(search)?
         .into_iter()
+        .filter(|(attribute, _)| attribute == "dnsRecord")
+        .map(|(_, value)| value)
         .find(|v| vlmcs_audit::ad::dns_record::parse(v).is_ok_and(|r| matches!(&r.data, vlmcs_audit::ad::dns_record::RecordData::Srv { target: t, .. } if t.to_string() == format!("{target}."))))
-        .ok_or_else(|| format!("no record for {target} in {dn}: {text}"))?;
+        .ok_or_else(|| format!("no record for {target} in {dn}"))?;
     let mut new = old.clone();
     let stamp = u32::from_le_bytes(new[20..24].try_into().unwrap()) - hours;
     new[20..24].copy_from_slice(&stamp.to_le_bytes());
@@ -576,8 +568,8 @@ fn samba_undo_file_restores_the_record() {
 /// SASL GSSAPI with a sealing layer (what Samba's defaults require) as the administrator, with
 /// the SD-flags control asking for owner and DACL (`30 03 02 01 05`).
 fn node_attributes(bed: &Bed, name: &str) -> Vec<(String, Vec<u8>)> {
-    use base64::Engine as _;
-    let out = in_netns(bed, "ldapsearch")
+    let mut search = in_netns(bed, "ldapsearch");
+    search
         .envs(bed.env.iter().cloned())
         .args([
             "-LLL",
@@ -596,27 +588,8 @@ fn node_attributes(bed: &Bed, name: &str) -> Vec<(String, Vec<u8>)> {
             "-b",
             &node_dn(name),
         ])
-        .args(["nTSecurityDescriptor", "dnsRecord"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "ldapsearch: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // LDIF: continuation lines start with one space; `name:: base64` for binary values.
-    let unfolded = text.replace("\n ", "");
-    unfolded
-        .lines()
-        .filter_map(|line| {
-            let (attribute, value) = line.split_once(":: ")?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .unwrap();
-            Some((attribute.to_string(), bytes))
-        })
-        .collect()
+        .args(["nTSecurityDescriptor", "dnsRecord"]);
+    binary_values(search).unwrap()
 }
 
 /// What AD stores about two `_vlmcs._tcp` nodes, parsed by the project's own parsers from the

@@ -269,15 +269,9 @@ fn ordinary_answer(full: &Bind, ack: &BindAck, connect: Option<Duration>) -> Opt
     if ack.results.len() != full.contexts.len() || full.contexts.len() < ordinary {
         return None;
     }
-    let sent = Bind {
-        contexts: full.contexts[..ordinary].to_vec(),
-        ..full.clone()
-    };
-    let answered = BindAck {
-        results: ack.results[..ordinary].to_vec(),
-        ..ack.clone()
-    };
-    let result = interpret_ack(&sent, answered, connect);
+    let mut answered = ack.clone();
+    answered.results.truncate(ordinary);
+    let result = interpret_ack(&full.contexts[..ordinary], answered, connect);
     (result.outcome == ProbeOutcome::KmsRpc).then_some(result)
 }
 
@@ -581,7 +575,7 @@ async fn bind_once(
 
 fn interpret(bind: &Bind, reply: BindReply, connect: Option<Duration>) -> BindResult {
     let (outcome, detail) = match reply {
-        BindReply::Ack(ack) => return interpret_ack(bind, ack, connect),
+        BindReply::Ack(ack) => return interpret_ack(&bind.contexts, ack, connect),
         BindReply::Nak { reason } => (
             ProbeOutcome::RpcNak,
             format!("an RPC server that refused the bind (bind_nak, reason {reason})"),
@@ -600,8 +594,11 @@ fn interpret(bind: &Bind, reply: BindReply, connect: Option<Duration>) -> BindRe
 
 /// A `bind_ack`: one result per offered context, and an accepted one must name the transfer
 /// syntax offered in that context; anything else is not an honest KMS endpoint.
-fn interpret_ack(bind: &Bind, ack: BindAck, connect: Option<Duration>) -> BindResult {
-    let offered = &bind.contexts;
+fn interpret_ack(
+    offered: &[rpc::OfferedContext],
+    ack: BindAck,
+    connect: Option<Duration>,
+) -> BindResult {
     let accepted = ack
         .results
         .iter()

@@ -370,18 +370,15 @@ fn advice(domain: &DomainReport, f: &Finding) -> Advice {
             Vec::new(),
             Vec::new(),
         ),
-        FindingCode::Registration => (
-            "What Active Directory records about this record: the machine whose host it names, the node's owner, and when it was registered.".into(),
-            vec!["A record that names neither the node owner's host nor an authorized host was published by a machine that made itself a KMS host: see the unauthorized-host item for the host, and the open-node item for why it could.".into()],
-            Vec::new(),
-        ),
         FindingCode::OpenNode => open_node_advice(domain, f),
         FindingCode::StaleRegistration => (
             "The host stopped refreshing its record, yet clients are still sent to it until scavenging (if enabled on a server) removes it.".into(),
             vec!["If the host is gone, delete its record now (below) rather than waiting for scavenging; if it should be alive, check its Software Protection service and event 12293 (publishing failed) in its Application log.".into()],
             delete(),
         ),
-        FindingCode::Healthy => (String::new(), Vec::new(), Vec::new()),
+        // No items of their own: nothing to fix, and a registration is shown with its
+        // record's items (`registrations`).
+        FindingCode::Healthy | FindingCode::Registration => (String::new(), Vec::new(), Vec::new()),
     }
 }
 

@@ -358,7 +358,11 @@ where
     init_logging(cli.verbose);
     raise_open_file_limit();
     prepare_kerberos_environment(&cli.command);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread, as massdns and nmap: the work is waiting on sockets, and a scan of 10,000
+    // domains spent a sixth of its CPU waking threads to hand replies and probe results from
+    // one to another (BENCHMARKS.md). Blocking steps (the state file's lock) use tokio's
+    // blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -7,9 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
 use crate::discover::millis;
@@ -52,26 +54,52 @@ pub struct Prober {
     done: std::sync::Mutex<Remembered>,
 }
 
-/// How many endpoints' results a scan keeps for records still to come (about 400 bytes each).
+/// How many endpoints' results a scan keeps for records still to come (about 300 bytes each).
 pub const REMEMBERED: usize = 65_536;
 
-type Shared = Arc<OnceCell<ProbeObservation>>;
+/// A probe running as a task of its own (started when it was first asked for), or its result:
+/// every record that points at the endpoint waits on a clone.
+#[derive(Clone)]
+pub struct PendingProbe(Shared<BoxFuture<'static, Arc<EndpointProbe>>>);
+
+impl PendingProbe {
+    fn finished(&self) -> bool {
+        self.0.peek().is_some()
+    }
+}
+
+impl std::fmt::Debug for PendingProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = if self.finished() { "done" } else { "running" };
+        write!(f, "PendingProbe({state})")
+    }
+}
+
+impl std::future::Future for PendingProbe {
+    type Output = Arc<EndpointProbe>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
 
 #[derive(Debug, Default)]
 struct Remembered {
-    results: HashMap<SocketAddr, Shared>,
+    results: HashMap<SocketAddr, PendingProbe>,
     /// Endpoints in the order they were first asked for: the oldest finished ones go first.
     order: std::collections::VecDeque<SocketAddr>,
     probed: usize,
 }
 
 impl Remembered {
-    fn get(&mut self, endpoint: SocketAddr) -> Shared {
-        if let Some(cell) = self.results.get(&endpoint) {
-            return Arc::clone(cell);
+    fn get(&mut self, endpoint: SocketAddr, start: impl FnOnce() -> PendingProbe) -> PendingProbe {
+        if let Some(pending) = self.results.get(&endpoint) {
+            return pending.clone();
         }
-        let cell = Shared::default();
-        self.results.insert(endpoint, Arc::clone(&cell));
+        let pending = start();
+        self.results.insert(endpoint, pending.clone());
         self.order.push_back(endpoint);
         self.probed += 1;
         // Forget the oldest finished results; one still running stays (records wait for it).
@@ -83,13 +111,17 @@ impl Remembered {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if self.results.get(&oldest).is_some_and(|c| c.initialized()) {
+            if self
+                .results
+                .get(&oldest)
+                .is_some_and(PendingProbe::finished)
+            {
                 self.results.remove(&oldest);
             } else {
                 self.order.push_back(oldest);
             }
         }
-        cell
+        pending
     }
 }
 
@@ -103,37 +135,35 @@ impl Prober {
         }
     }
 
+    /// The endpoint's probe, started now on first use: probes run whether or not anyone polls
+    /// the result yet, so a domain may start all of its probes and then wait for them one by
+    /// one. Must be called inside the runtime.
+    pub fn request(&self, address: IpAddr, port: u16) -> PendingProbe {
+        let endpoint = SocketAddr::new(address, port);
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        done.get(endpoint, || {
+            let (sockets, options) = (Arc::clone(&self.sockets), self.options);
+            // A task of its own: the probe's state belongs to the one task that runs it, not
+            // to every record that waits for its result. Never closed: acquiring cannot fail.
+            let task = tokio::spawn(async move {
+                let _socket = sockets.acquire_owned().await.ok();
+                probe_endpoint(endpoint, options).await
+            });
+            // A probe that panicked panics in whoever waits for it too; it is never cancelled
+            // (the runtime outlives the scan).
+            let joined = async move {
+                Arc::new(
+                    task.await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+                )
+            };
+            PendingProbe(joined.boxed().shared())
+        })
+    }
+
     /// The endpoint's observation, probed on first use, under `target`'s name.
     pub async fn probe(&self, target: &DnsName, address: IpAddr, port: u16) -> ProbeObservation {
-        let endpoint = SocketAddr::new(address, port);
-        let cell = self
-            .done
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(endpoint);
-        // A task of its own: probes run on every worker thread (the domains' futures all share
-        // the scan's one task), and the probe's state is allocated only by the one that runs
-        // it, not carried by every record that waits for its result.
-        let shared = cell
-            .get_or_init(|| async {
-                // The socket first, then the task: a probe that waits for a socket costs no
-                // task. Never closed: acquiring cannot fail.
-                let socket = Arc::clone(&self.sockets).acquire_owned().await.ok();
-                let (options, target) = (self.options, target.clone());
-                let task = tokio::spawn(async move {
-                    let _socket = socket;
-                    probe(&target, address, port, options).await
-                });
-                // A probe that panicked panics here too; it is never cancelled (the runtime
-                // outlives the scan).
-                task.await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-            })
-            .await;
-        ProbeObservation {
-            target: target.clone(),
-            ..shared.clone()
-        }
+        self.request(address, port).await.named(target)
     }
 
     /// How many distinct endpoints have been probed.
@@ -163,6 +193,41 @@ pub fn socket_budget(concurrency: usize) -> usize {
     limit.clamp(64, 32_768).max(concurrency)
 }
 
+/// What a probe found at an endpoint: a [`ProbeObservation`] without the name a record gave
+/// the address.
+#[derive(Debug, Clone)]
+pub struct EndpointProbe {
+    pub address: IpAddr,
+    pub port: u16,
+    pub outcome: ProbeOutcome,
+    pub duration_ms: f64,
+    pub connect_ms: Option<f64>,
+    pub detail: String,
+    pub transfer_syntax: Option<String>,
+    pub emulator_evidence: Vec<EmulatorEvidence>,
+}
+
+impl EndpointProbe {
+    /// The observation of a record whose target is `target`.
+    pub fn named(&self, target: &DnsName) -> ProbeObservation {
+        ProbeObservation {
+            target: target.clone(),
+            address: self.address,
+            port: self.port,
+            outcome: self.outcome,
+            duration_ms: self.duration_ms,
+            connect_ms: self.connect_ms,
+            detail: self.detail.clone(),
+            transfer_syntax: self.transfer_syntax.clone(),
+            accepts_any_interface: self
+                .emulator_evidence
+                .iter()
+                .any(|e| e.tell == EmulatorTell::AcceptsAnyInterface),
+            emulator_evidence: self.emulator_evidence.clone(),
+        }
+    }
+}
+
 /// Probes `address:port` and records what happened (with the emulator binds when asked for).
 /// Never fails: every outcome is an observation.
 pub async fn probe(
@@ -171,29 +236,36 @@ pub async fn probe(
     port: u16,
     options: ProbeOptions,
 ) -> ProbeObservation {
+    probe_endpoint(SocketAddr::new(address, port), options)
+        .await
+        .named(target)
+}
+
+/// [`probe`] without a name.
+pub async fn probe_endpoint(endpoint: SocketAddr, options: ProbeOptions) -> EndpointProbe {
     let started = Instant::now();
-    let endpoint = SocketAddr::new(address, port);
-    let (result, evidence) = if options.check_emulator {
-        Box::pin(bind_with_tells(endpoint, options.timeout)).await
-    } else {
-        let budget = Budget::new(options.timeout);
-        (
-            bind_once(endpoint, &BINDS.standard, budget).await,
+    let budget = Budget::new(options.timeout);
+    // The connect alone is not boxed: it is all a blackholed host ever gets, and a scan of
+    // thousands of dead hosts holds thousands of these for the whole timeout. What follows a
+    // connect is.
+    let (result, evidence) = match connect(endpoint, budget).await {
+        Err(failed) => (failed, Vec::new()),
+        Ok(connected) if options.check_emulator => {
+            Box::pin(bind_with_tells(endpoint, connected, budget)).await
+        }
+        Ok(connected) => (
+            Box::pin(exchange(connected, &BINDS.standard, budget)).await,
             Vec::new(),
-        )
+        ),
     };
-    ProbeObservation {
-        target: target.clone(),
-        address,
-        port,
+    EndpointProbe {
+        address: endpoint.ip(),
+        port: endpoint.port(),
         outcome: result.outcome,
         duration_ms: millis(started.elapsed()),
         connect_ms: result.connect.map(millis),
         detail: result.detail,
         transfer_syntax: result.transfer_syntax,
-        accepts_any_interface: evidence
-            .iter()
-            .any(|e| e.tell == EmulatorTell::AcceptsAnyInterface),
         emulator_evidence: evidence,
     }
 }
@@ -207,12 +279,13 @@ pub async fn probe(
 /// that a server that ignores it still has time to answer the ordinary bind.
 async fn bind_with_tells(
     endpoint: SocketAddr,
-    timeout: Duration,
+    connected: Connected,
+    budget: Budget,
 ) -> (BindResult, Vec<EmulatorEvidence>) {
-    let budget = Budget::new(timeout);
+    let timeout = budget.timeout;
     let full = &BINDS.tells;
-    let first = bind_once(
-        endpoint,
+    let first = exchange(
+        connected,
         full,
         Budget {
             reply_within: Some(timeout / 2),
@@ -220,9 +293,6 @@ async fn bind_with_tells(
         },
     )
     .await;
-    if first.connect.is_none() {
-        return (first, Vec::new());
-    }
     if let Some(ack) = &first.ack
         && let Some(kms) = ordinary_answer(&full.bind, ack, first.connect)
     {
@@ -503,25 +573,56 @@ async fn bind_once(
     prepared: &'static Prepared,
     budget: Budget,
 ) -> BindResult {
-    let bind = &prepared.bind;
+    match connect(endpoint, budget).await {
+        Ok(connected) => exchange(connected, prepared, budget).await,
+        Err(failed) => failed,
+    }
+}
+
+/// An established connection and how long it took.
+struct Connected {
+    stream: TcpStream,
+    took: Duration,
+}
+
+/// The TCP connect, within the budget; a failure is the probe's result.
+async fn connect(endpoint: SocketAddr, budget: Budget) -> Result<Connected, BindResult> {
     let started = Instant::now();
-    let timeout = budget.timeout;
-    let deadline = budget.deadline.into();
-    let mut stream = match timeout_at(deadline, TcpStream::connect(endpoint)).await {
-        Err(_) => {
-            return BindResult::new(
-                ProbeOutcome::ConnectTimeout,
-                None,
-                format!("TCP connect timed out after {timeout:?} (host down or port filtered)"),
-            );
-        }
-        Ok(Err(e)) => return connect_error(&e),
-        Ok(Ok(stream)) => stream,
+    let socket = match endpoint {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
     };
-    let connect = Some(started.elapsed());
-    let deadline = budget.reply_within.map_or(deadline, |wait| {
-        deadline.min((Instant::now() + wait).into())
+    let socket = match socket {
+        Ok(socket) => socket,
+        Err(e) => return Err(connect_error(&e)),
+    };
+    match timeout_at(budget.deadline.into(), socket.connect(endpoint)).await {
+        Err(_) => Err(BindResult::new(
+            ProbeOutcome::ConnectTimeout,
+            None,
+            format!(
+                "TCP connect timed out after {:?} (host down or port filtered)",
+                budget.timeout
+            ),
+        )),
+        Ok(Err(e)) => Err(connect_error(&e)),
+        Ok(Ok(stream)) => Ok(Connected {
+            stream,
+            took: started.elapsed(),
+        }),
+    }
+}
+
+/// The bind on an established connection, and its reply.
+async fn exchange(connected: Connected, prepared: &'static Prepared, budget: Budget) -> BindResult {
+    let bind = &prepared.bind;
+    let timeout = budget.timeout;
+    let Connected { mut stream, took } = connected;
+    let connect = Some(took);
+    let deadline = budget.reply_within.map_or(budget.deadline, |wait| {
+        budget.deadline.min(Instant::now() + wait)
     });
+    let deadline = tokio::time::Instant::from(deadline);
     // No TCP_NODELAY: the bind is one write on an idle connection, which Nagle never holds.
     let bind_bytes = &prepared.bytes;
     match timeout_at(deadline, stream.write_all(bind_bytes)).await {
@@ -753,9 +854,8 @@ fn printable(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn finished(endpoint: SocketAddr) -> ProbeObservation {
-        ProbeObservation {
-            target: DnsName::parse("a.test.").unwrap(),
+    fn finished(endpoint: SocketAddr) -> EndpointProbe {
+        EndpointProbe {
             address: endpoint.ip(),
             port: endpoint.port(),
             outcome: ProbeOutcome::Refused,
@@ -763,7 +863,6 @@ mod tests {
             connect_ms: None,
             detail: String::new(),
             transfer_syntax: None,
-            accepts_any_interface: false,
             emulator_evidence: Vec::new(),
         }
     }
@@ -775,26 +874,31 @@ mod tests {
     #[test]
     fn the_oldest_finished_results_are_forgotten_and_running_ones_kept() {
         let mut remembered = Remembered::default();
+        let never = || PendingProbe(futures_util::future::pending().boxed().shared());
+        let done = |n: usize| {
+            let probe = Arc::new(finished(endpoint(n)));
+            let pending = PendingProbe(futures_util::future::ready(probe).boxed().shared());
+            assert!(pending.clone().now_or_never().is_some());
+            pending
+        };
         // The first endpoint's probe is still running; every other one has finished.
-        let running = remembered.get(endpoint(0));
+        let running = remembered.get(endpoint(0), never);
         for n in 1..REMEMBERED + 10 {
-            remembered
-                .get(endpoint(n))
-                .set(finished(endpoint(n)))
-                .unwrap();
+            remembered.get(endpoint(n), || done(n));
         }
         assert_eq!(remembered.results.len(), REMEMBERED);
         assert_eq!(remembered.probed, REMEMBERED + 10);
-        // Asked again, a remembered endpoint is the same cell: probed once.
-        assert!(Arc::ptr_eq(&remembered.get(endpoint(0)), &running));
-        let newest = remembered.get(endpoint(REMEMBERED + 9));
+        // Asked again, a remembered endpoint is the same probe: probed once.
+        let again = remembered.get(endpoint(0), || panic!("probed twice"));
+        assert!(again.0.ptr_eq(&running.0));
+        let newest = remembered.get(endpoint(REMEMBERED + 9), || panic!("probed twice"));
         assert_eq!(
-            newest.get().map(|o| o.address),
+            newest.0.peek().map(|o| o.address),
             Some(endpoint(REMEMBERED + 9).ip())
         );
         assert_eq!(remembered.probed, REMEMBERED + 10);
         // The oldest finished ones were forgotten: met again, they are new (probed again).
-        assert!(remembered.get(endpoint(1)).get().is_none());
+        assert!(!remembered.get(endpoint(1), never).finished());
         assert_eq!(remembered.probed, REMEMBERED + 11);
         assert!(remembered.results.len() <= REMEMBERED);
     }

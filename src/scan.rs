@@ -19,7 +19,7 @@ use crate::model::{
     DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
 };
 use crate::name::DnsName;
-use crate::probe::{self, ProbeOptions, Prober};
+use crate::probe::{self, PendingProbe, ProbeOptions, Prober};
 
 /// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
 /// (and makes it incomplete, exit code 3).
@@ -130,10 +130,7 @@ pub async fn run_into<K: DomainSink>(
             async move {
                 let observation =
                     scan_domain(d, asker, resolvers, prober, settings, dns_phase).await;
-                // Classified on a worker thread: this one asks DNS for every domain.
-                let classified = tokio::spawn(async move { classify_domain(observation, &policy) })
-                    .await
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+                let classified = classify_domain(observation, &policy);
                 if let Some(tick) = progress {
                     tick();
                 }
@@ -533,22 +530,32 @@ async fn resolve_targets(
 /// Probes every address of every (target, port) of the domain; the prober probes each endpoint
 /// once per scan.
 async fn probe_endpoints(prober: &Prober, observation: &mut DomainObservation) {
-    let mut seen = std::collections::HashSet::new();
-    let mut endpoints = Vec::new();
-    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
-        let Some(target) = observation.target(&record.target) else {
-            continue;
-        };
-        for address in &target.addresses {
-            if seen.insert((&record.target, *address, record.port)) {
-                endpoints.push((record.target.clone(), *address, record.port));
+    // Every probe starts now, so waiting for them one by one costs no time; a domain waiting
+    // for a dead host holds a handle per endpoint (its target by index), nothing more.
+    let mut pending: Vec<(usize, PendingProbe)> = Vec::new();
+    {
+        let mut seen = std::collections::HashSet::new();
+        for record in observation.records.iter().filter(|r| !r.is_root_target()) {
+            let Some(index) = observation
+                .targets
+                .iter()
+                .position(|t| t.target == record.target)
+            else {
+                continue;
+            };
+            for address in &observation.targets[index].addresses {
+                if seen.insert((index, *address, record.port)) {
+                    pending.push((index, prober.request(*address, record.port)));
+                }
             }
         }
     }
-    observation.probes = join_all(
-        endpoints
-            .iter()
-            .map(|(target, address, port)| prober.probe(target, *address, *port)),
-    )
-    .await;
+    for (_, probe) in &pending {
+        probe.clone().await;
+    }
+    let mut probes = Vec::with_capacity(pending.len());
+    for (index, probe) in pending {
+        probes.push(probe.await.named(&observation.targets[index].target));
+    }
+    observation.probes = probes;
 }

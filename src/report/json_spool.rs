@@ -26,7 +26,7 @@ struct Rendered {
 impl Rendered {
     fn new() -> io::Result<Self> {
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 20, anonymous_file()?),
+            out: BufWriter::with_capacity(1 << 17, anonymous_file()?),
             count: 0,
         })
     }

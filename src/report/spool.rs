@@ -49,7 +49,7 @@ impl Spool {
     /// so nothing is left behind however the run ends.
     pub fn new() -> io::Result<Self> {
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 20, anonymous_file()?),
+            out: BufWriter::with_capacity(1 << 17, anonymous_file()?),
             domains: 0,
         })
     }

@@ -196,16 +196,26 @@ const RECORD_STATUSES: [FindingCode; 6] = [
 /// One verdict per record of `obs`, from this domain's `findings`: where a record's status
 /// and whether the evidence is certain are decided, for everything downstream.
 pub(crate) fn verdicts(obs: &DomainObservation, findings: &[Finding]) -> Vec<RecordVerdict> {
+    // Each finding's target read once, not once per record and status.
+    let targets: Vec<Option<DnsName>> = findings
+        .iter()
+        .map(|f| f.target.as_deref().and_then(DnsName::parse_fqdn))
+        .collect();
     obs.records
         .iter()
         .map(|record| {
-            let about = |f: &&Finding| {
-                f.target.as_deref().and_then(DnsName::parse_fqdn).as_ref() == Some(&record.target)
-                    && f.port.is_none_or(|p| p == record.port)
-            };
+            let about: Vec<&Finding> = findings
+                .iter()
+                .zip(&targets)
+                .filter(|(f, target)| {
+                    target.as_ref() == Some(&record.target)
+                        && f.port.is_none_or(|p| p == record.port)
+                })
+                .map(|(f, _)| f)
+                .collect();
             let decided = RECORD_STATUSES
                 .iter()
-                .find_map(|code| findings.iter().filter(about).find(|f| f.code == *code));
+                .find_map(|code| about.iter().copied().find(|f| f.code == *code));
             let status = decided.map_or(FindingCode::Healthy, |f| f.code);
             let uncertain_because = match status {
                 FindingCode::NoAddress => obs

@@ -484,7 +484,7 @@ impl Asker {
             addresses: Vec::new(),
             resolution_error: None,
         };
-        let mut name = target.name().clone();
+        let mut name = target.to_name();
         let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
         let from_additional = addresses_in(additional.iter().copied(), &name);
         if !from_additional.is_empty() {

@@ -5,116 +5,56 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use hickory_proto::rr::Name;
 use serde::{Deserialize, Serialize};
 
 use crate::dns::{parse_presentation, presentation};
 
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DnsName(Name);
+/// Holds the name's presentation form (as [`presentation`] writes it), shared: a name is
+/// compared, hashed and written far more often than it is sent, a scan clones each target
+/// name into its records, targets, probes and verdicts, and a clone costs a reference count.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DnsName(Arc<str>);
 
 impl DnsName {
     pub fn new(name: Name) -> Self {
-        Self(name)
+        Self(presentation(&name).into())
     }
 
     /// Reads a name in presentation form (`\DDD` and `\X` escapes); `None` when it is not one.
     pub fn parse(text: &str) -> Option<Self> {
-        parse_presentation(text).map(Self)
+        parse_presentation(text).map(Self::new)
     }
 
     /// Reads a host name as fully qualified, with or without its final dot.
     pub fn parse_fqdn(text: &str) -> Option<Self> {
         let mut name = parse_presentation(text)?;
         name.set_fqdn(true);
-        Some(Self(name))
+        Some(Self::new(name))
     }
 
-    pub fn name(&self) -> &Name {
-        &self.0
+    /// The name as hickory sends it.
+    pub fn to_name(&self) -> Name {
+        parse_presentation(&self.0).expect("a DnsName holds presentation text it wrote itself")
     }
 
     /// `.`: "no service here" as an SRV target (RFC 2782).
     pub fn is_root(&self) -> bool {
-        self.0.is_root()
+        &*self.0 == "."
     }
 
     /// The bytes every comparison uses: the presentation form, lower-cased.
     fn folded(&self) -> impl Iterator<Item = u8> + '_ {
-        FoldedPresentation::new(&self.0)
-    }
-}
-
-/// The presentation form's bytes, ASCII-lower-cased, without building the string: comparing
-/// and hashing names is on the scan's hot paths.
-struct FoldedPresentation<'a> {
-    labels: Vec<&'a [u8]>,
-    label: usize,
-    byte: usize,
-    pending: [u8; 4],
-    pending_len: usize,
-    pending_at: usize,
-    fqdn: bool,
-}
-
-impl<'a> FoldedPresentation<'a> {
-    fn new(name: &'a Name) -> Self {
-        Self {
-            labels: name.iter().collect(),
-            label: 0,
-            byte: 0,
-            pending: [0; 4],
-            pending_len: 0,
-            pending_at: 0,
-            fqdn: name.is_fqdn() || name.is_root(),
-        }
-    }
-}
-
-impl Iterator for FoldedPresentation<'_> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        if self.pending_at < self.pending_len {
-            self.pending_at += 1;
-            return Some(self.pending[self.pending_at - 1]);
-        }
-        if self.labels.is_empty() && self.label == 0 {
-            // The root: ".".
-            self.label = 1;
-            return self.fqdn.then_some(b'.');
-        }
-        let label = *self.labels.get(self.label)?;
-        if self.byte == label.len() {
-            self.label += 1;
-            self.byte = 0;
-            let last = self.label == self.labels.len();
-            return (!last || self.fqdn).then_some(b'.');
-        }
-        let b = label[self.byte];
-        self.byte += 1;
-        let escape = |s: &mut Self, bytes: &[u8]| {
-            s.pending[..bytes.len()].copy_from_slice(bytes);
-            s.pending_len = bytes.len();
-            s.pending_at = 1;
-            bytes[0]
-        };
-        Some(match b {
-            b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => escape(self, &[b'\\', b]),
-            0x21..=0x7e => b.to_ascii_lowercase(),
-            _ => escape(
-                self,
-                &[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10],
-            ),
-        })
+        self.0.bytes().map(|b| b.to_ascii_lowercase())
     }
 }
 
 impl PartialEq for DnsName {
     fn eq(&self, other: &Self) -> bool {
-        self.folded().eq(other.folded())
+        self.0.eq_ignore_ascii_case(&other.0)
     }
 }
 
@@ -143,7 +83,13 @@ impl Hash for DnsName {
 
 impl fmt::Display for DnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&presentation(&self.0))
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for DnsName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
     }
 }
 
@@ -155,7 +101,7 @@ impl fmt::Debug for DnsName {
 
 impl From<Name> for DnsName {
     fn from(name: Name) -> Self {
-        Self(name)
+        Self::new(name)
     }
 }
 
@@ -177,7 +123,7 @@ impl TryFrom<String> for DnsName {
 
 impl From<DnsName> for String {
     fn from(name: DnsName) -> Self {
-        presentation(&name.0)
+        name.0.to_string()
     }
 }
 

@@ -248,16 +248,8 @@ pub async fn probe_endpoint(endpoint: SocketAddr, options: ProbeOptions) -> Endp
     // The connect alone is not boxed: it is all a blackholed host ever gets, and a scan of
     // thousands of dead hosts holds thousands of these for the whole timeout. What follows a
     // connect is.
-    let (result, evidence) = match connect(endpoint, budget).await {
-        Err(failed) => (failed, Vec::new()),
-        Ok(connected) if options.check_emulator => {
-            Box::pin(bind_with_tells(endpoint, connected, budget)).await
-        }
-        Ok(connected) => (
-            Box::pin(exchange(connected, &BINDS.standard, budget)).await,
-            Vec::new(),
-        ),
-    };
+    let connected = connect(endpoint, budget).await;
+    let (result, evidence) = after_connect(endpoint, connected, budget, options).await;
     EndpointProbe {
         address: endpoint.ip(),
         port: endpoint.port(),
@@ -576,6 +568,29 @@ async fn bind_once(
     match connect(endpoint, budget).await {
         Ok(connected) => exchange(connected, prepared, budget).await,
         Err(failed) => failed,
+    }
+}
+
+/// The binds on an established connection, boxed (made outside the caller's `async`, which
+/// would otherwise reserve room for the unboxed future too).
+fn after_connect(
+    endpoint: SocketAddr,
+    connected: Result<Connected, BindResult>,
+    budget: Budget,
+    options: ProbeOptions,
+) -> BoxFuture<'static, (BindResult, Vec<EmulatorEvidence>)> {
+    let connected = match connected {
+        Ok(connected) => connected,
+        Err(failed) => return futures_util::future::ready((failed, Vec::new())).boxed(),
+    };
+    if options.check_emulator {
+        bind_with_tells(endpoint, connected, budget).boxed()
+    } else {
+        async move {
+            let result = exchange(connected, &BINDS.standard, budget).await;
+            (result, Vec::new())
+        }
+        .boxed()
     }
 }
 

@@ -16,7 +16,8 @@ use crate::classify::classify;
 use crate::config::{DomainSettings, ScanSettings};
 use crate::discover::{self, Asker};
 use crate::model::{
-    DomainObservation, DomainReport, Finding, Report, Severity, SrvRecord, normalize_name,
+    DomainObservation, DomainReport, Finding, ProbeObservation, Report, Severity, SrvRecord,
+    normalize_name,
 };
 use crate::name::DnsName;
 use crate::probe::{self, PendingProbe, ProbeOptions, Prober};
@@ -130,7 +131,7 @@ pub async fn run_into<K: DomainSink>(
             async move {
                 let observation =
                     scan_domain(d, asker, resolvers, prober, settings, dns_phase).await;
-                let classified = classify_domain(observation, &policy);
+                let classified = classify_domain(*observation, &policy);
                 if let Some(tick) = progress {
                     tick();
                 }
@@ -320,18 +321,28 @@ async fn scan_domain(
     prober: &Prober,
     settings: &ScanSettings,
     dns_phase: &Semaphore,
-) -> DomainObservation {
-    // Boxed: the DNS phase's state (messages, nested queries, some KB) is freed before probing,
-    // so a domain that waits two seconds for a blackholed host holds only its observation; and
-    // made only when the domain may start asking, so the domains that wait for their turn at
-    // the servers' windows hold nothing yet. Never closed: acquiring cannot fail.
-    let mut observation = {
+) -> Box<DomainObservation> {
+    // Boxed: the DNS phase's state (messages, nested queries, some KB) is freed before the
+    // domain waits for its probes; and made only when the domain may start asking, so the
+    // domains that wait for their turn at the servers' windows hold nothing yet. Never
+    // closed: acquiring cannot fail.
+    let (mut observation, probes) = {
         let _turn = dns_phase.acquire().await.ok();
-        Box::pin(domain_dns(domain, asker, resolvers, settings)).await
+        Box::pin(async {
+            let observation = Box::new(domain_dns(domain, asker, resolvers, settings).await);
+            let probes = if observation.discovery_error.is_none() && !observation.servers.is_empty()
+            {
+                start_probes(prober, &observation)
+            } else {
+                Vec::new()
+            };
+            (observation, probes)
+        })
+        .await
     };
-    if observation.discovery_error.is_none() && !observation.servers.is_empty() {
-        probe_endpoints(prober, &mut observation).await;
-    }
+    // A domain waiting two seconds for a blackholed host holds its observation and a handle
+    // per endpoint, nothing more.
+    observation.probes = wait_for_probes(probes, &observation.targets).await;
     observation
 }
 
@@ -527,35 +538,40 @@ async fn resolve_targets(
     observation.targets = targets;
 }
 
-/// Probes every address of every (target, port) of the domain; the prober probes each endpoint
-/// once per scan.
-async fn probe_endpoints(prober: &Prober, observation: &mut DomainObservation) {
-    // Every probe starts now, so waiting for them one by one costs no time; a domain waiting
-    // for a dead host holds a handle per endpoint (its target by index), nothing more.
-    let mut pending: Vec<(usize, PendingProbe)> = Vec::new();
-    {
-        let mut seen = std::collections::HashSet::new();
-        for record in observation.records.iter().filter(|r| !r.is_root_target()) {
-            let Some(index) = observation
-                .targets
-                .iter()
-                .position(|t| t.target == record.target)
-            else {
-                continue;
-            };
-            for address in &observation.targets[index].addresses {
-                if seen.insert((index, *address, record.port)) {
-                    pending.push((index, prober.request(*address, record.port)));
-                }
+/// Starts a probe of every address of every (target, port) of the domain (the prober probes
+/// each endpoint once per scan); each comes with its target's index.
+fn start_probes(prober: &Prober, observation: &DomainObservation) -> Vec<(usize, PendingProbe)> {
+    let mut probes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
+        let Some(index) = observation
+            .targets
+            .iter()
+            .position(|t| t.target == record.target)
+        else {
+            continue;
+        };
+        for address in &observation.targets[index].addresses {
+            if seen.insert((index, *address, record.port)) {
+                probes.push((index, prober.request(*address, record.port)));
             }
         }
     }
-    for (_, probe) in &pending {
+    probes
+}
+
+/// The probes' observations, in the order they were started: they all run already, so waiting
+/// for them one by one costs no time.
+async fn wait_for_probes(
+    probes: Vec<(usize, PendingProbe)>,
+    targets: &[crate::model::TargetObservation],
+) -> Vec<ProbeObservation> {
+    for (_, probe) in &probes {
         probe.clone().await;
     }
-    let mut probes = Vec::with_capacity(pending.len());
-    for (index, probe) in pending {
-        probes.push(probe.await.named(&observation.targets[index].target));
+    let mut observations = Vec::with_capacity(probes.len());
+    for (index, probe) in probes {
+        observations.push(probe.await.named(&targets[index].target));
     }
-    observation.probes = probes;
+    observations
 }

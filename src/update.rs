@@ -303,7 +303,7 @@ fn srv_record(
     class: DNSClass,
     ttl: u32,
 ) -> Result<Record, UpdateError> {
-    let target = record.target.name().clone();
+    let target = record.target.to_name();
     let mut rr = Record::from_rdata(
         owner.clone(),
         ttl,

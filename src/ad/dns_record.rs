@@ -284,7 +284,7 @@ mod tests {
         let RecordData::Srv { target, .. } = parsed.data else {
             panic!("{parsed:?}")
         };
-        assert_eq!(target.name().num_labels(), 2);
+        assert_eq!(target.to_name().num_labels(), 2);
         assert_eq!(target.to_string(), "a\\.b\\000.test.");
     }
 

@@ -97,7 +97,7 @@ pub fn undo_block(
     owner: &Name,
     record: &SrvRecord,
 ) -> Result<String, UndoProblem> {
-    let target = record.target.name();
+    let target = record.target.to_name();
     Ok(format!(
         "server {} {}\nzone {}\nupdate add {} {} IN SRV {} {} {} {}\nsend\n",
         server.ip(),
@@ -108,7 +108,7 @@ pub fn undo_block(
         record.priority,
         record.weight,
         record.port,
-        undo_name(target)
+        undo_name(&target)
     ))
 }
 
@@ -407,8 +407,8 @@ mod tests {
         let entries = parse_undo(&text, "undo.txt").unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(
-            entries[0].record.target.name().to_string(),
-            record.target.name().to_string(),
+            entries[0].record.target.to_name().to_string(),
+            record.target.to_name().to_string(),
             "the same name, whatever its escapes"
         );
         assert_eq!(entries[0].record.target, record.target);

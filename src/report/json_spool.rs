@@ -31,23 +31,14 @@ impl Rendered {
         })
     }
 
-    /// Appends `value` as the array's next element, indented to its depth. JSON strings hold
-    /// no raw line breaks, so every line break of the encoding is one between lines.
+    /// Appends `value` as the array's next element, indented to its depth, straight into the
+    /// file's buffer.
     fn push(&mut self, value: &impl Serialize) -> io::Result<()> {
-        let text = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
         if self.count > 0 {
             self.out.write_all(b",\n")?;
         }
         self.out.write_all(ELEMENT_INDENT)?;
-        let mut lines = text.split(|b| *b == b'\n');
-        if let Some(first) = lines.next() {
-            self.out.write_all(first)?;
-        }
-        for line in lines {
-            self.out.write_all(b"\n")?;
-            self.out.write_all(ELEMENT_INDENT)?;
-            self.out.write_all(line)?;
-        }
+        serde_json::to_writer_pretty(Indented(&mut self.out), value).map_err(io::Error::other)?;
         self.count += 1;
         Ok(())
     }
@@ -56,6 +47,31 @@ impl Rendered {
         let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
         Ok((file, self.count))
+    }
+}
+
+/// Writes through, indenting every line after the first by [`ELEMENT_INDENT`]: JSON strings
+/// hold no raw line breaks, so every line break the encoder writes is one between lines.
+struct Indented<'w, W>(&'w mut W);
+
+impl<W: Write> Write for Indented<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+            self.0.write_all(&buf[..=at])?;
+            self.0.write_all(ELEMENT_INDENT)?;
+            buf = &buf[at + 1..];
+        }
+        self.0.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // The spool flushes its file once, at the end.
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@ pub mod kdc;
 pub mod knot;
 pub mod listeners;
 pub mod named;
+pub mod netns;
 pub mod pdns;
 pub mod samba;
 pub mod slapd;

@@ -4,13 +4,13 @@
 //! internal DNS serves an AD zone that accepts secure (GSS-TSIG) updates only, signs replies
 //! the way Windows does, and issues PAC-sized Kerberos tickets.
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::named::die_with_parent;
+pub use crate::netns::{bind_in_netns, remove_netns_when_gone};
 
 /// The DC's address inside its namespace.
 pub const DC_ADDRESS: &str = "127.0.0.2";
@@ -37,7 +37,7 @@ impl Drop for SambaDc {
     }
 }
 
-fn run(command: &mut Command) -> Result<String, String> {
+pub(crate) fn run(command: &mut Command) -> Result<String, String> {
     let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -59,14 +59,7 @@ impl SambaDc {
         domain: &str,
         admin_password: &str,
     ) -> Result<Self, String> {
-        remove_stale_namespaces(netns);
-        let _ = Command::new("ip")
-            .args(["netns", "del", netns])
-            .stderr(Stdio::null())
-            .status();
-        run(Command::new("ip").args(["netns", "add", netns]))?;
-        remove_netns_when_gone(netns, std::process::id());
-        run(Command::new("ip").args(["netns", "exec", netns, "ip", "link", "set", "lo", "up"]))?;
+        crate::netns::create(netns)?;
         run(Command::new("ip").args([
             "netns",
             "exec",
@@ -242,69 +235,4 @@ impl SambaDc {
     pub fn dns_address(&self) -> SocketAddr {
         SocketAddr::new(DC_ADDRESS.parse().expect("valid"), 53)
     }
-}
-
-/// Test harnesses keep the DC in a static that is never dropped, and a test process can die
-/// any way (panic, abort, a signal): a detached watcher removes the namespace, its processes
-/// (samba) and its `/etc/netns` entry once process `pid` is gone, whatever way it went.
-pub fn remove_netns_when_gone(netns: &str, pid: u32) {
-    use std::os::unix::process::CommandExt;
-    let script = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
-ip netns pids "$2" 2>/dev/null | xargs -r kill -9 2>/dev/null
-ip netns del "$2" 2>/dev/null
-rm -rf "/etc/netns/$2""#;
-    let spawned = Command::new("sh")
-        .args(["-c", script, "vlmcs-audit-netns-reaper"])
-        .arg(pid.to_string())
-        .arg(netns)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn();
-    if let Err(e) = spawned {
-        eprintln!("lab: cannot start the namespace watcher for {netns}: {e}");
-    }
-}
-
-/// Test harnesses keep the DC in a static that is never dropped, so a namespace named
-/// `<prefix>-<pid>` can outlive its run: remove those whose process is gone.
-fn remove_stale_namespaces(netns: &str) {
-    let Some((prefix, _)) = netns.rsplit_once('-') else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir("/var/run/netns") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('-')) else {
-            continue;
-        };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
-        }
-    }
-}
-
-/// Binds a TCP listener inside network namespace `netns` (a socket keeps the namespace it was
-/// made in, so it can then be served from anywhere). Uses a short-lived thread that enters
-/// the namespace; the caller's threads never change namespace.
-#[cfg(target_os = "linux")]
-pub fn bind_in_netns(netns: &str, address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let path = Path::new("/var/run/netns").join(netns);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let ns = std::fs::File::open(&path)?;
-            // Only this short-lived thread changes network namespace.
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&ns),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )?;
-            std::net::TcpListener::bind(address)
-        })
-        .join()
-        .map_err(|_| io::Error::other("namespace thread panicked"))?
-    })
 }

@@ -146,8 +146,27 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<(B, K), String>>,
 {
+    serve_forever_in(None, start)
+}
+
+/// [`serve_forever`], inside network namespace `netns` when given: the bed's thread enters it
+/// before it starts its runtime, so the runtime's threads, sockets and servers are all in there.
+pub(crate) fn serve_forever_in<B, K, F, Fut>(netns: Option<String>, start: F) -> B
+where
+    B: Send + 'static,
+    K: 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(B, K), String>>,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        if let Some(netns) = &netns
+            && let Err(e) = vlmcs_lab::netns::enter(netns)
+        {
+            tx.send(Err(format!("entering namespace {netns}: {e}")))
+                .unwrap();
+            return;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -676,9 +676,10 @@ fn addresses_in<'a>(records: impl IntoIterator<Item = &'a Record>, name: &Name) 
         .collect()
 }
 
-/// Case-insensitive name comparison that also ignores whether either side is fully qualified.
+/// Case-insensitive name comparison that also ignores whether either side is fully qualified
+/// (ASCII case only, RFC 4343), without copying either name.
 fn same_name(a: &Name, b: &Name) -> bool {
-    a.to_lowercase().eq_ignore_root_case(&b.to_lowercase())
+    a.eq_ignore_root(b)
 }
 
 fn dedup(mut list: Vec<IpAddr>) -> Vec<IpAddr> {

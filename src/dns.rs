@@ -414,11 +414,13 @@ pub fn parse_presentation(text: &str) -> Option<Name> {
     if text == "." {
         return Some(Name::root());
     }
-    let fqdn = text.ends_with('.') && !text.ends_with("\\.");
     let mut labels: Vec<Vec<u8>> = vec![Vec::new()];
+    // Whether the text ends with a dot that is not escaped (`a\\.` ends with one, `a\.` not).
+    let mut fqdn = false;
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        fqdn = false;
         match bytes[i] {
             b'\\' => {
                 let digits = bytes
@@ -438,6 +440,7 @@ pub fn parse_presentation(text: &str) -> Option<Name> {
             }
             b'.' => {
                 labels.push(Vec::new());
+                fqdn = true;
                 i += 1;
             }
             byte => {
@@ -493,5 +496,47 @@ mod tests {
         assert_eq!(parse_presentation(".").unwrap(), Name::root());
         assert!(parse_presentation("a..b").is_none());
         assert!(parse_presentation("a\\999b").is_none());
+    }
+
+    /// Every name reads back from its presentation form, whatever bytes its labels hold: a label
+    /// that ends in a backslash (`a\\.`) is fully qualified, one that ends in a dot (`a\.`) is not.
+    #[test]
+    fn any_name_reads_back_from_its_presentation_form() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let special = [
+            b'\\', b'.', b'0', b'9', b' ', 0, 255, b'a', b'Z', b'$', b'"',
+        ];
+        for round in 0..5000 {
+            let labels: Vec<Vec<u8>> = (0..1 + next() % 4)
+                .map(|_| {
+                    (0..1 + next() % 6)
+                        .map(|_| {
+                            let r = next();
+                            if r % 2 == 0 {
+                                special[(r / 2 % special.len() as u64) as usize]
+                            } else {
+                                (r >> 8) as u8
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut name = Name::from_labels(labels).unwrap();
+            name.set_fqdn(round % 3 != 0);
+            let text = presentation(&name);
+            let back = parse_presentation(&text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(back, name, "{text}");
+            assert_eq!(back.is_fqdn(), name.is_fqdn(), "{text}");
+        }
+        let backslash = Name::from_labels(vec![b"a\\".to_vec()]).unwrap();
+        assert_eq!(presentation(&backslash), "a\\\\.");
+        assert_eq!(parse_presentation("a\\\\.").unwrap(), backslash);
+        assert!(!parse_presentation("a\\.").unwrap().is_fqdn());
     }
 }

@@ -26,11 +26,20 @@ impl DnsName {
 
     /// Reads a name in presentation form (`\DDD` and `\X` escapes); `None` when it is not one.
     pub fn parse(text: &str) -> Option<Self> {
+        if is_plain(text) {
+            return Some(Self(text.into()));
+        }
         parse_presentation(text).map(Self::new)
     }
 
     /// Reads a host name as fully qualified, with or without its final dot.
     pub fn parse_fqdn(text: &str) -> Option<Self> {
+        if is_plain(text) {
+            return Some(Self(match text.strip_suffix('.') {
+                Some(_) => text.into(),
+                None => format!("{text}.").into(),
+            }));
+        }
         let mut name = parse_presentation(text)?;
         name.set_fqdn(true);
         Some(Self::new(name))
@@ -38,7 +47,19 @@ impl DnsName {
 
     /// The name as hickory sends it.
     pub fn to_name(&self) -> Name {
-        parse_presentation(&self.0).expect("a DnsName holds presentation text it wrote itself")
+        let plain = is_plain(&self.0).then(|| {
+            let body = self.0.strip_suffix('.');
+            let mut name = Name::from_labels(body.unwrap_or(&self.0).split('.').map(str::as_bytes));
+            if let Ok(name) = &mut name {
+                name.set_fqdn(body.is_some());
+            }
+            name
+        });
+        match plain {
+            Some(Ok(name)) => name,
+            _ => parse_presentation(&self.0)
+                .expect("a DnsName holds presentation text it wrote itself"),
+        }
     }
 
     /// `.`: "no service here" as an SRV target (RFC 2782).
@@ -50,6 +71,22 @@ impl DnsName {
     fn folded(&self) -> impl Iterator<Item = u8> + '_ {
         self.0.bytes().map(|b| b.to_ascii_lowercase())
     }
+}
+
+/// Whether `text` is already the presentation form of the name it spells, with nothing to
+/// escape or check beyond its shape: labels of 1 to 63 letters, digits, hyphens and underscores,
+/// at most 253 bytes without a final dot (255 on the wire). Most names are; they skip the
+/// detour through hickory.
+fn is_plain(text: &str) -> bool {
+    let body = text.strip_suffix('.').unwrap_or(text);
+    !body.is_empty()
+        && body.len() <= 253
+        && body.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 impl PartialEq for DnsName {
@@ -175,6 +212,55 @@ mod tests {
         names.sort();
         let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
         assert_eq!(shown, [".", "a-b.x.", "A.x.", "b.x."]);
+    }
+
+    #[test]
+    fn plain_names_read_as_the_parser_reads_them() {
+        let long_label = "a".repeat(63);
+        let too_long_label = "a".repeat(64);
+        let long_name = format!(
+            "{}.{}.{}.{}",
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(63),
+            "e".repeat(61)
+        );
+        let too_long_name = format!("{long_name}x");
+        for text in [
+            "kms1.Corp.example.",
+            "kms1.corp.example",
+            "_vlmcs._tcp.x-y.",
+            "a",
+            "a.",
+            "1.2.3.4.",
+            long_label.as_str(),
+            too_long_label.as_str(),
+            long_name.as_str(),
+            too_long_name.as_str(),
+            "a..b",
+            ".a",
+            "..",
+            "a.b..",
+        ] {
+            let shown = |n: Option<DnsName>| n.map(|n| n.to_string());
+            let slow = crate::dns::parse_presentation(text).map(DnsName::new);
+            if let Some(name) = DnsName::parse(text) {
+                let back = name.to_name();
+                let read = crate::dns::parse_presentation(text).unwrap();
+                assert_eq!((&back, back.is_fqdn()), (&read, read.is_fqdn()), "{text}");
+            }
+            assert_eq!(shown(DnsName::parse(text)), shown(slow), "{text}");
+            let slow_fqdn = crate::dns::parse_presentation(text).map(|mut n| {
+                n.set_fqdn(true);
+                DnsName::new(n)
+            });
+            let fast_fqdn = DnsName::parse_fqdn(text);
+            if let Some(name) = &fast_fqdn {
+                assert_eq!(DnsName::new(name.to_name()).to_string(), name.to_string());
+            }
+            assert_eq!(shown(fast_fqdn), shown(slow_fqdn), "{text}");
+        }
+        assert!(is_plain(&long_name) && !is_plain(&too_long_name) && !is_plain(&too_long_label));
     }
 
     #[test]

@@ -38,7 +38,9 @@ impl Rendered {
             self.out.write_all(b",\n")?;
         }
         self.out.write_all(ELEMENT_INDENT)?;
-        serde_json::to_writer_pretty(Indented(&mut self.out), value).map_err(io::Error::other)?;
+        let mut encoder =
+            serde_json::Serializer::with_formatter(&mut self.out, ElementFormatter::new());
+        value.serialize(&mut encoder).map_err(io::Error::other)?;
         self.count += 1;
         Ok(())
     }
@@ -50,27 +52,93 @@ impl Rendered {
     }
 }
 
-/// Writes through, indenting every line after the first by [`ELEMENT_INDENT`]: JSON strings
-/// hold no raw line breaks, so every line break the encoder writes is one between lines.
-struct Indented<'w, W>(&'w mut W);
+/// serde_json's pretty layout (two spaces a level) for an element of an array that is itself
+/// a member of the document's top object: every line after the first indented by
+/// [`ELEMENT_INDENT`], written as it is encoded.
+struct ElementFormatter {
+    depth: usize,
+    has_value: bool,
+}
 
-impl<W: Write> Write for Indented<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
+impl ElementFormatter {
+    /// The array's elements are two levels down.
+    const BASE: usize = 2;
 
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while let Some(at) = buf.iter().position(|b| *b == b'\n') {
-            self.0.write_all(&buf[..=at])?;
-            self.0.write_all(ELEMENT_INDENT)?;
-            buf = &buf[at + 1..];
+    fn new() -> Self {
+        Self {
+            depth: Self::BASE,
+            has_value: false,
         }
-        self.0.write_all(buf)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        // The spool flushes its file once, at the end.
+    /// A line break and the indentation of `depth`, in one write for the depths JSON reports
+    /// reach.
+    fn line<W: ?Sized + Write>(&self, out: &mut W, depth: usize) -> io::Result<()> {
+        const LINE: &[u8; 33] = b"\n                                ";
+        match LINE.get(..1 + 2 * depth) {
+            Some(line) => out.write_all(line),
+            None => {
+                out.write_all(b"\n")?;
+                (0..depth).try_for_each(|_| out.write_all(b"  "))
+            }
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for ElementFormatter {
+    fn begin_array<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        out.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(out, self.depth)?;
+        }
+        out.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, out: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            out.write_all(b",")?;
+        }
+        self.line(out, self.depth)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _out: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        out.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.line(out, self.depth)?;
+        }
+        out.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, out: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            out.write_all(b",")?;
+        }
+        self.line(out, self.depth)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
+        out.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _out: &mut W) -> io::Result<()> {
+        self.has_value = true;
         Ok(())
     }
 }

@@ -389,7 +389,8 @@ pub(crate) fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
     if name.is_root() {
         return ".".into();
     }
-    let mut out = String::new();
+    // The wire length is the text's when nothing needs escaping.
+    let mut out = String::with_capacity(name.len());
     for label in name.iter() {
         for &byte in label {
             match byte {
@@ -398,7 +399,12 @@ pub(crate) fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
                     out.push('\\');
                     out.push(byte as char);
                 }
-                _ => out.push_str(&format!("\\{byte:03}")),
+                _ => {
+                    out.push('\\');
+                    for digit in [byte / 100, byte / 10 % 10, byte % 10] {
+                        out.push(char::from(b'0' + digit));
+                    }
+                }
             }
         }
         out.push('.');

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::named::{die_with_parent, free_port};
+use crate::run;
 
 /// A running KDC; killed when dropped.
 pub struct Kdc {
@@ -111,6 +112,7 @@ impl Kdc {
             "-q",
             query,
         ]))
+        .map(drop)
     }
 
     /// Adds a user principal with a password.
@@ -178,18 +180,6 @@ pub fn kinit_with(
     if !out.status.success() {
         return Err(format!(
             "kinit {principal} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ));
     }

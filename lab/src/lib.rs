@@ -24,6 +24,19 @@ use std::path::{Path, PathBuf};
 pub use listeners::{Behavior, Blackhole, StandIn};
 pub use named::{Named, Zone};
 
+/// Runs `command` to its end; its standard output, or what it printed when it failed.
+pub(crate) fn run(command: &mut std::process::Command) -> Result<String, String> {
+    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Where the lab's DNS servers listen.
 pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

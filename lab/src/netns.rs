@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::samba::run;
+use crate::run;
 
 /// Makes network namespace `netns` afresh (a leftover of that name is removed first), with its
 /// loopback up, to be removed when this process is gone.
@@ -18,8 +18,15 @@ pub fn create(netns: &str) -> Result<(), String> {
         .status();
     run(Command::new("ip").args(["netns", "add", netns]))?;
     remove_netns_when_gone(netns, std::process::id());
-    run(Command::new("ip").args(["netns", "exec", netns, "ip", "link", "set", "lo", "up"]))?;
+    run(command(netns, "ip").args(["link", "set", "lo", "up"]))?;
     Ok(())
+}
+
+/// A command that runs `program` inside network namespace `netns` (`ip netns exec`).
+pub fn command(netns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", netns]).arg(program);
+    command
 }
 
 /// Moves the calling thread (only it) into network namespace `netns`; threads and processes it

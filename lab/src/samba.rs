@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::named::die_with_parent;
-pub use crate::netns::{bind_in_netns, remove_netns_when_gone};
+use crate::{netns, run};
 
 /// The DC's address inside its namespace.
 pub const DC_ADDRESS: &str = "127.0.0.2";
@@ -37,18 +37,6 @@ impl Drop for SambaDc {
     }
 }
 
-pub(crate) fn run(command: &mut Command) -> Result<String, String> {
-    let out = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{command:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 impl SambaDc {
     /// Creates namespace `netns`, provisions domain `realm` (NetBIOS name `domain`) under `dir`
     /// with host `dc1`, starts `samba` and waits until its DNS answers.
@@ -59,18 +47,8 @@ impl SambaDc {
         domain: &str,
         admin_password: &str,
     ) -> Result<Self, String> {
-        crate::netns::create(netns)?;
-        run(Command::new("ip").args([
-            "netns",
-            "exec",
-            netns,
-            "ip",
-            "addr",
-            "add",
-            "127.0.0.2/8",
-            "dev",
-            "lo",
-        ]))?;
+        netns::create(netns)?;
+        run(netns::command(netns, "ip").args(["addr", "add", "127.0.0.2/8", "dev", "lo"]))?;
         let lower = realm.to_ascii_lowercase();
         let etc = Path::new("/etc/netns").join(netns);
         std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
@@ -97,16 +75,8 @@ impl SambaDc {
             "interfaces = lo".to_string(),
             "bind interfaces only = yes".to_string(),
         ];
-        let mut provision = Command::new("ip");
-        provision.args([
-            "netns",
-            "exec",
-            netns,
-            "samba-tool",
-            "domain",
-            "provision",
-            "--server-role=dc",
-        ]);
+        let mut provision = netns::command(netns, "samba-tool");
+        provision.args(["domain", "provision", "--server-role=dc"]);
         provision.args([
             "--dns-backend=SAMBA_INTERNAL",
             "--use-rfc2307",
@@ -153,10 +123,8 @@ impl SambaDc {
         .map_err(|e| e.to_string())?;
 
         let log = std::fs::File::create(dir.join("samba.out")).map_err(|e| e.to_string())?;
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", netns, "samba", "-i", "-M", "single", "-s"])
-            .arg(&conf_path);
+        let mut command = netns::command(netns, "samba");
+        command.args(["-i", "-M", "single", "-s"]).arg(&conf_path);
         die_with_parent(&mut command);
         let child = command
             .stdin(Stdio::null())
@@ -179,19 +147,9 @@ impl SambaDc {
     fn wait_for_dns(&self, zone: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let answer = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &self.netns,
-                    "dig",
-                    "+short",
-                    "+time=1",
-                    "+tries=1",
-                    "@127.0.0.2",
-                    zone,
-                    "SOA",
-                ])
+            let answer = self
+                .command("dig")
+                .args(["+short", "+time=1", "+tries=1", "@127.0.0.2", zone, "SOA"])
                 .output();
             if answer.is_ok_and(|o| !o.stdout.is_empty()) {
                 return Ok(());
@@ -208,8 +166,9 @@ impl SambaDc {
         let conf = self.dir.join("etc/smb.conf");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let result = run(Command::new("ip")
-                .args(["netns", "exec", &self.netns, "samba-tool", "dns"])
+            let result = run(self
+                .command("samba-tool")
+                .arg("dns")
                 .args(args)
                 .args(["-U", "Administrator"])
                 .arg(format!("--password={}", self.admin_password))
@@ -226,9 +185,7 @@ impl SambaDc {
 
     /// A command that runs `program` inside the namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.netns]).arg(program);
-        c
+        netns::command(&self.netns, program)
     }
 
     /// The DNS server's address, as seen inside the namespace.

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::named::Daemon;
@@ -41,9 +41,7 @@ impl Slapd {
         )
         .map_err(|e| format!("{}: {e}", conf.display()))?;
         let log = std::fs::File::create(dir.join("slapd.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(&binary)
+        let child = crate::netns::command(netns, &binary)
             // In the foreground (a debug level keeps it there), logging nothing but errors.
             .args(["-d", "0", "-h", &format!("ldap://{address}:389/"), "-f"])
             .arg(&conf)
@@ -55,7 +53,7 @@ impl Slapd {
         let mut daemon = Daemon(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let probe = crate::samba::bind_in_netns(netns, SocketAddr::new(address, 389));
+            let probe = crate::netns::bind_in_netns(netns, SocketAddr::new(address, 389));
             if probe.is_err_and(|e| e.kind() == std::io::ErrorKind::AddrInUse) {
                 // The port is taken: slapd listens.
                 return Ok(Self {

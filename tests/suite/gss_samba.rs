@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use crate::common::gss::{Outcome, apply_args};
 use vlmcs_lab::kdc::kinit_with;
-use vlmcs_lab::samba::{SambaDc, bind_in_netns};
+use vlmcs_lab::netns::bind_in_netns;
+use vlmcs_lab::samba::SambaDc;
 use vlmcs_lab::{Behavior, StandIn};
 
 const REALM: &str = "AD.TEST";
@@ -435,9 +436,7 @@ fn node_dn(name: &str) -> String {
 }
 
 fn in_netns(bed: &Bed, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", &bed.netns, program]);
-    c
+    vlmcs_lab::netns::command(&bed.netns, program)
 }
 
 fn dig(bed: &Bed, name: &str) -> Vec<String> {

@@ -513,7 +513,7 @@ fn a_test_namespace_is_removed_when_its_process_dies_however_it_dies() {
     std::fs::create_dir_all(&etc).unwrap();
     // The "test process": killed with SIGKILL, so nothing of its own runs on the way out.
     let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
-    vlmcs_lab::samba::remove_netns_when_gone(&netns, owner.id());
+    vlmcs_lab::netns::remove_netns_when_gone(&netns, owner.id());
     let ns_path = Path::new("/var/run/netns").join(&netns);
     std::thread::sleep(Duration::from_millis(1500));
     assert!(ns_path.exists(), "removed while its process lives");

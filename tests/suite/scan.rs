@@ -1740,11 +1740,7 @@ fn replies_dropped_by_the_kernel_are_resent_without_losing_domains() {
         Ok((named.address, named))
     });
     let config = many_domains_config(server, &domains);
-    let in_netns = |program: &str| {
-        let mut command = std::process::Command::new("ip");
-        command.args(["netns", "exec", &netns, program]);
-        command
-    };
+    let in_netns = |program: &str| vlmcs_lab::netns::command(&netns, program);
     let nft = |script: &str| {
         let output = common::run_with_input(in_netns("nft").args(["-f", "-"]), script.as_bytes());
         assert!(

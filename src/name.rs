@@ -47,19 +47,15 @@ impl DnsName {
 
     /// The name as hickory sends it.
     pub fn to_name(&self) -> Name {
-        let plain = is_plain(&self.0).then(|| {
+        if is_plain(&self.0) {
             let body = self.0.strip_suffix('.');
-            let mut name = Name::from_labels(body.unwrap_or(&self.0).split('.').map(str::as_bytes));
-            if let Ok(name) = &mut name {
+            let labels = body.unwrap_or(&self.0).split('.').map(str::as_bytes);
+            if let Ok(mut name) = Name::from_labels(labels) {
                 name.set_fqdn(body.is_some());
+                return name;
             }
-            name
-        });
-        match plain {
-            Some(Ok(name)) => name,
-            _ => parse_presentation(&self.0)
-                .expect("a DnsName holds presentation text it wrote itself"),
         }
+        parse_presentation(&self.0).expect("a DnsName holds presentation text it wrote itself")
     }
 
     /// `.`: "no service here" as an SRV target (RFC 2782).

@@ -571,8 +571,9 @@ async fn bind_once(
     }
 }
 
-/// The binds on an established connection, boxed (made outside the caller's `async`, which
-/// would otherwise reserve room for the unboxed future too).
+/// What follows the connect, boxed: the binds on an established connection, or a failed
+/// connect's result as it is. Made outside the caller's `async`, which would otherwise reserve
+/// room for the unboxed future (and, matching on the connect there, for its result) too.
 fn after_connect(
     endpoint: SocketAddr,
     connected: Result<Connected, BindResult>,

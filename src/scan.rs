@@ -342,7 +342,7 @@ async fn scan_domain(
     };
     // A domain waiting two seconds for a blackholed host holds its observation and a handle
     // per endpoint, nothing more.
-    observation.probes = wait_for_probes(probes, &observation.targets).await;
+    observation.probes = wait_for_probes(probes).await;
     observation
 }
 
@@ -539,21 +539,18 @@ async fn resolve_targets(
 }
 
 /// Starts a probe of every address of every (target, port) of the domain (the prober probes
-/// each endpoint once per scan); each comes with its target's index.
-fn start_probes(prober: &Prober, observation: &DomainObservation) -> Vec<(usize, PendingProbe)> {
+/// each endpoint once per scan), each under its target's name.
+fn start_probes(prober: &Prober, observation: &DomainObservation) -> Vec<(DnsName, PendingProbe)> {
     let mut probes = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for record in observation.records.iter().filter(|r| !r.is_root_target()) {
-        let Some(index) = observation
-            .targets
-            .iter()
-            .position(|t| t.target == record.target)
-        else {
+        let Some(target) = observation.target(&record.target) else {
             continue;
         };
-        for address in &observation.targets[index].addresses {
-            if seen.insert((index, *address, record.port)) {
-                probes.push((index, prober.request(*address, record.port)));
+        for address in &target.addresses {
+            if seen.insert((&record.target, *address, record.port)) {
+                let probe = prober.request(*address, record.port);
+                probes.push((record.target.clone(), probe));
             }
         }
     }
@@ -562,16 +559,13 @@ fn start_probes(prober: &Prober, observation: &DomainObservation) -> Vec<(usize,
 
 /// The probes' observations, in the order they were started: they all run already, so waiting
 /// for them one by one costs no time.
-async fn wait_for_probes(
-    probes: Vec<(usize, PendingProbe)>,
-    targets: &[crate::model::TargetObservation],
-) -> Vec<ProbeObservation> {
+async fn wait_for_probes(probes: Vec<(DnsName, PendingProbe)>) -> Vec<ProbeObservation> {
     for (_, probe) in &probes {
         probe.clone().await;
     }
     let mut observations = Vec::with_capacity(probes.len());
-    for (index, probe) in probes {
-        observations.push(probe.await.named(&targets[index].target));
+    for (target, probe) in probes {
+        observations.push(probe.await.named(&target));
     }
     observations
 }

@@ -54,7 +54,9 @@ impl Rendered {
 
 /// serde_json's pretty layout (two spaces a level) for an element of an array that is itself
 /// a member of the document's top object: every line after the first indented by
-/// [`ELEMENT_INDENT`], written as it is encoded.
+/// [`ELEMENT_INDENT`], written as it is encoded. Not serde_json's `PrettyFormatter` walked two
+/// levels down: that writes each level of indentation apart, 26 M more instructions per 1,000
+/// domains (a tenth of a scan's user-space work, callgrind).
 struct ElementFormatter {
     depth: usize,
     has_value: bool,

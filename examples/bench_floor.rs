@@ -10,6 +10,15 @@
 //!     cargo run --release --example bench_floor -- SERVER SRV-QUERIES-FILE TIMEOUT-MS
 //!
 //! Prints one line: `dns_end_ms answered probes kms refused timed_out other`.
+//!
+//! Below that floor, the machine's own limit for a lab of many endpoints: the connects alone (no
+//! DNS, no bind, the connection closed as soon as it opens), spread over THREADS threads of one
+//! runtime each. A scan cannot end before the last of its connects has started and waited out
+//! the timeout.
+//!
+//!     cargo run --release --example bench_floor -- --connects ENDPOINTS-FILE PORT TIMEOUT-MS THREADS
+//!
+//! Prints one line: `last_started_ms connects open refused timed_out other`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +43,10 @@ enum Outcome {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--connects") {
+        println!("{}", connects_alone());
+        return;
+    }
     let usage = "usage: bench_floor SERVER SRV-QUERIES-FILE TIMEOUT-MS";
     let mut args = std::env::args().skip(1);
     let server: SocketAddr = args.next().expect(usage).parse().expect(usage);
@@ -50,6 +63,79 @@ fn main() {
         .expect("a runtime");
     let line = runtime.block_on(floor(server, names, timeout));
     println!("{line}");
+}
+
+fn connects_alone() -> String {
+    let usage = "usage: bench_floor --connects ENDPOINTS-FILE PORT TIMEOUT-MS THREADS";
+    let mut args = std::env::args().skip(2);
+    let addresses = std::fs::read_to_string(args.next().expect(usage)).expect("the endpoints file");
+    let port: u16 = args.next().expect(usage).parse().expect(usage);
+    let timeout = Duration::from_millis(args.next().expect(usage).parse().expect(usage));
+    let threads: usize = args.next().expect(usage).parse().expect(usage);
+    let endpoints: Vec<SocketAddr> = addresses
+        .lines()
+        .map(|line| SocketAddr::new(line.trim().parse().expect("an address"), port))
+        .collect();
+    let started = Instant::now();
+    let shares: Vec<Vec<SocketAddr>> = endpoints
+        .chunks(endpoints.len().div_ceil(threads.max(1)).max(1))
+        .map(<[SocketAddr]>::to_vec)
+        .collect();
+    let workers: Vec<_> = shares
+        .into_iter()
+        .map(|share| {
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(async move {
+                    let mut connects = JoinSet::new();
+                    for endpoint in share {
+                        connects.spawn(async move {
+                            let deadline = tokio::time::Instant::now() + timeout;
+                            match connect(endpoint, deadline).await {
+                                // Counted in the first column: opened (no bind is sent).
+                                Ok(_) => Outcome::Kms,
+                                Err(outcome) => outcome,
+                            }
+                        });
+                        // Each connect issued before the next is spawned, so the last start is
+                        // when the last system call went out.
+                        tokio::task::yield_now().await;
+                    }
+                    let last_started = started.elapsed();
+                    let mut counts = [0usize; 4];
+                    while let Some(outcome) = connects.join_next().await {
+                        counts[outcome.expect("a connect") as usize] += 1;
+                    }
+                    (last_started, counts)
+                })
+            })
+        })
+        .collect();
+    let mut last_started = Duration::ZERO;
+    let mut counts = [0usize; 4];
+    for worker in workers {
+        let (started, share) = worker.join().expect("a worker");
+        last_started = last_started.max(started);
+        for (total, n) in counts.iter_mut().zip(share) {
+            *total += n;
+        }
+    }
+    format!("{} {}", last_started.as_millis(), tally(counts))
+}
+
+/// `total kms refused timed_out other`.
+fn tally(counts: [usize; 4]) -> String {
+    format!(
+        "{} {} {} {} {}",
+        counts.iter().sum::<usize>(),
+        counts[Outcome::Kms as usize],
+        counts[Outcome::Refused as usize],
+        counts[Outcome::TimedOut as usize],
+        counts[Outcome::Other as usize],
+    )
 }
 
 async fn floor(server: SocketAddr, names: Vec<Name>, timeout: Duration) -> String {
@@ -122,27 +208,27 @@ async fn floor(server: SocketAddr, names: Vec<Name>, timeout: Duration) -> Strin
     while let Some(outcome) = probes.join_next().await {
         counts[outcome.expect("a probe") as usize] += 1;
     }
-    format!(
-        "{} {answered} {} {} {} {} {}",
-        dns_end.as_millis(),
-        counts.iter().sum::<usize>(),
-        counts[Outcome::Kms as usize],
-        counts[Outcome::Refused as usize],
-        counts[Outcome::TimedOut as usize],
-        counts[Outcome::Other as usize],
-    )
+    format!("{} {answered} {}", dns_end.as_millis(), tally(counts))
+}
+
+async fn connect(
+    endpoint: SocketAddr,
+    deadline: tokio::time::Instant,
+) -> Result<tokio::net::TcpStream, Outcome> {
+    let socket = TcpSocket::new_v4().map_err(|_| Outcome::Other)?;
+    match tokio::time::timeout_at(deadline, socket.connect(endpoint)).await {
+        Err(_) => Err(Outcome::TimedOut),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Outcome::Refused),
+        Ok(Err(_)) => Err(Outcome::Other),
+        Ok(Ok(stream)) => Ok(stream),
+    }
 }
 
 async fn probe(endpoint: SocketAddr, bind: Arc<Vec<u8>>, timeout: Duration) -> Outcome {
     let deadline = tokio::time::Instant::now() + timeout;
-    let Ok(socket) = TcpSocket::new_v4() else {
-        return Outcome::Other;
-    };
-    let mut stream = match tokio::time::timeout_at(deadline, socket.connect(endpoint)).await {
-        Err(_) => return Outcome::TimedOut,
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Outcome::Refused,
-        Ok(Err(_)) => return Outcome::Other,
-        Ok(Ok(stream)) => stream,
+    let mut stream = match connect(endpoint, deadline).await {
+        Ok(stream) => stream,
+        Err(outcome) => return outcome,
     };
     let exchange = async {
         stream.write_all(&bind).await?;

@@ -15,7 +15,7 @@ use crate::model::{
     AddressSource, QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation,
     Transport, normalize_name,
 };
-use crate::name::DnsName;
+use crate::name::{DnsName, same_name};
 
 /// Why the authoritative servers of a name could not be found. The texts go into the report.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -348,7 +348,7 @@ impl Asker {
             .clone();
         cell.get_or_init(|| async {
             let (owner, primary) = self.zone_of(server, zone).await.ok()?;
-            owner.eq_ignore_root(zone).then_some(primary)
+            same_name(&owner, zone).then_some(primary)
         })
         .await
         .clone()
@@ -484,14 +484,14 @@ impl Asker {
             addresses: Vec::new(),
             resolution_error: None,
         };
-        let mut name = target.to_name();
-        let additional: Vec<&Record> = srv_replies.iter().flat_map(|m| &m.additionals).collect();
-        let from_additional = addresses_in(additional.iter().copied(), &name);
+        let additional = srv_replies.iter().flat_map(|m| &m.additionals);
+        let from_additional = addresses_where(additional, |owner| target.spells(owner));
         if !from_additional.is_empty() {
             observation.source = AddressSource::Additional;
             observation.addresses = dedup(from_additional);
             return observation;
         }
+        let mut name = target.to_name();
         // Follow CNAMEs ourselves (bounded), so an alias to another zone still resolves.
         for _ in 0..8 {
             match self.lookup_addresses(&name, servers, resolvers).await {
@@ -665,21 +665,23 @@ fn follow_chain(records: &[Record], name: &Name) -> (Vec<IpAddr>, Option<Name>) 
 }
 
 fn addresses_in<'a>(records: impl IntoIterator<Item = &'a Record>, name: &Name) -> Vec<IpAddr> {
+    addresses_where(records, |owner| same_name(owner, name))
+}
+
+/// The A and AAAA addresses among `records` whose owner `is_wanted`.
+fn addresses_where<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    is_wanted: impl Fn(&Name) -> bool,
+) -> Vec<IpAddr> {
     records
         .into_iter()
-        .filter(|r| same_name(&r.name, name))
+        .filter(|r| is_wanted(&r.name))
         .filter_map(|r| match &r.data {
             RData::A(a) => Some(IpAddr::V4(a.0)),
             RData::AAAA(a) => Some(IpAddr::V6(a.0)),
             _ => None,
         })
         .collect()
-}
-
-/// Case-insensitive name comparison that also ignores whether either side is fully qualified
-/// (ASCII case only, RFC 4343), without copying either name.
-fn same_name(a: &Name, b: &Name) -> bool {
-    a.eq_ignore_root(b)
 }
 
 fn dedup(mut list: Vec<IpAddr>) -> Vec<IpAddr> {

@@ -178,7 +178,7 @@ impl Pending {
         }
         let matches = |q: &Query| {
             message.queries.len() == 1
-                && message.queries[0].name().eq_ignore_root(q.name())
+                && crate::name::same_name(message.queries[0].name(), q.name())
                 && message.queries[0].query_type() == q.query_type()
                 && message.queries[0].query_class() == q.query_class()
         };

@@ -464,7 +464,14 @@ impl Asker {
                 }
             }
         };
-        (observation, Some(reply.message))
+        let may_be_cut = reply.additional_may_be_cut();
+        let mut message = reply.message;
+        if may_be_cut {
+            // Some of the targets' addresses may be missing from it, with nothing to tell which:
+            // every target of this answer is looked up instead (A and AAAA).
+            message.additionals.clear();
+        }
+        (observation, Some(message))
     }
 
     /// Resolves one SRV target: the additional sections of the SRV answers first, then the

@@ -27,7 +27,19 @@ pub struct Reply {
     /// The UDP answer had the TC bit and the question was asked again over TCP.
     pub truncated_over_udp: bool,
     pub elapsed: Duration,
+    /// The reply's size on the wire, in bytes.
+    pub wire_len: usize,
 }
+
+/// A message as it came off the wire, with its size there.
+pub(crate) struct Received {
+    pub(crate) message: Message,
+    pub(crate) wire_len: usize,
+}
+
+/// The UDP payload size this tool advertises (EDNS, RFC 6891): the DNS Flag Day 2020 value,
+/// which avoids IP fragmentation on any common path.
+pub(crate) const EDNS_PAYLOAD: u16 = 1232;
 
 impl Reply {
     pub(crate) fn response_code(&self) -> ResponseCode {
@@ -36,6 +48,24 @@ impl Reply {
 
     pub fn authoritative(&self) -> bool {
         self.message.metadata.authoritative
+    }
+
+    /// Whether the server may have left records out of the additional section for want of room:
+    /// a server may drop additional data without setting TC (RFC 2181 section 9), and some do it
+    /// by the RRset (Knot leaves out the AAAA of an SRV target and keeps its A). True when the
+    /// reply came within one address RRset (a 255-byte owner name, its fixed fields and an IPv6
+    /// address) of the size the server had to keep to: the payload size both sides advertise
+    /// over UDP (512 without EDNS), 65,535 bytes over TCP.
+    pub(crate) fn additional_may_be_cut(&self) -> bool {
+        const LARGEST_ADDRESS_RRSET: usize = 255 + 10 + 16;
+        let limit = match self.transport {
+            Transport::Tcp => usize::from(u16::MAX),
+            Transport::Udp => match &self.message.edns {
+                Some(edns) => usize::from(edns.max_payload().clamp(512, EDNS_PAYLOAD)),
+                None => 512,
+            },
+        };
+        self.wire_len + LARGEST_ADDRESS_RRSET > limit
     }
 }
 
@@ -117,12 +147,13 @@ pub(crate) async fn query_via(
         }
     };
     let udp_failure = match udp {
-        Ok(message) if !message.metadata.truncation => {
+        Ok(received) if !received.message.metadata.truncation => {
             return Ok(Reply {
-                message,
+                message: received.message,
                 transport: Transport::Udp,
                 truncated_over_udp: false,
                 elapsed: started.elapsed(),
+                wire_len: received.wire_len,
             });
         }
         Ok(_) => {
@@ -145,11 +176,12 @@ pub(crate) async fn query_via(
                 options.timeout,
             )
             .await
-            .map(|message| Reply {
-                message,
+            .map(|received| Reply {
+                message: received.message,
                 transport: Transport::Tcp,
                 truncated_over_udp: false,
                 elapsed: started.elapsed(),
+                wire_len: received.wire_len,
             }),
         None => tcp_leg(server, name, record_type, options, started).await,
     };
@@ -180,17 +212,18 @@ async fn tcp_leg(
     started: Instant,
 ) -> Result<Reply, QueryError> {
     let deadline = started + options.timeout;
-    let message = bounded(
+    let received = bounded(
         deadline,
         options.timeout,
         ask_tcp(server, name, record_type, options, deadline),
     )
     .await?;
     Ok(Reply {
-        message,
+        message: received.message,
         transport: Transport::Tcp,
         truncated_over_udp: false,
         elapsed: started.elapsed(),
+        wire_len: received.wire_len,
     })
 }
 
@@ -216,7 +249,7 @@ fn request_message(name: &Name, record_type: RecordType, options: QueryOptions) 
     message.metadata.recursion_desired = options.recursion_desired;
     message.add_query(Query::query(name.clone(), record_type));
     let mut edns = hickory_proto::op::Edns::new();
-    edns.set_max_payload(1232);
+    edns.set_max_payload(EDNS_PAYLOAD);
     message.set_edns(edns);
     message
 }
@@ -226,7 +259,7 @@ fn request(name: &Name, record_type: RecordType, options: QueryOptions) -> DnsRe
     request_options.recursion_desired = options.recursion_desired;
     // A large EDNS buffer keeps big RRsets on UDP where the path allows; truncation still
     // falls back to TCP.
-    request_options.edns_payload_len = 1232;
+    request_options.edns_payload_len = EDNS_PAYLOAD;
     DnsRequest::from_query(Query::query(name.clone(), record_type), request_options)
 }
 
@@ -235,7 +268,7 @@ async fn ask_udp(
     name: &Name,
     record_type: RecordType,
     options: QueryOptions,
-) -> Result<Message, QueryError> {
+) -> Result<Received, QueryError> {
     let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
         // Our own deadline (in `query`) must fire first, so that silence reads as a timeout
         // rather than as hickory's stream ending.
@@ -259,7 +292,7 @@ async fn ask_tcp(
     record_type: RecordType,
     options: QueryOptions,
     deadline: Instant,
-) -> Result<Message, QueryError> {
+) -> Result<Received, QueryError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     // The provider owns the connection's background task: it must outlive the exchange.
     let provider = TokioRuntimeProvider::default();
@@ -283,10 +316,13 @@ async fn first_response<H: DnsHandle>(
     handle: &H,
     request: DnsRequest,
     timeout: Duration,
-) -> Result<Message, QueryError> {
+) -> Result<Received, QueryError> {
     let mut responses = handle.send(request);
     match responses.next().await {
-        Some(Ok(response)) => Ok(response.into_message()),
+        Some(Ok(response)) => Ok(Received {
+            wire_len: response.as_buffer().len(),
+            message: response.into_message(),
+        }),
         Some(Err(e)) => Err(net_error(e, timeout)),
         None => Err(QueryError::Network(
             "no reply: the connection was closed (nothing serves DNS there)".into(),
@@ -469,6 +505,38 @@ pub fn parse_presentation(text: &str) -> Option<Name> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn additional_data_may_be_cut_only_near_the_size_limit() {
+        let reply = |transport, server_payload: Option<u16>, wire_len| {
+            let mut message = Message::query();
+            if let Some(payload) = server_payload {
+                let mut edns = hickory_proto::op::Edns::new();
+                edns.set_max_payload(payload);
+                message.set_edns(edns);
+            }
+            Reply {
+                message,
+                transport,
+                truncated_over_udp: false,
+                elapsed: Duration::ZERO,
+                wire_len,
+            }
+        };
+        let cut = |transport, payload, len| reply(transport, payload, len).additional_may_be_cut();
+        // Room for one more address RRset of the largest name (281 bytes) below our 1232.
+        assert!(!cut(Transport::Udp, Some(1232), 277));
+        assert!(!cut(Transport::Udp, Some(1232), 951));
+        assert!(cut(Transport::Udp, Some(1232), 952));
+        // A server that offers more still sends no more than we advertised.
+        assert!(cut(Transport::Udp, Some(4096), 1224));
+        // One that offers less keeps to its own size; one without EDNS to 512.
+        assert!(cut(Transport::Udp, Some(512), 300));
+        assert!(!cut(Transport::Udp, None, 231));
+        assert!(cut(Transport::Udp, None, 232));
+        assert!(!cut(Transport::Tcp, None, 60_000));
+        assert!(cut(Transport::Tcp, None, 65_300));
+    }
 
     #[test]
     fn presentation_escapes_the_way_bind_reads_it() {

@@ -19,7 +19,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::dns::QueryError;
+use crate::dns::{QueryError, Received};
 
 /// Servers with a channel (socket, reader task, RTT, window) of their own.
 pub(crate) const MAX_CHANNELS: usize = 512;
@@ -145,7 +145,7 @@ pub(crate) enum Routed {
 /// The queries waiting for an answer on one channel, by ID.
 #[derive(Default)]
 pub(crate) struct Pending {
-    waiting: HashMap<u16, (Query, oneshot::Sender<Message>)>,
+    waiting: HashMap<u16, (Query, oneshot::Sender<Received>)>,
 }
 
 impl Pending {
@@ -153,7 +153,7 @@ impl Pending {
         self.waiting.contains_key(&id)
     }
 
-    pub(crate) fn insert(&mut self, id: u16, question: Query, tx: oneshot::Sender<Message>) {
+    pub(crate) fn insert(&mut self, id: u16, question: Query, tx: oneshot::Sender<Received>) {
         self.waiting.insert(id, (question, tx));
     }
 
@@ -184,7 +184,10 @@ impl Pending {
         };
         match self.waiting.remove(&id) {
             Some((question, tx)) if matches(&question) => {
-                let _ = tx.send(message);
+                let _ = tx.send(Received {
+                    message,
+                    wire_len: datagram.len(),
+                });
                 Routed::Delivered
             }
             Some(entry) => {
@@ -256,7 +259,7 @@ impl Mux {
         server: SocketAddr,
         mut request: Message,
         timeout: Duration,
-    ) -> Result<Message, QueryError> {
+    ) -> Result<Received, QueryError> {
         let question = question_of(&request)?;
         let channel = match self.channel(server).await {
             Some(channel) => channel,
@@ -283,12 +286,12 @@ impl Mux {
                 .wait(attempt, lock(&self.ids).unit())
                 .min(deadline.saturating_duration_since(Instant::now()));
             match tokio::time::timeout(wait, &mut rx).await {
-                Ok(Ok(message)) => {
+                Ok(Ok(received)) => {
                     if attempt == 0 {
                         lock(&channel.rtt).sample(started.elapsed());
                     }
                     let troubled = matches!(
-                        message.metadata.response_code,
+                        received.message.metadata.response_code,
                         hickory_proto::op::ResponseCode::ServFail
                             | hickory_proto::op::ResponseCode::Refused
                     );
@@ -298,7 +301,7 @@ impl Mux {
                     } else {
                         window.on_answer();
                     }
-                    return Ok(message);
+                    return Ok(received);
                 }
                 // The reader dropped the query: the port is unreachable (ICMP), or the socket
                 // failed. Either way no answer will come on this channel.
@@ -326,7 +329,7 @@ impl Mux {
         request: Message,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Message, QueryError> {
+    ) -> Result<Received, QueryError> {
         let mut last = None;
         for _ in 0..2 {
             let channel =
@@ -355,7 +358,7 @@ impl Mux {
         mut request: Message,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Message, QueryError> {
+    ) -> Result<Received, QueryError> {
         let question = question_of(&request)?;
         let (registered, rx) = self.register(&channel.pending, question);
         let bytes = registered.encode(&mut request)?;
@@ -389,7 +392,7 @@ impl Mux {
         &self,
         pending: &'p Mutex<Pending>,
         question: Query,
-    ) -> (Registered<'p>, oneshot::Receiver<Message>) {
+    ) -> (Registered<'p>, oneshot::Receiver<Received>) {
         let (tx, rx) = oneshot::channel();
         let mut table = lock(pending);
         let id = lock(&self.ids).free(|id| table.contains(id));
@@ -468,7 +471,7 @@ impl Mux {
         mut request: Message,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Message, QueryError> {
+    ) -> Result<Received, QueryError> {
         let socket = connected(server)
             .await
             .map_err(|e| QueryError::Network(e.to_string()))?;
@@ -735,7 +738,9 @@ mod tests {
         // The answer, its name in another case: delivered once; a duplicate is unexpected.
         let answer = reply(7, "_VLMCS._tcp.A.example.", RecordType::SRV);
         assert_eq!(pending.route(&answer), Routed::Delivered);
-        assert_eq!(rx.try_recv().unwrap().metadata.id, 7);
+        let delivered = rx.try_recv().unwrap();
+        assert_eq!(delivered.message.metadata.id, 7);
+        assert_eq!(delivered.wire_len, answer.len());
         assert_eq!(pending.route(&answer), Routed::Unexpected);
     }
 

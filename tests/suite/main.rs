@@ -18,3 +18,4 @@ mod lab;
 mod quoting;
 mod report;
 mod scan;
+mod scan_knot;

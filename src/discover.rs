@@ -278,13 +278,15 @@ impl Asker {
                 zone: dns::presentation(&zone),
             });
         }
+        // Glue from an answer that may have run out of room may lack a server's AAAA (or A):
+        // then every name server is looked up, as a target of such an SRV answer is.
+        let glue: &[Record] = if ns_reply.additional_may_be_cut() {
+            &[]
+        } else {
+            &ns_reply.message.additionals
+        };
         let servers = self
-            .name_server_addresses(
-                resolvers,
-                &ns_names,
-                &ns_reply.message.additionals,
-                nameserver_port,
-            )
+            .name_server_addresses(resolvers, &ns_names, glue, nameserver_port)
             .await
             .map_err(|problems| DiscoveryError::NameServersUnresolved {
                 zone: dns::presentation(&zone),

@@ -18,4 +18,4 @@ mod lab;
 mod quoting;
 mod report;
 mod scan;
-mod scan_knot;
+mod scan_servers;

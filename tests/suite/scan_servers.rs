@@ -1,7 +1,8 @@
-//! `scan` against Knot DNS where its answers differ from BIND's in a way that matters to the
-//! scan: when an SRV answer's additional section runs out of room, BIND leaves out every target's
-//! addresses, Knot leaves out RRsets one by one, so that a target can come with its A and without
-//! its AAAA (and no TC bit: RFC 2181 section 9 allows it).
+//! `scan` against Knot DNS and PowerDNS where their answers differ from BIND's in a way that
+//! matters to the scan: when an SRV answer's additional section runs out of room, BIND leaves out
+//! every target's addresses, PowerDNS (4.7) sends an empty answer with TC, and Knot leaves out
+//! RRsets one by one, so that a target can come with its A and without its AAAA (and no TC bit:
+//! RFC 2181 section 9 allows it).
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
@@ -12,37 +13,62 @@ use hickory_proto::op::{Edns, Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use serde_json::Value;
 use vlmcs_lab::knot::{Knot, KnotKey};
+use vlmcs_lab::pdns::PowerDns;
 use vlmcs_lab::{self as lab, Zone};
 
 use crate::common::{run, scratch, serve_forever};
 
-const ORIGIN: &str = "scan-knot.test.";
+const ORIGIN: &str = "scan-servers.test.";
 /// Domains `dualN` with N dual-stack SRV targets: around the count where a 1232-byte answer
 /// fills up, so that the cut falls inside some target's addresses for one N or another.
 const SIZES: std::ops::RangeInclusive<usize> = 13..=20;
 
-fn server() -> SocketAddr {
+fn zone() -> Zone {
+    let mut body = String::new();
+    for n in SIZES {
+        for i in 0..n {
+            body += &format!(
+                "_vlmcs._tcp.dual{n} IN SRV {i} 0 1688 dual{n}-{i:02}\n\
+                 dual{n}-{i:02} IN A 127.0.0.1\n\
+                 dual{n}-{i:02} IN AAAA ::1\n"
+            );
+        }
+    }
+    Zone::new(ORIGIN, lab::zone_text(ORIGIN, 1, &body))
+}
+
+/// Neither server is sent an update here; both want a key in their configuration.
+const UNUSED_KEY: &str = "unused";
+const UNUSED_SECRET: &str = "c2NhbiBzZXJ2ZXJzIHRlc3Qga2V5LCBub3QgdXNlZA==";
+
+fn knot() -> SocketAddr {
     static SERVER: OnceLock<SocketAddr> = OnceLock::new();
     *SERVER.get_or_init(|| {
         serve_forever(|| async {
-            let mut body = String::new();
-            for n in SIZES {
-                for i in 0..n {
-                    body += &format!(
-                        "_vlmcs._tcp.dual{n} IN SRV {i} 0 1688 dual{n}-{i:02}\n\
-                         dual{n}-{i:02} IN A 127.0.0.1\n\
-                         dual{n}-{i:02} IN AAAA ::1\n"
-                    );
-                }
-            }
-            let zone = Zone::new(ORIGIN, lab::zone_text(ORIGIN, 1, &body));
             let key = KnotKey {
-                name: "unused",
+                name: UNUSED_KEY,
                 algorithm: "hmac-sha256",
-                secret: "c2NhbiBrbm90IHRlc3Qga2V5IG5vdCB1c2Vk",
+                secret: UNUSED_SECRET,
             };
-            let knot = Knot::start(&scratch("scan-knot"), lab::LOOPBACK, &[zone], &key).await?;
+            let knot = Knot::start(&scratch("scan-knot"), lab::LOOPBACK, &[zone()], &key).await?;
             Ok((knot.address, knot))
+        })
+    })
+}
+
+fn power_dns() -> SocketAddr {
+    static SERVER: OnceLock<SocketAddr> = OnceLock::new();
+    *SERVER.get_or_init(|| {
+        serve_forever(|| async {
+            let pdns = PowerDns::start(
+                &scratch("scan-pdns"),
+                lab::LOOPBACK,
+                &[zone()],
+                UNUSED_KEY,
+                UNUSED_SECRET,
+            )
+            .await?;
+            Ok((pdns.address, pdns))
         })
     })
 }
@@ -85,22 +111,9 @@ fn targets_cut_in_half(server: SocketAddr, domain: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn addresses_left_out_of_a_full_answer_are_looked_up() {
-    let server = server();
-    let half_cut: Vec<(String, Vec<String>)> = SIZES
-        .map(|n| format!("dual{n}"))
-        .map(|domain| {
-            let cut = targets_cut_in_half(server, &domain);
-            (domain, cut)
-        })
-        .filter(|(_, cut)| !cut.is_empty())
-        .collect();
-    // The bed must show what the test is about, or it proves nothing.
-    assert!(
-        !half_cut.is_empty(),
-        "no Knot answer kept a target's A without its AAAA: the bed no longer reproduces the cut"
-    );
+/// Scans every `dualN` domain on `server` and checks that every target came out with both its
+/// addresses; returns the report.
+fn scan_finds_both_addresses_of_every_target(server: SocketAddr) -> Value {
     let server_text = server.to_string();
     let domains: Vec<String> = SIZES.map(|n| format!("dual{n}.{ORIGIN}")).collect();
     let mut argv = vec![
@@ -113,11 +126,12 @@ fn addresses_left_out_of_a_full_answer_are_looked_up() {
         "json",
     ];
     argv.extend(domains.iter().map(String::as_str));
-    let run = run(&argv);
-    let report: Value = run.json();
-    for domain in report["domains"].as_array().unwrap() {
+    let report: Value = run(&argv).json();
+    let scanned = report["domains"].as_array().unwrap();
+    assert_eq!(scanned.len(), domains.len(), "{report:#}");
+    for (n, domain) in SIZES.zip(scanned) {
         let targets = domain["targets"].as_array().unwrap();
-        assert!(!targets.is_empty(), "{domain:#}");
+        assert_eq!(targets.len(), n, "{domain:#}");
         for target in targets {
             let addresses: Vec<&str> = target["addresses"]
                 .as_array()
@@ -134,13 +148,35 @@ fn addresses_left_out_of_a_full_answer_are_looked_up() {
             );
         }
     }
+    report
+}
+
+#[test]
+fn addresses_knot_leaves_out_of_a_full_answer_are_looked_up() {
+    let server = knot();
+    let half_cut: Vec<(String, Vec<String>)> = SIZES
+        .map(|n| format!("dual{n}"))
+        .map(|domain| {
+            let cut = targets_cut_in_half(server, &domain);
+            (domain, cut)
+        })
+        .filter(|(_, cut)| !cut.is_empty())
+        .collect();
+    // The bed must show what the test is about, or it proves nothing.
+    assert!(
+        !half_cut.is_empty(),
+        "no Knot answer kept a target's A without its AAAA: the bed no longer reproduces the cut"
+    );
+    let report = scan_finds_both_addresses_of_every_target(server);
     // Where the cut fell inside a target, the addresses were asked for, not read from the answer.
     for (domain, cut) in &half_cut {
         let domain_report = report["domains"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|d| d["domain"].as_str().unwrap().starts_with(domain.as_str()))
+            .find(|d| {
+                d["domain"].as_str().unwrap() == format!("{domain}.{ORIGIN}").trim_end_matches('.')
+            })
             .unwrap();
         for name in cut {
             let target = domain_report["targets"]
@@ -152,4 +188,11 @@ fn addresses_left_out_of_a_full_answer_are_looked_up() {
             assert_eq!(target["source"], "lookup", "{target:#}");
         }
     }
+}
+
+/// PowerDNS truncates instead (measured: an empty answer with TC for every `dualN`), so the
+/// scan's TCP leg gets the whole answer.
+#[test]
+fn power_dns_answers_near_the_size_limit_lose_no_address() {
+    scan_finds_both_addresses_of_every_target(power_dns());
 }

@@ -57,8 +57,13 @@ pub(crate) fn classify(
     }
     oversized_answers(obs, &answering, &mut out);
     disagreement(obs, &answering, &mut out);
+    let unfollowed_alias = aliases(obs, &answering, &mut out);
+    // What clients find behind the alias is not known from here.
+    summary.complete &= !unfollowed_alias;
     if obs.records.is_empty() {
-        no_records(obs, &answering, policy, &mut out);
+        if !unfollowed_alias {
+            no_records(obs, &answering, policy, &mut out);
+        }
     } else {
         record_shape(obs, &mut out);
         let healthy = hosts(obs, policy, &mut out, &mut summary);
@@ -150,6 +155,51 @@ fn oversized_answers(
             );
         }
     }
+}
+
+/// The `_vlmcs._tcp` name as an alias (CNAME), as each server answered it: info when its
+/// records came in the answer (they are the ones examined), a warning when the chain leads out
+/// of what the server answers, whose records this scan did not see. True in the latter case:
+/// the domain's clients find records there, so "no records" would be wrong.
+fn aliases(
+    obs: &DomainObservation,
+    answering: &[&ServerObservation],
+    out: &mut Findings<'_>,
+) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut unfollowed = false;
+    for server in answering {
+        let Some(alias) = &server.alias else {
+            continue;
+        };
+        let followed = !server.records.is_empty();
+        unfollowed |= !followed;
+        if !seen.insert((alias, followed)) {
+            continue;
+        }
+        if followed {
+            out.about_domain(
+                FindingCode::SrvAlias,
+                Severity::Info,
+                format!(
+                    "{} is an alias (CNAME) of {alias}: KMS clients follow it, and the records examined are {alias}'s ({} answered them); `clean` leaves them to the domain that holds them",
+                    obs.query_name,
+                    server_label(server)
+                ),
+            );
+        } else {
+            out.about_domain(
+                FindingCode::SrvAlias,
+                Severity::Warning,
+                format!(
+                    "{} is an alias (CNAME) of {alias}, which {} does not answer for: KMS clients follow it to the records there, which this scan of the domain did not examine; scan the domain of {alias}",
+                    obs.query_name,
+                    server_label(server)
+                ),
+            );
+        }
+    }
+    unfollowed
 }
 
 /// NXDOMAIN or NODATA: critical where KMS clients look, info for a search-list domain.

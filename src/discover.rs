@@ -367,16 +367,30 @@ impl Asker {
             .ask(server, name, RecordType::SOA, false)
             .await
             .map_err(DiscoveryError::Query)?;
-        soa_of(
-            reply
-                .message
-                .answers
-                .iter()
-                .chain(&reply.message.authorities),
-        )
-        .ok_or_else(|| DiscoveryError::NoSoaInReply {
-            rcode: reply.response_code(),
-        })
+        let in_reply = |reply: &Reply| {
+            soa_of(
+                reply
+                    .message
+                    .answers
+                    .iter()
+                    .chain(&reply.message.authorities),
+            )
+            .ok_or_else(|| DiscoveryError::NoSoaInReply {
+                rcode: reply.response_code(),
+            })
+        };
+        let found = in_reply(&reply);
+        // An alias answers the SOA question with its CNAME (and, when it points out of the
+        // zone, nothing else): it lives in its parent's zone, since a zone's apex cannot be an
+        // alias (RFC 1034 section 3.6.2).
+        if found.is_err() && !name.is_root() && alias_end(&reply.message.answers, name).is_some() {
+            let parent = self
+                .ask(server, &name.base_name(), RecordType::SOA, false)
+                .await
+                .map_err(DiscoveryError::Query)?;
+            return in_reply(&parent);
+        }
+        found
     }
 
     async fn resolve_with(
@@ -412,6 +426,7 @@ impl Asker {
         let mut observation = ServerObservation {
             name: server_name.to_string(),
             records_answered: None,
+            alias: None,
             address: server,
             status: QueryStatus::OtherError,
             transport: Transport::Udp,
@@ -454,7 +469,11 @@ impl Asker {
             _ if !reply.authoritative() => QueryStatus::NotAuthoritative,
             ResponseCode::NXDomain => QueryStatus::NxDomain,
             _ => {
-                observation.records = srv_records(&reply.message.answers, query_name);
+                // An alias is followed as far as the answer goes, as a client's resolver does.
+                let alias = alias_end(&reply.message.answers, query_name);
+                let owner = alias.as_ref().unwrap_or(query_name);
+                observation.records = srv_records(&reply.message.answers, owner);
+                observation.alias = alias.map(DnsName::new);
                 if observation.records.len() > MAX_RRSET {
                     observation.records_answered = Some(observation.records.len());
                     observation.records.truncate(MAX_RRSET);
@@ -697,6 +716,27 @@ fn dedup(mut list: Vec<IpAddr>) -> Vec<IpAddr> {
     list.sort();
     list.dedup();
     list
+}
+
+/// Where the CNAME chain that starts at `name` in `answers` ends, when `name` is an alias
+/// (at most 8 links; a loop ends where it closes).
+pub(crate) fn alias_end(answers: &[Record], name: &Name) -> Option<Name> {
+    let mut current = name;
+    let mut seen = 0;
+    while seen < 8 {
+        let Some(next) = answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if same_name(&r.name, current) => Some(&c.0),
+            _ => None,
+        }) else {
+            break;
+        };
+        if same_name(next, name) {
+            break;
+        }
+        current = next;
+        seen += 1;
+    }
+    (seen > 0).then(|| current.clone())
 }
 
 /// SRV records for `owner` in an answer section, in presentation form.

@@ -243,6 +243,7 @@ mod tests {
             servers: vec![ServerObservation {
                 name: "ns".into(),
                 records_answered: None,
+                alias: None,
                 address: SocketAddr::from(([192, 0, 2, 1], 53)),
                 status: QueryStatus::Answer,
                 transport: crate::model::Transport::Udp,

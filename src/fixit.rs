@@ -371,6 +371,11 @@ fn advice(domain: &DomainReport, f: &Finding) -> Advice {
             Vec::new(),
         ),
         FindingCode::OpenNode => open_node_advice(domain, f),
+        FindingCode::SrvAlias => (
+            "KMS clients follow the alias (CNAME) and use the records of the name it points to: they find what that name publishes, and a change there changes this domain too.".into(),
+            vec!["Fine if it is meant (one set of KMS records for several domains). `clean` leaves records behind an alias alone: scan and clean the domain that holds them. Publishing into each domain instead is what KMS hosts do themselves (DnsDomainPublishList).".into()],
+            Vec::new(),
+        ),
         FindingCode::StaleRegistration => (
             "The host stopped refreshing its record, yet clients are still sent to it until scavenging (if enabled on a server) removes it.".into(),
             vec!["If the host is gone, delete its record now (below) rather than waiting for scavenging; if it should be alive, check its Software Protection service and event 12293 (publishing failed) in its Application log.".into()],

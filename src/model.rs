@@ -75,10 +75,12 @@ pub enum FindingCode {
     OpenNode,
     /// AD: in a zone with aging on, a dynamic record its host stopped refreshing.
     StaleRegistration,
+    /// The `_vlmcs._tcp` name is an alias (CNAME) of another name, which KMS clients follow.
+    SrvAlias,
 }
 
 impl FindingCode {
-    pub const ALL: [FindingCode; 25] = [
+    pub const ALL: [FindingCode; 26] = [
         Self::Healthy,
         Self::DeadHost,
         Self::NotKms,
@@ -104,6 +106,7 @@ impl FindingCode {
         Self::Registration,
         Self::OpenNode,
         Self::StaleRegistration,
+        Self::SrvAlias,
     ];
 
     /// Findings made from what Active Directory holds (`scan --ad`), not from DNS.
@@ -141,6 +144,7 @@ impl FindingCode {
             Self::Registration => "registration",
             Self::OpenNode => "open-node",
             Self::StaleRegistration => "stale-registration",
+            Self::SrvAlias => "srv-alias",
         }
     }
 }
@@ -320,6 +324,10 @@ pub struct ServerObservation {
     /// (`records` then holds the first ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_answered: Option<usize>,
+    /// The name the SRV question led to through CNAMEs in this server's answer, when the
+    /// `_vlmcs._tcp` name is an alias (clients follow it): `records` are that name's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<DnsName>,
     pub response_code: Option<String>,
     pub detail: Option<String>,
     pub duration_ms: f64,

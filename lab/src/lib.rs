@@ -205,7 +205,8 @@ fn demo_zone_body(net: [u8; 3], with_rogue: bool) -> String {
          _vlmcs._tcp.branch IN SRV 0 0 1688 rpc01\n\
          _vlmcs._tcp.branch IN SRV 0 0 1688 nak01\n\
          _vlmcs._tcp.branch IN SRV 0 0 1688 odd01\n\
-         _vlmcs._tcp.nodata IN TXT \"KMS hosts are published elsewhere\"\n",
+         _vlmcs._tcp.nodata IN TXT \"KMS hosts are published elsewhere\"\n\
+         _vlmcs._tcp.sales IN CNAME _vlmcs._tcp.hq\n",
     );
     if with_rogue {
         body.push_str("_vlmcs._tcp.corp IN SRV 0 0 1688 pc-042\n");
@@ -229,7 +230,8 @@ fn demo_config(net: [u8; 3], servers: &[SocketAddr], dead_server: SocketAddr) ->
          \x20   kms_hosts: [kms1.kms-lab.test, kms3.kms-lab.test]\n\
          \x20 - branch.kms-lab.test\n\
          \x20 - empty.kms-lab.test\n\
-         \x20 - nodata.kms-lab.test\n",
+         \x20 - nodata.kms-lab.test\n\
+         \x20 - sales.kms-lab.test\n",
         net[0], net[1], net[2]
     )
 }

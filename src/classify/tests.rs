@@ -20,6 +20,7 @@ fn ip(s: &str) -> IpAddr {
 fn server(n: u8, status: QueryStatus, records: Vec<SrvRecord>) -> ServerObservation {
     ServerObservation {
         records_answered: None,
+        alias: None,
         name: format!("ns{n}.example.com."),
         address: SocketAddr::new(ip(&format!("192.0.2.{n}")), 53),
         status,
@@ -783,4 +784,35 @@ fn exit_codes_follow_the_nagios_convention() {
     assert_eq!(Report::compute_exit_code(true, Severity::Warning), 1);
     assert_eq!(Report::compute_exit_code(true, Severity::Critical), 2);
     assert_eq!(Report::compute_exit_code(false, Severity::Ok), 3);
+}
+
+#[test]
+fn an_alias_is_reported_and_never_taken_for_missing_records() {
+    // Followed in the answer: the records are examined, the alias is an info.
+    let mut followed = healthy_domain();
+    followed.servers[0].alias = Some("_vlmcs._tcp.hub.example.com.".into());
+    let (findings, summary) = classify(&followed, &no_allowlist());
+    assert_eq!(
+        codes(&findings),
+        vec![
+            (FindingCode::SrvAlias, Severity::Info),
+            (FindingCode::Healthy, Severity::Ok)
+        ]
+    );
+    assert!(summary.complete);
+    // Leading out of what the server answers: a warning, no "no-records", not complete.
+    let mut unfollowed = domain(Vec::new(), Vec::new(), Vec::new());
+    unfollowed.servers[0].status = QueryStatus::NoData;
+    unfollowed.servers[0].alias = Some("_vlmcs._tcp.example.org.".into());
+    let (findings, summary) = classify(&unfollowed, &no_allowlist());
+    assert_eq!(
+        codes(&findings),
+        vec![(FindingCode::SrvAlias, Severity::Warning)]
+    );
+    assert!(
+        findings[0]
+            .detail
+            .contains("scan the domain of _vlmcs._tcp.example.org.")
+    );
+    assert!(!summary.complete);
 }

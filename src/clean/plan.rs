@@ -177,6 +177,12 @@ fn domain_uncertainty(domain: &crate::model::DomainReport) -> Option<String> {
     if obs.servers.iter().any(|s| !s.status.is_answer()) {
         return Some("not every authoritative server answered: the RRset is uncertain".into());
     }
+    if let Some(alias) = obs.servers.iter().find_map(|s| s.alias.as_ref()) {
+        return Some(format!(
+            "{} is an alias (CNAME) of {alias}: the records are {alias}'s, to be cleaned through the domain that holds them",
+            obs.query_name
+        ));
+    }
     let answering: Vec<_> = obs
         .servers
         .iter()

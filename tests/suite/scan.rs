@@ -55,6 +55,53 @@ fn lab_address(n: u8) -> String {
 }
 
 #[test]
+fn an_srv_name_that_is_an_alias_is_followed_and_never_reported_empty() {
+    let run = scan(&["aliased", "faralias"], &[]);
+    let report = run.json();
+    let domains = report["domains"].as_array().unwrap();
+    // In the zone: BIND's answer carries the chain and the records at its end, which are
+    // examined as the domain's own (clients follow the alias).
+    let aliased = &domains[0];
+    assert_eq!(
+        aliased["servers"][0]["alias"], "_vlmcs._tcp.healthy.audit.test.",
+        "{aliased:#}"
+    );
+    assert_eq!(aliased["records"][0]["target"], "kms1.audit.test.");
+    assert_eq!(aliased["probes"][0]["outcome"], "kms-rpc");
+    assert_eq!(aliased["summary"]["complete"], true);
+    // Out of the zone: the chain leaves the answer; a warning, not "no records", and the zone
+    // is still learnt (the alias lives in its parent's zone).
+    let far = &domains[1];
+    assert_eq!(far["servers"][0]["alias"], "_vlmcs._tcp.elsewhere.example.");
+    assert_eq!(far["zone"], "audit.test.");
+    assert_eq!(far["summary"]["complete"], false);
+    assert_eq!(
+        findings(&report),
+        [
+            pair("srv-alias", "info"),
+            pair("healthy", "ok"),
+            pair("srv-alias", "warning")
+        ]
+    );
+    let domains_of_findings: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        domains_of_findings,
+        [
+            "aliased.audit.test",
+            "aliased.audit.test",
+            "faralias.audit.test"
+        ]
+    );
+    // Nothing healthy is known for the far one: the scan is not "OK".
+    assert_ne!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
 fn web_server_on_1688_is_not_kms() {
     let report = scan(&["notkms"], &[]).json();
     assert_eq!(codes(&report), ["not-kms", "no-healthy-host"]);

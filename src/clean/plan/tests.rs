@@ -35,6 +35,7 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
         servers: vec![ServerObservation {
             name: "ns1".into(),
             records_answered: None,
+            alias: None,
             address: SocketAddr::new(ip(53), 53),
             status: QueryStatus::Answer,
             transport: crate::model::Transport::Udp,
@@ -375,4 +376,25 @@ fn root_target_is_a_candidate_and_a_working_alias_is_not() {
     state.observe(&report, SystemTime::now());
     let aliased = super::plan(&report, &state, SystemTime::now(), &now_options());
     assert!(aliased.items.is_empty(), "{:?}", aliased.items);
+}
+
+#[test]
+fn records_behind_an_alias_are_left_to_the_domain_that_holds_them() {
+    let mut obs = domain(&[("kms1", 1, HEALTHY), ("old", 2, REFUSED), ("gone", 3, None)]);
+    obs.servers[0].alias = Some("_vlmcs._tcp.other.example.com.".into());
+    let plan = plan_for(obs, &now_options());
+    assert_eq!(
+        summary(&plan),
+        vec![
+            ("old".into(), FindingCode::DeadHost, false),
+            ("gone".into(), FindingCode::NoAddress, false),
+        ]
+    );
+    for item in &plan.items {
+        let why = item.keep_because.as_deref().unwrap();
+        assert!(
+            why.contains("alias (CNAME) of _vlmcs._tcp.other.example.com."),
+            "{why}"
+        );
+    }
 }

@@ -96,6 +96,9 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
         let _ = writeln!(body, "_vlmcs._tcp.{domain} IN SRV 0 0 1688 shared");
     }
     body.push_str("_vlmcs._tcp.shared3 IN SRV 10 0 1688 shared-too\n");
+    // The SRV name as an alias, of a name in the zone and of one outside it.
+    body.push_str("_vlmcs._tcp.aliased IN CNAME _vlmcs._tcp.healthy\n");
+    body.push_str("_vlmcs._tcp.faralias IN CNAME _vlmcs._tcp.elsewhere.example.\n");
     body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
     body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
     body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");

@@ -128,24 +128,43 @@ pub(crate) async fn query_via(
 ) -> Result<Reply, QueryError> {
     let started = Instant::now();
     let deadline = started + options.timeout;
-    let udp = match mux {
-        Some(mux) => {
-            mux.exchange(
-                server,
-                request_message(name, record_type, options),
-                options.timeout,
-            )
-            .await
-        }
-        None => {
-            bounded(
-                deadline,
-                options.timeout,
-                ask_udp(server, name, record_type, options),
-            )
-            .await
+    let ask = |edns: Edns| async move {
+        match mux {
+            Some(mux) => {
+                // What is left of the deadline (all of it but for a retry without EDNS); a
+                // timeout is the query's own.
+                let left = deadline.saturating_duration_since(Instant::now());
+                match mux
+                    .exchange(
+                        server,
+                        request_message(name, record_type, options, edns),
+                        left,
+                    )
+                    .await
+                {
+                    Err(QueryError::Timeout(_)) => Err(QueryError::Timeout(options.timeout)),
+                    other => other,
+                }
+            }
+            None => {
+                bounded(
+                    deadline,
+                    options.timeout,
+                    ask_udp(server, name, record_type, options, edns),
+                )
+                .await
+            }
         }
     };
+    let mut edns = Edns::On;
+    let mut udp = ask(edns).await;
+    if let Ok(received) = &udp
+        && knows_no_edns(&received.message)
+    {
+        tracing::debug!(%server, name = %presentation(name), "FORMERR without OPT: asking again without EDNS");
+        edns = Edns::Off;
+        udp = ask(edns).await;
+    }
     let udp_failure = match udp {
         Ok(received) if !received.message.metadata.truncation => {
             return Ok(Reply {
@@ -171,7 +190,7 @@ pub(crate) async fn query_via(
         Some(mux) => mux
             .exchange_tcp(
                 server,
-                request_message(name, record_type, options),
+                request_message(name, record_type, options, edns),
                 deadline,
                 options.timeout,
             )
@@ -183,7 +202,7 @@ pub(crate) async fn query_via(
                 elapsed: started.elapsed(),
                 wire_len: received.wire_len,
             }),
-        None => tcp_leg(server, name, record_type, options, started).await,
+        None => tcp_leg(server, name, record_type, options, edns, started).await,
     };
     let mut reply = over_tcp.map_err(|error| QueryError::OverTcp {
         udp_failure,
@@ -200,7 +219,7 @@ pub(crate) async fn query_tcp(
     record_type: RecordType,
     options: QueryOptions,
 ) -> Result<Reply, QueryError> {
-    tcp_leg(server, name, record_type, options, Instant::now()).await
+    tcp_leg(server, name, record_type, options, Edns::On, Instant::now()).await
 }
 
 /// The TCP exchange, within what is left of the deadline that began at `started`.
@@ -209,13 +228,14 @@ async fn tcp_leg(
     name: &Name,
     record_type: RecordType,
     options: QueryOptions,
+    edns: Edns,
     started: Instant,
 ) -> Result<Reply, QueryError> {
     let deadline = started + options.timeout;
     let received = bounded(
         deadline,
         options.timeout,
-        ask_tcp(server, name, record_type, options, deadline),
+        ask_tcp(server, name, record_type, options, edns, deadline),
     )
     .await?;
     Ok(Reply {
@@ -238,9 +258,30 @@ async fn bounded<T>(
     }
 }
 
+/// Whether a query carries an EDNS OPT record (RFC 6891).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edns {
+    On,
+    /// For a server that answered FORMERR without an OPT record: it does not know EDNS.
+    Off,
+}
+
+/// A FORMERR without an OPT record: the server (or a middlebox) does not know EDNS, and the
+/// question is to be asked again without it (RFC 6891 section 7). The scan's channels accept
+/// one with the header alone, as such servers send; hickory's own client (outside scans)
+/// needs the question echoed.
+fn knows_no_edns(reply: &Message) -> bool {
+    reply.metadata.response_code == hickory_proto::op::ResponseCode::FormErr && reply.edns.is_none()
+}
+
 /// The query as a message (ID set by whoever sends it): RD as asked, EDNS with a 1232-byte
-/// buffer, as [`request`] builds it for hickory's client.
-fn request_message(name: &Name, record_type: RecordType, options: QueryOptions) -> Message {
+/// buffer unless `edns` is off, as [`request`] builds it for hickory's client.
+fn request_message(
+    name: &Name,
+    record_type: RecordType,
+    options: QueryOptions,
+    edns: Edns,
+) -> Message {
     let mut message = Message::new(
         0,
         hickory_proto::op::MessageType::Query,
@@ -248,15 +289,18 @@ fn request_message(name: &Name, record_type: RecordType, options: QueryOptions) 
     );
     message.metadata.recursion_desired = options.recursion_desired;
     message.add_query(Query::query(name.clone(), record_type));
-    let mut edns = hickory_proto::op::Edns::new();
-    edns.set_max_payload(EDNS_PAYLOAD);
-    message.set_edns(edns);
+    if edns == Edns::On {
+        let mut opt = hickory_proto::op::Edns::new();
+        opt.set_max_payload(EDNS_PAYLOAD);
+        message.set_edns(opt);
+    }
     message
 }
 
-fn request(name: &Name, record_type: RecordType, options: QueryOptions) -> DnsRequest {
+fn request(name: &Name, record_type: RecordType, options: QueryOptions, edns: Edns) -> DnsRequest {
     let mut request_options = DnsRequestOptions::default();
     request_options.recursion_desired = options.recursion_desired;
+    request_options.use_edns = edns == Edns::On;
     // A large EDNS buffer keeps big RRsets on UDP where the path allows; truncation still
     // falls back to TCP.
     request_options.edns_payload_len = EDNS_PAYLOAD;
@@ -268,6 +312,7 @@ async fn ask_udp(
     name: &Name,
     record_type: RecordType,
     options: QueryOptions,
+    edns: Edns,
 ) -> Result<Received, QueryError> {
     let stream = UdpClientStream::builder(server, TokioRuntimeProvider::default())
         // Our own deadline (in `query`) must fire first, so that silence reads as a timeout
@@ -278,7 +323,7 @@ async fn ask_udp(
     let background = tokio::spawn(background);
     let result = first_response(
         &client,
-        request(name, record_type, options),
+        request(name, record_type, options, edns),
         options.timeout,
     )
     .await;
@@ -291,6 +336,7 @@ async fn ask_tcp(
     name: &Name,
     record_type: RecordType,
     options: QueryOptions,
+    edns: Edns,
     deadline: Instant,
 ) -> Result<Received, QueryError> {
     let remaining = deadline.saturating_duration_since(Instant::now());
@@ -307,7 +353,12 @@ async fn ask_tcp(
     )
     .await
     .map_err(|e| net_error(e, remaining))?;
-    let result = first_response(&exchange, request(name, record_type, options), remaining).await;
+    let result = first_response(
+        &exchange,
+        request(name, record_type, options, edns),
+        remaining,
+    )
+    .await;
     drop(provider);
     result
 }

@@ -176,11 +176,16 @@ impl Pending {
         if message.metadata.message_type != MessageType::Response {
             return Routed::Malformed;
         }
-        let matches = |q: &Query| {
-            message.queries.len() == 1
-                && crate::name::same_name(message.queries[0].name(), q.name())
-                && message.queries[0].query_type() == q.query_type()
-                && message.queries[0].query_class() == q.query_class()
+        let matches = |q: &Query| match message.queries.as_slice() {
+            [asked] => {
+                crate::name::same_name(asked.name(), q.name())
+                    && asked.query_type() == q.query_type()
+                    && asked.query_class() == q.query_class()
+            }
+            // A server that does not know EDNS may answer FORMERR with the header alone, as
+            // resolvers accept (the question is then asked again without EDNS).
+            [] => message.metadata.response_code == hickory_proto::op::ResponseCode::FormErr,
+            _ => false,
         };
         match self.waiting.remove(&id) {
             Some((question, tx)) if matches(&question) => {
@@ -742,6 +747,36 @@ mod tests {
         assert_eq!(delivered.message.metadata.id, 7);
         assert_eq!(delivered.wire_len, answer.len());
         assert_eq!(pending.route(&answer), Routed::Unexpected);
+    }
+
+    #[test]
+    fn a_formerr_without_a_question_is_an_answer_and_nothing_else_without_one_is() {
+        let header_only = |id: u16, rcode: hickory_proto::op::ResponseCode| {
+            let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = rcode;
+            m.to_vec().unwrap()
+        };
+        let mut pending = Pending::default();
+        let (tx, mut rx) = oneshot::channel();
+        pending.insert(9, question("_vlmcs._tcp.a.example."), tx);
+        assert_eq!(
+            pending.route(&header_only(9, hickory_proto::op::ResponseCode::NoError)),
+            Routed::WrongQuestion
+        );
+        assert_eq!(
+            pending.route(&header_only(9, hickory_proto::op::ResponseCode::ServFail)),
+            Routed::WrongQuestion
+        );
+        assert!(rx.try_recv().is_err());
+        assert_eq!(
+            pending.route(&header_only(9, hickory_proto::op::ResponseCode::FormErr)),
+            Routed::Delivered
+        );
+        let delivered = rx.try_recv().unwrap().message;
+        assert_eq!(
+            delivered.metadata.response_code,
+            hickory_proto::op::ResponseCode::FormErr
+        );
     }
 
     #[test]

@@ -955,9 +955,36 @@ fn ipv6_only_target_on_loopback_is_probed_over_ipv6() {
     assert_eq!(only_domain(&report)["targets"][0]["addresses"][0], "::1");
 }
 
-/// A UDP relay to `upstream` that carries `answers` queries and then dies (its socket closes,
-/// so later queries meet a closed port): an authoritative server going away mid-scan.
-fn dying_dns_server(upstream: std::net::SocketAddr, answers: usize) -> std::net::SocketAddr {
+/// `scan --format json --timeout 2s` of `domains` on `server` alone, with `flags`.
+fn scan_json_at(
+    server: std::net::SocketAddr,
+    flags: &[&str],
+    domains: &[&str],
+) -> crate::common::Run {
+    let server = server.to_string();
+    let mut argv = vec![
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "2s",
+        "--server",
+        server.as_str(),
+    ];
+    argv.extend(flags);
+    argv.extend(domains);
+    run(&argv)
+}
+
+/// A UDP server on loopback in front of `upstream`, one query at a time: `answer` gets each
+/// query and a way to carry bytes upstream (and get the reply), and returns what goes back
+/// (nothing: silence). After `queries` queries the server goes away: its socket closes, so later
+/// queries meet a closed port.
+fn udp_front(
+    upstream: std::net::SocketAddr,
+    queries: usize,
+    mut answer: impl FnMut(&[u8], &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Option<Vec<u8>> + Send + 'static,
+) -> std::net::SocketAddr {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let address = socket.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -966,19 +993,78 @@ fn dying_dns_server(upstream: std::net::SocketAddr, answers: usize) -> std::net:
         relay
             .set_read_timeout(Some(std::time::Duration::from_secs(2)))
             .unwrap();
+        let forward = |query: &[u8]| {
+            relay.send(query).ok()?;
+            let mut buf = [0u8; 4096];
+            let n = relay.recv(&mut buf).ok()?;
+            Some(buf[..n].to_vec())
+        };
         let mut buf = [0u8; 4096];
-        for _ in 0..answers {
+        for _ in 0..queries {
             let Ok((n, client)) = socket.recv_from(&mut buf) else {
                 return;
             };
-            relay.send(&buf[..n]).unwrap();
-            if let Ok(m) = relay.recv(&mut buf) {
-                let _ = socket.send_to(&buf[..m], client);
+            if let Some(reply) = answer(&buf[..n], &forward) {
+                let _ = socket.send_to(&reply, client);
             }
         }
-        // Returning drops the socket: the server is gone.
     });
     address
+}
+
+/// A server (or middlebox) that does not know EDNS, in front of `upstream`: a query with an OPT
+/// record gets FORMERR with the header alone, as such servers answer; one without is carried
+/// to `upstream` and back. Returns its address and how many FORMERRs it sent.
+fn edns_intolerant_server(
+    upstream: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    let formerrs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = formerrs.clone();
+    let address = udp_front(upstream, usize::MAX, move |bytes, forward| {
+        let query = Message::from_vec(bytes).ok()?;
+        if query.edns.is_none() {
+            return forward(bytes);
+        }
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut formerr = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+        formerr.metadata.response_code = ResponseCode::FormErr;
+        formerr.to_vec().ok()
+    });
+    (address, formerrs)
+}
+
+#[test]
+fn a_server_that_does_not_know_edns_is_asked_again_without_it() {
+    let (server, formerrs) = edns_intolerant_server(bed().primary);
+    let run = scan_json_at(server, &[], &["healthy.audit.test"]);
+    let report = run.json();
+    assert_eq!(
+        findings(&report),
+        vec![pair("healthy", "ok")],
+        "{}",
+        run.stdout
+    );
+    let domain = only_domain(&report);
+    assert_eq!(domain["summary"]["complete"], true);
+    assert_eq!(domain["zone"], "audit.test.");
+    assert_eq!(domain["servers"][0]["status"], "answer");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Every question went out with EDNS first (RFC 6891 section 7: the fallback follows a
+    // FORMERR without OPT, never precedes it).
+    assert!(
+        formerrs.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "no query carried EDNS"
+    );
+}
+
+/// A UDP relay to `upstream` that carries `answers` queries and then dies (its socket closes,
+/// so later queries meet a closed port): an authoritative server going away mid-scan.
+fn dying_dns_server(upstream: std::net::SocketAddr, answers: usize) -> std::net::SocketAddr {
+    udp_front(upstream, answers, |query, forward| forward(query))
 }
 
 #[test]
@@ -1233,16 +1319,7 @@ fn hostile_huge_server(count: u16) -> std::net::SocketAddr {
 fn a_huge_rrset_is_bounded_and_said_to_be() {
     let server = hostile_huge_server(2_501);
     let started = std::time::Instant::now();
-    let run = run(&[
-        "scan",
-        "--format",
-        "json",
-        "--timeout",
-        "2s",
-        "--server",
-        &server.to_string(),
-        "huge.test",
-    ]);
+    let run = scan_json_at(server, &[], &["huge.test"]);
     let report = run.json();
     let observed = &report["domains"][0]["servers"][0];
     assert_eq!(observed["records_answered"], 2_501, "{observed:#}");
@@ -1998,17 +2075,6 @@ fn zone_server(origin: &str, body: &str, dir: &str) -> vlmcs_lab::Named {
 /// `scan --format json` of `domains` (full names) against `server` only, 2 s timeout, without
 /// the emulator binds.
 fn scan_through_server(server: std::net::SocketAddr, domains: &[String]) -> Value {
-    let server = server.to_string();
-    let mut argv = vec![
-        "scan",
-        "--timeout",
-        "2s",
-        "--server",
-        server.as_str(),
-        "--format",
-        "json",
-        "--no-emulator-check",
-    ];
-    argv.extend(domains.iter().map(String::as_str));
-    run(&argv).json()
+    let names: Vec<&str> = domains.iter().map(String::as_str).collect();
+    scan_json_at(server, &["--no-emulator-check"], &names).json()
 }

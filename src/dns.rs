@@ -219,7 +219,12 @@ pub(crate) async fn query_tcp(
     record_type: RecordType,
     options: QueryOptions,
 ) -> Result<Reply, QueryError> {
-    tcp_leg(server, name, record_type, options, Edns::On, Instant::now()).await
+    let started = Instant::now();
+    let reply = tcp_leg(server, name, record_type, options, Edns::On, started).await?;
+    if knows_no_edns(&reply.message) {
+        return tcp_leg(server, name, record_type, options, Edns::Off, started).await;
+    }
+    Ok(reply)
 }
 
 /// The TCP exchange, within what is left of the deadline that began at `started`.
@@ -556,6 +561,54 @@ pub fn parse_presentation(text: &str) -> Option<Name> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One function against an in-process stand-in (a real server that refuses EDNS over TCP
+    /// is not in the test beds): the read-back asks again without EDNS after a FORMERR
+    /// without OPT, and only then.
+    #[tokio::test]
+    async fn the_tcp_read_back_asks_again_without_edns_after_formerr() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = listener.local_addr().unwrap();
+        let asked = tokio::spawn(async move {
+            let mut with_edns = Vec::new();
+            while with_edns.len() < 2 {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let length = usize::from(stream.read_u16().await.unwrap());
+                let mut bytes = vec![0; length];
+                stream.read_exact(&mut bytes).await.unwrap();
+                let query = Message::from_vec(&bytes).unwrap();
+                with_edns.push(query.edns.is_some());
+                let mut reply = Message::new(
+                    query.metadata.id,
+                    hickory_proto::op::MessageType::Response,
+                    hickory_proto::op::OpCode::Query,
+                );
+                reply.add_query(query.queries[0].clone());
+                reply.metadata.authoritative = true;
+                if query.edns.is_some() {
+                    reply.metadata.response_code = hickory_proto::op::ResponseCode::FormErr;
+                }
+                let out = reply.to_vec().unwrap();
+                stream.write_u16(out.len() as u16).await.unwrap();
+                stream.write_all(&out).await.unwrap();
+            }
+            with_edns
+        });
+        let options = QueryOptions {
+            recursion_desired: false,
+            timeout: Duration::from_secs(5),
+        };
+        let name = Name::from_ascii("_vlmcs._tcp.example.").unwrap();
+        let reply = query_tcp(server, &name, RecordType::SRV, options)
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.message.metadata.response_code,
+            hickory_proto::op::ResponseCode::NoError
+        );
+        assert_eq!(asked.await.unwrap(), [true, false]);
+    }
 
     #[test]
     fn additional_data_may_be_cut_only_near_the_size_limit() {

@@ -77,6 +77,19 @@ impl DnsName {
         }) && labels.next().is_none()
     }
 
+    /// Whether this name is `zone` or below it (ASCII case aside).
+    pub fn is_within(&self, zone: &DnsName) -> bool {
+        if let (Some(name), Some(apex)) = (self.plain_body(), zone.plain_body()) {
+            // Plain names hold no escaped dots: a suffix that starts a label is an ancestor.
+            let (name, apex) = (name.as_bytes(), apex.as_bytes());
+            return name.eq_ignore_ascii_case(apex)
+                || (name.len() > apex.len()
+                    && name[name.len() - apex.len() - 1] == b'.'
+                    && name[name.len() - apex.len()..].eq_ignore_ascii_case(apex));
+        }
+        zone.to_name().zone_of(&self.to_name())
+    }
+
     /// The name without its final dot, when it is plain (see [`is_plain`]).
     fn plain_body(&self) -> Option<&str> {
         is_plain(&self.0).then(|| self.0.strip_suffix('.').unwrap_or(&self.0))
@@ -348,6 +361,34 @@ mod tests {
         }
         assert!(name("KMS1.corp.example").spells(&name("kms1.CORP.example.").to_name()));
         assert!(!name("kms1.corp.example.").spells(&name("kms1.corp.example.com.").to_name()));
+    }
+
+    #[test]
+    fn within_a_zone_as_hickory_says() {
+        let names = [
+            "kms1.corp.example.",
+            "KMS1.Corp.Example.",
+            "corp.example.",
+            "xcorp.example.",
+            "example.",
+            "kms1.corp.example.com.",
+            "a\\.corp.example.",
+            "a.b\\.corp.example.",
+            "b\\.corp.example.",
+            ".",
+        ];
+        for name in names {
+            for zone in names {
+                let (name, zone) = (self::name(name), self::name(zone));
+                assert_eq!(
+                    name.is_within(&zone),
+                    zone.to_name().zone_of(&name.to_name()),
+                    "{name} within {zone}"
+                );
+            }
+        }
+        assert!(name("kms1.Corp.example.").is_within(&name("corp.EXAMPLE.")));
+        assert!(!name("kms1.xcorp.example.").is_within(&name("corp.example.")));
     }
 
     #[test]

@@ -513,7 +513,10 @@ async fn learn_zone(
     }
 }
 
-/// Resolves every target once, in record order.
+/// Resolves every target once, in record order. Addresses in the SRV answers' additional
+/// sections count only for targets inside the zone that answered: of anything else the server
+/// is no authority, and a domain controller that also recurses puts addresses from its cache
+/// there (RFC 2181 section 5.4.1 ranks such data last) — those targets are looked up instead.
 async fn resolve_targets(
     asker: &Asker,
     replies: &[hickory_proto::op::Message],
@@ -529,11 +532,12 @@ async fn resolve_targets(
         .map(|r| &r.target)
         .filter(|t| seen.insert(*t))
         .collect();
-    let targets = join_all(
-        target_names
-            .iter()
-            .map(|t| asker.resolve_target(t, replies, servers, resolvers)),
-    )
+    let zone = observation.zone.as_deref().and_then(DnsName::parse);
+    let targets = join_all(target_names.iter().map(|t| {
+        let in_zone = zone.as_ref().is_none_or(|zone| t.is_within(zone));
+        let replies = if in_zone { replies } else { &[] };
+        asker.resolve_target(t, replies, servers, resolvers)
+    }))
     .await;
     observation.targets = targets;
 }

@@ -1061,6 +1061,56 @@ fn a_server_that_does_not_know_edns_is_asked_again_without_it() {
     );
 }
 
+/// A domain controller that also recurses, in front of `upstream`: to the answer for
+/// `_vlmcs._tcp.outzone.audit.test` it adds, in the additional section, an address of the
+/// target from "its cache" — `stale`, where the host used to be.
+fn server_adding_cached_addresses(
+    upstream: std::net::SocketAddr,
+    stale: std::net::IpAddr,
+) -> std::net::SocketAddr {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::{Name, RData, Record, rdata::A};
+    udp_front(upstream, usize::MAX, move |query, forward| {
+        let reply = forward(query)?;
+        let mut message = Message::from_vec(&reply).ok()?;
+        let asked = message.queries.first()?.name().to_ascii();
+        if asked != "_vlmcs._tcp.outzone.audit.test." {
+            return Some(reply);
+        }
+        let std::net::IpAddr::V4(stale) = stale else {
+            return Some(reply);
+        };
+        let target = Name::from_ascii("kms-out.other.test.").unwrap();
+        message
+            .additionals
+            .push(Record::from_rdata(target, 300, RData::A(A(stale))));
+        message.to_vec().ok()
+    })
+}
+
+#[test]
+fn addresses_from_outside_the_zone_are_looked_up_not_taken_from_the_answer() {
+    let hole: std::net::IpAddr = lab_address(15).parse().unwrap();
+    let server = server_adding_cached_addresses(bed().primary, hole);
+    let run = scan_json_at(server, &[], &["outzone.audit.test", "healthy.audit.test"]);
+    let report = run.json();
+    let domains = report["domains"].as_array().unwrap();
+    // The answer named the blackholed address; the target's own zone says kms1's.
+    let out = &domains[0]["targets"][0];
+    assert_eq!(out["target"], "kms-out.other.test.", "{out:#}");
+    assert_eq!(out["source"], "lookup", "{out:#}");
+    assert_eq!(out["addresses"], serde_json::json!([lab_address(11)]));
+    assert_eq!(domains[0]["probes"][0]["outcome"], "kms-rpc");
+    assert_eq!(
+        findings(&report)[0],
+        pair("healthy", "ok"),
+        "{}",
+        run.stdout
+    );
+    // A target in the zone still comes from the answer.
+    assert_eq!(domains[1]["targets"][0]["source"], "additional");
+}
+
 /// A UDP relay to `upstream` that carries `answers` queries and then dies (its socket closes,
 /// so later queries meet a closed port): an authoritative server going away mid-scan.
 fn dying_dns_server(upstream: std::net::SocketAddr, answers: usize) -> std::net::SocketAddr {

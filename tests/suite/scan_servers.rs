@@ -111,22 +111,28 @@ fn targets_cut_in_half(server: SocketAddr, domain: &str) -> Vec<String> {
         .collect()
 }
 
-/// Scans every `dualN` domain on `server` and checks that every target came out with both its
-/// addresses; returns the report.
-fn scan_finds_both_addresses_of_every_target(server: SocketAddr) -> Value {
-    let server_text = server.to_string();
-    let domains: Vec<String> = SIZES.map(|n| format!("dual{n}.{ORIGIN}")).collect();
+/// `scan --format json --timeout 2s` of `domains` on `server` alone.
+fn scan_json_at(server: SocketAddr, domains: &[&str]) -> Value {
+    let server = server.to_string();
     let mut argv = vec![
         "scan",
         "--timeout",
         "2s",
         "--server",
-        server_text.as_str(),
+        server.as_str(),
         "--format",
         "json",
     ];
-    argv.extend(domains.iter().map(String::as_str));
-    let report: Value = run(&argv).json();
+    argv.extend(domains);
+    run(&argv).json()
+}
+
+/// Scans every `dualN` domain on `server` and checks that every target came out with both its
+/// addresses; returns the report.
+fn scan_finds_both_addresses_of_every_target(server: SocketAddr) -> Value {
+    let domains: Vec<String> = SIZES.map(|n| format!("dual{n}.{ORIGIN}")).collect();
+    let names: Vec<&str> = domains.iter().map(String::as_str).collect();
+    let report = scan_json_at(server, &names);
     let scanned = report["domains"].as_array().unwrap();
     assert_eq!(scanned.len(), domains.len(), "{report:#}");
     for (n, domain) in SIZES.zip(scanned) {

@@ -99,6 +99,7 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     // The SRV name as an alias, of a name in the zone and of one outside it.
     body.push_str("_vlmcs._tcp.aliased IN CNAME _vlmcs._tcp.healthy\n");
     body.push_str("_vlmcs._tcp.faralias IN CNAME _vlmcs._tcp.elsewhere.example.\n");
+    body.push_str("_vlmcs._tcp.outzone IN SRV 0 0 1688 kms-out.other.test.\n");
     body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
     body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
     body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");
@@ -241,6 +242,15 @@ async fn start() -> Result<(Bed, Keep), String> {
             let body = format!("{}{v6_records}", zone_body(net, stale));
             Zone::new(ZONE, lab::zone_text(ZONE, serial, &body))
         };
+        // A second zone on the primary, holding a target of an audit.test record.
+        let other = Zone::new(
+            "other.test.",
+            lab::zone_text(
+                "other.test.",
+                1,
+                &format!("kms-out IN A {}\n", lab::host(net, 11)),
+            ),
+        );
         // A zone that fails to load: BIND answers SERVFAIL for it.
         let broken = Zone::new(
             "broken.test.",
@@ -249,7 +259,7 @@ async fn start() -> Result<(Bed, Keep), String> {
         let primary = Named::start(
             &dir.join("primary"),
             lab::LOOPBACK,
-            &[zone(false, 2), broken],
+            &[zone(false, 2), other, broken],
             "",
         )
         .await?;

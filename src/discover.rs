@@ -668,28 +668,12 @@ pub(crate) fn millis(d: std::time::Duration) -> f64 {
 /// When the chain leaves the records, the addresses are empty and the last alias is returned
 /// so the caller can look it up.
 fn follow_chain(records: &[Record], name: &Name) -> (Vec<IpAddr>, Option<Name>) {
-    let mut current = name.clone();
-    let mut first_alias: Option<Name> = None;
-    for _ in 0..8 {
-        let found = addresses_in(records, &current);
-        if !found.is_empty() {
-            return (found, first_alias);
-        }
-        let next = records.iter().find_map(|r| match &r.data {
-            RData::CNAME(c) if same_name(&r.name, &current) => Some(c.0.clone()),
-            _ => None,
-        });
-        match next {
-            Some(n) => {
-                first_alias.get_or_insert_with(|| n.clone());
-                current = n;
-            }
-            None => break,
-        }
+    let end = alias_end(records, name);
+    let found = addresses_in(records, end.as_ref().unwrap_or(name));
+    if found.is_empty() {
+        return (found, end);
     }
-    // Report the alias to continue from when the chain ran out of records.
-    let resume = (current != *name).then_some(current);
-    (Vec::new(), resume.or(first_alias))
+    (found, cname_of(records, name).cloned())
 }
 
 fn addresses_in<'a>(records: impl IntoIterator<Item = &'a Record>, name: &Name) -> Vec<IpAddr> {
@@ -724,10 +708,7 @@ pub(crate) fn alias_end(answers: &[Record], name: &Name) -> Option<Name> {
     let mut current = name;
     let mut seen = 0;
     while seen < 8 {
-        let Some(next) = answers.iter().find_map(|r| match &r.data {
-            RData::CNAME(c) if same_name(&r.name, current) => Some(&c.0),
-            _ => None,
-        }) else {
+        let Some(next) = cname_of(answers, current) else {
             break;
         };
         if same_name(next, name) {
@@ -737,6 +718,14 @@ pub(crate) fn alias_end(answers: &[Record], name: &Name) -> Option<Name> {
         seen += 1;
     }
     (seen > 0).then(|| current.clone())
+}
+
+/// The name `name` is an alias of, when `records` hold a CNAME at it.
+fn cname_of<'a>(records: &'a [Record], name: &Name) -> Option<&'a Name> {
+    records.iter().find_map(|r| match &r.data {
+        RData::CNAME(c) if same_name(&r.name, name) => Some(&c.0),
+        _ => None,
+    })
 }
 
 /// SRV records for `owner` in an answer section, in presentation form.
@@ -762,6 +751,70 @@ pub(crate) fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alias_chains_end_where_the_records_do_and_loops_end() {
+        let name = |text: &str| Name::from_ascii(text).unwrap();
+        let cname = |from: &str, to: &str| {
+            Record::from_rdata(
+                name(from),
+                300,
+                RData::CNAME(hickory_proto::rr::rdata::CNAME(name(to))),
+            )
+        };
+        let a = |owner: &str| {
+            Record::from_rdata(
+                name(owner),
+                300,
+                RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 1)),
+            )
+        };
+        let start = name("_vlmcs._tcp.a.example.");
+        // Not an alias.
+        assert_eq!(alias_end(&[a("_vlmcs._tcp.a.example.")], &start), None);
+        // Two links, in any order, names in any case.
+        let chain = [
+            cname("_VLMCS._tcp.b.example.", "_vlmcs._tcp.c.example."),
+            cname("_vlmcs._tcp.a.example.", "_vlmcs._tcp.B.example."),
+        ];
+        assert_eq!(
+            alias_end(&chain, &start),
+            Some(name("_vlmcs._tcp.c.example."))
+        );
+        // A loop back to the start ends before it closes; any loop ends within 8 links.
+        let looped = [
+            cname("_vlmcs._tcp.a.example.", "_vlmcs._tcp.b.example."),
+            cname("_vlmcs._tcp.b.example.", "_vlmcs._tcp.a.example."),
+        ];
+        assert_eq!(
+            alias_end(&looped, &start),
+            Some(name("_vlmcs._tcp.b.example."))
+        );
+        let cycle = [
+            cname("_vlmcs._tcp.a.example.", "_vlmcs._tcp.b.example."),
+            cname("_vlmcs._tcp.b.example.", "_vlmcs._tcp.c.example."),
+            cname("_vlmcs._tcp.c.example.", "_vlmcs._tcp.b.example."),
+        ];
+        assert!(alias_end(&cycle, &start).is_some());
+        // Addresses at the end of a chain, with the first alias; none: where to look next.
+        let (found, first) = follow_chain(
+            &[
+                cname("t.example.", "u.example."),
+                cname("u.example.", "v.example."),
+                a("v.example."),
+            ],
+            &name("t.example."),
+        );
+        assert_eq!((found.len(), first), (1, Some(name("u.example."))));
+        let (found, resume) = follow_chain(
+            &[
+                cname("t.example.", "u.example."),
+                cname("u.example.", "w.other."),
+            ],
+            &name("t.example."),
+        );
+        assert_eq!((found.len(), resume), (0, Some(name("w.other."))));
+    }
 
     #[tokio::test]
     async fn pacer_spaces_queries_per_server_only() {

@@ -13,7 +13,7 @@ use hickory_net::tcp::TcpClientStream;
 use hickory_net::udp::UdpClientStream;
 use hickory_net::xfer::DnsHandle;
 use hickory_proto::op::{DnsRequest, DnsRequestOptions, Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -53,11 +53,11 @@ impl Reply {
     /// Whether the server may have left records out of the additional section for want of room:
     /// a server may drop additional data without setting TC (RFC 2181 section 9), and some do it
     /// by the RRset (Knot leaves out the AAAA of an SRV target and keeps its A). True when the
-    /// reply came within one address RRset (a 255-byte owner name, its fixed fields and an IPv6
-    /// address) of the size the server had to keep to: the payload size both sides advertise
-    /// over UDP (512 without EDNS), 65,535 bytes over TCP.
+    /// reply came within one address record of the names it carries addresses for (an owner
+    /// name as long as the longest of them, uncompressed, its fixed fields and an IPv6 address)
+    /// of the size the server had to keep to: the payload size both sides advertise over UDP
+    /// (512 without EDNS), 65,535 bytes over TCP.
     pub(crate) fn additional_may_be_cut(&self) -> bool {
-        const LARGEST_ADDRESS_RRSET: usize = 255 + 10 + 16;
         let limit = match self.transport {
             Transport::Tcp => usize::from(u16::MAX),
             Transport::Udp => match &self.message.edns {
@@ -65,7 +65,21 @@ impl Reply {
                 None => 512,
             },
         };
-        self.wire_len + LARGEST_ADDRESS_RRSET > limit
+        // Names the additional section holds addresses for: SRV targets, name servers.
+        let longest_name = self
+            .message
+            .answers
+            .iter()
+            .chain(&self.message.authorities)
+            .filter_map(|r| match &r.data {
+                RData::SRV(srv) => Some(srv.target.len() + 1),
+                RData::NS(ns) => Some(ns.0.len() + 1),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(255);
+        // Type, class, TTL and length, then an IPv6 address.
+        self.wire_len + longest_name + 10 + 16 > limit
     }
 }
 
@@ -640,6 +654,24 @@ mod tests {
         assert!(cut(Transport::Udp, None, 232));
         assert!(!cut(Transport::Tcp, None, 60_000));
         assert!(cut(Transport::Tcp, None, 65_300));
+        // With the answer's SRV targets known, one address record of the longest of them
+        // (here 23 bytes on the wire, 49 with its fields and an IPv6 address).
+        let with_target = |edns: Option<u16>, wire_len| {
+            let mut reply = reply(Transport::Udp, edns, wire_len);
+            let target = Name::from_ascii("kms1.corp.example.com.").unwrap();
+            reply
+                .message
+                .add_answer(hickory_proto::rr::Record::from_rdata(
+                    Name::from_ascii("_vlmcs._tcp.corp.example.com.").unwrap(),
+                    300,
+                    RData::SRV(hickory_proto::rr::rdata::SRV::new(0, 0, 1688, target)),
+                ));
+            reply.additional_may_be_cut()
+        };
+        assert!(!with_target(Some(1232), 1183));
+        assert!(with_target(Some(1232), 1184));
+        assert!(!with_target(None, 463));
+        assert!(with_target(None, 464));
     }
 
     #[test]

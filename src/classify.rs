@@ -388,16 +388,19 @@ fn record_shape(obs: &DomainObservation, out: &mut Findings<'_>) {
     let mut reported_duplicates = BTreeSet::new();
     let mut reported_alias = BTreeSet::new();
     for record in &obs.records {
-        if record.is_root_target() {
+        if record.is_unusable() {
+            let why = if record.is_root_target() {
+                "target `.` means \"no service here\" (RFC 2782); KMS clients cannot use it"
+            } else {
+                "port 0 is no port a host can listen on; KMS clients cannot use the record (not probed)"
+            };
             out.push(
                 FindingCode::InvalidTarget,
                 Severity::Warning,
                 Some(record.target.to_string()),
                 Some(record.port),
                 None,
-                format!(
-                    "{record}: target `.` means \"no service here\" (RFC 2782); KMS clients cannot use it"
-                ),
+                format!("{record}: {why}"),
             );
             continue;
         }
@@ -465,7 +468,7 @@ fn hosts(
 ) -> usize {
     let mut healthy = 0;
     let mut seen = BTreeSet::new();
-    for record in obs.records.iter().filter(|r| !r.is_root_target()) {
+    for record in obs.records.iter().filter(|r| !r.is_unusable()) {
         if !seen.insert((&record.target, record.port)) {
             continue;
         }
@@ -742,7 +745,7 @@ fn unresolved_expected_hosts(policy: &DomainPolicy, out: &mut Findings<'_>) {
 /// Distinct target names that resolve to the same address and port: one host counted twice.
 fn shared_addresses(obs: &DomainObservation, out: &mut Findings<'_>) {
     let mut names_by_endpoint: BTreeMap<(IpAddr, u16), BTreeSet<&DnsName>> = BTreeMap::new();
-    for record in obs.records.iter().filter(|r| !r.is_root_target()) {
+    for record in obs.records.iter().filter(|r| !r.is_unusable()) {
         if let Some(target) = obs.target(&record.target) {
             for address in &target.addresses {
                 names_by_endpoint

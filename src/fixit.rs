@@ -283,7 +283,7 @@ fn advice(domain: &DomainReport, f: &Finding) -> Advice {
             delete(),
         ),
         FindingCode::InvalidTarget => (
-            "RFC 2782 forbids an alias (CNAME) target and uses `.` for \"no service\": clients may skip the record or behave inconsistently.".into(),
+            "RFC 2782 forbids an alias (CNAME) target and uses `.` for \"no service\", and no host listens on port 0: clients may skip the record or behave inconsistently.".into(),
             vec!["Publish the KMS host under its own name (its DnsDomainPublishList does that), then delete this record (below).".into()],
             delete(),
         ),

@@ -187,6 +187,12 @@ impl SrvRecord {
     pub(crate) fn is_root_target(&self) -> bool {
         self.target.is_root()
     }
+
+    /// Target `.` ("no service here", RFC 2782) or port 0 (no host listens there): no client
+    /// can use the record, and there is nothing to resolve or probe.
+    pub(crate) fn is_unusable(&self) -> bool {
+        self.is_root_target() || self.port == 0
+    }
 }
 
 impl fmt::Display for SrvRecord {

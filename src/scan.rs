@@ -528,7 +528,7 @@ async fn resolve_targets(
     let target_names: Vec<&DnsName> = observation
         .records
         .iter()
-        .filter(|r| !r.is_root_target())
+        .filter(|r| !r.is_unusable())
         .map(|r| &r.target)
         .filter(|t| seen.insert(*t))
         .collect();
@@ -547,7 +547,7 @@ async fn resolve_targets(
 fn start_probes(prober: &Prober, observation: &DomainObservation) -> Vec<(DnsName, PendingProbe)> {
     let mut probes = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for record in observation.records.iter().filter(|r| !r.is_root_target()) {
+    for record in observation.records.iter().filter(|r| !r.is_unusable()) {
         let Some(target) = observation.target(&record.target) else {
             continue;
         };

@@ -350,6 +350,19 @@ fn root_target_is_invalid() {
     );
 }
 
+/// Port 0 is no port: the record is unusable whatever its target (here a live KMS host), not
+/// a "nonstandard port" of a dead host.
+#[test]
+fn port_zero_is_invalid_and_not_probed() {
+    let report = scan(&["port0"], &[]).json();
+    assert_eq!(codes(&report), ["invalid-target", "no-healthy-host"]);
+    assert_eq!(report["findings"][0]["target"], "kms1.audit.test.");
+    assert_eq!(report["findings"][0]["port"], 0);
+    let domain = only_domain(&report);
+    assert!(domain["probes"].as_array().unwrap().is_empty());
+    assert_eq!(domain["verdicts"][0]["status"], "invalid-target");
+}
+
 #[test]
 fn cname_target_is_invalid_but_probed_through_the_alias() {
     let report = scan(&["cname"], &[]).json();

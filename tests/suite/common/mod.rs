@@ -101,6 +101,8 @@ fn zone_body(bed_net: [u8; 3], stale: bool) -> String {
     body.push_str("_vlmcs._tcp.faralias IN CNAME _vlmcs._tcp.elsewhere.example.\n");
     body.push_str("_vlmcs._tcp.outzone IN SRV 0 0 1688 kms-out.other.test.\n");
     body.push_str("_vlmcs._tcp.root IN SRV 0 0 0 .\n");
+    // A live KMS host's name on port 0, where nothing can listen.
+    body.push_str("_vlmcs._tcp.port0 IN SRV 0 0 0 kms1\n");
     body.push_str("_vlmcs._tcp.dup IN SRV 0 0 1688 kms1\n_vlmcs._tcp.dup IN SRV 10 5 1688 kms1\n");
     body.push_str("_vlmcs._tcp.nodata IN TXT \"no KMS here\"\n");
     // A delegation: the server answers with a referral (no AA bit), as a lame server would.

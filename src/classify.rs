@@ -484,7 +484,10 @@ fn hosts(
                 Some(record.target.to_string()),
                 Some(record.port),
                 None,
-                format!("{record}: the target has no address ({why}); the record is dangling"),
+                format!(
+                    "{record}: the target has no address ({why}); the record is dangling{}",
+                    address_written_as_name(&record.target)
+                ),
             );
             continue;
         }
@@ -497,6 +500,19 @@ fn hosts(
         }
     }
     healthy
+}
+
+/// A hint when an SRV target is an IP address written as a name (`10.0.0.5.`): RFC 2782 wants a
+/// host name there, and clients look the text up as one.
+fn address_written_as_name(target: &DnsName) -> String {
+    let text = target.to_string();
+    let bare = text.strip_suffix('.').unwrap_or(&text);
+    match bare.parse::<IpAddr>() {
+        Ok(address) => format!(
+            " (the target is the address {address} written as a name: an SRV target must be a host name with an A or AAAA record, RFC 2782)"
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// What the emulator tells add up to: a strong one makes `kms-emulator`, supporting ones alone

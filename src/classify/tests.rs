@@ -816,3 +816,29 @@ fn an_alias_is_reported_and_never_taken_for_missing_records() {
     );
     assert!(!summary.complete);
 }
+
+#[test]
+fn an_address_written_as_a_target_name_is_said_to_be_one() {
+    let obs = domain(
+        vec![srv(0, 0, 1688, "10.0.0.5.")],
+        vec![target("10.0.0.5.", &[])],
+        Vec::new(),
+    );
+    let (findings, _) = classify(&obs, &no_allowlist());
+    assert_eq!(findings[0].code, FindingCode::NoAddress);
+    assert!(
+        findings[0]
+            .detail
+            .contains("the target is the address 10.0.0.5 written as a name"),
+        "{}",
+        findings[0].detail
+    );
+    // An ordinary dangling name gets no such hint.
+    let obs = domain(
+        vec![srv(0, 0, 1688, "gone.corp.example.com.")],
+        vec![target("gone.corp.example.com.", &[])],
+        Vec::new(),
+    );
+    let (findings, _) = classify(&obs, &no_allowlist());
+    assert!(!findings[0].detail.contains("written as a name"));
+}

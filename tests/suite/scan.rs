@@ -1,6 +1,6 @@
 //! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
 
-use crate::common::{self, BIG_RRSET, bed, codes, findings, run, scan};
+use crate::common::{self, BIG_RRSET, bed, codes, findings, run, scan, scan_at};
 use serde_json::Value;
 
 fn only_domain(report: &Value) -> &Value {
@@ -968,27 +968,6 @@ fn ipv6_only_target_on_loopback_is_probed_over_ipv6() {
     assert_eq!(only_domain(&report)["targets"][0]["addresses"][0], "::1");
 }
 
-/// `scan --format json --timeout 2s` of `domains` on `server` alone, with `flags`.
-fn scan_json_at(
-    server: std::net::SocketAddr,
-    flags: &[&str],
-    domains: &[&str],
-) -> crate::common::Run {
-    let server = server.to_string();
-    let mut argv = vec![
-        "scan",
-        "--format",
-        "json",
-        "--timeout",
-        "2s",
-        "--server",
-        server.as_str(),
-    ];
-    argv.extend(flags);
-    argv.extend(domains);
-    run(&argv)
-}
-
 /// A UDP server on loopback in front of `upstream`, one query at a time: `answer` gets each
 /// query and a way to carry bytes upstream (and get the reply), and returns what goes back
 /// (nothing: silence). After `queries` queries the server goes away: its socket closes, so later
@@ -1053,7 +1032,7 @@ fn edns_intolerant_server(
 #[test]
 fn a_server_that_does_not_know_edns_is_asked_again_without_it() {
     let (server, formerrs) = edns_intolerant_server(bed().primary);
-    let run = scan_json_at(server, &[], &["healthy.audit.test"]);
+    let run = scan_at(server, &[], &["healthy.audit.test"]);
     let report = run.json();
     assert_eq!(
         findings(&report),
@@ -1105,7 +1084,7 @@ fn server_adding_cached_addresses(
 fn addresses_from_outside_the_zone_are_looked_up_not_taken_from_the_answer() {
     let hole: std::net::IpAddr = lab_address(15).parse().unwrap();
     let server = server_adding_cached_addresses(bed().primary, hole);
-    let run = scan_json_at(server, &[], &["outzone.audit.test", "healthy.audit.test"]);
+    let run = scan_at(server, &[], &["outzone.audit.test", "healthy.audit.test"]);
     let report = run.json();
     let domains = report["domains"].as_array().unwrap();
     // The answer named the blackholed address; the target's own zone says kms1's.
@@ -1382,7 +1361,7 @@ fn hostile_huge_server(count: u16) -> std::net::SocketAddr {
 fn a_huge_rrset_is_bounded_and_said_to_be() {
     let server = hostile_huge_server(2_501);
     let started = std::time::Instant::now();
-    let run = scan_json_at(server, &[], &["huge.test"]);
+    let run = scan_at(server, &[], &["huge.test"]);
     let report = run.json();
     let observed = &report["domains"][0]["servers"][0];
     assert_eq!(observed["records_answered"], 2_501, "{observed:#}");
@@ -2139,5 +2118,5 @@ fn zone_server(origin: &str, body: &str, dir: &str) -> vlmcs_lab::Named {
 /// the emulator binds.
 fn scan_through_server(server: std::net::SocketAddr, domains: &[String]) -> Value {
     let names: Vec<&str> = domains.iter().map(String::as_str).collect();
-    scan_json_at(server, &["--no-emulator-check"], &names).json()
+    scan_at(server, &["--no-emulator-check"], &names).json()
 }

@@ -16,7 +16,7 @@ use vlmcs_lab::knot::{Knot, KnotKey};
 use vlmcs_lab::pdns::PowerDns;
 use vlmcs_lab::{self as lab, Zone};
 
-use crate::common::{run, scratch, serve_forever};
+use crate::common::{scan_at, scratch, serve_forever};
 
 const ORIGIN: &str = "scan-servers.test.";
 /// Domains `dualN` with N dual-stack SRV targets: around the count where a 1232-byte answer
@@ -111,28 +111,12 @@ fn targets_cut_in_half(server: SocketAddr, domain: &str) -> Vec<String> {
         .collect()
 }
 
-/// `scan --format json --timeout 2s` of `domains` on `server` alone.
-fn scan_json_at(server: SocketAddr, domains: &[&str]) -> Value {
-    let server = server.to_string();
-    let mut argv = vec![
-        "scan",
-        "--timeout",
-        "2s",
-        "--server",
-        server.as_str(),
-        "--format",
-        "json",
-    ];
-    argv.extend(domains);
-    run(&argv).json()
-}
-
 /// Scans every `dualN` domain on `server` and checks that every target came out with both its
 /// addresses; returns the report.
 fn scan_finds_both_addresses_of_every_target(server: SocketAddr) -> Value {
     let domains: Vec<String> = SIZES.map(|n| format!("dual{n}.{ORIGIN}")).collect();
     let names: Vec<&str> = domains.iter().map(String::as_str).collect();
-    let report = scan_json_at(server, &names);
+    let report = scan_at(server, &[], &names).json();
     let scanned = report["domains"].as_array().unwrap();
     assert_eq!(scanned.len(), domains.len(), "{report:#}");
     for (n, domain) in SIZES.zip(scanned) {

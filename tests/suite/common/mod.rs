@@ -407,6 +407,23 @@ pub(crate) fn scan(domains: &[&str], args: &[&str]) -> Run {
     run(&argv)
 }
 
+/// `scan --format json --timeout 2s` of `domains` on `server` alone, with `flags`.
+pub(crate) fn scan_at(server: std::net::SocketAddr, flags: &[&str], domains: &[&str]) -> Run {
+    let server = server.to_string();
+    let mut argv = vec![
+        "scan",
+        "--format",
+        "json",
+        "--timeout",
+        "2s",
+        "--server",
+        server.as_str(),
+    ];
+    argv.extend(flags);
+    argv.extend(domains);
+    run(&argv)
+}
+
 /// The report's domains, in order.
 pub(crate) fn domain_names(report: &serde_json::Value) -> Vec<&str> {
     report["domains"]

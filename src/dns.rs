@@ -290,7 +290,7 @@ enum Edns {
 /// one with the header alone, as such servers send; hickory's own client (outside scans)
 /// needs the question echoed.
 fn knows_no_edns(reply: &Message) -> bool {
-    reply.metadata.response_code == hickory_proto::op::ResponseCode::FormErr && reply.edns.is_none()
+    reply.metadata.response_code == ResponseCode::FormErr && reply.edns.is_none()
 }
 
 /// The query as a message (ID set by whoever sends it): RD as asked, EDNS with a 1232-byte

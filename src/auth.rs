@@ -138,18 +138,75 @@ pub enum AuthError {
     Parse { origin: String, message: String },
     #[error("{0}")]
     Key(String),
+    #[error(
+        "{given_by} takes the path of a key file, and its value looks like a key itself, so it is not shown ({cause}): put the key in a file only you can read (`tsig-keygen NAME > FILE; chmod 600 FILE`) and give that file, or set {KEY_ENV}"
+    )]
+    KeyAsPath { given_by: String, cause: String },
 }
 
 /// Reads a key file in the format `tsig-keygen` and `ddns-confgen` write: a regular file of
-/// this user's (or root's) that no one else can read or write.
-pub fn load_key_file(path: &Path) -> Result<TsigKey, AuthError> {
+/// this user's (or root's) that no one else can read or write. `given_by` names where the path
+/// came from (`--tsig-key`, a config key): a path that looks like a key itself (the
+/// `name:secret` form given where a file is expected) is never shown, only where it came from.
+pub fn load_key_file(path: &Path, given_by: &str) -> Result<TsigKey, AuthError> {
+    let shown = path.display().to_string();
+    if could_be_key_material(&shown) {
+        return Err(
+            match crate::fsio::read_secret(path, crate::fsio::TSIG_KEY) {
+                Err(e) => AuthError::KeyAsPath {
+                    given_by: given_by.to_string(),
+                    cause: e.without_path(),
+                },
+                // A file by that name exists; its name still looks like a key, so say nothing of it.
+                Ok(_) => AuthError::KeyAsPath {
+                    given_by: given_by.to_string(),
+                    cause: "a file of that name exists, but a key's name must not look like a key"
+                        .into(),
+                },
+            },
+        );
+    }
     let bytes = crate::fsio::read_secret(path, crate::fsio::TSIG_KEY)?;
     // Never quote the bytes: a non-UTF-8 file may still hold the secret.
     let text = String::from_utf8(bytes).map_err(|_| AuthError::Parse {
-        origin: path.display().to_string(),
+        origin: shown.clone(),
         message: "not UTF-8 text: a TSIG key file is text as `tsig-keygen` writes it".into(),
     })?;
-    parse_key_text(&text, &path.display().to_string())
+    parse_key_text(&text, &shown)
+}
+
+/// Whether a text (a path that was given, a field of a key) could hold key material: a BIND key
+/// block, or a `:`-separated part that could be a secret.
+fn could_be_key_material(text: &str) -> bool {
+    text.contains('{') || text.split(':').any(|part| could_be_secret(part.trim()))
+}
+
+/// The base64 alphabet with or without padding: `tsig-keygen` pads, people copying a secret by
+/// hand often drop the `=`.
+const BASE64_ANY_PADDING: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// The fewest bytes a text must decode to for it to pass as an HMAC secret (the hash lengths,
+/// what `tsig-keygen` makes, are 32, 48 and 64; hand-made keys of 16 exist).
+const PLAUSIBLE_SECRET_BYTES: usize = 16;
+
+/// Whether `text` decodes as base64 to something as long as a TSIG secret.
+fn could_be_secret(text: &str) -> bool {
+    decoded_len(text).is_some_and(|n| n >= PLAUSIBLE_SECRET_BYTES)
+}
+
+/// How many bytes `text` (whitespace ignored) decodes to as base64, if it is base64.
+fn decoded_len(text: &str) -> Option<usize> {
+    let compact: String = text.split_whitespace().collect();
+    BASE64_ANY_PADDING.decode(compact).ok().map(|b| b.len())
+}
+
+/// Whether `len` is the length of a secret `tsig-keygen` or `ddns-confgen` makes.
+fn keygen_length(len: usize) -> bool {
+    matches!(len, 32 | 48 | 64)
 }
 
 /// Reads a key from the environment variable `var`, if it is set.
@@ -285,17 +342,30 @@ fn build_key(
             ));
         }
     };
-    // A name with base64's `+`, `/` or `=` is most likely the secret in the wrong field.
+    // The fields are checked against each other before either is used: a secret in the
+    // name's field would be shown in plans and logs and sent on the wire as the key's name.
     let name = name.trim();
     if name.contains(['+', '/', '=']) {
         return Err(err(
             "the key name contains `+`, `/` or `=` and looks like a base64 secret: check the order of the fields (`[algorithm:]name:secret`)".into(),
         ));
     }
+    let name_bytes = decoded_len(name.trim_end_matches('.'));
+    let secret_bytes = decoded_len(secret);
+    let name_could_be_secret = name_bytes.is_some_and(|n| n >= PLAUSIBLE_SECRET_BYTES);
+    let secret_could_be_secret = secret_bytes.is_some_and(|n| n >= PLAUSIBLE_SECRET_BYTES);
+    let swapped = name_could_be_secret
+        && (!secret_could_be_secret
+            || (name_bytes.is_some_and(keygen_length) && !secret_bytes.is_some_and(keygen_length)));
+    if swapped {
+        return Err(err(
+            "the fields look swapped: the key name decodes as base64 to a secret's length and the secret does not (neither is shown); write `[algorithm:]name:secret`, or in a key file `key \"NAME\" { algorithm ...; secret \"BASE64\"; };`".into(),
+        ));
+    }
     let name = Name::from_ascii(name).map_err(|_| {
         err("the key name is not a valid DNS name; check the order of the fields (`[algorithm:]name:secret`)".into())
     })?;
-    let secret = base64::engine::general_purpose::STANDARD
+    let secret = BASE64_ANY_PADDING
         .decode(secret.split_whitespace().collect::<String>())
         .map_err(|_| err("the secret is not valid base64".into()))?;
     if secret.is_empty() {
@@ -467,14 +537,14 @@ mod tests {
         std::fs::write(&path, KEYGEN).unwrap();
         for mode in [0o644, 0o640, 0o660, 0o604] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            let err = load_key_file(&path).unwrap_err().to_string();
+            let err = load_key_file(&path, "k").unwrap_err().to_string();
             assert!(
                 err.contains(&format!("mode {mode:04o}")) && err.contains("chmod 600"),
                 "{err}"
             );
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        load_key_file(&path).unwrap();
+        load_key_file(&path, "k").unwrap();
     }
 
     #[test]
@@ -506,6 +576,65 @@ mod tests {
             };
             assert!(!err.contains("c2VjcmV0"), "key material in an error: {err}");
         }
+    }
+
+    /// 32 bytes, as `tsig-keygen` makes them, written without the `=` (no `+` or `/` in it).
+    const UNPADDED: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+    #[test]
+    fn swapped_fields_are_refused_without_echoing_either() {
+        for value in [
+            format!("hmac-sha256:{UNPADDED}:ddns-key"),
+            format!("{UNPADDED}:tsig"),
+            format!("hmac-sha256:{UNPADDED}:kmsupdatekey"),
+            // A key name that is itself long base64 does not pass for the secret's length.
+            format!("hmac-sha256:{UNPADDED}:kmsupdatekeyforcontrollers"),
+        ] {
+            let err = key_from_value(&value, "environment variable VLMCS_TSIG_KEY")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("swapped"), "{value}: {err}");
+            assert!(!err.contains("MDEy") && !err.contains("tsig:"), "{err}");
+            assert!(
+                !err.contains("ddns-key") && !err.contains("kmsupdatekey"),
+                "{err}"
+            );
+        }
+        let text = format!("key \"{UNPADDED}\" {{ algorithm hmac-sha256; secret \"c2Vj\"; }};");
+        let err = parse_key_text(&text, "k").unwrap_err().to_string();
+        assert!(err.contains("swapped") && !err.contains("MDEy"), "{err}");
+    }
+
+    #[test]
+    fn right_fields_pass_an_unpadded_secret_and_a_long_camel_case_name_included() {
+        let key = key_from_value(&format!("hmac-sha256:ddns-key:{UNPADDED}"), "env").unwrap();
+        assert_eq!(key.secret, b"0123456789abcdef0123456789abcdef");
+        let padded = format!("{UNPADDED}=");
+        let key =
+            key_from_value(&format!("KmsUpdateKeyForDomainControllers:{padded}"), "env").unwrap();
+        assert_eq!(key.name.to_ascii(), "KmsUpdateKeyForDomainControllers");
+        assert_eq!(key.secret.len(), 32);
+    }
+
+    #[test]
+    fn a_key_given_where_a_file_is_expected_is_never_shown() {
+        for value in [
+            format!("hmac-sha256:ddns-key:{UNPADDED}"),
+            UNPADDED.to_string(),
+            format!("key \"k\" {{ secret \"{UNPADDED}\"; }};"),
+        ] {
+            let err = load_key_file(Path::new(&value), "--tsig-key")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("--tsig-key takes the path"), "{err}");
+            assert!(!err.contains("MDEy"), "{err}");
+            assert!(err.contains("No such file"), "{err}");
+        }
+        // An ordinary path is named, as any file error names it.
+        let err = load_key_file(Path::new("/nonexistent/ddns.key"), "--tsig-key")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/ddns.key"), "{err}");
     }
 
     #[test]

@@ -109,9 +109,10 @@ fn server_failures<'o>(
             obs.query_name,
             server.status.describe()
         );
-        // A timeout says all there is to say; other details add the cause.
+        // A timeout says all there is to say, but for the evidence against a held-back
+        // server; other details add the cause.
         if let Some(extra) = &server.detail
-            && server.status != QueryStatus::Timeout
+            && (server.status != QueryStatus::Timeout || crate::dns::is_held_back_detail(extra))
         {
             detail.push_str(&format!(" — {extra}"));
         }

@@ -759,7 +759,12 @@ fn resolve_auth(
         return gss_auth(args);
     }
     if let Some(path) = args.tsig_key.as_deref().or(config_key) {
-        return auth::load_key_file(path)
+        let given_by = if args.tsig_key.is_some() {
+            "--tsig-key"
+        } else {
+            "the config's `clean: tsig_key:`"
+        };
+        return auth::load_key_file(path, given_by)
             .map(Auth::Tsig)
             .map_err(|e| e.to_string());
     }

@@ -181,6 +181,10 @@ impl Asker {
         rtype: RecordType,
         recursion: bool,
     ) -> Result<Reply, QueryError> {
+        // A held-back server: the query fails now, without waiting for its turn.
+        if let Some(refused) = self.mux.refusal(server, Transport::Udp, self.timeout) {
+            return Err(refused);
+        }
         self.pacer.wait(server).await;
         let _permit = self
             .permits
@@ -443,7 +447,7 @@ impl Asker {
                     observation.truncated_over_udp = udp_failure.is_none();
                 }
                 observation.status = match error.innermost() {
-                    QueryError::Timeout(_) => QueryStatus::Timeout,
+                    QueryError::Timeout(_) | QueryError::HeldBack { .. } => QueryStatus::Timeout,
                     QueryError::Network(_) => QueryStatus::NetworkError,
                     QueryError::Malformed(_) | QueryError::OverTcp { .. } => {
                         QueryStatus::OtherError

@@ -92,6 +92,21 @@ pub enum QueryError {
     Network(String),
     #[error("unusable reply: {0}")]
     Malformed(String),
+    /// The server left a query unanswered for a whole timeout and has sent nothing since: it
+    /// is not asked for every name any more (see `mux`), and this query was not sent.
+    #[error(
+        "no answer: the server has been silent over {transport} for {} ({unanswered} queries unanswered or held back, timeout {}); it is asked again once every {} in case it comes back",
+        seconds(*silent_for),
+        seconds(*timeout),
+        seconds(*recheck)
+    )]
+    HeldBack {
+        transport: Transport,
+        silent_for: Duration,
+        unanswered: u64,
+        timeout: Duration,
+        recheck: Duration,
+    },
     /// The TCP leg failed: after a truncated UDP answer (`udp_failure: None`), or after UDP
     /// itself failed (nothing listening there, say) and TCP was tried before concluding.
     #[error("over TCP{}: {error}", match udp_failure { Some(u) => format!(" (UDP: {u})"), None => " after a truncated UDP answer".into() })]
@@ -99,6 +114,19 @@ pub enum QueryError {
         udp_failure: Option<String>,
         error: Box<QueryError>,
     },
+}
+
+/// Whether a server's `detail` is the evidence of a held-back server (which a report shows),
+/// rather than a plain timeout (which says nothing the status does not).
+pub(crate) fn is_held_back_detail(detail: &str) -> bool {
+    detail.starts_with(HELD_BACK_PREFIX)
+}
+
+const HELD_BACK_PREFIX: &str = "no answer: the server has been silent";
+
+/// A duration for messages, to a tenth of a second ("2.5 s").
+fn seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
 impl QueryError {
@@ -145,14 +173,18 @@ pub(crate) async fn query_via(
     let ask = |edns: Edns| async move {
         match mux {
             Some(mux) => {
-                // What is left of the deadline (all of it but for a retry without EDNS); a
-                // timeout is the query's own.
-                let left = deadline.saturating_duration_since(Instant::now());
+                // All of the timeout for the first question, what is left of it for a retry
+                // without EDNS; a timeout is the query's own.
+                let budget = match edns {
+                    Edns::On => options.timeout,
+                    Edns::Off => deadline.saturating_duration_since(Instant::now()),
+                };
                 match mux
                     .exchange(
                         server,
                         request_message(name, record_type, options, edns),
-                        left,
+                        budget,
+                        options.timeout,
                     )
                     .await
                 {

@@ -133,6 +133,71 @@ pub enum FileError {
     },
 }
 
+impl FileError {
+    /// The message without the path (for a path that must not be shown: it may be a secret
+    /// given where a path was expected).
+    pub fn without_path(&self) -> String {
+        let hidden = PathBuf::from("(not shown)");
+        let mut copy = match self {
+            Self::Open { what, source, .. } => Self::Open {
+                what,
+                path: hidden,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Read { what, source, .. } => Self::Read {
+                what,
+                path: hidden,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::Write { what, source, .. } => Self::Write {
+                what,
+                path: hidden,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Self::NotRegular { what, found, .. } => Self::NotRegular {
+                what,
+                path: hidden,
+                found,
+            },
+            Self::NotWritable { what, found, .. } => Self::NotWritable {
+                what,
+                path: hidden,
+                found,
+            },
+            Self::TooLarge {
+                what, size, max, ..
+            } => Self::TooLarge {
+                what,
+                path: hidden,
+                size: *size,
+                max: *max,
+            },
+            // A link's target is a path too.
+            Self::Symlink { what, .. } => Self::Symlink {
+                what,
+                path: hidden,
+                target: String::new(),
+            },
+            Self::Owner {
+                what, owner, me, ..
+            } => Self::Owner {
+                what,
+                path: hidden,
+                owner: *owner,
+                me: *me,
+            },
+            Self::Permissions { what, mode, .. } => Self::Permissions {
+                what,
+                path: hidden,
+                mode: *mode,
+            },
+        }
+        .to_string();
+        copy.truncate(copy.trim_end().len());
+        copy
+    }
+}
+
 /// Reads a regular file of `kind`, up to its bound.
 pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
     let (mut file, _) = open_regular(path, kind)?;

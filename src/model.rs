@@ -268,7 +268,7 @@ impl QueryStatus {
 }
 
 /// Which transport carried a server's final answer (or its failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     Udp,

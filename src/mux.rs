@@ -20,6 +20,10 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::dns::{QueryError, Received};
+use crate::model::Transport;
+
+mod liveness;
+use liveness::{Admission, Liveness};
 
 /// Servers with a channel (socket, reader task, RTT, window) of their own.
 pub(crate) const MAX_CHANNELS: usize = 512;
@@ -245,36 +249,65 @@ impl Drop for TcpChannel {
     }
 }
 
+/// A server's TCP connection, if one is open; locked across a connect.
+type TcpSlot = tokio::sync::Mutex<Option<Arc<TcpChannel>>>;
+
 /// The scan's UDP channels to DNS servers (and TCP connections for truncated answers).
 #[derive(Default)]
 pub(crate) struct Mux {
-    tcp: tokio::sync::Mutex<HashMap<SocketAddr, Arc<TcpChannel>>>,
+    /// Per server, its connection; each server's own lock is held across its connect, so that
+    /// two queries share one connection and a server that does not accept holds up no other.
+    tcp: Mutex<HashMap<SocketAddr, Arc<TcpSlot>>>,
     channels: Mutex<HashMap<SocketAddr, Arc<Channel>>>,
     ids: Mutex<IdSource>,
     pub(crate) stats: Arc<Stats>,
+    /// Servers that stopped answering, held back (one timeout per scan, not per query).
+    liveness: Liveness,
 }
 
 impl Mux {
+    /// The error a query to `server` over `transport` would meet now because the server is
+    /// held back (see [`liveness`]), without waiting for anything: callers skip their queues.
+    pub(crate) fn refusal(
+        &self,
+        server: SocketAddr,
+        transport: Transport,
+        timeout: Duration,
+    ) -> Option<QueryError> {
+        self.liveness
+            .refusal(server, transport, timeout, Instant::now())
+    }
+
     /// Sends `request` (its ID is chosen here) to `server` over UDP until an answer to its
-    /// question arrives or `timeout` has passed since it was first sent. Waiting for a place in
-    /// the server's window comes before: a struggling server makes the scan slower, not its
-    /// answers "lost".
+    /// question arrives or `budget` has passed since it was first sent (`timeout` is the
+    /// scan's, for the evidence against a silent server). Waiting for a place in the server's
+    /// window comes before: a struggling server makes the scan slower, not its answers "lost";
+    /// a server that answers nothing is held back, and the queries waiting for it fail at once.
     pub(crate) async fn exchange(
         &self,
         server: SocketAddr,
         mut request: Message,
+        budget: Duration,
         timeout: Duration,
     ) -> Result<Received, QueryError> {
         let question = question_of(&request)?;
+        let admission = self
+            .liveness
+            .admit(server, Transport::Udp, timeout, Instant::now())?;
+        let _recheck = RecheckGuard::new(&self.liveness, server, Transport::Udp, admission);
         let channel = match self.channel(server).await {
             Some(channel) => channel,
             None => {
-                let deadline = Instant::now() + timeout;
-                return self.one_off(server, request, deadline, timeout).await;
+                let deadline = Instant::now() + budget;
+                return self.one_off(server, request, deadline, budget).await;
             }
         };
-        let _slot = Slot::acquire(&channel).await;
-        let deadline = Instant::now() + timeout;
+        let _slot = Slot::acquire(&channel, admission, || {
+            self.liveness
+                .refusal(server, Transport::Udp, timeout, Instant::now())
+        })
+        .await?;
+        let deadline = Instant::now() + budget;
         let (registered, mut rx) = self.register(&channel.pending, question);
         let bytes = registered.encode(&mut request)?;
         let started = Instant::now();
@@ -292,6 +325,8 @@ impl Mux {
                 .min(deadline.saturating_duration_since(Instant::now()));
             match tokio::time::timeout(wait, &mut rx).await {
                 Ok(Ok(received)) => {
+                    let now = Instant::now();
+                    self.liveness.heard(server, Transport::Udp, now);
                     if attempt == 0 {
                         lock(&channel.rtt).sample(started.elapsed());
                     }
@@ -302,7 +337,7 @@ impl Mux {
                     );
                     let mut window = lock(&channel.window);
                     if troubled {
-                        window.on_trouble(Instant::now());
+                        window.on_trouble(now);
                     } else {
                         window.on_answer();
                     }
@@ -316,19 +351,49 @@ impl Mux {
                     ));
                 }
                 Err(_) => {
-                    lock(&channel.window).on_trouble(Instant::now());
-                    if Instant::now() >= deadline {
-                        return Err(QueryError::Timeout(timeout));
+                    let now = Instant::now();
+                    lock(&channel.window).on_trouble(now);
+                    if now >= deadline {
+                        self.liveness
+                            .unanswered(server, Transport::Udp, started, timeout, now);
+                        // The queries waiting for a place: refused now, if it is held back.
+                        channel.opened.notify_waiters();
+                        return Err(QueryError::Timeout(budget));
                     }
                 }
             }
         }
-        Err(QueryError::Timeout(timeout))
+        Err(QueryError::Timeout(budget))
     }
 
     /// Sends `request` over the server's shared TCP connection (opened on first use, opened
     /// again once if the server closed it) and waits for its answer until `deadline`.
     pub(crate) async fn exchange_tcp(
+        &self,
+        server: SocketAddr,
+        request: Message,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Received, QueryError> {
+        let admission = self
+            .liveness
+            .admit(server, Transport::Tcp, timeout, Instant::now())?;
+        let _recheck = RecheckGuard::new(&self.liveness, server, Transport::Tcp, admission);
+        let started = Instant::now();
+        let result = self.tcp_attempts(server, request, deadline, timeout).await;
+        let now = Instant::now();
+        match &result {
+            Ok(_) => self.liveness.heard(server, Transport::Tcp, now),
+            Err(QueryError::Timeout(_)) => {
+                self.liveness
+                    .unanswered(server, Transport::Tcp, started, timeout, now);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn tcp_attempts(
         &self,
         server: SocketAddr,
         request: Message,
@@ -407,9 +472,10 @@ impl Mux {
 
     /// The server's TCP connection, connected on first use (and again after it died).
     async fn tcp_channel(&self, server: SocketAddr) -> std::io::Result<Arc<TcpChannel>> {
+        let slot = lock(&self.tcp).entry(server).or_default().clone();
         // Held across the connect: two queries that need TCP at once share one connection.
-        let mut connections = self.tcp.lock().await;
-        if let Some(existing) = connections.get(&server)
+        let mut connection = slot.lock().await;
+        if let Some(existing) = connection.as_ref()
             && !existing.dead.load(Ordering::Relaxed)
         {
             return Ok(existing.clone());
@@ -431,7 +497,7 @@ impl Mux {
             dead,
             reader,
         });
-        connections.insert(server, channel.clone());
+        *connection = Some(channel.clone());
         Ok(channel)
     }
 
@@ -602,13 +668,24 @@ struct Slot<'a> {
 }
 
 impl<'a> Slot<'a> {
-    async fn acquire(channel: &'a Channel) -> Slot<'a> {
+    /// Waits for a place; an ordinary query gives up as soon as `refused` has an error for it
+    /// (the server was held back while it waited), a re-check waits for its place.
+    async fn acquire(
+        channel: &'a Channel,
+        admission: Admission,
+        refused: impl Fn() -> Option<QueryError>,
+    ) -> Result<Slot<'a>, QueryError> {
         loop {
             let notified = channel.opened.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if lock(&channel.window).try_acquire() {
-                return Slot { channel };
+                return Ok(Slot { channel });
+            }
+            if admission == Admission::Ordinary
+                && let Some(error) = refused()
+            {
+                return Err(error);
             }
             notified.await;
         }
@@ -619,6 +696,39 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         lock(&self.channel.window).release();
         self.channel.opened.notify_one();
+    }
+}
+
+/// A re-check of a held-back server that ends without a verdict (its query abandoned, a socket
+/// error) lets the next one go.
+struct RecheckGuard<'a> {
+    liveness: &'a Liveness,
+    server: SocketAddr,
+    transport: Transport,
+    admission: Admission,
+}
+
+impl<'a> RecheckGuard<'a> {
+    fn new(
+        liveness: &'a Liveness,
+        server: SocketAddr,
+        transport: Transport,
+        admission: Admission,
+    ) -> Self {
+        Self {
+            liveness,
+            server,
+            transport,
+            admission,
+        }
+    }
+}
+
+impl Drop for RecheckGuard<'_> {
+    fn drop(&mut self) {
+        if self.admission == Admission::Recheck {
+            self.liveness.recheck_abandoned(self.server, self.transport);
+        }
     }
 }
 

@@ -290,7 +290,7 @@ fn clean_with_a_change_in_between(
     )
     .unwrap();
     let f = files(zone);
-    let key = vlmcs_audit::auth::load_key_file(Path::new(key())).unwrap();
+    let key = vlmcs_audit::auth::load_key_file(Path::new(key()), "the test").unwrap();
     let request = vlmcs_audit::clean::CleanRequest {
         options: vlmcs_audit::clean::CleanOptions {
             dead_for: std::time::Duration::ZERO,

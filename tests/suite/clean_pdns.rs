@@ -73,7 +73,7 @@ fn pdns_answers_a_stale_prerequisite_with_nxrrset() {
             .unwrap(),
         ttl: 300,
     };
-    let key = vlmcs_audit::auth::load_key_file(Path::new(bed.key())).unwrap();
+    let key = vlmcs_audit::auth::load_key_file(Path::new(bed.key()), "the test").unwrap();
     let destination = Destination {
         server: bed.server,
         zone: parse_presentation(&origin("pnxrrset")).unwrap(),

@@ -168,6 +168,93 @@ fn no_error_path_ever_prints_key_material() {
     }
 }
 
+/// A `tsig-keygen` secret (32 bytes) copied without its `=`: no `+` or `/` in it either, so
+/// nothing but its length tells it from a key name.
+const UNPADDED: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+#[test]
+fn a_key_written_the_wrong_way_round_is_refused_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let undo = write(d, "undo.txt", undo_text("").as_bytes(), 0o600);
+    let undo = undo.to_str().unwrap();
+    let as_value = format!("hmac-sha256:ddns-key:{UNPADDED}");
+    let config = write(
+        d,
+        "audit.yaml",
+        format!("domains: [corp.example.com]\nclean:\n  tsig_key: \"{as_value}\"\n").as_bytes(),
+        0o600,
+    );
+    let clean = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "clean",
+            "corp.example.com",
+            "--server",
+            "127.0.0.1:9",
+            "-vv",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let restore = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["restore".to_string(), undo.to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let swapped = format!("hmac-sha256:{UNPADDED}:ddns");
+    // Each case with what its error must say.
+    let cases: Vec<(Case, &str)> = vec![
+        // Fields swapped in the environment form (the secret where the name goes).
+        (
+            (clean(&[]), vec![("VLMCS_TSIG_KEY", swapped.clone())]),
+            "swapped",
+        ),
+        (
+            (restore(&[]), vec![("VLMCS_TSIG_KEY", swapped.clone())]),
+            "swapped",
+        ),
+        (
+            (
+                restore(&[]),
+                vec![("VLMCS_TSIG_KEY", format!("{UNPADDED}:tsig"))],
+            ),
+            "swapped",
+        ),
+        // The environment form given where a key file's path goes: flag and config.
+        (
+            (clean(&["--tsig-key", &as_value]), vec![]),
+            "--tsig-key takes the path",
+        ),
+        (
+            (restore(&["--tsig-key", &as_value]), vec![]),
+            "--tsig-key takes the path",
+        ),
+        (
+            (clean(&["--config", config.to_str().unwrap()]), vec![]),
+            "the config's `clean: tsig_key:` takes the path",
+        ),
+    ];
+    for ((args, env), expected) in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let out = run_env(&args, &env);
+        assert_ne!(out.code, 0, "{args:?} {env:?}: accepted");
+        assert!(
+            out.stderr.contains(expected),
+            "{args:?} {env:?}: {}",
+            out.stderr
+        );
+        for text in [&out.stdout, &out.stderr] {
+            assert!(
+                !text.contains(&UNPADDED[..10]) && !text.contains(&UNPADDED[20..30]),
+                "{args:?} {env:?} printed key material:\n{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_key_file_or_keytab_of_another_user_or_not_a_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();

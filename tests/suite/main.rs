@@ -19,3 +19,4 @@ mod quoting;
 mod report;
 mod scan;
 mod scan_servers;
+mod silent_servers;

@@ -1,6 +1,6 @@
 //! `vlmcs-audit scan` against real BIND 9 servers and real TCP listeners.
 
-use crate::common::{self, BIG_RRSET, bed, codes, findings, run, scan, scan_at};
+use crate::common::{self, BIG_RRSET, bed, codes, findings, run, scan, scan_at, udp_front};
 use serde_json::Value;
 
 fn only_domain(report: &Value) -> &Value {
@@ -966,42 +966,6 @@ fn ipv6_only_target_on_loopback_is_probed_over_ipv6() {
         "{healthy:#}"
     );
     assert_eq!(only_domain(&report)["targets"][0]["addresses"][0], "::1");
-}
-
-/// A UDP server on loopback in front of `upstream`, one query at a time: `answer` gets each
-/// query and a way to carry bytes upstream (and get the reply), and returns what goes back
-/// (nothing: silence). After `queries` queries the server goes away: its socket closes, so later
-/// queries meet a closed port.
-fn udp_front(
-    upstream: std::net::SocketAddr,
-    queries: usize,
-    mut answer: impl FnMut(&[u8], &dyn Fn(&[u8]) -> Option<Vec<u8>>) -> Option<Vec<u8>> + Send + 'static,
-) -> std::net::SocketAddr {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = socket.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let relay = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        relay.connect(upstream).unwrap();
-        relay
-            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
-            .unwrap();
-        let forward = |query: &[u8]| {
-            relay.send(query).ok()?;
-            let mut buf = [0u8; 4096];
-            let n = relay.recv(&mut buf).ok()?;
-            Some(buf[..n].to_vec())
-        };
-        let mut buf = [0u8; 4096];
-        for _ in 0..queries {
-            let Ok((n, client)) = socket.recv_from(&mut buf) else {
-                return;
-            };
-            if let Some(reply) = answer(&buf[..n], &forward) {
-                let _ = socket.send_to(&reply, client);
-            }
-        }
-    });
-    address
 }
 
 /// A server (or middlebox) that does not know EDNS, in front of `upstream`: a query with an OPT

@@ -602,8 +602,10 @@ pub(crate) fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
         });
     }
     #[cfg(unix)]
-    if meta.is_file() {
-        // Back to blocking writes: O_NONBLOCK was only for the open of a FIFO.
+    {
+        // Back to blocking writes: O_NONBLOCK was only for the open of a FIFO (which fails
+        // at once without a reader). A FIFO's reader that is slow is waited for: every audit
+        // line must arrive, and a non-blocking write would fail with EAGAIN when the pipe is full.
         if let Ok(flags) = rustix::fs::fcntl_getfl(&file) {
             let _ = rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK);
         }

@@ -45,10 +45,23 @@ pub struct RecordState {
     /// the request went out): the next scan settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_unknown_since: Option<Timestamp>,
+    /// This record's delete was sent, and its audit-log line could not be written (the run
+    /// stopped there): the next scan says so, once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_unaudited: Option<UnauditedDelete>,
     /// `scan --ad`: the computer account whose host the record names (the machine that
     /// registered it), as AD last said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_by: Option<String>,
+}
+
+/// A delete that went out without its audit-log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnauditedDelete {
+    pub at: Timestamp,
+    /// Why the line could not be written, and what the delete's outcome was.
+    pub why: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +193,7 @@ impl State {
                         previous_status: None,
                         changed_at: None,
                         delete_unknown_since: None,
+                        delete_unaudited: None,
                         registered_by: None,
                     });
                 present.insert(key);
@@ -217,6 +231,14 @@ impl State {
     /// complete scan shows whether each record is still published; one note per record.
     pub fn settle_unknown_deletes(&mut self, report: &Report) -> Vec<String> {
         let mut notes = Vec::new();
+        for entry in self.records.values_mut() {
+            if let Some(unaudited) = entry.delete_unaudited.take() {
+                notes.push(format!(
+                    "{}: the delete of {} at {} is not in the audit log ({}); the cleanup stopped there, and its undo file holds the record",
+                    entry.domain, entry.record, unaudited.at, unaudited.why
+                ));
+            }
+        }
         for domain in report.domains.iter().filter(|d| d.summary.complete) {
             let name = &domain.observation.domain;
             for entry in self.records.values_mut().filter(|e| e.domain == *name) {
@@ -478,6 +500,7 @@ mod tests {
                 previous_status: None,
                 changed_at: None,
                 delete_unknown_since: None,
+                delete_unaudited: None,
                 registered_by: None,
             },
         );

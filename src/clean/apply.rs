@@ -114,6 +114,9 @@ pub(crate) struct Applier<'a> {
     pub primary_override: Option<SocketAddr>,
     pub undo: UndoFile,
     pub audit: AuditLog,
+    /// Set when an audit-log line could not be written: the run stopped before the next
+    /// delete; the deletes that went out without their line, and why.
+    pub unaudited: Vec<(PlanItem, String)>,
 }
 
 impl Applier<'_> {
@@ -167,7 +170,7 @@ impl Applier<'_> {
         }
         if let Some(why) = self.alive_again(obs, item).await {
             result.message = why;
-            self.log(item, None, "", "skipped: answers again");
+            self.log_or_stop(item, None, "", "skipped: answers again", progress);
             return result;
         }
         let target = match self.destination(asker, obs, &item.domain, progress).await {
@@ -207,8 +210,8 @@ impl Applier<'_> {
                     (why.clone(), why)
                 }
             };
-            self.log(item, Some(target.server), &zone_text, &logged);
             progress.stop_domain(&item.domain, why);
+            self.log_or_stop(item, Some(target.server), &zone_text, &logged, progress);
             return result;
         }
         if let Err(e) = self
@@ -264,12 +267,18 @@ impl Applier<'_> {
                 if let Some(set) = progress.rrsets.get_mut(&item.domain) {
                     set.retain(|r| r.rdata_key() != item.record.rdata_key());
                 }
-                self.log(item, Some(server), zone_text, "ok");
+                self.log_or_stop(item, Some(server), zone_text, "ok", progress);
             }
             Err(e) if e.outcome_unknown() => {
                 result.result = ActionOutcome::Unknown;
                 result.message = e.to_string();
-                self.log(item, Some(server), zone_text, &format!("unknown: {e}"));
+                self.log_or_stop(
+                    item,
+                    Some(server),
+                    zone_text,
+                    &format!("unknown: {e}"),
+                    progress,
+                );
                 let _ = self.undo.note(
                     "the outcome of the delete above is unknown (the request was sent, no trustworthy reply came back): the record may or may not still be there; restoring it is harmless either way",
                 );
@@ -280,7 +289,7 @@ impl Applier<'_> {
             Err(e) => {
                 result.result = ActionOutcome::Failed;
                 result.message = e.to_string();
-                self.log(item, Some(server), zone_text, &e.to_string());
+                self.log_or_stop(item, Some(server), zone_text, &e.to_string(), progress);
                 // The undo block was written before the attempt: say what became of it.
                 let _ = self.undo.note(&format!(
                     "the delete above was not applied ({e}); restoring it re-adds a record that is still there, which changes nothing"
@@ -517,7 +526,41 @@ impl Applier<'_> {
         }
     }
 
-    fn log(&mut self, item: &PlanItem, server: Option<SocketAddr>, zone: &str, result: &str) {
+    /// Writes the audit line of an outcome. The audit trail is a precondition of deleting: when
+    /// the line cannot be written, nothing more is sent (the undo file says where it stopped)
+    /// and a delete that went out without its line is remembered.
+    fn log_or_stop(
+        &mut self,
+        item: &PlanItem,
+        server: Option<SocketAddr>,
+        zone: &str,
+        result: &str,
+        progress: &mut Progress,
+    ) {
+        let Err(e) = self.log(item, server, zone, result) else {
+            return;
+        };
+        let why = format!("the audit log cannot be written ({e})");
+        tracing::error!("{why}: no further delete is sent");
+        let _ = self.undo.note(&format!(
+            "the cleanup stopped here: {why}; the outcome above ({result}) is not in the audit log"
+        ));
+        if result == "ok" || result.starts_with("unknown") {
+            self.unaudited
+                .push((item.clone(), format!("{why}; outcome: {result}")));
+        }
+        progress.stopped_run = Some(format!(
+            "{why}: no record is deleted without its audit line; free the space or fix the path and run again"
+        ));
+    }
+
+    fn log(
+        &mut self,
+        item: &PlanItem,
+        server: Option<SocketAddr>,
+        zone: &str,
+        result: &str,
+    ) -> std::io::Result<()> {
         let entry = AuditEntry {
             time: crate::time::rfc3339(SystemTime::now()),
             action: "delete",
@@ -532,8 +575,6 @@ impl Applier<'_> {
             auth: self.auth.describe(),
             result: result.to_string(),
         };
-        if let Err(e) = self.audit.write(&entry) {
-            tracing::error!("cannot write the audit log: {e}");
-        }
+        self.audit.write(&entry)
     }
 }

@@ -48,6 +48,9 @@ pub struct CleanReport {
     pub exit_code: i32,
     /// The scan the plan was made from.
     pub scan: Report,
+    /// Deletes that went out without their audit-log line (the run stopped after the first).
+    #[serde(skip)]
+    pub unaudited: Vec<(PlanItem, String)>,
 }
 
 /// Why a cleanup stopped before deleting anything, or could not record what it did.
@@ -95,16 +98,18 @@ pub async fn run(
         return Err(CleanError::NotConfirmed);
     }
     apply_plan(settings, &request, &mut clean).await?;
+    remember_unaudited_deletes(&clean, &mut locked)?;
     if remember_unknown_outcomes(&clean, &mut locked)? {
         clean.notes.push(
             "the outcome of some deletes is unknown: the next scan with this state file reports whether they took effect"
                 .into(),
         );
     }
-    clean.exit_code = if clean
-        .results
-        .iter()
-        .any(|r| matches!(r.result, ActionOutcome::Failed | ActionOutcome::Unknown))
+    clean.exit_code = if !clean.unaudited.is_empty()
+        || clean
+            .results
+            .iter()
+            .any(|r| matches!(r.result, ActionOutcome::Failed | ActionOutcome::Unknown))
     {
         exit_code::CRITICAL
     } else {
@@ -147,6 +152,7 @@ async fn scan_and_plan(
         notes,
         exit_code: exit_code::OK,
         scan: report,
+        unaudited: Vec::new(),
     })
 }
 
@@ -173,13 +179,41 @@ async fn apply_plan(
         primary_override: request.primary,
         undo: trail::UndoFile::new(&request.undo_path),
         audit,
+        unaudited: Vec::new(),
     };
     clean.results = applier.apply(&clean.scan, &clean.plan).await;
     clean.applied = true;
+    if let Some((_, why)) = applier.unaudited.first() {
+        clean.notes.push(format!(
+            "the cleanup stopped: {why}; no further record was deleted (the undo file and the state file say where it stopped)"
+        ));
+    }
+    clean.unaudited = std::mem::take(&mut applier.unaudited);
     if applier.undo.written() {
         clean.undo_file = Some(request.undo_path.display().to_string());
     }
     clean.audit_log = Some(request.audit_path.display().to_string());
+    Ok(())
+}
+
+/// A delete that went out without its audit line is remembered: the next scan says so.
+fn remember_unaudited_deletes(
+    clean: &CleanReport,
+    locked: &mut LockedState,
+) -> Result<(), CleanError> {
+    if clean.unaudited.is_empty() {
+        return Ok(());
+    }
+    for (item, why) in &clean.unaudited {
+        let key = crate::state::record_key(&item.domain, &item.record);
+        if let Some(entry) = locked.state.records.get_mut(&key) {
+            entry.delete_unaudited = Some(crate::state::UnauditedDelete {
+                at: crate::time::Timestamp::now(),
+                why: why.clone(),
+            });
+        }
+    }
+    locked.save()?;
     Ok(())
 }
 

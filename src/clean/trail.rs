@@ -354,20 +354,29 @@ pub(crate) struct AuditEntry<'a> {
 /// The JSON-lines audit log, appended and synced line by line.
 pub struct AuditLog {
     file: File,
+    /// A regular file is synced after each line; a FIFO or character device (a logger's
+    /// pipe, a terminal) has nothing to sync, and fdatasync fails there (EINVAL).
+    regular: bool,
 }
 
 impl AuditLog {
     /// Opens (or creates, 0600) the log for appending; never through a symbolic link.
     pub fn open(path: &Path) -> Result<Self, crate::fsio::FileError> {
-        Ok(Self {
-            file: crate::fsio::open_append(path, crate::fsio::AUDIT_LOG)?,
-        })
+        let file = crate::fsio::open_append(path, crate::fsio::AUDIT_LOG)?;
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        Ok(Self { file, regular })
     }
 
+    /// Appends one line as a single write (a pipe's reader sees whole lines), synced to disk
+    /// when the log is a regular file.
     pub(crate) fn write(&mut self, entry: &AuditEntry<'_>) -> std::io::Result<()> {
-        let line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
-        writeln!(self.file, "{line}")?;
-        self.file.sync_data()
+        let mut line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes())?;
+        if self.regular {
+            self.file.sync_data()?;
+        }
+        Ok(())
     }
 }
 

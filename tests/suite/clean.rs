@@ -36,6 +36,8 @@ const ZONES: &[(&str, &[&str])] = &[
     ("ttl", &["kms1", "dead"]),
     ("refuse", &["kms1", "dead"]),
     ("hostile", &["kms1"]),
+    ("full", &["kms1", "dead", "gone"]),
+    ("fifo", &["kms1", "dead", "gone"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -1152,4 +1154,90 @@ fn an_undo_file_with_hostile_names_replays_in_nsupdate() {
     // And vlmcs-audit's own reader takes the same file.
     let entries = vlmcs_audit::clean::trail::parse_undo(&text, "undo.txt").unwrap();
     assert_eq!(entries.len(), targets.len());
+}
+
+#[test]
+fn an_audit_log_that_cannot_be_written_stops_the_run_before_the_next_delete() {
+    // /dev/full takes the open and fails every write with ENOSPC: a full disk.
+    let before = dig("full");
+    assert_eq!(before.len(), 3);
+    let run = clean(
+        "full",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--audit-log",
+            "/dev/full",
+        ],
+    );
+    let report = run.json();
+    let results: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    // The first delete went out, its line could not be written: nothing more was sent.
+    assert_eq!(results, ["deleted", "skipped"], "{}", run.stdout);
+    assert!(
+        report["results"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the audit log cannot be written"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(dig("full").len(), 2, "only one record may go");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let f = files("full");
+    let undo = std::fs::read_to_string(&f.undo).unwrap();
+    assert!(undo.contains("; the cleanup stopped here"), "{undo}");
+    assert_eq!(undo.matches("update add ").count(), 1, "{undo}");
+    // The state remembers it, and the next scan with it says so once.
+    let state = std::fs::read_to_string(&f.state).unwrap();
+    assert!(state.contains("delete_unaudited"), "{state}");
+    let next = clean("full", &["--dead-for", "0"]).json();
+    let notes = next["scan"]["notes"].to_string();
+    assert!(notes.contains("is not in the audit log"), "{notes}");
+    let state = std::fs::read_to_string(&f.state).unwrap();
+    assert!(!state.contains("delete_unaudited"), "said once: {state}");
+}
+
+#[test]
+fn a_fifo_as_the_audit_log_gets_every_line_and_no_sync_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("audit.pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let run = clean(
+        "fifo",
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            key(),
+            "--apply",
+            "--yes",
+            "--audit-log",
+            fifo.to_str().unwrap(),
+        ],
+    );
+    let lines = reader.join().unwrap();
+    assert_eq!(dig("fifo"), vec![rr("fifo", "kms1")], "{}", run.stdout);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("audit log"), "{}", run.stderr);
+    let entries: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 2, "{lines}");
+    assert!(entries.iter().all(|e| e["result"] == "ok"), "{lines}");
 }

@@ -485,6 +485,12 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 }
 
 async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
+    let lock = args.state_file.as_deref().map(state::lock_path);
+    distinct(&[
+        ("-o", args.output.output.as_deref()),
+        ("the state file (--state)", args.state_file.as_deref()),
+        ("the state's lock file", lock.as_deref()),
+    ])?;
     let file = config_file(&args.target)?;
     let file_ad = file.as_ref().and_then(|f| f.ad.clone());
     let groups: Vec<String> = args
@@ -639,6 +645,20 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         state::default_path(),
         std::time::SystemTime::now(),
     );
+    let lock = state::lock_path(&clean_settings.state_path);
+    distinct(&[
+        ("-o", args.output.output.as_deref()),
+        ("the state file (--state)", Some(&clean_settings.state_path)),
+        ("the state's lock file", Some(&lock)),
+        (
+            "the undo file (--undo-file)",
+            Some(&clean_settings.undo_path),
+        ),
+        (
+            "the audit log (--audit-log)",
+            Some(&clean_settings.audit_path),
+        ),
+    ])?;
     let auth = resolve_auth(&args.auth, clean_settings.tsig_key.as_deref(), args.apply)?;
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
         return Err("refusing to change DNS without confirmation: standard input is not a terminal; add --yes for unattended runs".into());
@@ -672,6 +692,10 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
 }
 
 async fn report_command(args: ReportArgs) -> Result<i32, String> {
+    distinct(&[
+        ("the saved scan (--from)", args.from.as_deref()),
+        ("-o", args.output.as_deref()),
+    ])?;
     let report: vlmcs_audit::model::Report = match &args.from {
         Some(path) => {
             let bytes = vlmcs_audit::fsio::read(path, vlmcs_audit::fsio::SAVED_SCAN)
@@ -712,6 +736,11 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
 }
 
 async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
+    distinct(&[
+        ("the undo file", Some(&args.undo_file)),
+        ("the audit log (--audit-log)", args.audit_log.as_deref()),
+        ("-o", args.output.output.as_deref()),
+    ])?;
     let auth = resolve_auth(&args.auth, None, true)?;
     let text = vlmcs_audit::fsio::read_text(&args.undo_file, vlmcs_audit::fsio::UNDO)
         .map_err(|e| e.to_string())?;
@@ -746,6 +775,16 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     };
     emit(&args.output, &text)?;
     Ok(code)
+}
+
+/// Refuses a run two of whose files are one (see [`vlmcs_audit::fsio::check_distinct`]), before
+/// anything is read, sent or written.
+fn distinct(files: &[(&str, Option<&std::path::Path>)]) -> Result<(), String> {
+    let files: Vec<vlmcs_audit::fsio::RunFile<'_>> = files
+        .iter()
+        .filter_map(|(role, path)| path.map(|path| vlmcs_audit::fsio::RunFile { role, path }))
+        .collect();
+    vlmcs_audit::fsio::check_distinct(&files).map_err(|e| e.to_string())
 }
 
 /// The key from --tsig-key, the config, or VLMCS_TSIG_KEY; or --no-auth. An update needs one

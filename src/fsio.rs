@@ -198,6 +198,106 @@ impl FileError {
     }
 }
 
+/// One file a run reads or writes, under the name a person gave it (`--state`, `-o`, ...).
+#[derive(Debug, Clone, Copy)]
+pub struct RunFile<'a> {
+    pub role: &'a str,
+    pub path: &'a Path,
+}
+
+/// Two of a run's files are one file.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{first} and {second} are the same file ({path}): the run would overwrite one with the other; give each its own path"
+)]
+pub struct Collision {
+    pub first: String,
+    pub second: String,
+    pub path: String,
+}
+
+/// Refuses a run whose files coincide (`--undo-file u.txt -o u.txt` would replace the undo
+/// file with the report; `-o` onto the state would corrupt the next run). Compared by
+/// identity after resolving links: device and inode for files that exist, the resolved
+/// directory and name for those still to be made. Standard output (`-`) and character devices
+/// (`/dev/null`, a terminal) may be shared: nothing is overwritten there.
+pub fn check_distinct(files: &[RunFile<'_>]) -> Result<(), Collision> {
+    let identities: Vec<(RunFile<'_>, Identity)> = files
+        .iter()
+        .filter(|f| f.path != Path::new("-"))
+        .filter_map(|f| identity(f.path).map(|id| (*f, id)))
+        .collect();
+    for (i, (a, id_a)) in identities.iter().enumerate() {
+        if let Some((b, _)) = identities[i + 1..].iter().find(|(_, id_b)| id_b == id_a) {
+            return Err(Collision {
+                first: a.role.to_string(),
+                second: b.role.to_string(),
+                path: a.path.display().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Identity {
+    /// A file that exists: its device and inode (Unix), or its resolved path elsewhere.
+    Existing(u64, u64),
+    Resolved(PathBuf),
+}
+
+/// What makes `path` the file it is; `None` for a character device (shared harmlessly).
+fn identity(path: &Path) -> Option<Identity> {
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{FileTypeExt, MetadataExt};
+                if meta.file_type().is_char_device() {
+                    return None;
+                }
+                Some(Identity::Existing(meta.dev(), meta.ino()))
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = meta;
+                Some(Identity::Resolved(
+                    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+                ))
+            }
+        }
+        // Not there yet (or a dangling link): where it would be made.
+        Err(_) => Some(Identity::Resolved(would_be_made_at(path, 0))),
+    }
+}
+
+/// The path a file that does not exist yet would be made at: a dangling link followed (a few
+/// hops), the directory resolved.
+fn would_be_made_at(path: &Path, hops: u32) -> PathBuf {
+    if hops < 8
+        && let Ok(target) = std::fs::read_link(path)
+    {
+        let next = match path.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+        return would_be_made_at(&next, hops + 1);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.to_path_buf())
+    });
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
 /// Reads a regular file of `kind`, up to its bound.
 pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
     let (mut file, _) = open_regular(path, kind)?;

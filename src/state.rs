@@ -412,7 +412,8 @@ impl LockedState {
     }
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+/// The lock file beside a state file (`state.json.lock`).
+pub fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     path.with_file_name(name)

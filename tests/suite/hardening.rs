@@ -675,3 +675,97 @@ fn a_full_disk_is_an_error_and_a_closed_pipe_is_not() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn a_run_whose_own_files_coincide_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    let p = |name: &str| d.join(name).display().to_string();
+    let undo = write(d, "undo.txt", undo_text("").as_bytes(), 0o600);
+    let state = write(d, "state.json", b"", 0o600);
+    std::os::unix::fs::symlink(&state, d.join("link-to-state")).unwrap();
+    std::fs::hard_link(&undo, d.join("hard-undo.txt")).unwrap();
+    let scan_json = write(d, "scan.json", b"{}", 0o600);
+    let clean = |files: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["clean", "corp.example.com", "--server", "127.0.0.1:9"]
+            .map(String::from)
+            .to_vec();
+        args.extend(files.iter().map(|s| s.to_string()));
+        args
+    };
+    let cases: Vec<Vec<String>> = vec![
+        // The report over the undo file: the restore would find nothing.
+        clean(&["--undo-file", &p("u.txt"), "-o", &p("u.txt")]),
+        // The same file spelled another way, before it exists.
+        clean(&["--undo-file", &p("u2.txt"), "-o", &p("sub/../u2.txt")]),
+        clean(&["--state", &p("s.json"), "-o", &p("s.json")]),
+        clean(&["--audit-log", &p("a.log"), "--undo-file", &p("a.log")]),
+        clean(&["--undo-file", &p("st.json"), "--state", &p("st.json")]),
+        clean(&["--undo-file", &p("st.json.lock"), "--state", &p("st.json")]),
+        // Through a symbolic link, and a hard link: one inode.
+        clean(&["--state", &p("state.json"), "-o", &p("link-to-state")]),
+        clean(&[
+            "--undo-file",
+            &p("hard-undo.txt"),
+            "--audit-log",
+            undo.to_str().unwrap(),
+        ]),
+        [
+            "scan",
+            "corp.example.com",
+            "--server",
+            "127.0.0.1:9",
+            "--state",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([p("state.json"), "-o".into(), p("state.json")])
+        .collect(),
+        vec![
+            "restore".into(),
+            undo.display().to_string(),
+            "--no-auth".into(),
+            "-o".into(),
+            p("hard-undo.txt"),
+        ],
+        vec![
+            "report".into(),
+            "--from".into(),
+            scan_json.display().to_string(),
+            "-o".into(),
+            scan_json.display().to_string(),
+        ],
+    ];
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        let out = run(&args);
+        assert_ne!(out.code, 0, "{args:?} accepted");
+        assert!(
+            out.stderr.contains("are the same file"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{args:?}");
+    }
+    // Nothing was written over: the undo file and the state are as they were.
+    assert_eq!(std::fs::read_to_string(&undo).unwrap(), undo_text(""));
+    assert_eq!(std::fs::read(&state).unwrap(), b"");
+    assert!(!d.join("u.txt").exists() && !d.join("s.json").exists());
+    // Devices may be shared: nothing is overwritten there.
+    let shared = clean(&[
+        "--undo-file",
+        "/dev/null",
+        "--audit-log",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+        "--state",
+        &p("fresh-state.json"),
+        "--timeout",
+        "100ms",
+    ]);
+    let out = run(&shared.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!out.stderr.contains("same file"), "{}", out.stderr);
+}

@@ -88,6 +88,10 @@ pub enum UpdateError {
     Unverified(String),
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     UnverifiedSignature(#[source] tsig::SignatureError),
+    #[error(
+        "the server answered {rcode} without signing its reply to a signed update: the reply cannot be verified and the update may have been applied; re-scan before anything else"
+    )]
+    UnsignedReply { rcode: String },
     #[error("authentication failed: {0}")]
     Auth(#[source] crate::auth::SigningError),
     #[error("{0}")]
@@ -118,11 +122,18 @@ impl UpdateError {
     }
 
     /// The request went out and no trustworthy answer came back: DNS may or may not have
-    /// changed.
+    /// changed. A reply to a signed request that cannot be verified is such a case whatever it
+    /// says (a server that applied the update may still send a broken MAC or an unsigned
+    /// SERVFAIL), but for an unsigned refusal: that is how servers answer a signature they could
+    /// not verify (PowerDNS), and a forged one can only keep a record.
     pub(crate) fn outcome_unknown(&self) -> bool {
         matches!(
             self,
-            Self::Timeout { .. } | Self::AfterSend { .. } | Self::Unverified(_)
+            Self::Timeout { .. }
+                | Self::AfterSend { .. }
+                | Self::Unverified(_)
+                | Self::UnverifiedSignature(_)
+                | Self::UnsignedReply { .. }
         )
     }
 }
@@ -239,8 +250,13 @@ pub(crate) async fn send_bytes(
                 rcode: rcode.to_string(),
             });
         }
-        // Other unsigned error replies (FORMERR, NOTIMP): the rcode says it.
-        None => "unsigned",
+        // Other unsigned error replies (SERVFAIL, FORMERR, NOTIMP) to a signed request: no
+        // server that verified ours answers unsigned, and nobody vouches for the rcode.
+        None => {
+            return Err(UpdateError::UnsignedReply {
+                rcode: rcode.to_string(),
+            });
+        }
     };
     tracing::info!(%server, verified, "update reply verified");
     outcome.map(|()| Applied {

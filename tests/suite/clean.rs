@@ -38,6 +38,8 @@ const ZONES: &[(&str, &[&str])] = &[
     ("hostile", &["kms1"]),
     ("full", &["kms1", "dead", "gone"]),
     ("fifo", &["kms1", "dead", "gone"]),
+    ("badmac", &["kms1", "dead"]),
+    ("unsignedfail", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -862,6 +864,12 @@ enum Relay {
     /// Delivers the request upstream, reads the reply, and closes without passing it on: a
     /// primary that applied the update and dropped the connection.
     SwallowReply,
+    /// Passes the request, and passes the reply on with one byte of its MAC (near the end of
+    /// the TSIG record) flipped: applied, and a reply that fails verification.
+    CorruptMac,
+    /// Passes the request, and answers with an unsigned SERVFAIL of its own: applied, and a
+    /// reply that cannot be verified.
+    UnsignedServfail,
 }
 
 /// A TCP proxy to `upstream` that handles one connection per entry of `plan`, in order, and
@@ -887,7 +895,7 @@ fn proxy(upstream: std::net::SocketAddr, plan: Vec<Relay>) -> std::net::SocketAd
                     let _ = std::io::copy(&mut server, &mut client);
                     let _ = up.join();
                 }
-                Relay::SwallowReply => {
+                Relay::SwallowReply | Relay::CorruptMac | Relay::UnsignedServfail => {
                     let mut len = [0u8; 2];
                     client.read_exact(&mut len).unwrap();
                     let mut request = vec![0u8; u16::from_be_bytes(len) as usize];
@@ -896,7 +904,29 @@ fn proxy(upstream: std::net::SocketAddr, plan: Vec<Relay>) -> std::net::SocketAd
                     server.write_all(&request).unwrap();
                     let mut reply_len = [0u8; 2];
                     server.read_exact(&mut reply_len).unwrap();
-                    drop(client);
+                    let mut reply = vec![0u8; u16::from_be_bytes(reply_len) as usize];
+                    server.read_exact(&mut reply).unwrap();
+                    let forged = match relay {
+                        Relay::CorruptMac => {
+                            // MAC, original ID, error, other length (0): the MAC ends 6
+                            // bytes before the end.
+                            let at = reply.len() - 10;
+                            reply[at] ^= 0x55;
+                            reply
+                        }
+                        Relay::UnsignedServfail => {
+                            // QR, opcode UPDATE, rcode SERVFAIL; no sections, no TSIG.
+                            let mut header = request[..2].to_vec();
+                            header.extend_from_slice(&[0xa8, 0x02, 0, 0, 0, 0, 0, 0, 0, 0]);
+                            header
+                        }
+                        _ => {
+                            drop(client);
+                            continue;
+                        }
+                    };
+                    let _ = client.write_all(&(forged.len() as u16).to_be_bytes());
+                    let _ = client.write_all(&forged);
                 }
             }
         }
@@ -1240,4 +1270,40 @@ fn a_fifo_as_the_audit_log_gets_every_line_and_no_sync_error() {
         .collect();
     assert_eq!(entries.len(), 2, "{lines}");
     assert!(entries.iter().all(|e| e["result"] == "ok"), "{lines}");
+}
+
+#[test]
+fn an_applied_delete_whose_reply_cannot_be_verified_is_unknown() {
+    let bed = bed();
+    for (zone, relay) in [
+        ("badmac", Relay::CorruptMac),
+        ("unsignedfail", Relay::UnsignedServfail),
+    ] {
+        let proxy = proxy(bed.server, vec![Relay::Both, relay]).to_string();
+        let run = clean(
+            zone,
+            &[
+                "--dead-for",
+                "0",
+                "--tsig-key",
+                key(),
+                "--apply",
+                "--yes",
+                "--primary",
+                &proxy,
+            ],
+        );
+        let report = run.json();
+        let result = &report["results"][0];
+        assert_eq!(result["result"], "unknown", "{zone}: {}", run.stdout);
+        assert_eq!(run.code, 2, "{zone}");
+        assert_eq!(dig(zone), vec![rr(zone, "kms1")], "{zone}: it was applied");
+        let f = files(zone);
+        let audit = std::fs::read_to_string(&f.audit).unwrap();
+        assert!(audit.contains("\"result\":\"unknown: "), "{zone}: {audit}");
+        let undo = std::fs::read_to_string(&f.undo).unwrap();
+        assert!(undo.contains("is unknown"), "{zone}: {undo}");
+        let state = std::fs::read_to_string(&f.state).unwrap();
+        assert!(state.contains("delete_unknown_since"), "{zone}: {state}");
+    }
 }

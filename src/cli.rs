@@ -318,6 +318,10 @@ struct RestoreArgs {
     /// JSON-lines audit log to append to.
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Add an entry whose TTL differs from the records already at its name with their TTL
+    /// (DNS keeps one TTL per RRset); without it such an entry is refused.
+    #[arg(long)]
+    keep_live_ttl: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -755,7 +759,12 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
         ),
         None => None,
     };
-    let (results, code) = clean::restore(&entries, &auth, server, timeout, audit.as_mut()).await;
+    let options = clean::RestoreOptions {
+        server,
+        timeout,
+        keep_live_ttl: args.keep_live_ttl,
+    };
+    let (results, code) = clean::restore(&entries, &auth, options, audit.as_mut()).await;
     let (format, _) = output_format(&args.output);
     let text = match format {
         Format::Table => results

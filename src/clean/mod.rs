@@ -338,83 +338,241 @@ pub struct RestoreResult {
     pub result: String,
 }
 
-/// Re-adds every record of an undo file, in order; stops at the first authentication or
-/// transport failure (the rest would fail the same way).
+/// How `restore` treats what it finds.
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreOptions {
+    /// Send every update here instead of the server named in the undo file.
+    pub server: Option<SocketAddr>,
+    pub timeout: Duration,
+    /// An entry whose TTL differs from the records already at its name is added with their TTL
+    /// (DNS keeps one TTL per RRset: adding it with its own would move them all); without this
+    /// such an entry is refused.
+    pub keep_live_ttl: bool,
+}
+
+/// Entries in a row that the servers refuse or fail before `restore` stops: an undo file's
+/// entries go to a zone's primary, a few per zone; this many failures in a row across them
+/// means the servers (or the key's rights) are broken, and sending the rest (thousands, after a
+/// large cleanup) would only load a server that already fails.
+pub const RESTORE_MAX_FAILURES_IN_A_ROW: usize = 10;
+
+/// Re-adds every record of an undo file, in order, each after reading the live RRset at its
+/// name (a record already there is left alone, a TTL that would change the RRset's is refused
+/// or, with `keep_live_ttl`, replaced by the live one). Stops at the first authentication or
+/// transport failure (the rest would fail the same way) and after
+/// [`RESTORE_MAX_FAILURES_IN_A_ROW`] failures in a row.
 pub async fn restore(
     entries: &[trail::UndoEntry],
     auth: &Auth,
-    server_override: Option<SocketAddr>,
-    timeout: Duration,
+    options: RestoreOptions,
     audit: Option<&mut trail::AuditLog>,
 ) -> (Vec<RestoreResult>, i32) {
     let mut results = Vec::new();
     let mut code = exit_code::OK;
     let mut audit = audit;
-    for entry in entries {
-        let server = server_override.unwrap_or(entry.server);
-        let record_text = format!(
-            "SRV {} {} {} {}",
-            entry.record.priority, entry.record.weight, entry.record.port, entry.record.target
-        );
-        // parse_undo checked every entry before anything was sent.
-        let owner = entry.owner.clone();
-        let owner_text = crate::dns::presentation(&owner);
-        let zone_text = crate::dns::presentation(&entry.zone);
-        let change = crate::update::Change::Add {
-            record: entry.record.clone(),
+    let mut failures_in_a_row = 0;
+    for (index, entry) in entries.iter().enumerate() {
+        if failures_in_a_row >= RESTORE_MAX_FAILURES_IN_A_ROW {
+            for rest in &entries[index..] {
+                results.push(RestoreResult {
+                    line: rest.line,
+                    owner: crate::dns::presentation(&rest.owner),
+                    record: record_text(&rest.record),
+                    server: options.server.unwrap_or(rest.server).to_string(),
+                    result: format!(
+                        "not attempted: {RESTORE_MAX_FAILURES_IN_A_ROW} entries in a row failed; fix the server and run restore again (records already back are left alone)"
+                    ),
+                });
+            }
+            break;
+        }
+        let server = options.server.unwrap_or(entry.server);
+        let outcome = restore_one(entry, server, auth, options).await;
+        let (result, logged, failed, stop) = match &outcome {
+            Ok(RestoreStep::Added(record)) => (
+                if record.ttl == entry.record.ttl {
+                    "restored".to_string()
+                } else {
+                    format!(
+                        "restored with the live TTL {} (the undo file said {})",
+                        record.ttl, entry.record.ttl
+                    )
+                },
+                "ok".to_string(),
+                false,
+                false,
+            ),
+            Ok(RestoreStep::AlreadyThere) => (
+                "already there: nothing sent".to_string(),
+                "skipped: already there".to_string(),
+                false,
+                false,
+            ),
+            Err(RestoreError::Refused(why)) => (
+                format!("refused: {why}"),
+                format!("refused: {why}"),
+                true,
+                false,
+            ),
+            Err(RestoreError::Update(e)) if e.outcome_unknown() => {
+                let text = format!("unknown: {e}");
+                (text.clone(), text, true, true)
+            }
+            Err(RestoreError::Update(e)) => {
+                let text = format!("failed: {e}");
+                (
+                    text.clone(),
+                    text,
+                    true,
+                    e.scope() == crate::update::Scope::Run,
+                )
+            }
         };
-        // GSS-TSIG needs the server's name: the SOA MNAME, as the server itself reports it.
-        let server_name = if auth.kind() == crate::auth::AuthKind::Gss {
-            let asker = crate::discover::Asker::new(1, timeout, 0);
-            asker
-                .zone_of(server, &owner)
-                .await
-                .ok()
-                .map(|(_, mname)| mname)
-        } else {
-            None
-        };
-        let destination = crate::update::Destination {
-            server,
-            zone: entry.zone.clone(),
-            server_name,
-        };
-        let outcome = crate::update::send(&destination, &owner, &change, auth, timeout).await;
-        let result = match &outcome {
-            Ok(_) => "restored".to_string(),
-            Err(e) if e.outcome_unknown() => format!("unknown: {e}"),
-            Err(e) => format!("failed: {e}"),
+        let record = match &outcome {
+            Ok(RestoreStep::Added(record)) => record.clone(),
+            _ => entry.record.clone(),
         };
         if let Some(log) = audit.as_deref_mut() {
             let _ = log.write(&trail::AuditEntry {
                 time: crate::time::rfc3339(SystemTime::now()),
                 action: "add",
                 server: server.to_string(),
-                zone: &zone_text,
-                owner: &owner_text,
-                record: record_text.clone(),
-                ttl: entry.record.ttl,
+                zone: &crate::dns::presentation(&entry.zone),
+                owner: &crate::dns::presentation(&entry.owner),
+                record: record_text(&record),
+                ttl: record.ttl,
                 auth: auth.describe(),
-                result: if outcome.is_ok() {
-                    "ok".into()
-                } else {
-                    result.clone()
-                },
+                result: logged,
             });
         }
         results.push(RestoreResult {
             line: entry.line,
-            owner: owner_text.clone(),
-            record: record_text,
+            owner: crate::dns::presentation(&entry.owner),
+            record: record_text(&record),
             server: server.to_string(),
             result,
         });
-        if let Err(e) = outcome {
+        if failed {
             code = exit_code::CRITICAL;
-            if e.scope() == crate::update::Scope::Run {
-                break;
-            }
+            failures_in_a_row += 1;
+        } else {
+            failures_in_a_row = 0;
+        }
+        if stop {
+            break;
         }
     }
     (results, code)
+}
+
+fn record_text(record: &crate::model::SrvRecord) -> String {
+    format!(
+        "SRV {} {} {} {}",
+        record.priority, record.weight, record.port, record.target
+    )
+}
+
+/// What restoring one entry did.
+enum RestoreStep {
+    /// Added, with this record (its TTL the live one when that was kept).
+    Added(crate::model::SrvRecord),
+    /// The record was already published: nothing sent.
+    AlreadyThere,
+}
+
+enum RestoreError {
+    /// Not sent: what is live does not allow it, or could not be read.
+    Refused(String),
+    Update(crate::update::UpdateError),
+}
+
+/// Reads the RRset at the entry's name from `server`, decides, and sends the addition.
+async fn restore_one(
+    entry: &trail::UndoEntry,
+    server: SocketAddr,
+    auth: &Auth,
+    options: RestoreOptions,
+) -> Result<RestoreStep, RestoreError> {
+    let live = live_rrset(server, &entry.owner, options.timeout)
+        .await
+        .map_err(RestoreError::Refused)?;
+    if live
+        .iter()
+        .any(|r| r.rdata_key() == entry.record.rdata_key())
+    {
+        return Ok(RestoreStep::AlreadyThere);
+    }
+    let mut record = entry.record.clone();
+    if let Some(live_ttl) = live.first().map(|r| r.ttl)
+        && live_ttl != record.ttl
+    {
+        if !options.keep_live_ttl {
+            return Err(RestoreError::Refused(format!(
+                "the records already at this name have TTL {live_ttl} and this entry {}: adding it would move them all to {} (DNS keeps one TTL per RRset); add --keep-live-ttl to add it with TTL {live_ttl}",
+                record.ttl, record.ttl
+            )));
+        }
+        record.ttl = live_ttl;
+    }
+    // GSS-TSIG needs the server's name: the SOA MNAME, as the server itself reports it.
+    let server_name = if auth.kind() == crate::auth::AuthKind::Gss {
+        let asker = crate::discover::Asker::new(1, options.timeout, 0);
+        asker
+            .zone_of(server, &entry.owner)
+            .await
+            .ok()
+            .map(|(_, mname)| mname)
+    } else {
+        None
+    };
+    let destination = crate::update::Destination {
+        server,
+        zone: entry.zone.clone(),
+        server_name,
+    };
+    let change = crate::update::Change::Add {
+        record: record.clone(),
+    };
+    crate::update::send(&destination, &entry.owner, &change, auth, options.timeout)
+        .await
+        .map_err(RestoreError::Update)?;
+    Ok(RestoreStep::Added(record))
+}
+
+/// The SRV RRset at `owner` as `server` serves it (over TCP, as the update will go), or why
+/// it could not be read (then nothing is sent).
+async fn live_rrset(
+    server: SocketAddr,
+    owner: &hickory_proto::rr::Name,
+    timeout: Duration,
+) -> Result<Vec<crate::model::SrvRecord>, String> {
+    let options = crate::dns::QueryOptions {
+        recursion_desired: false,
+        timeout,
+    };
+    let unreadable = |why: String| {
+        format!(
+            "cannot read the records at this name from {server} before adding ({why}); nothing was sent"
+        )
+    };
+    let reply = crate::dns::query_tcp(server, owner, hickory_proto::rr::RecordType::SRV, options)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let rcode = reply.response_code();
+    if !reply.authoritative()
+        || !matches!(
+            rcode,
+            hickory_proto::op::ResponseCode::NoError | hickory_proto::op::ResponseCode::NXDomain
+        )
+    {
+        return Err(unreadable(format!(
+            "{rcode}{}",
+            if reply.authoritative() {
+                ""
+            } else {
+                ", not authoritative"
+            }
+        )));
+    }
+    Ok(crate::discover::srv_records(&reply.message.answers, owner))
 }

@@ -40,6 +40,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("fifo", &["kms1", "dead", "gone"]),
     ("badmac", &["kms1", "dead"]),
     ("unsignedfail", &["kms1", "dead"]),
+    ("rttl", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();
@@ -1306,4 +1307,104 @@ fn an_applied_delete_whose_reply_cannot_be_verified_is_unknown() {
         let state = std::fs::read_to_string(&f.state).unwrap();
         assert!(state.contains("delete_unknown_since"), "{zone}: {state}");
     }
+}
+
+/// An undo file of `blocks` (owner-relative target label, TTL) for `zone`, at the bed's server.
+fn undo_file_for(dir: &Path, zone: &str, entries: &[(&str, u32)]) -> std::path::PathBuf {
+    let origin = origin(zone);
+    let mut text = format!("server 127.0.0.1 {}\nzone {origin}\n", bed().server.port());
+    for (label, ttl) in entries {
+        text.push_str(&format!(
+            "update add _vlmcs._tcp.{origin} {ttl} IN SRV 0 0 1688 {label}.{origin}\nsend\n"
+        ));
+    }
+    let path = dir.join(format!("undo-{zone}.txt"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn restore_run(undo: &Path, extra: &[&str]) -> (Run, Vec<String>) {
+    let mut args = vec![
+        "restore",
+        undo.to_str().unwrap(),
+        "--tsig-key",
+        key(),
+        "--format",
+        "json",
+    ];
+    args.extend(extra);
+    let run = crate::common::run(&args);
+    let results = run
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap().to_string())
+        .collect();
+    (run, results)
+}
+
+#[test]
+fn restore_never_changes_the_ttl_of_records_it_did_not_write() {
+    let bed = bed();
+    let dir = tempfile::tempdir().unwrap();
+    let before = bed.dig_full("rttl");
+    assert!(
+        before.iter().all(|r| r.contains(" 300 IN SRV ")),
+        "{before:?}"
+    );
+    // A record that is already there, and one whose TTL differs from the live RRset's.
+    let undo = undo_file_for(
+        dir.path(),
+        "rttl",
+        &[("kms1", 300), ("back", 2_147_483_647)],
+    );
+    let (run, results) = restore_run(&undo, &[]);
+    assert_eq!(results[0], "already there: nothing sent", "{}", run.stdout);
+    assert!(
+        results[1].starts_with("refused: the records already at this name have TTL 300"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 2);
+    assert_eq!(bed.dig_full("rttl"), before, "nothing may change");
+    // With --keep-live-ttl the record comes back with the RRset's TTL.
+    let (run, results) = restore_run(&undo, &["--keep-live-ttl"]);
+    assert_eq!(
+        results[1], "restored with the live TTL 300 (the undo file said 2147483647)",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let after = bed.dig_full("rttl");
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        after.iter().all(|r| r.contains(" 300 IN SRV ")),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn restore_stops_after_a_run_of_server_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    // A zone the server does not serve: every read-back is REFUSED.
+    let entries: Vec<(String, u32)> = (0..40).map(|i| (format!("h{i}"), 300)).collect();
+    let entries: Vec<(&str, u32)> = entries.iter().map(|(l, t)| (l.as_str(), *t)).collect();
+    let undo = undo_file_for(dir.path(), "notserved", &entries);
+    let (run, results) = restore_run(&undo, &[]);
+    assert_eq!(results.len(), 40, "{}", run.stdout);
+    let limit = vlmcs_audit::clean::RESTORE_MAX_FAILURES_IN_A_ROW;
+    assert!(
+        results[..limit]
+            .iter()
+            .all(|r| r.starts_with("refused: cannot read")),
+        "{results:?}"
+    );
+    assert!(
+        results[limit..]
+            .iter()
+            .all(|r| r.starts_with("not attempted")),
+        "{results:?}"
+    );
+    assert_eq!(run.code, 2);
 }

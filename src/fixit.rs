@@ -3,6 +3,10 @@
 //!
 //! Every name that came from DNS goes through [`crate::quote`]: a command is generated only for
 //! valid host names (and quoted even then); anything else is shown, never put into a command.
+//!
+//! Shown, data is shown as it is: the fields that are data (an item's title and what was seen,
+//! the domain, the summary, the notes) are rendered literally, and data inside prose (steps,
+//! load notes) is delimited (see [`lit`]), so that no name can become Markdown or HTML markup.
 
 use std::fmt::Write as _;
 
@@ -34,7 +38,62 @@ pub struct Commands {
     pub code: String,
 }
 
-/// One finding explained.
+/// Start and end of data inside prose: private-use characters, removed from the data itself.
+const LIT_START: char = '\u{E000}';
+const LIT_END: char = '\u{E001}';
+
+/// Data (a name from DNS, a group from the directory) to be put into prose: delimited, so that
+/// each renderer shows it literally however it is spelled.
+fn lit(data: &str) -> String {
+    let mut out = String::with_capacity(data.len() + 6);
+    out.push(LIT_START);
+    out.extend(data.chars().filter(|c| *c != LIT_START && *c != LIT_END));
+    out.push(LIT_END);
+    out
+}
+
+/// The code spans the tool itself writes into finding details and report notes (which are
+/// data otherwise: they carry names): kept as code when such text is shown. A name that
+/// happens to contain one is shown the same, only set as code there.
+const TOOL_CODE_SPANS: &[&str] = &[
+    "`clean`",
+    "`.`",
+    "`slmgr /sprt`",
+    "`resolvers`",
+    "`authorized_hosts`",
+];
+
+/// A finding's detail or a report note: data, but for the tool's own code spans.
+fn data_with_tool_spans(text: &str) -> String {
+    let mut out = lit(text);
+    for span in TOOL_CODE_SPANS {
+        out = out.replace(span, &format!("{LIT_END}{span}{LIT_START}"));
+    }
+    out
+}
+
+/// Prose split into its parts: `(true, data)` for what [`lit`] delimited, `(false, prose)`.
+fn parts(text: &str) -> Vec<(bool, &str)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(LIT_START) {
+        if start > 0 {
+            out.push((false, &rest[..start]));
+        }
+        let inner = &rest[start + LIT_START.len_utf8()..];
+        let end = inner.find(LIT_END).unwrap_or(inner.len());
+        out.push((true, &inner[..end]));
+        rest = inner.get(end + LIT_END.len_utf8()..).unwrap_or("");
+    }
+    if !rest.is_empty() {
+        out.push((false, rest));
+    }
+    out
+}
+
+/// One finding explained. `title` is data (shown literally); `seen` is data delimited by
+/// [`lit`] around the tool's own code spans; `impact` and `steps` are prose whose data is
+/// delimited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub severity: Severity,
@@ -46,6 +105,7 @@ pub struct Item {
     pub commands: Vec<Commands>,
 }
 
+/// One domain. `domain` and `summary` are data; `load` is prose whose data is delimited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
     pub domain: String,
@@ -57,6 +117,9 @@ pub struct Section {
     pub load: Vec<String>,
 }
 
+/// The whole report. `generated` is data (from the scan, which may be a saved file), `notes`
+/// data delimited by [`lit`] around the tool's code spans; `title` and `overview` are the
+/// tool's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixIt {
     pub title: String,
@@ -91,7 +154,11 @@ pub fn build(report: &Report) -> FixIt {
             problems,
             report.worst_severity
         ),
-        notes: report.notes.clone(),
+        notes: report
+            .notes
+            .iter()
+            .map(|n| data_with_tool_spans(n))
+            .collect(),
         sections,
     }
 }
@@ -183,9 +250,12 @@ fn records_of<'a>(domain: &'a DomainReport, f: &Finding) -> Vec<&'a SrvRecord> {
 
 fn item(domain: &DomainReport, f: &Finding) -> Item {
     let obs = &domain.observation;
-    let mut seen = vec![f.detail.clone()];
+    let mut seen = vec![data_with_tool_spans(&f.detail)];
     for record in records_of(domain, f) {
-        seen.push(format!("{} {} IN {}", obs.query_name, record.ttl, record));
+        seen.push(lit(&format!(
+            "{} {} IN {}",
+            obs.query_name, record.ttl, record
+        )));
     }
     if let Some(address) = f.address
         && let Some(p) = obs
@@ -193,15 +263,15 @@ fn item(domain: &DomainReport, f: &Finding) -> Item {
             .iter()
             .find(|p| p.address == address && Some(p.port) == f.port)
     {
-        seen.push(format!(
+        seen.push(lit(&format!(
             "probe of {}:{}: {} in {:.0} ms",
             display_addr(address),
             p.port,
             p.detail,
             p.duration_ms
-        ));
+        )));
     }
-    seen.extend(registrations(domain, f));
+    seen.extend(registrations(domain, f).iter().map(|r| lit(r)));
     let (impact, mut steps, commands) = advice(domain, f);
     // A step that points "below" must find a command there.
     if commands.is_empty() {
@@ -403,8 +473,9 @@ fn open_node_advice(domain: &DomainReport, f: &Finding) -> Advice {
         return (
             impact,
             vec![format!(
-                "The entry for {} is inherited: find the inheritable entry on the zone object (the parent of {dn}) or above and remove it; a default zone gives Authenticated Users only \"create child\" on the zone itself, not inherited, which this tool does not report.",
-                grant.group
+                "The entry for {} is inherited: find the inheritable entry on the zone object (the parent of {}) or above and remove it; a default zone gives Authenticated Users only \"create child\" on the zone itself, not inherited, which this tool does not report.",
+                lit(&grant.group),
+                lit(dn)
             )],
             Vec::new(),
         );
@@ -412,7 +483,7 @@ fn open_node_advice(domain: &DomainReport, f: &Finding) -> Advice {
     let group = node.hosts_group.as_deref().unwrap_or("KMS Hosts");
     let mut steps = vec![format!(
         "Remove the rights of {} on the node and give Full Control to the KMS hosts' group instead (below){}; hosts not in the group can then no longer register here, and their records stay until deleted.",
-        grant.group,
+        lit(&grant.group),
         if node.hosts_group.is_some() {
             ""
         } else {
@@ -501,11 +572,11 @@ fn no_records_advice(domain: &DomainReport) -> Advice {
 /// A DNS name for prose: as it is when it is a valid host name, escaped and marked otherwise.
 fn shown(name: &str) -> String {
     if quote::is_valid_hostname(name) {
-        name.to_string()
+        lit(name)
     } else {
         format!(
             "{} (not a valid host name; shown escaped, left out of every command)",
-            name.escape_debug()
+            lit(&name.escape_debug().to_string())
         )
     }
 }
@@ -754,7 +825,7 @@ fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
         .map(|r| {
             format!(
                 "{} (priority {}, weight {}{})",
-                r.target,
+                lit(&r.target.to_string()),
                 r.priority,
                 r.weight,
                 if r.port == KMS_PORT {
@@ -775,17 +846,19 @@ fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
 pub fn markdown(fix: &FixIt) -> String {
     let mut out = format!(
         "# {}\n\n_{}_\n\n{}\n",
-        fix.title, fix.generated, fix.overview
+        fix.title,
+        md_literal(&fix.generated),
+        fix.overview
     );
     for note in &fix.notes {
-        let _ = write!(out, "\n> **Note:** {}\n", md_text(note));
+        let _ = write!(out, "\n> **Note:** {}\n", md_mixed(note, false));
     }
     for section in &fix.sections {
         let _ = write!(
             out,
             "\n## {}\n\n{}\n",
-            md_text(&section.domain),
-            md_text(&section.summary)
+            md_literal(&section.domain),
+            md_literal(&section.summary)
         );
         if section.items.is_empty() {
             out.push_str("\nNothing to fix.\n");
@@ -795,10 +868,10 @@ pub fn markdown(fix: &FixIt) -> String {
                 out,
                 "\n### {} — {}\n\n**What was seen**\n\n",
                 item.severity.to_string().to_uppercase(),
-                md_text(&item.title)
+                md_literal(&item.title)
             );
             for line in &item.seen {
-                let _ = writeln!(out, "- {}", md_text(line));
+                let _ = writeln!(out, "- {}", md_mixed(line, false));
             }
             if !item.impact.is_empty() {
                 let _ = write!(
@@ -845,20 +918,113 @@ pub fn markdown(fix: &FixIt) -> String {
     out
 }
 
-/// Prose from DNS may hold anything: no raw control characters, no HTML, no stray markup.
+/// The tool's prose (its `code` spans kept) with the data in it shown literally.
 fn md_text(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            c if c.is_control() => '\u{fffd}'.to_string(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            c => c.to_string(),
+    md_mixed(text, true)
+}
+
+/// Prose and data: `data_inside_prose` when the prose around the data may hold emphasis (see
+/// [`md_data`]); false for data whose only prose is the tool's code spans.
+fn md_mixed(text: &str, data_inside_prose: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (is_data, part) in parts(text) {
+        if is_data {
+            out.push_str(&md_data(part, data_inside_prose));
+            continue;
+        }
+        for c in part.chars() {
+            match c {
+                c if c.is_control() => out.push('\u{fffd}'),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+/// Data as Markdown that renders to exactly this text: every character that can start
+/// inline markup backslash-escaped (CommonMark lets any ASCII punctuation be), `<` and `>` as
+/// entities, control characters as U+FFFD, and a leading character that would start a block
+/// (heading, quote, list) escaped. Underscores are escaped only where they could take part in
+/// emphasis (CommonMark's flanking rules), so that `_vlmcs._tcp` reads as it is: those that
+/// could close one always, those that could open one too when the data sits inside prose
+/// (`inside_prose`), where a closer may follow outside it.
+fn md_data(text: &str, inside_prose: bool) -> String {
+    let chars: Vec<char> = text
+        .chars()
+        .filter(|c| *c != LIT_START && *c != LIT_END)
+        .collect();
+    let mut out = String::with_capacity(text.len() + 8);
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    for (i, &c) in chars.iter().enumerate() {
+        let block_start = (i == 0 && matches!(c, '#' | '>' | '+' | '-' | '='))
+            || (i == digits && digits > 0 && matches!(c, '.' | ')'));
+        match c {
+            c if c.is_control() => out.push('\u{fffd}'),
+            '<' => out.push_str("&lt;"),
+            '>' if !block_start => out.push_str("&gt;"),
+            '_' => {
+                let (prev, next) = (
+                    i.checked_sub(1).map(|j| chars[j]),
+                    chars.get(i + 1).copied(),
+                );
+                let (opens, closes) = underscore_flanks(prev, next);
+                if closes || (inside_prose && opens) {
+                    out.push('\\');
+                }
+                out.push('_');
+            }
+            '\\' | '`' | '*' | '[' | ']' | '&' | '~' | '|' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if block_start => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether an underscore between `prev` and `next` (`None`: the edge of the text, which counts
+/// as white space) may open and may close emphasis (CommonMark 0.31, 6.2). A neighbouring
+/// underscore counts as punctuation, which errs towards escaping.
+fn underscore_flanks(prev: Option<char>, next: Option<char>) -> (bool, bool) {
+    let space = |c: Option<char>| c.is_none_or(char::is_whitespace);
+    let punct = |c: Option<char>| c.is_some_and(|c| !c.is_alphanumeric() && !c.is_whitespace());
+    let left = !space(next) && (!punct(next) || space(prev) || punct(prev));
+    let right = !space(prev) && (!punct(prev) || space(next) || punct(next));
+    (
+        left && (!right || punct(prev)),
+        right && (!left || punct(next)),
+    )
+}
+
+/// Data that is a whole paragraph, list item or heading of its own.
+fn md_literal(text: &str) -> String {
+    md_data(text, false)
+}
+
+/// Prose for HTML: escaped, `code` spans as `<code>`, and http(s) URLs as links; the data in
+/// it escaped only.
+fn html_text(text: &str) -> String {
+    parts(text)
+        .into_iter()
+        .map(|(is_data, part)| {
+            if is_data {
+                html_escape(part)
+            } else {
+                html_prose(part)
+            }
         })
         .collect()
 }
 
-/// Prose for HTML: escaped, `code` spans as `<code>`, and http(s) URLs as links.
-fn html_text(text: &str) -> String {
+fn html_prose(text: &str) -> String {
     let escaped = html_escape(text);
     let ticks = escaped.matches('`').count();
     let mut out = String::with_capacity(escaped.len());
@@ -902,6 +1068,7 @@ fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            LIT_START | LIT_END => {}
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -922,7 +1089,7 @@ pub fn html(fix: &FixIt) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header><h1>{}</h1><p class=\"meta\">{}</p><p class=\"overview\">{}</p></header>\n",
         html_escape(&fix.title),
         html_escape(&fix.title),
-        html_text(&fix.generated),
+        html_escape(&fix.generated),
         html_text(&fix.overview)
     );
     // Worst domains first; each keeps its anchor.
@@ -949,7 +1116,7 @@ pub fn html(fix: &FixIt) -> String {
             "<tr><td><a href=\"#d{i}\">{}</a></td><td><span class=\"sev {worst}\">{worst}</span></td><td>{}</td><td>{}</td></tr>",
             html_escape(&section.domain),
             section.items.len(),
-            html_text(&section.summary)
+            html_escape(&section.summary)
         );
     }
     out.push_str("</tbody></table></nav>\n<main>\n");
@@ -959,7 +1126,7 @@ pub fn html(fix: &FixIt) -> String {
             out,
             "<section id=\"d{i}\">\n<h2>{}</h2>\n<p class=\"summary\">{}</p>\n",
             html_escape(&section.domain),
-            html_text(&section.summary)
+            html_escape(&section.summary)
         );
         if section.items.is_empty() {
             out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
@@ -1024,7 +1191,7 @@ fn html_item(out: &mut String, item: &Item) {
     let _ = write!(
         out,
         "<article class=\"item {sev}\">\n<h3><span class=\"sev {sev}\">{sev}</span> {}</h3>\n<h4>What was seen</h4>\n<ul>\n",
-        html_text(&item.title),
+        html_escape(&item.title),
         sev = item.severity
     );
     for line in &item.seen {

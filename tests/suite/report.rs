@@ -292,3 +292,107 @@ fn metrics_come_from_a_saved_scan_too() {
             .any(|s| s.metric == "vlmcs_audit_domain_complete")
     );
 }
+
+/// The text a CommonMark renderer shows for each heading and list item of `markdown`, with the
+/// inline markup that made it up (emphasis, links, code, HTML).
+fn rendered_blocks(markdown: &str) -> Vec<(String, Vec<String>)> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Heading { .. } | Tag::Item) => {
+                current = Some((String::new(), Vec::new()));
+            }
+            Event::End(TagEnd::Heading(_) | TagEnd::Item) => blocks.extend(current.take()),
+            Event::Text(t) => {
+                if let Some((text, _)) = current.as_mut() {
+                    text.push_str(&t);
+                }
+            }
+            Event::Code(t) => {
+                if let Some((text, markup)) = current.as_mut() {
+                    text.push_str(&t);
+                    markup.push("code".into());
+                }
+            }
+            Event::Start(tag) => {
+                if let Some((_, markup)) = current.as_mut() {
+                    markup.push(format!("{tag:?}"));
+                }
+            }
+            Event::InlineHtml(h) | Event::Html(h) => {
+                if let Some((text, markup)) = current.as_mut() {
+                    text.push_str(&h);
+                    markup.push("html".into());
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((text, _)) = current.as_mut() {
+                    text.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn markdown_shows_every_hostile_name_as_it_is_in_dns() {
+    // JSON-escaped, as they go into the saved scan: markup of every kind, and the HTML test's set.
+    for escaped in [
+        "old`*star*_[link]\\\\(http://x\\\\)`.kms-lab.test.",
+        "_under_score_.kms-lab.test.",
+        "**strong**.<b>bold</b>.kms-lab.test.",
+        "old&amp;copy;~~gone~~|pipe|.kms-lab.test.",
+        "#1.[x](javascript:alert(1)).kms-lab.test.",
+        "old$(reboot).kms-lab.test.",
+        "old`reboot`.kms-lab.test.",
+        "old' ; Remove-Item C:\\\\ -Recurse ; '.kms-lab.test.",
+        "old%COMSPEC%&calc.kms-lab.test.",
+    ] {
+        let name: String = serde_json::from_str(&format!("\"{escaped}\"")).unwrap();
+        let path = with_hostile_target(escaped);
+        let markdown = run(&["report", "--from", &path]).stdout;
+        let blocks = rendered_blocks(&markdown);
+        let heading = blocks
+            .iter()
+            .find(|(text, _)| text.contains("dead-host: ") && text.contains(&name))
+            .unwrap_or_else(|| panic!("{name:?}: no heading shows it:\n{blocks:#?}"));
+        assert!(
+            heading.0.ends_with(&format!("dead-host: {name}")),
+            "{name:?} shown as {:?}",
+            heading.0
+        );
+        assert!(
+            heading.1.is_empty(),
+            "{name:?} became markup: {:?}",
+            heading.1
+        );
+        // The record line spells the target in presentation form (RFC 1035 escapes).
+        let presented = vlmcs_audit::name::DnsName::parse(&name)
+            .unwrap()
+            .to_string();
+        let record = format!("_vlmcs._tcp.corp.kms-lab.test. 300 IN SRV 0 0 1688 {presented}");
+        let item = blocks
+            .iter()
+            .find(|(text, _)| *text == record)
+            .unwrap_or_else(|| {
+                panic!("{name:?}: the record line is not shown as it is:\n{blocks:#?}")
+            });
+        assert!(item.1.is_empty(), "{name:?} became markup: {:?}", item.1);
+        // The HTML report shows the same text (escaped, never markup).
+        let html = run(&["report", "--from", &path, "--format", "html"]).stdout;
+        let escaped_html = name
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;");
+        assert!(
+            html.contains(&escaped_html),
+            "{name:?} not in the HTML as it is"
+        );
+    }
+}

@@ -716,6 +716,11 @@ pub(crate) fn alias_end(answers: &[Record], name: &Name) -> Option<Name> {
             break;
         };
         if same_name(next, name) {
+            // A loop back to the start; a name that is an alias of itself is still an alias
+            // (clients find nothing behind it, which is not "no records here").
+            if seen == 0 {
+                return Some(name.clone());
+            }
             break;
         }
         current = next;
@@ -800,6 +805,9 @@ mod tests {
             cname("_vlmcs._tcp.c.example.", "_vlmcs._tcp.b.example."),
         ];
         assert!(alias_end(&cycle, &start).is_some());
+        // An alias of itself is an alias (of itself), as a loop of two is.
+        let own = [cname("_vlmcs._tcp.a.example.", "_VLMCS._tcp.A.example.")];
+        assert_eq!(alias_end(&own, &start), Some(start.clone()));
         // Addresses at the end of a chain, with the first alias; none: where to look next.
         let (found, first) = follow_chain(
             &[

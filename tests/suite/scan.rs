@@ -101,6 +101,45 @@ fn an_srv_name_that_is_an_alias_is_followed_and_never_reported_empty() {
     assert_ne!(run.code, 0, "{}", run.stdout);
 }
 
+/// A server in front of `upstream` that answers the SRV question for `_vlmcs._tcp.selfalias`
+/// with a CNAME of that name to itself (NOERROR, authoritative), as some servers serve such a
+/// loop (BIND answers SERVFAIL); everything else goes to `upstream`.
+fn server_with_a_self_alias(upstream: std::net::SocketAddr) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, MessageType};
+    use hickory_proto::rr::{RData, Record, rdata::CNAME};
+    udp_front(upstream, usize::MAX, move |query, forward| {
+        let mut message = Message::from_vec(query).ok()?;
+        let asked = message.queries.first()?.name().clone();
+        if !asked.to_ascii().eq_ignore_ascii_case("_vlmcs._tcp.selfalias.audit.test.") {
+            return forward(query);
+        }
+        message.metadata.message_type = MessageType::Response;
+        message.metadata.authoritative = true;
+        message
+            .answers
+            .push(Record::from_rdata(asked.clone(), 300, RData::CNAME(CNAME(asked))));
+        message.to_vec().ok()
+    })
+}
+
+#[test]
+fn an_srv_name_that_is_an_alias_of_itself_is_an_alias_not_an_empty_name() {
+    let server = server_with_a_self_alias(bed().primary);
+    let run = scan_at(server, &[], &["selfalias.audit.test"]);
+    let report = run.json();
+    let domain = &report["domains"][0];
+    assert_eq!(
+        domain["servers"][0]["alias"], "_vlmcs._tcp.selfalias.audit.test.",
+        "{domain:#}"
+    );
+    assert_eq!(
+        findings(&report),
+        [pair("srv-alias", "warning")],
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn web_server_on_1688_is_not_kms() {
     let report = scan(&["notkms"], &[]).json();

@@ -149,7 +149,17 @@ pub(crate) enum Routed {
 /// The queries waiting for an answer on one channel, by ID.
 #[derive(Default)]
 pub(crate) struct Pending {
-    waiting: HashMap<u16, (Query, oneshot::Sender<Received>)>,
+    waiting: HashMap<u16, Waiting>,
+}
+
+/// One query waiting for its answer.
+struct Waiting {
+    question: Query,
+    tx: oneshot::Sender<Received>,
+    /// Why the last datagram with this query's ID could not be its answer (unparseable, not a
+    /// response, another opcode): the query goes on waiting for a good one, and if none comes
+    /// the failure is this, not a timeout.
+    rejected: Option<String>,
 }
 
 impl Pending {
@@ -158,26 +168,51 @@ impl Pending {
     }
 
     pub(crate) fn insert(&mut self, id: u16, question: Query, tx: oneshot::Sender<Received>) {
-        self.waiting.insert(id, (question, tx));
+        self.waiting.insert(
+            id,
+            Waiting {
+                question,
+                tx,
+                rejected: None,
+            },
+        );
     }
 
-    pub(crate) fn remove(&mut self, id: u16) {
-        self.waiting.remove(&id);
+    pub(crate) fn remove(&mut self, id: u16) -> Option<String> {
+        self.waiting.remove(&id).and_then(|w| w.rejected)
     }
 
-    /// Hands `datagram` to the query it answers, if it answers one: the same ID, a response,
-    /// and the same question (name compared case-insensitively, type and class).
+    /// Why the replies with this ID so far were unusable, if any came.
+    pub(crate) fn rejected(&self, id: u16) -> Option<String> {
+        self.waiting.get(&id).and_then(|w| w.rejected.clone())
+    }
+
+    /// Hands `datagram` to the query it answers, if it answers one: the same ID, a response
+    /// to a standard query (opcode QUERY), and the same question (name compared
+    /// case-insensitively, type and class).
     pub(crate) fn route(&mut self, datagram: &[u8]) -> Routed {
         let Some(id) = datagram.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
             return Routed::Malformed;
         };
-        if !self.waiting.contains_key(&id) {
+        let Some(waiting) = self.waiting.get_mut(&id) else {
             return Routed::Unexpected;
-        }
-        let Ok(message) = Message::from_vec(datagram) else {
-            return Routed::Malformed;
+        };
+        let message = match Message::from_vec(datagram) {
+            Ok(message) => message,
+            Err(e) => {
+                waiting.rejected = Some(format!("a reply that does not parse ({e})"));
+                return Routed::Malformed;
+            }
         };
         if message.metadata.message_type != MessageType::Response {
+            waiting.rejected = Some("a message with the query's ID that is not a response".into());
+            return Routed::Malformed;
+        }
+        if message.metadata.op_code != hickory_proto::op::OpCode::Query {
+            waiting.rejected = Some(format!(
+                "a reply with opcode {} to a standard query (opcode QUERY)",
+                u8::from(message.metadata.op_code)
+            ));
             return Routed::Malformed;
         }
         let matches = |q: &Query| match message.queries.as_slice() {
@@ -191,20 +226,16 @@ impl Pending {
             [] => message.metadata.response_code == hickory_proto::op::ResponseCode::FormErr,
             _ => false,
         };
-        match self.waiting.remove(&id) {
-            Some((question, tx)) if matches(&question) => {
-                let _ = tx.send(Received {
-                    message,
-                    wire_len: datagram.len(),
-                });
-                Routed::Delivered
-            }
-            Some(entry) => {
-                self.waiting.insert(id, entry);
-                Routed::WrongQuestion
-            }
-            None => Routed::Unexpected,
+        if !matches(&waiting.question) {
+            return Routed::WrongQuestion;
         }
+        if let Some(waiting) = self.waiting.remove(&id) {
+            let _ = waiting.tx.send(Received {
+                message,
+                wire_len: datagram.len(),
+            });
+        }
+        Routed::Delivered
     }
 }
 
@@ -353,6 +384,12 @@ impl Mux {
                 Err(_) => {
                     let now = Instant::now();
                     lock(&channel.window).on_trouble(now);
+                    if now >= deadline
+                        && let Some(why) = lock(&channel.pending).rejected(registered.id)
+                    {
+                        // It answered, unusably: that is what to report, not silence.
+                        return Err(QueryError::Malformed(why));
+                    }
                     if now >= deadline {
                         self.liveness
                             .unanswered(server, Transport::Udp, started, timeout, now);
@@ -452,7 +489,10 @@ impl Mux {
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(result) => result,
-            Err(_) => Err(QueryError::Timeout(timeout)),
+            Err(_) => Err(match lock(&channel.pending).rejected(registered.id) {
+                Some(why) => QueryError::Malformed(why),
+                None => QueryError::Timeout(timeout),
+            }),
         }
     }
 
@@ -857,6 +897,32 @@ mod tests {
         assert_eq!(delivered.message.metadata.id, 7);
         assert_eq!(delivered.wire_len, answer.len());
         assert_eq!(pending.route(&answer), Routed::Unexpected);
+    }
+
+    #[test]
+    fn an_unusable_reply_is_remembered_as_the_reason_while_the_query_waits() {
+        let mut pending = Pending::default();
+        let (tx, mut rx) = oneshot::channel();
+        pending.insert(5, question("_vlmcs._tcp.a.example."), tx);
+        assert_eq!(pending.rejected(5), None);
+        // Opcode 9, otherwise the right answer: not taken for one.
+        let mut other = Message::new(5, MessageType::Response, OpCode::Unknown(9));
+        other.add_query(question("_vlmcs._tcp.a.example."));
+        assert_eq!(pending.route(&other.to_vec().unwrap()), Routed::Malformed);
+        assert!(rx.try_recv().is_err());
+        let why = pending.rejected(5).unwrap();
+        assert!(why.contains("opcode 9"), "{why}");
+        // A compression pointer that points at itself: does not parse.
+        let mut looped = reply(5, "_vlmcs._tcp.a.example.", RecordType::SRV);
+        looped.truncate(12);
+        looped[5] = 1; // QDCOUNT 1
+        looped.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1]);
+        assert_eq!(pending.route(&looped), Routed::Malformed);
+        assert!(pending.rejected(5).unwrap().contains("does not parse"));
+        // The good answer still arrives.
+        let answer = reply(5, "_vlmcs._tcp.a.example.", RecordType::SRV);
+        assert_eq!(pending.route(&answer), Routed::Delivered);
+        assert!(rx.try_recv().is_ok());
     }
 
     #[test]

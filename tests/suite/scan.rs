@@ -110,14 +110,19 @@ fn server_with_a_self_alias(upstream: std::net::SocketAddr) -> std::net::SocketA
     udp_front(upstream, usize::MAX, move |query, forward| {
         let mut message = Message::from_vec(query).ok()?;
         let asked = message.queries.first()?.name().clone();
-        if !asked.to_ascii().eq_ignore_ascii_case("_vlmcs._tcp.selfalias.audit.test.") {
+        if !asked
+            .to_ascii()
+            .eq_ignore_ascii_case("_vlmcs._tcp.selfalias.audit.test.")
+        {
             return forward(query);
         }
         message.metadata.message_type = MessageType::Response;
         message.metadata.authoritative = true;
-        message
-            .answers
-            .push(Record::from_rdata(asked.clone(), 300, RData::CNAME(CNAME(asked))));
+        message.answers.push(Record::from_rdata(
+            asked.clone(),
+            300,
+            RData::CNAME(CNAME(asked)),
+        ));
         message.to_vec().ok()
     })
 }
@@ -138,6 +143,32 @@ fn an_srv_name_that_is_an_alias_of_itself_is_an_alias_not_an_empty_name() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn unusable_replies_are_reported_as_such_not_as_silence_or_an_empty_answer() {
+    for (mangle, expected) in [
+        // Opcode 9 in an otherwise good answer: never taken for NODATA or an answer.
+        (
+            (|reply: &mut Vec<u8>| reply[2] = (reply[2] & 0x87) | (9 << 3)) as fn(&mut Vec<u8>),
+            "opcode 9",
+        ),
+        // Counts that lie: fifty answers announced, none there.
+        (|reply: &mut Vec<u8>| reply[7] = 50, "does not parse"),
+    ] {
+        let server = udp_front(bed().primary, usize::MAX, move |query, forward| {
+            let mut reply = forward(query)?;
+            mangle(&mut reply);
+            Some(reply)
+        });
+        let run = scan_at(server, &[], &["healthy.audit.test"]);
+        let report = run.json();
+        let entry = &report["domains"][0]["servers"][0];
+        assert_eq!(entry["status"], "other-error", "{entry:#}");
+        let detail = entry["detail"].as_str().unwrap();
+        assert!(detail.contains(expected), "{detail}");
+        assert_eq!(run.code, 3, "{}", run.stdout);
+    }
 }
 
 #[test]

@@ -102,10 +102,12 @@ pub type Port = Ranged<1, 65_535>;
 impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
     /// Parses a flag's value.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let value: u64 = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{text}` is not a whole number; allowed: {MIN} to {MAX}"))?;
+        let value: u64 = text.trim().parse().map_err(|_| {
+            format!(
+                "`{}` is not a whole number; allowed: {MIN} to {MAX}",
+                crate::quote::for_message(text)
+            )
+        })?;
         Self::new(value)
     }
 
@@ -134,8 +136,9 @@ pub struct BoundedDuration<const MIN_MS: u64, const MAX_MS: u64>(pub Duration);
 
 /// The timeout of each DNS query and each probe.
 pub type Timeout = BoundedDuration<1, 600_000>;
-/// How long a record must have failed before `clean` may delete it (up to ten years).
-pub type Grace = BoundedDuration<0, 315_360_000_000>;
+/// How long a record must have failed before `clean` may delete it (up to ten years, as
+/// humantime counts them: `10y` is 3,652.5 days).
+pub type Grace = BoundedDuration<0, 315_576_000_000>;
 /// How long to wait for another run's lock.
 pub type LockWait = BoundedDuration<0, 3_600_000>;
 
@@ -152,11 +155,17 @@ impl<const MIN_MS: u64, const MAX_MS: u64> BoundedDuration<MIN_MS, MAX_MS> {
             Duration::from_secs(seconds)
         } else {
             humantime::parse_duration(trimmed).map_err(|e| {
-                format!("`{trimmed}` is not a duration ({e}); write e.g. `2s`, `500ms` or `24h`; {allowed}")
+                format!(
+                    "`{}` is not a duration ({e}); write e.g. `2s`, `500ms` or `24h`; {allowed}",
+                    crate::quote::for_message(trimmed)
+                )
             })?
         };
         if d < Duration::from_millis(MIN_MS) || d > Duration::from_millis(MAX_MS) {
-            return Err(format!("`{trimmed}` is out of range; {allowed}"));
+            return Err(format!(
+                "`{}` is out of range; {allowed}",
+                crate::quote::for_message(trimmed)
+            ));
         }
         Ok(Self(d))
     }
@@ -302,7 +311,8 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
         ));
     } else {
         return Err(format!(
-            "`{text}` is not a DNS server address: write an IP address with an optional port, {examples}"
+            "`{}` is not a DNS server address: write an IP address with an optional port, {examples}",
+            crate::quote::for_message(text)
         ));
     };
     if address.ip().is_unspecified() {
@@ -322,13 +332,15 @@ pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
     let name = normalize_name(text);
     if name.starts_with("_vlmcs._tcp") {
         return Err(format!(
-            "`{text}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name"
+            "`{}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name",
+            crate::quote::for_message(text)
         ));
     }
     match HostPattern::parse(&name) {
         Ok(HostPattern::Name(n)) if n.contains('.') || !n.is_empty() => Ok(n),
         _ => Err(format!(
-            "`{text}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)"
+            "`{}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)",
+            crate::quote::for_message(text)
         )),
     }
 }
@@ -337,7 +349,9 @@ pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
 /// and column.
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let bytes = crate::fsio::read(path, crate::fsio::CONFIG).map_err(ConfigError::File)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    // A byte-order mark (Notepad writes one) is not part of the YAML.
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         let (line, column) = line_and_column(&bytes[..offset]);
         ConfigError::Syntax {
@@ -435,6 +449,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             Some(i) => message[..i].to_string(),
             None => message,
         };
+        // The parser quotes the input: no control bytes, no megabytes, on the terminal.
+        let message = crate::quote::message_for_terminal(&message);
         ConfigError::Syntax {
             path: path.to_path_buf(),
             line,
@@ -888,6 +904,10 @@ mod tests {
     fn a_bare_number_of_seconds_is_a_duration() {
         assert_eq!(Timeout::parse("2").unwrap().0, Duration::from_secs(2));
         assert_eq!(Grace::parse("0").unwrap().0, Duration::ZERO);
+        // README says up to ten years: as humantime counts them.
+        assert!(Grace::parse("10y").is_ok());
+        assert!(Grace::parse("3652days").is_ok());
+        assert!(Grace::parse("11y").is_err());
         assert!(
             Timeout::parse("0")
                 .unwrap_err()

@@ -637,7 +637,8 @@ impl HostPattern {
         let name = normalize_name(text);
         if name.is_empty() || name.len() > 253 {
             return Err(format!(
-                "`{text}` is neither an IP address, a network nor a host name"
+                "`{}` is neither an IP address, a network nor a host name",
+                crate::quote::for_message(text)
             ));
         }
         let label_ok = |l: &str| {
@@ -648,7 +649,8 @@ impl HostPattern {
         };
         if !name.split('.').all(label_ok) {
             return Err(format!(
-                "`{text}` is not a valid host name (labels of letters, digits, `-` and `_`, separated by dots)"
+                "`{}` is not a valid host name (labels of letters, digits, `-` and `_`, separated by dots)",
+                crate::quote::for_message(text)
             ));
         }
         Ok(Self::Name(name))

@@ -18,6 +18,48 @@ pub(crate) fn is_valid_hostname(name: &str) -> bool {
         })
 }
 
+/// A value someone gave (a flag, a config value), for an error message: control characters
+/// escaped (a NUL or an escape sequence must not reach the terminal or a log) and a long value
+/// cut, with its length said (a 60 MB value is not worth 60 MB on stderr).
+pub fn for_message(text: &str) -> String {
+    const SHOWN: usize = 80;
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == SHOWN {
+            out.push_str(&format!("… ({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() || c == '\u{feff}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A whole message whose parts were not all ours (a parser's, quoting the input): the same
+/// treatment, with room for a sentence.
+pub fn message_for_terminal(text: &str) -> String {
+    const SHOWN: usize = 600;
+    if text.chars().count() <= SHOWN && !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == SHOWN {
+            out.push_str(&format!("… (message cut; {} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// POSIX sh: single quotes, with `'` written as `'\''`. Safe for any string.
 pub fn sh(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -46,6 +88,19 @@ pub fn cmd(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_in_messages_have_no_control_characters_and_a_bounded_length() {
+        assert_eq!(for_message("corp.example.com"), "corp.example.com");
+        assert_eq!(for_message("a\u{0}b\u{1b}[31m"), "a\\u{0}b\\u{1b}[31m");
+        let long = "x".repeat(60_000_000);
+        let shown = for_message(&long);
+        assert!(shown.len() < 200, "{}", shown.len());
+        assert!(shown.ends_with("(60000000 bytes in all)"), "{shown}");
+        let message = message_for_terminal(&format!("invalid value: \"{long}\""));
+        assert!(message.len() < 800);
+        assert_eq!(message_for_terminal("fine"), "fine");
+    }
 
     #[test]
     fn host_names() {

@@ -134,16 +134,26 @@ pub fn parse_undo(text: &str, origin: &str) -> Result<Vec<UndoEntry>, UndoError>
     let mut server: Option<SocketAddr> = None;
     let mut zone: Option<Name> = None;
     let mut entries = Vec::new();
+    // A byte-order mark (an editor's) is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with(';') {
-            continue;
-        }
         let err = |problem: UndoProblem| UndoError {
             origin: origin.to_string(),
             line: Some(index + 1),
             problem,
         };
+        // Names in an undo file are escaped (\000): a raw control character (a NUL) is no
+        // part of one, and nsupdate would read the line differently.
+        if raw
+            .chars()
+            .any(|c| c.is_control() && c != '\t' && c != '\r')
+        {
+            return Err(err(UndoProblem::ControlCharacter));
+        }
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with(';') {
+            continue;
+        }
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             [
@@ -332,6 +342,10 @@ pub enum UndoProblem {
         "not a line an undo file contains (only `server`, `zone`, `update add ... SRV ...`, `send` and `; comments`)"
     )]
     Unknown,
+    #[error(
+        "a raw control character (a NUL, an escape): names in an undo file are written escaped, as \\000"
+    )]
+    ControlCharacter,
     #[error("no `update add` line: nothing to restore")]
     Empty,
 }
@@ -466,6 +480,21 @@ mod tests {
         .unwrap();
         let e = refused("update add _vlmcs._tcp.corp.example.com 300 IN SRV 0 0 1688 k.");
         assert!(e.contains("fully qualified"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_a_raw_nul_is_refused() {
+        let good = format!(
+            "{HEAD}update add _vlmcs._tcp.corp.example.com. 300 IN SRV 0 0 1688 k.corp.example.com.\n"
+        );
+        assert_eq!(
+            parse_undo(&format!("\u{feff}{good}"), "u").unwrap().len(),
+            1
+        );
+        let nul = good.replace("k.corp", "k\u{0}x.corp");
+        let e = parse_undo(&nul, "u").unwrap_err();
+        assert_eq!(e.problem, UndoProblem::ControlCharacter);
+        assert!(!e.to_string().contains('\u{0}'));
     }
 
     #[test]

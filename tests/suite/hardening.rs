@@ -769,3 +769,68 @@ fn a_run_whose_own_files_coincide_is_refused_before_anything_is_sent() {
     let out = run(&shared.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!out.stderr.contains("same file"), "{}", out.stderr);
 }
+
+#[test]
+fn config_errors_echo_no_control_bytes_and_no_megabytes_and_a_bom_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let huge = "x".repeat(2_000_000);
+    for (name, text) in [
+        ("nul.yaml", "domains: [\"corp\\0.example\"]\n".to_string()),
+        (
+            "esc.yaml",
+            "domains: [\"corp\\e[31m.example\"]\n".to_string(),
+        ),
+        ("huge.yaml", format!("domains: [{huge}.example]\n")),
+        ("hugekey.yaml", format!("domains: [a.example]\n{huge}: 1\n")),
+        (
+            "hugetime.yaml",
+            format!("domains: [a.example]\ntimeout: {huge}\n"),
+        ),
+    ] {
+        let path = write(d, name, text.as_bytes(), 0o600);
+        let out = run(&["scan", "--config", path.to_str().unwrap()]);
+        assert_eq!(out.code, 3, "{name}");
+        assert!(out.stderr.contains(name), "{name}: {}", out.stderr);
+        assert!(
+            out.stderr.len() < 2_000,
+            "{name}: {} bytes on stderr",
+            out.stderr.len()
+        );
+        assert!(
+            !out.stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{name}: {:?}",
+            out.stderr
+        );
+    }
+    // A byte-order mark (Notepad's) before the YAML, and --dead-for at README's ten years.
+    let bom = write(
+        d,
+        "bom.yaml",
+        "\u{feff}domains: [corp.example.com]\nclean:\n  dead_for: 10y\n".as_bytes(),
+        0o600,
+    );
+    let out = run(&[
+        "clean",
+        "--config",
+        bom.to_str().unwrap(),
+        "--server",
+        "127.0.0.1:9",
+        "--timeout",
+        "100ms",
+        "--state",
+        d.join("state.json").to_str().unwrap(),
+        "--dead-for",
+        "10y",
+        "--format",
+        "json",
+    ]);
+    assert!(!out.stderr.contains("bom.yaml:"), "{}", out.stderr);
+    assert!(!out.stderr.contains("out of range"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("\"plan\""),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+}

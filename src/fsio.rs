@@ -483,10 +483,7 @@ pub fn write_report(
             replace_atomically(&real, kind, Some(&meta), write)
         }
         Ok(meta) if is_stream(&meta.file_type()) => {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(failed)?;
+            let mut file = open_stream(path, FIFO_READER_WAIT).map_err(failed)?;
             write(&mut file).map_err(failed)?;
             file.flush().map_err(failed)
         }
@@ -510,6 +507,53 @@ pub fn write_report(
             replace_atomically(path, kind, None, write)
         }
         Err(e) => Err(failed(e)),
+    }
+}
+
+/// How long a report waits for a FIFO's reader to appear before giving up.
+const FIFO_READER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Opens a character device or FIFO for writing. A FIFO without a reader is waited for up to
+/// `wait` (opening it blocking would wait forever, after the whole scan), then refused.
+fn open_stream(path: &Path, wait: std::time::Duration) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let started = std::time::Instant::now();
+        loop {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(open_flags(OFlags::NONBLOCK | OFlags::NOCTTY))
+                .open(path);
+            match opened {
+                Ok(file) => {
+                    // Blocking writes from here: a slow reader is waited for, not an error.
+                    if let Ok(flags) = rustix::fs::fcntl_getfl(&file) {
+                        let _ = rustix::fs::fcntl_setfl(&file, flags - OFlags::NONBLOCK);
+                    }
+                    return Ok(file);
+                }
+                // ENXIO: a FIFO that nobody reads (yet).
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NXIO.raw_os_error()) => {
+                    if started.elapsed() >= wait {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "it is a FIFO (named pipe) that nothing read from for {} s; start the reading side first (e.g. `cat FIFO`), or write to a file",
+                                wait.as_secs()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = wait;
+        std::fs::OpenOptions::new().write(true).open(path)
     }
 }
 
@@ -732,6 +776,34 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_without_a_reader_is_given_up_on_and_one_with_a_reader_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = open_stream(&fifo, std::time::Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("nothing read from"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        let mut file = open_stream(&fifo, std::time::Duration::from_secs(10)).unwrap();
+        file.write_all(b"report\n").unwrap();
+        drop(file);
+        assert_eq!(reader.join().unwrap(), "report\n");
+    }
     #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 

@@ -705,17 +705,14 @@ fn authorize(
     alias: Option<&str>,
     policy: &DomainPolicy,
 ) -> Authorization {
-    let Some(list) = &policy.authorized else {
+    if policy.authorized.is_none() {
         return Authorization::NoAllowlist;
-    };
-    if list
-        .iter()
-        .any(|p| p.matches_name(target) || p.matches_address(address))
-    {
+    }
+    if policy.allows_name(target) || policy.allows_address(address) {
         return Authorization::Listed;
     }
     if let Some(alias) = alias
-        && list.iter().any(|p| p.matches_name(alias))
+        && policy.allows_name(alias)
     {
         return Authorization::OtherName {
             host: alias.to_string(),
@@ -726,7 +723,7 @@ fn authorize(
         .identities
         .as_ref()
         .and_then(|ids| ids.owner_of(address))
-        .filter(|owner| list.iter().any(|p| p.matches_name(owner)));
+        .filter(|owner| policy.allows_name(owner));
     match listed_owner {
         Some(owner) => Authorization::OtherName {
             host: format!("{owner}."),

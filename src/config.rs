@@ -615,7 +615,7 @@ pub fn build(
     let mut seen = std::collections::BTreeSet::new();
     entries.retain(|(e, _)| seen.insert(e.name.clone()));
 
-    let shared = std::sync::Arc::new(authorized);
+    let shared = std::sync::Arc::new(authorized.into_iter().collect::<crate::model::Allowlist>());
     let domains = entries
         .into_iter()
         .map(|(entry, expect_records)| {
@@ -665,24 +665,17 @@ pub fn build(
     })
 }
 
-/// Who may serve KMS for one domain: the global allowlist (shared, not copied, when the domain
-/// adds nothing) plus the domain's own `kms_hosts`, which are also expected to be published.
+/// Who may serve KMS for one domain: the global allowlist (shared by every domain, never
+/// copied) plus the domain's own `kms_hosts`, which are also expected to be published.
 fn domain_policy(
     entry: &DomainEntry,
-    shared: &std::sync::Arc<Vec<HostPattern>>,
+    shared: &std::sync::Arc<crate::model::Allowlist>,
     allowlist_configured: bool,
     expect_records: bool,
 ) -> DomainPolicy {
     let expected: Vec<HostPattern> = entry.kms_hosts.iter().map(|h| h.0.clone()).collect();
-    let allowed = if expected.is_empty() {
-        shared.clone()
-    } else {
-        let mut own = (**shared).clone();
-        own.extend(expected.iter().cloned());
-        std::sync::Arc::new(own)
-    };
     DomainPolicy {
-        authorized: allowlist_configured.then_some(allowed),
+        authorized: allowlist_configured.then(|| shared.clone()),
         expected,
         expect_records,
         identities: None,
@@ -786,9 +779,20 @@ mod tests {
         assert_eq!(s.domains.len(), 2);
         assert_eq!(s.domains[1].servers, vec!["10.1.0.53:53".parse().unwrap()]);
         assert_eq!(s.domains[1].policy.expected.len(), 2);
-        // Per-domain hosts are authorized in their domain, global ones everywhere.
-        assert_eq!(s.domains[1].policy.authorized.as_ref().unwrap().len(), 4);
-        assert_eq!(s.domains[0].policy.authorized.as_ref().unwrap().len(), 2);
+        // Per-domain hosts are authorized in their domain, global ones everywhere (one list,
+        // shared, not copied into the domain that adds its own).
+        let (emea, corp) = (&s.domains[1].policy, &s.domains[0].policy);
+        assert!(std::sync::Arc::ptr_eq(
+            emea.authorized.as_ref().unwrap(),
+            corp.authorized.as_ref().unwrap()
+        ));
+        assert_eq!(corp.authorized.as_ref().unwrap().len(), 2);
+        for (policy, allowed) in [(emea, true), (corp, false)] {
+            assert_eq!(policy.allows_name("kms2.emea.corp.example.com."), allowed);
+            assert_eq!(policy.allows_address("10.1.0.5".parse().unwrap()), allowed);
+            assert!(policy.allows_name("KMS1.corp.example.com"));
+            assert!(policy.allows_address("10.0.0.77".parse().unwrap()));
+        }
         assert_eq!(s.timeout, Duration::from_millis(1500));
         assert_eq!(s.concurrency, 10);
         assert!(s.allowlist_configured);

@@ -9,6 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use crate::name::DnsName;
 use serde::{Deserialize, Serialize};
 
+mod allowlist;
+pub use allowlist::Allowlist;
+
 /// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
@@ -685,10 +688,10 @@ pub(crate) fn normalize_name(name: &str) -> String {
 /// Who may serve KMS for one domain.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainPolicy {
-    /// Hosts allowed to be KMS hosts here (global and per-domain entries); `None` when no
-    /// allowlist is configured at all, in which case rogue hosts cannot be told apart. Shared
-    /// between the domains that add nothing of their own (a million domains, one list).
-    pub authorized: Option<std::sync::Arc<Vec<HostPattern>>>,
+    /// Hosts allowed to be KMS hosts anywhere (the global allowlist; this domain's own
+    /// `expected` hosts are allowed too); `None` when no allowlist is configured at all, in
+    /// which case rogue hosts cannot be told apart. One list shared by every domain.
+    pub authorized: Option<std::sync::Arc<Allowlist>>,
     /// Hosts that should be published in this domain (the per-domain entries).
     pub expected: Vec<HostPattern>,
     /// Whether this domain is expected to have records (false for search-list domains that
@@ -699,21 +702,63 @@ pub struct DomainPolicy {
     pub identities: Option<std::sync::Arc<Identities>>,
 }
 
+impl DomainPolicy {
+    /// Whether `name` is allowed here: on the allowlist or one of this domain's own hosts.
+    pub(crate) fn allows_name(&self, name: &str) -> bool {
+        self.authorized
+            .as_ref()
+            .is_some_and(|list| list.matches_name(name))
+            || self.expected.iter().any(|p| p.matches_name(name))
+    }
+
+    /// Whether `address` lies in an allowed network (or is an allowed address).
+    pub(crate) fn allows_address(&self, address: IpAddr) -> bool {
+        self.authorized
+            .as_ref()
+            .is_some_and(|list| list.matches_address(address))
+            || self.expected.iter().any(|p| p.matches_address(address))
+    }
+}
+
 /// What the allowlisted host names resolved to, through the servers and resolvers the scan
-/// uses: the identity of each authorized host, beyond the spelling of its name.
+/// uses: the identity of each authorized host, beyond the spelling of its name. Kept compact:
+/// an address → name index for every name, the whole answer only for the names that some
+/// domain expects to see published (its `kms_hosts`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identities {
-    /// Normalized name → its addresses, or why there are none.
+    /// Address → the allowlisted name it belongs to (the first in name order).
+    pub by_address: std::collections::HashMap<IpAddr, std::sync::Arc<str>>,
+    /// Expected hosts' names → their addresses, or why there are none.
     pub by_name: std::collections::BTreeMap<String, Result<Vec<IpAddr>, String>>,
 }
 
 impl Identities {
     /// The allowlisted name whose addresses include `address`, if any.
     pub(crate) fn owner_of(&self, address: IpAddr) -> Option<&str> {
-        self.by_name
-            .iter()
-            .find(|(_, found)| found.as_ref().is_ok_and(|a| a.contains(&address)))
-            .map(|(name, _)| name.as_str())
+        self.by_address.get(&address).map(AsRef::as_ref)
+    }
+
+    /// Records what `name` resolved to; `expected`: keep the whole answer for it.
+    pub(crate) fn add(
+        &mut self,
+        name: &std::sync::Arc<str>,
+        found: &Result<Vec<IpAddr>, String>,
+        expected: bool,
+    ) {
+        if let Ok(addresses) = found {
+            for address in addresses {
+                let owner = self
+                    .by_address
+                    .entry(*address)
+                    .or_insert_with(|| name.clone());
+                if **name < **owner {
+                    *owner = name.clone();
+                }
+            }
+        }
+        if expected {
+            self.by_name.insert(name.to_string(), found.clone());
+        }
     }
 }
 

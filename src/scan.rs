@@ -158,10 +158,14 @@ pub async fn run_into<K: DomainSink>(
     Ok(report)
 }
 
+/// Unresolved allowlisted names listed by name in the report's notes; beyond them, a count.
+const UNRESOLVED_NAMED: usize = 10;
+
 /// Resolves every allowlisted host name (A and AAAA) through the servers each domain is
-/// scanned with and the resolvers, once per set of servers: authorization then goes by the
-/// host's addresses, not only by the spelling of a record's target. Also returns a note for
-/// each name that does not resolve anywhere it is used (the allowlist is stale).
+/// scanned with and the resolvers, once per name and set of servers, at most `concurrency`
+/// names at a time: authorization then goes by the host's addresses, not only by the spelling
+/// of a record's target. Also returns notes on the names that do not resolve anywhere they are
+/// used (the allowlist is stale): the first few by name, then how many more.
 async fn resolve_identities(
     settings: &ScanSettings,
     asker: &Asker,
@@ -170,51 +174,71 @@ async fn resolve_identities(
     BTreeMap<Vec<SocketAddr>, std::sync::Arc<crate::model::Identities>>,
     Vec<String>,
 ) {
-    let mut names = std::collections::BTreeSet::new();
+    // The global allowlist is one list shared by every domain: walked once, not per domain.
+    let mut lists: Vec<&std::sync::Arc<crate::model::Allowlist>> = Vec::new();
+    let mut expected: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
     let mut server_sets = std::collections::BTreeSet::new();
     for d in &settings.domains {
-        if let Some(list) = &d.policy.authorized {
-            for pattern in list.iter() {
-                if let crate::model::HostPattern::Name(name) = pattern {
-                    names.insert(name.clone());
-                }
+        if let Some(list) = &d.policy.authorized
+            && !lists.iter().any(|l| std::sync::Arc::ptr_eq(l, list))
+        {
+            lists.push(list);
+        }
+        for pattern in &d.policy.expected {
+            if let crate::model::HostPattern::Name(name) = pattern {
+                expected.insert(std::sync::Arc::from(name.as_str()));
             }
         }
         server_sets.insert(d.servers.clone());
     }
+    let mut names: Vec<std::sync::Arc<str>> = lists
+        .iter()
+        .flat_map(|l| l.names().cloned())
+        .chain(expected.iter().cloned())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
     let mut by_servers = BTreeMap::new();
-    let mut unresolved = std::collections::BTreeMap::<String, String>::new();
     if names.is_empty() {
         return (by_servers, Vec::new());
     }
+    // The first unresolved names (in name order) and how many there are, over all server sets.
+    let mut unresolved_named = BTreeMap::<std::sync::Arc<str>, String>::new();
+    let mut unresolved = std::collections::HashSet::<std::sync::Arc<str>>::new();
+    let in_flight = settings.concurrency.max(1);
     for servers in server_sets {
         let servers = &servers;
-        let lookups = names.iter().map(|name| async move {
-            let Some(host) = DnsName::parse(&format!("{name}.")) else {
-                return (name.clone(), Err("not a valid host name".to_string()));
-            };
-            let found = asker.resolve_target(&host, &[], servers, resolvers).await;
-            let result = if found.addresses.is_empty() {
-                Err(found
-                    .resolution_error
-                    .map_or_else(|| "no address".to_string(), |e| e.to_string()))
-            } else {
-                Ok(found.addresses)
-            };
-            (name.clone(), result)
-        });
+        let mut lookups = futures_util::stream::iter(names.iter())
+            .map(|name| async move {
+                let Some(host) = DnsName::parse(&format!("{name}.")) else {
+                    return (name, Err("not a valid host name".to_string()));
+                };
+                let found = asker.resolve_target(&host, &[], servers, resolvers).await;
+                let result = if found.addresses.is_empty() {
+                    Err(found
+                        .resolution_error
+                        .map_or_else(|| "no address".to_string(), |e| e.to_string()))
+                } else {
+                    Ok(found.addresses)
+                };
+                (name, result)
+            })
+            .buffer_unordered(in_flight);
         let mut identities = crate::model::Identities::default();
-        for (name, result) in join_all(lookups).await {
-            if let Err(why) = &result {
-                unresolved
-                    .entry(name.clone())
-                    .or_insert_with(|| why.clone());
+        while let Some((name, result)) = lookups.next().await {
+            if let Err(why) = &result
+                && unresolved.insert(name.clone())
+            {
+                unresolved_named.insert(name.clone(), why.clone());
+                if unresolved_named.len() > UNRESOLVED_NAMED {
+                    unresolved_named.pop_last();
+                }
             }
-            identities.by_name.insert(name, result);
+            identities.add(name, &result, expected.contains(name));
         }
         by_servers.insert(servers.clone(), std::sync::Arc::new(identities));
     }
-    let notes = unresolved
+    let mut notes: Vec<String> = unresolved_named
         .into_iter()
         .map(|(name, why)| {
             format!(
@@ -222,6 +246,14 @@ async fn resolve_identities(
             )
         })
         .collect();
+    if unresolved.len() > UNRESOLVED_NAMED {
+        notes.push(format!(
+            "{} more authorized host names do not resolve ({} in all, of {} on the allowlist): the allowlist is stale",
+            unresolved.len() - UNRESOLVED_NAMED,
+            unresolved.len(),
+            names.len()
+        ));
+    }
     (by_servers, notes)
 }
 

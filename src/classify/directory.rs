@@ -72,7 +72,7 @@ fn registration(node: &AdNode, record: &AdRecord, policy: &DomainPolicy, out: &m
     let authorized = policy
         .authorized
         .as_ref()
-        .map(|list| list.iter().any(|p| p.matches_name(&host)));
+        .map(|_| policy.allows_name(&host));
     let fingerprint = if record.stamp.is_some()
         && node.owner.is_some()
         && owner_host != Some(host.as_str())
@@ -255,10 +255,10 @@ mod tests {
             record("pc7", Some(1)),
         ];
         let policy = DomainPolicy {
-            authorized: Some(Arc::new(vec![
+            authorized: Some(Arc::new(crate::model::Allowlist::from(vec![
                 HostPattern::parse("kms1.corp.example").unwrap(),
                 HostPattern::parse("kms2.corp.example").unwrap(),
-            ])),
+            ]))),
             ..DomainPolicy::default()
         };
         let fingerprinted = |found: &[Finding]| -> Vec<String> {

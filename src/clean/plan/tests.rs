@@ -86,9 +86,9 @@ fn domain(hosts: &[(&str, u8, Option<ProbeOutcome>)]) -> DomainObservation {
 
 fn policy() -> DomainPolicy {
     DomainPolicy {
-        authorized: Some(std::sync::Arc::new(vec![
-            HostPattern::parse("kms1.corp.example.com").unwrap(),
-        ])),
+        authorized: Some(std::sync::Arc::new(
+            vec![HostPattern::parse("kms1.corp.example.com").unwrap()].into(),
+        )),
         expected: vec![],
         expect_records: true,
         identities: None,

@@ -700,22 +700,18 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
         ("the saved scan (--from)", args.from.as_deref()),
         ("-o", args.output.as_deref()),
     ])?;
-    let report: vlmcs_audit::model::Report = match &args.from {
+    // A saved scan is read as a stream (its domains spooled to disk); a fresh scan is held.
+    let saved;
+    let scanned;
+    let view: &dyn vlmcs_audit::report::ReportView = match &args.from {
         Some(path) => {
-            let bytes = vlmcs_audit::fsio::read(path, vlmcs_audit::fsio::SAVED_SCAN)
-                .map_err(|e| e.to_string())?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{}:{}:{}: not a vlmcs-audit JSON scan ({e}); write one with `vlmcs-audit scan --format json`",
-                    path.display(),
-                    e.line(),
-                    e.column()
-                )
-            })?
+            saved = vlmcs_audit::report::saved::load(path).map_err(|e| e.to_string())?;
+            &saved
         }
         None => {
             let (settings, _) = settings_from(args.target)?;
-            scan::run(&settings).await
+            scanned = scan::run(&settings).await;
+            &scanned
         }
     };
     let output = OutputArgs {
@@ -723,17 +719,11 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
         output: args.output,
         no_color: true,
     };
-    let text = match args.format {
-        ReportFormat::Markdown => vlmcs_audit::fixit::markdown(&vlmcs_audit::fixit::build(&report)),
-        ReportFormat::Html => vlmcs_audit::fixit::html(&vlmcs_audit::fixit::build(&report)),
-        ReportFormat::Prometheus => {
-            emit_with(&output, |out| {
-                report::write(&report, Format::Prometheus, false, out)
-            })?;
-            return Ok(exit_code::OK);
-        }
-    };
-    emit(&output, &text)?;
+    emit_with(&output, |out| match args.format {
+        ReportFormat::Markdown => vlmcs_audit::fixit::markdown_to(view, out),
+        ReportFormat::Html => vlmcs_audit::fixit::html_to(view, out),
+        ReportFormat::Prometheus => report::write(view, Format::Prometheus, false, out),
+    })?;
     // The report was written: that is this command's success. The scan's severity is `scan`'s
     // exit code (a scheduler would show a written report as a failed task).
     Ok(exit_code::OK)

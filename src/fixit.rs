@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::name::DnsName;
 use crate::quote;
+use crate::report::{ReportError, ReportView};
 
 const GVLK_WINDOWS: &str =
     "https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys";
@@ -131,36 +132,54 @@ pub struct FixIt {
 
 /// Builds the fix-it model from a scan report.
 pub fn build(report: &Report) -> FixIt {
-    let mut sections = Vec::with_capacity(report.domains.len());
-    // The in-memory view indexes findings by domain once (never fails).
-    let _ = crate::report::ReportView::for_each_domain(report, &mut |d, findings| {
-        sections.push(section(d, findings));
-        Ok(())
-    });
     let problems = report
         .findings
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
         .count();
+    let mut fix = front_of(report, report.domains.len(), problems);
+    // The in-memory view indexes findings by domain once (never fails).
+    let _ = crate::report::ReportView::for_each_domain(report, &mut |d, findings| {
+        fix.sections.push(section(d, findings));
+        Ok(())
+    });
+    fix
+}
+
+/// The report without its sections: title, the scan, the count of problems, the notes.
+fn front(view: &dyn ReportView) -> Result<FixIt, ReportError> {
+    let mut problems = 0usize;
+    view.for_each_finding(&mut |f| {
+        if f.severity >= Severity::Warning {
+            problems += 1;
+        }
+        Ok(())
+    })?;
+    Ok(front_of(view.head(), view.domain_count(), problems))
+}
+
+fn front_of(head: &Report, domains: usize, problems: usize) -> FixIt {
     FixIt {
         title: "KMS in DNS: fix-it report".into(),
-        generated: format!(
-            "vlmcs-audit {} — scan of {}",
-            report.version, report.started_at
-        ),
+        generated: format!("vlmcs-audit {} — scan of {}", head.version, head.started_at),
         overview: format!(
-            "{} domain(s), {} problem(s) to fix (worst: {}).",
-            report.domains.len(),
-            problems,
-            report.worst_severity
+            "{domains} domain(s), {problems} problem(s) to fix (worst: {}).",
+            head.worst_severity
         ),
-        notes: report
-            .notes
-            .iter()
-            .map(|n| data_with_tool_spans(n))
-            .collect(),
-        sections,
+        notes: head.notes.iter().map(|n| data_with_tool_spans(n)).collect(),
+        sections: Vec::new(),
     }
+}
+
+/// The Markdown report of any view (a saved scan on disk, say), written section by section as
+/// the domains are read: nothing but one domain is held at a time.
+pub fn markdown_to(view: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
+    let head = front(view)?;
+    out.write_all(md_front(&head).as_bytes())?;
+    view.for_each_domain(&mut |d, findings| {
+        out.write_all(md_section(&section(d, findings)).as_bytes())?;
+        Ok(())
+    })
 }
 
 fn section(domain: &DomainReport, findings: &[&Finding]) -> Section {
@@ -844,6 +863,15 @@ fn load_notes(domain: &DomainReport, findings: &[&Finding]) -> Vec<String> {
 
 /// Markdown rendering.
 pub fn markdown(fix: &FixIt) -> String {
+    let mut out = md_front(fix);
+    for section in &fix.sections {
+        out.push_str(&md_section(section));
+    }
+    out
+}
+
+/// The title, the scan, the overview and the notes.
+fn md_front(fix: &FixIt) -> String {
     let mut out = format!(
         "# {}\n\n_{}_\n\n{}\n",
         fix.title,
@@ -853,66 +881,70 @@ pub fn markdown(fix: &FixIt) -> String {
     for note in &fix.notes {
         let _ = write!(out, "\n> **Note:** {}\n", md_mixed(note, false));
     }
-    for section in &fix.sections {
+    out
+}
+
+/// One domain's section.
+fn md_section(section: &Section) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "\n## {}\n\n{}\n",
+        md_literal(&section.domain),
+        md_literal(&section.summary)
+    );
+    if section.items.is_empty() {
+        out.push_str("\nNothing to fix.\n");
+    }
+    for item in &section.items {
         let _ = write!(
             out,
-            "\n## {}\n\n{}\n",
-            md_literal(&section.domain),
-            md_literal(&section.summary)
+            "\n### {} — {}\n\n**What was seen**\n\n",
+            item.severity.to_string().to_uppercase(),
+            md_literal(&item.title)
         );
-        if section.items.is_empty() {
-            out.push_str("\nNothing to fix.\n");
+        for line in &item.seen {
+            let _ = writeln!(out, "- {}", md_mixed(line, false));
         }
-        for item in &section.items {
+        if !item.impact.is_empty() {
             let _ = write!(
                 out,
-                "\n### {} — {}\n\n**What was seen**\n\n",
-                item.severity.to_string().to_uppercase(),
-                md_literal(&item.title)
+                "\n**Why it matters to clients:** {}\n",
+                md_text(&item.impact)
             );
-            for line in &item.seen {
-                let _ = writeln!(out, "- {}", md_mixed(line, false));
-            }
-            if !item.impact.is_empty() {
-                let _ = write!(
-                    out,
-                    "\n**Why it matters to clients:** {}\n",
-                    md_text(&item.impact)
-                );
-            }
-            if !item.steps.is_empty() {
-                out.push_str("\n**How to fix it**\n\n");
-                for (i, step) in item.steps.iter().enumerate() {
-                    let _ = writeln!(out, "{}. {}", i + 1, md_text(step));
-                }
-            }
-            for c in &item.commands {
-                let _ = write!(
-                    out,
-                    "\n_{}_\n\n```{}\n{}\n```\n",
-                    md_text(&c.context),
-                    c.shell,
-                    c.code
-                );
+        }
+        if !item.steps.is_empty() {
+            out.push_str("\n**How to fix it**\n\n");
+            for (i, step) in item.steps.iter().enumerate() {
+                let _ = writeln!(out, "{}. {}", i + 1, md_text(step));
             }
         }
-        if !section.cleanup.is_empty() {
-            out.push_str("\n**Clean up this domain**\n");
-            for c in &section.cleanup {
-                let _ = write!(
-                    out,
-                    "\n_{}_\n\n```{}\n{}\n```\n",
-                    md_text(&c.context),
-                    c.shell,
-                    c.code
-                );
-            }
+        for c in &item.commands {
+            let _ = write!(
+                out,
+                "\n_{}_\n\n```{}\n{}\n```\n",
+                md_text(&c.context),
+                c.shell,
+                c.code
+            );
         }
-        if !section.load.is_empty() {
-            out.push_str("\n**Load**\n\n");
-            for line in &section.load {
-                let _ = writeln!(out, "- {}", md_text(line));
-            }
+    }
+    if !section.cleanup.is_empty() {
+        out.push_str("\n**Clean up this domain**\n");
+        for c in &section.cleanup {
+            let _ = write!(
+                out,
+                "\n_{}_\n\n```{}\n{}\n```\n",
+                md_text(&c.context),
+                c.shell,
+                c.code
+            );
+        }
+    }
+    if !section.load.is_empty() {
+        out.push_str("\n**Load**\n\n");
+        for line in &section.load {
+            let _ = writeln!(out, "- {}", md_text(line));
         }
     }
     out
@@ -1083,6 +1115,121 @@ fn html_escape(text: &str) -> String {
 
 /// One self-contained HTML file: inline CSS, no scripts, no external assets.
 pub fn html(fix: &FixIt) -> String {
+    let rows: Vec<Row<'_>> = fix.sections.iter().enumerate().map(Row::of).collect();
+    let mut out = html_front(fix, &rows);
+    for row in worst_first(&rows) {
+        out.push_str(&html_section(row.index, &fix.sections[row.index]));
+    }
+    out.push_str(HTML_END);
+    out
+}
+
+/// The HTML report of any view (a saved scan on disk, say): a first pass for the banner and
+/// the table of domains, then one pass per severity for the sections, worst first; nothing
+/// but a line per domain and one domain's section is held at a time.
+pub fn html_to(view: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
+    let head = front(view)?;
+    // One pass: each section rendered at once into the spool of its severity, a line per
+    // domain kept for the banner and the table; then the spools in order, worst first.
+    let mut spools = Vec::with_capacity(SEVERITIES_WORST_FIRST.len());
+    for _ in SEVERITIES_WORST_FIRST {
+        spools.push(std::io::BufWriter::new(
+            crate::report::spool::anonymous_file().map_err(ReportError::Spool)?,
+        ));
+    }
+    let mut owned: Vec<(usize, Severity, usize, String, String)> = Vec::new();
+    view.for_each_domain(&mut |d, findings| {
+        let section = section(d, findings);
+        let worst = worst_of(&section);
+        let rank = SEVERITIES_WORST_FIRST
+            .iter()
+            .position(|s| *s == worst)
+            .unwrap_or(SEVERITIES_WORST_FIRST.len() - 1);
+        std::io::Write::write_all(
+            &mut spools[rank],
+            html_section(owned.len(), &section).as_bytes(),
+        )
+        .map_err(ReportError::Spool)?;
+        owned.push((
+            owned.len(),
+            worst,
+            section.items.len(),
+            section.domain,
+            section.summary,
+        ));
+        Ok(())
+    })?;
+    let rows: Vec<Row<'_>> = owned
+        .iter()
+        .map(|(index, worst, items, domain, summary)| Row {
+            index: *index,
+            worst: *worst,
+            items: *items,
+            domain,
+            summary,
+        })
+        .collect();
+    out.write_all(html_front(&head, &rows).as_bytes())?;
+    for spool in spools {
+        let mut file = spool
+            .into_inner()
+            .map_err(|e| ReportError::Spool(e.into_error()))?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(ReportError::Spool)?;
+        std::io::copy(&mut file, out)?;
+    }
+    out.write_all(HTML_END.as_bytes())?;
+    Ok(())
+}
+
+const SEVERITIES_WORST_FIRST: [Severity; 4] = [
+    Severity::Critical,
+    Severity::Warning,
+    Severity::Info,
+    Severity::Ok,
+];
+
+const HTML_END: &str = "</main>\n</body>\n</html>\n";
+
+/// What the banner and the table of domains need of a section.
+struct Row<'a> {
+    index: usize,
+    worst: Severity,
+    items: usize,
+    domain: &'a str,
+    summary: &'a str,
+}
+
+impl<'a> Row<'a> {
+    fn of((index, section): (usize, &'a Section)) -> Self {
+        Self {
+            index,
+            worst: worst_of(section),
+            items: section.items.len(),
+            domain: &section.domain,
+            summary: &section.summary,
+        }
+    }
+}
+
+/// A section's worst severity (`ok` when it has nothing to fix).
+fn worst_of(section: &Section) -> Severity {
+    section
+        .items
+        .iter()
+        .map(|i| i.severity)
+        .max()
+        .unwrap_or(Severity::Ok)
+}
+
+/// Worst domains first, in report order within a severity; each keeps its anchor.
+fn worst_first<'r, 'a>(rows: &'r [Row<'a>]) -> Vec<&'r Row<'a>> {
+    let mut order: Vec<&Row<'a>> = rows.iter().collect();
+    order.sort_by_key(|row| std::cmp::Reverse(row.worst));
+    order
+}
+
+/// Everything before the sections: head, banner, notes, the table of domains.
+fn html_front(fix: &FixIt, rows: &[Row<'_>]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -1092,87 +1239,63 @@ pub fn html(fix: &FixIt) -> String {
         html_escape(&fix.generated),
         html_text(&fix.overview)
     );
-    // Worst domains first; each keeps its anchor.
-    let worst_of = |section: &Section| {
-        section
-            .items
-            .iter()
-            .map(|i| i.severity)
-            .max()
-            .unwrap_or(Severity::Ok)
-    };
-    let mut order: Vec<usize> = (0..fix.sections.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(worst_of(&fix.sections[i])));
-    html_banner(&mut out, fix, &order, worst_of);
+    let order = worst_first(rows);
+    html_banner(&mut out, &order);
     for note in &fix.notes {
         let _ = writeln!(out, "<p class=\"note\">{}</p>", html_text(note));
     }
     out.push_str("<nav><table class=\"domains\">\n<thead><tr><th>domain</th><th>worst</th><th>to fix</th><th>summary</th></tr></thead>\n<tbody>\n");
-    for &i in &order {
-        let section = &fix.sections[i];
-        let worst = worst_of(section);
+    for row in &order {
         let _ = writeln!(
             out,
             "<tr><td><a href=\"#d{i}\">{}</a></td><td><span class=\"sev {worst}\">{worst}</span></td><td>{}</td><td>{}</td></tr>",
-            html_escape(&section.domain),
-            section.items.len(),
-            html_escape(&section.summary)
+            html_escape(row.domain),
+            row.items,
+            html_escape(row.summary),
+            i = row.index,
+            worst = row.worst,
         );
     }
     out.push_str("</tbody></table></nav>\n<main>\n");
-    for &i in &order {
-        let section = &fix.sections[i];
-        let _ = write!(
-            out,
-            "<section id=\"d{i}\">\n<h2>{}</h2>\n<p class=\"summary\">{}</p>\n",
-            html_escape(&section.domain),
-            html_escape(&section.summary)
-        );
-        if section.items.is_empty() {
-            out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
-        }
-        for item in &section.items {
-            html_item(&mut out, item);
-        }
-        if !section.cleanup.is_empty() {
-            out.push_str("<h4>Clean up this domain</h4>\n");
-            html_commands(&mut out, &section.cleanup);
-        }
-        if !section.load.is_empty() {
-            out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");
-            for line in &section.load {
-                let _ = writeln!(out, "<li>{}</li>", html_text(line));
-            }
-            out.push_str("</ul>\n");
-        }
-        out.push_str("</section>\n");
+    out
+}
+
+/// One domain's section, anchored by its place in the report.
+fn html_section(i: usize, section: &Section) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<section id=\"d{i}\">\n<h2>{}</h2>\n<p class=\"summary\">{}</p>\n",
+        html_escape(&section.domain),
+        html_escape(&section.summary)
+    );
+    if section.items.is_empty() {
+        out.push_str("<p class=\"ok\">Nothing to fix.</p>\n");
     }
-    out.push_str("</main>\n</body>\n</html>\n");
+    for item in &section.items {
+        html_item(&mut out, item);
+    }
+    if !section.cleanup.is_empty() {
+        out.push_str("<h4>Clean up this domain</h4>\n");
+        html_commands(&mut out, &section.cleanup);
+    }
+    if !section.load.is_empty() {
+        out.push_str("<h4>Load</h4>\n<ul class=\"load\">\n");
+        for line in &section.load {
+            let _ = writeln!(out, "<li>{}</li>", html_text(line));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n");
     out
 }
 
 /// One line for the whole report: the worst severity and how many domains are at each.
-fn html_banner(
-    out: &mut String,
-    fix: &FixIt,
-    order: &[usize],
-    worst_of: impl Fn(&Section) -> Severity,
-) {
-    let overall = order
-        .first()
-        .map_or(Severity::Ok, |&i| worst_of(&fix.sections[i]));
+fn html_banner(out: &mut String, order: &[&Row<'_>]) {
+    let overall = order.first().map_or(Severity::Ok, |row| row.worst);
     let mut counts = Vec::new();
-    for severity in [
-        Severity::Critical,
-        Severity::Warning,
-        Severity::Info,
-        Severity::Ok,
-    ] {
-        let n = fix
-            .sections
-            .iter()
-            .filter(|s| worst_of(s) == severity)
-            .count();
+    for severity in SEVERITIES_WORST_FIRST {
+        let n = order.iter().filter(|row| row.worst == severity).count();
         if n > 0 {
             counts.push(format!("{n} {severity}"));
         }
@@ -1181,7 +1304,7 @@ fn html_banner(
         out,
         "<div class=\"banner {overall}\">Overall: {} — {} domain(s): {}</div>",
         overall.to_string().to_uppercase(),
-        fix.sections.len(),
+        order.len(),
         counts.join(", ")
     );
 }

@@ -320,6 +320,16 @@ pub fn read_text(path: &Path, kind: Kind) -> Result<String, FileError> {
     })
 }
 
+/// Opens a regular file of `kind` to read it as a stream, refusing it when it is larger than
+/// the kind's bound (read it through `take(kind.max_bytes)`: it may still grow).
+pub fn open_bounded(path: &Path, kind: Kind) -> Result<File, FileError> {
+    let (file, meta) = open_regular(path, kind)?;
+    if meta.len() > kind.max_bytes {
+        return Err(too_large(path, kind, meta.len()));
+    }
+    Ok(file)
+}
+
 /// Reads a secret: a regular file owned by this user (or root) that nobody else may read or
 /// write.
 pub(crate) fn read_secret(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {

@@ -4,6 +4,7 @@
 pub mod json_spool;
 mod nagios;
 pub(crate) mod prometheus;
+pub mod saved;
 pub mod spool;
 mod table;
 pub(crate) use table::clean as terminal_safe;
@@ -13,7 +14,7 @@ use std::io;
 
 #[cfg(test)]
 use crate::model::Report;
-pub(crate) use view::ReportView;
+pub use view::ReportView;
 
 /// Output formats of `scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

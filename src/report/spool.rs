@@ -78,7 +78,9 @@ impl Spool {
     }
 }
 
-pub(super) fn anonymous_file() -> io::Result<File> {
+/// A new file in the system's temporary directory that has no name (nothing is left behind
+/// however the run ends), readable and writable by this user only.
+pub(crate) fn anonymous_file() -> io::Result<File> {
     let dir = std::env::temp_dir();
     for attempt in 0..100u32 {
         let path = dir.join(format!(

@@ -396,3 +396,54 @@ fn markdown_shows_every_hostile_name_as_it_is_in_dns() {
         );
     }
 }
+
+#[test]
+fn a_saved_scan_is_read_as_a_stream_in_any_key_order_and_a_cut_one_is_an_error() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
+    let original = run(&["report", "--from", fixture.to_str().unwrap()]);
+    assert_eq!(original.code, 0, "{}", original.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    // Keys sorted (as `jq -S` writes them): the domains come before the findings.
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(&fixture).unwrap()).unwrap();
+    let sorted = dir.path().join("sorted.json");
+    std::fs::write(&sorted, serde_json::to_string(&value).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&sorted).unwrap();
+    assert!(text.find("\"domains\"") < text.find("\"findings\""));
+    for format in ["markdown", "html", "prometheus"] {
+        let a = run(&[
+            "report",
+            "--from",
+            fixture.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        let b = run(&[
+            "report",
+            "--from",
+            sorted.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(a.stdout, b.stdout, "{format}");
+        assert!(!a.stdout.is_empty(), "{format}");
+    }
+    // Cut in the middle of the domains: an error naming the place, nothing written.
+    let full = std::fs::read_to_string(&fixture).unwrap();
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &full[..full.len() * 2 / 3]).unwrap();
+    let out_path = dir.path().join("report.md");
+    let out = run(&[
+        "report",
+        "--from",
+        cut.to_str().unwrap(),
+        "-o",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("cut.json:") && out.stderr.contains("not a vlmcs-audit JSON scan"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out_path.exists(), "a partial report was written");
+}

@@ -92,10 +92,11 @@ pub enum QueryError {
     Network(String),
     #[error("unusable reply: {0}")]
     Malformed(String),
-    /// The server left a query unanswered for a whole timeout and has sent nothing since: it
-    /// is not asked for every name any more (see `mux`), and this query was not sent.
+    /// The server left a query without a usable answer for a whole timeout and has sent none
+    /// since (nothing, or only replies that could not be used): it is not asked for every name
+    /// any more (see `mux`), and this query was not sent.
     #[error(
-        "no answer: the server has been silent over {transport} for {} ({unanswered} queries unanswered or held back, timeout {}); it is asked again once every {} in case it comes back",
+        "no usable answer: the server has given none over {transport} for {} ({unanswered} queries unanswered or held back, timeout {}); it is asked again once every {} in case it comes back",
         seconds(*silent_for),
         seconds(*timeout),
         seconds(*recheck)
@@ -122,7 +123,7 @@ pub(crate) fn is_held_back_detail(detail: &str) -> bool {
     detail.starts_with(HELD_BACK_PREFIX)
 }
 
-const HELD_BACK_PREFIX: &str = "no answer: the server has been silent";
+const HELD_BACK_PREFIX: &str = "no usable answer: the server has given none";
 
 /// A duration for messages, to a tenth of a second ("2.5 s").
 fn seconds(d: Duration) -> String {

@@ -387,14 +387,24 @@ impl Mux {
                     if now >= deadline
                         && let Some(why) = lock(&channel.pending).rejected(registered.id)
                     {
-                        // It answered, unusably: that is what to report, not silence.
+                        // It answered, unusably: that is what to report, not silence; and a
+                        // server that only ever answers so is held back like a silent one.
+                        if self
+                            .liveness
+                            .unanswered(server, Transport::Udp, started, timeout, now)
+                        {
+                            channel.opened.notify_waiters();
+                        }
                         return Err(QueryError::Malformed(why));
                     }
                     if now >= deadline {
-                        self.liveness
-                            .unanswered(server, Transport::Udp, started, timeout, now);
-                        // The queries waiting for a place: refused now, if it is held back.
-                        channel.opened.notify_waiters();
+                        if self
+                            .liveness
+                            .unanswered(server, Transport::Udp, started, timeout, now)
+                        {
+                            // The queries waiting for a place: refused now.
+                            channel.opened.notify_waiters();
+                        }
                         return Err(QueryError::Timeout(budget));
                     }
                 }

@@ -100,7 +100,7 @@ fn a_silent_server_costs_one_timeout_for_a_thousand_domains() {
     // All but the first window's queries were held back, and say why.
     let held_back = silent_entries
         .iter()
-        .filter(|(_, detail)| detail.contains("has been silent over udp"))
+        .filter(|(_, detail)| detail.contains("has given none over udp"))
         .count();
     assert!(held_back >= 900, "{held_back} of 1000 held back");
     assert!(
@@ -209,6 +209,35 @@ fn a_server_that_comes_back_mid_scan_is_used_again() {
         held_back > 0 && answered >= 150,
         "{} in {:.2} s",
         runs(&entries),
+        seconds(&report)
+    );
+}
+
+#[test]
+fn a_server_that_only_sends_unusable_replies_is_held_back_too() {
+    let names = domains(400);
+    // Every reply comes back with opcode 9: answered, never usably.
+    let front = udp_front(bed().primary, usize::MAX, |query, forward| {
+        let mut reply = forward(query)?;
+        reply[2] = (reply[2] & 0x87) | (9 << 3);
+        Some(reply)
+    });
+    let report = scan_with(&[bed().primary, front], &[], &names).json();
+    let entries = statuses(&report, front);
+    let unusable = entries
+        .iter()
+        .filter(|(s, d)| s == "other-error" && d.contains("opcode 9"))
+        .count();
+    let held_back = entries
+        .iter()
+        .filter(|(s, d)| s == "timeout" && d.contains("has given none over udp"))
+        .count();
+    assert!(unusable >= 1, "{}", runs(&entries));
+    assert_eq!(unusable + held_back, 400, "{}", runs(&entries));
+    assert!(held_back >= 300, "{}", runs(&entries));
+    assert!(
+        seconds(&report) < 3.0,
+        "{:.2} s for 400 domains",
         seconds(&report)
     );
 }

@@ -682,6 +682,34 @@ fn domain_policy(
     }
 }
 
+/// What the administrator allowed `clean` to do (its safety rails), resolved from flags, the
+/// config's `clean:` section and these defaults.
+#[derive(Debug, Clone)]
+pub struct CleanOptions {
+    /// A record becomes a candidate only after failing this long across scans.
+    pub dead_for: Duration,
+    /// Also delete live KMS hosts that are not on the allowlist.
+    pub include_unauthorized: bool,
+    /// Refuse everything when more than this share of probed hosts look dead.
+    pub max_dead_share: f64,
+    /// Override the share rule.
+    pub force: bool,
+    /// Allow deleting the last record of a domain.
+    pub allow_empty: bool,
+}
+
+impl Default for CleanOptions {
+    fn default() -> Self {
+        Self {
+            dead_for: Duration::from_secs(24 * 3600),
+            include_unauthorized: false,
+            max_dead_share: 0.5,
+            force: false,
+            allow_empty: false,
+        }
+    }
+}
+
 /// `clean`'s own flags, as parsed (each range-checked by its value parser).
 #[derive(Debug, Clone, Default)]
 pub struct CleanOverrides {
@@ -701,7 +729,7 @@ pub struct CleanOverrides {
 /// `clean:` section, else the default.
 #[derive(Debug, Clone)]
 pub struct CleanSettings {
-    pub options: crate::clean::CleanOptions,
+    pub options: CleanOptions,
     /// Send updates here instead of the zone's primary.
     pub primary: Option<SocketAddr>,
     pub state_path: PathBuf,
@@ -719,7 +747,7 @@ impl CleanSettings {
         state_default: PathBuf,
         now: std::time::SystemTime,
     ) -> Self {
-        let defaults = crate::clean::CleanOptions::default();
+        let defaults = CleanOptions::default();
         let dead_for = flags
             .dead_for
             .or(file.dead_for)
@@ -741,7 +769,7 @@ impl CleanSettings {
             PathBuf::from(format!("undo-{stamp}.txt"))
         });
         Self {
-            options: crate::clean::CleanOptions {
+            options: CleanOptions {
                 dead_for,
                 include_unauthorized: flags.include_unauthorized,
                 max_dead_share,

@@ -109,7 +109,7 @@ pub(crate) struct Asker {
     pub timeout: Duration,
     pub pacer: Arc<Pacer>,
     /// The scan's UDP channels, one per server.
-    pub mux: Arc<crate::mux::Mux>,
+    pub mux: Arc<crate::dns::mux::Mux>,
     /// Each zone's primary (SOA MNAME) as each server names it, asked once per scan.
     primaries: Arc<std::sync::Mutex<PrimaryCache>>,
 }

@@ -17,7 +17,13 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// UDP channels and TCP connections shared by a scan's queries.
+pub(crate) mod mux;
+
 pub(crate) use crate::model::Transport;
+// Names in presentation form live with the names; kept here too for the callers that read DNS.
+pub use crate::name::parse_presentation;
+pub(crate) use crate::name::{escaped, presentation};
 
 /// A reply from a server, whatever its response code.
 #[derive(Debug, Clone)]
@@ -163,7 +169,7 @@ pub async fn query(
 /// [`query`], its UDP leg through the scan's shared channels when `mux` is given (resends on
 /// the server's RTT, within its window), else through a client of its own.
 pub(crate) async fn query_via(
-    mux: Option<&crate::mux::Mux>,
+    mux: Option<&crate::dns::mux::Mux>,
     server: SocketAddr,
     name: &Name,
     record_type: RecordType,
@@ -510,99 +516,6 @@ pub(crate) async fn exchange_tcp(
         }),
         Ok(Ok(reply)) => Ok(reply),
     }
-}
-
-/// A name in RFC 1035 presentation form, as BIND and `nsupdate` read it: special characters
-/// backslash-escaped, bytes outside printable ASCII as `\DDD` (decimal), trailing dot when
-/// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
-/// BIND, and names from DNS can carry any byte.)
-pub(crate) fn presentation(name: &Name) -> String {
-    escaped(name, |byte| {
-        !matches!(byte, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
-    })
-}
-
-/// A name in presentation form where the printable ASCII bytes for which `plain` is false are
-/// backslash-escaped (`\;`), and every byte outside printable ASCII is `\DDD` (decimal).
-pub(crate) fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
-    if name.is_root() {
-        return ".".into();
-    }
-    // The wire length is the text's when nothing needs escaping.
-    let mut out = String::with_capacity(name.len());
-    for label in name.iter() {
-        for &byte in label {
-            match byte {
-                0x21..=0x7e if plain(byte) => out.push(byte as char),
-                0x21..=0x7e => {
-                    out.push('\\');
-                    out.push(byte as char);
-                }
-                _ => {
-                    out.push('\\');
-                    for digit in [byte / 100, byte / 10 % 10, byte % 10] {
-                        out.push(char::from(b'0' + digit));
-                    }
-                }
-            }
-        }
-        out.push('.');
-    }
-    if !name.is_fqdn() {
-        out.pop();
-    }
-    out
-}
-
-/// Reads a name written by [`presentation`] (RFC 1035 decimal escapes) back into a `Name`.
-pub fn parse_presentation(text: &str) -> Option<Name> {
-    if text == "." {
-        return Some(Name::root());
-    }
-    let mut labels: Vec<Vec<u8>> = vec![Vec::new()];
-    // Whether the text ends with a dot that is not escaped (`a\\.` ends with one, `a\.` not).
-    let mut fqdn = false;
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        fqdn = false;
-        match bytes[i] {
-            b'\\' => {
-                let digits = bytes
-                    .get(i + 1..i + 4)
-                    .filter(|d| d.iter().all(u8::is_ascii_digit));
-                match digits {
-                    Some(d) => {
-                        let value: u16 = std::str::from_utf8(d).ok()?.parse().ok()?;
-                        labels.last_mut()?.push(u8::try_from(value).ok()?);
-                        i += 4;
-                    }
-                    None => {
-                        labels.last_mut()?.push(*bytes.get(i + 1)?);
-                        i += 2;
-                    }
-                }
-            }
-            b'.' => {
-                labels.push(Vec::new());
-                fqdn = true;
-                i += 1;
-            }
-            byte => {
-                labels.last_mut()?.push(byte);
-                i += 1;
-            }
-        }
-    }
-    if fqdn {
-        labels.pop();
-    }
-    if labels.iter().any(Vec::is_empty) {
-        return None;
-    }
-    let mut name = Name::from_labels(labels).ok()?;
-    name.set_fqdn(fqdn);
-    Some(name)
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ pub mod fsio;
 #[cfg(feature = "gss")]
 pub mod gss;
 pub mod model;
-mod mux;
 pub mod name;
 pub mod probe;
 pub mod quote;

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::name::DnsName;
 use serde::{Deserialize, Serialize};
 
+pub mod ad_node;
 mod allowlist;
 pub use allowlist::Allowlist;
 
@@ -599,7 +600,7 @@ pub struct DomainObservation {
     pub dns_ms: f64,
     /// What Active Directory holds about the `_vlmcs._tcp` node (`scan --ad`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ad: Option<Box<crate::ad::node::AdNode>>,
+    pub ad: Option<Box<ad_node::AdNode>>,
 }
 
 impl DomainObservation {

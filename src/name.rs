@@ -10,8 +10,6 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use serde::{Deserialize, Serialize};
 
-use crate::dns::{parse_presentation, presentation};
-
 /// Holds the name's presentation form (as [`presentation`] writes it), shared: a name is
 /// compared, hashed and written far more often than it is sent, a scan clones each target
 /// name into its records, targets, probes and verdicts, and a clone costs a reference count.
@@ -228,6 +226,99 @@ impl From<DnsName> for String {
     }
 }
 
+/// A name in RFC 1035 presentation form, as BIND and `nsupdate` read it: special characters
+/// backslash-escaped, bytes outside printable ASCII as `\DDD` (decimal), trailing dot when
+/// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
+/// BIND, and names from DNS can carry any byte.)
+pub(crate) fn presentation(name: &Name) -> String {
+    escaped(name, |byte| {
+        !matches!(byte, b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$')
+    })
+}
+
+/// A name in presentation form where the printable ASCII bytes for which `plain` is false are
+/// backslash-escaped (`\;`), and every byte outside printable ASCII is `\DDD` (decimal).
+pub(crate) fn escaped(name: &Name, plain: impl Fn(u8) -> bool) -> String {
+    if name.is_root() {
+        return ".".into();
+    }
+    // The wire length is the text's when nothing needs escaping.
+    let mut out = String::with_capacity(name.len());
+    for label in name.iter() {
+        for &byte in label {
+            match byte {
+                0x21..=0x7e if plain(byte) => out.push(byte as char),
+                0x21..=0x7e => {
+                    out.push('\\');
+                    out.push(byte as char);
+                }
+                _ => {
+                    out.push('\\');
+                    for digit in [byte / 100, byte / 10 % 10, byte % 10] {
+                        out.push(char::from(b'0' + digit));
+                    }
+                }
+            }
+        }
+        out.push('.');
+    }
+    if !name.is_fqdn() {
+        out.pop();
+    }
+    out
+}
+
+/// Reads a name written by [`presentation`] (RFC 1035 decimal escapes) back into a `Name`.
+pub fn parse_presentation(text: &str) -> Option<Name> {
+    if text == "." {
+        return Some(Name::root());
+    }
+    let mut labels: Vec<Vec<u8>> = vec![Vec::new()];
+    // Whether the text ends with a dot that is not escaped (`a\\.` ends with one, `a\.` not).
+    let mut fqdn = false;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        fqdn = false;
+        match bytes[i] {
+            b'\\' => {
+                let digits = bytes
+                    .get(i + 1..i + 4)
+                    .filter(|d| d.iter().all(u8::is_ascii_digit));
+                match digits {
+                    Some(d) => {
+                        let value: u16 = std::str::from_utf8(d).ok()?.parse().ok()?;
+                        labels.last_mut()?.push(u8::try_from(value).ok()?);
+                        i += 4;
+                    }
+                    None => {
+                        labels.last_mut()?.push(*bytes.get(i + 1)?);
+                        i += 2;
+                    }
+                }
+            }
+            b'.' => {
+                labels.push(Vec::new());
+                fqdn = true;
+                i += 1;
+            }
+            byte => {
+                labels.last_mut()?.push(byte);
+                i += 1;
+            }
+        }
+    }
+    if fqdn {
+        labels.pop();
+    }
+    if labels.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let mut name = Name::from_labels(labels).ok()?;
+    name.set_fqdn(fqdn);
+    Some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,14 +398,14 @@ mod tests {
             "a.b..",
         ] {
             let shown = |n: Option<DnsName>| n.map(|n| n.to_string());
-            let slow = crate::dns::parse_presentation(text).map(DnsName::new);
+            let slow = parse_presentation(text).map(DnsName::new);
             if let Some(name) = DnsName::parse(text) {
                 let back = name.to_name();
-                let read = crate::dns::parse_presentation(text).unwrap();
+                let read = parse_presentation(text).unwrap();
                 assert_eq!((&back, back.is_fqdn()), (&read, read.is_fqdn()), "{text}");
             }
             assert_eq!(shown(DnsName::parse(text)), shown(slow), "{text}");
-            let slow_fqdn = crate::dns::parse_presentation(text).map(|mut n| {
+            let slow_fqdn = parse_presentation(text).map(|mut n| {
                 n.set_fqdn(true);
                 DnsName::new(n)
             });
@@ -349,7 +440,7 @@ mod tests {
         for ours in texts {
             let ours = name(ours);
             for theirs in texts {
-                let theirs = crate::dns::parse_presentation(theirs).unwrap();
+                let theirs = parse_presentation(theirs).unwrap();
                 let expected = ours.to_name().eq_ignore_root(&theirs);
                 assert_eq!(ours.spells(&theirs), expected, "{ours} against {theirs:?}");
                 assert_eq!(

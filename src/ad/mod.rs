@@ -9,5 +9,6 @@
 pub mod dns_record;
 #[cfg(feature = "ad")]
 pub mod ldap;
-pub mod node;
+/// What the report keeps of a node: part of the model (`crate::model::ad_node`).
+pub use crate::model::ad_node as node;
 pub mod security;

@@ -2,39 +2,14 @@
 //! the list of records that may be deleted, each with its reason, and of those that may not,
 //! each with why not. Every safety rail that needs no network lives here.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::model::{FindingCode, ProbeOutcome, QueryStatus, RecordVerdict, Report, SrvRecord};
 use crate::state::State;
 
-/// What the administrator allowed.
-#[derive(Debug, Clone)]
-pub struct CleanOptions {
-    /// A record becomes a candidate only after failing this long across scans.
-    pub dead_for: Duration,
-    /// Also delete live KMS hosts that are not on the allowlist.
-    pub include_unauthorized: bool,
-    /// Refuse everything when more than this share of probed hosts look dead.
-    pub max_dead_share: f64,
-    /// Override the share rule.
-    pub force: bool,
-    /// Allow deleting the last record of a domain.
-    pub allow_empty: bool,
-}
-
-impl Default for CleanOptions {
-    fn default() -> Self {
-        Self {
-            dead_for: Duration::from_secs(24 * 3600),
-            include_unauthorized: false,
-            max_dead_share: 0.5,
-            force: false,
-            allow_empty: false,
-        }
-    }
-}
+pub use crate::config::CleanOptions;
 
 /// One record the plan talks about.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -20,3 +20,4 @@ mod report;
 mod scan;
 mod scan_servers;
 mod silent_servers;
+mod structure;

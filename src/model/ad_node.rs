@@ -1,13 +1,13 @@
 //! What Active Directory holds about one domain's `_vlmcs._tcp` node, as the report keeps it:
 //! the zone's aging settings, the node's owner, the broad groups its DACL lets publish, and
 //! each record's registration time and the computer account whose host it names. Read by
-//! [`super::ldap`] (feature `ad`), judged by `classify`, rendered by every report format.
+//! [`crate::ad`]'s LDAP reader (feature `ad`), judged by `classify`, rendered by every report format.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::SrvRecord;
+use super::SrvRecord;
 use crate::name::DnsName;
 use crate::time::Timestamp;
 

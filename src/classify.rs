@@ -151,7 +151,7 @@ fn oversized_answers(
                     "{} answered {total} SRV records for {}; only the first {} (in sort order) were examined: a real KMS RRset has a handful, so the zone is broken or hostile",
                     server_label(server),
                     obs.query_name,
-                    crate::discover::MAX_RRSET
+                    crate::model::MAX_RRSET
                 ),
             );
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::model::{DomainPolicy, HostPattern, normalize_name};
+use crate::model::{DomainPolicy, HostPattern};
 
 /// Defaults an administrator can rely on (and README documents).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -327,23 +327,7 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     Ok(address)
 }
 
-/// Checks a domain name given by the user; returns it lower-cased without the trailing dot.
-pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
-    let name = normalize_name(text);
-    if name.starts_with("_vlmcs._tcp") {
-        return Err(format!(
-            "`{}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name",
-            crate::quote::for_message(text)
-        ));
-    }
-    match HostPattern::parse(&name) {
-        Ok(HostPattern::Name(n)) if n.contains('.') || !n.is_empty() => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)",
-            crate::quote::for_message(text)
-        )),
-    }
-}
+pub(crate) use crate::model::validate_domain;
 
 /// Loads and parses a config file (a regular file of bounded size). Errors name the file, line
 /// and column.

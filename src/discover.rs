@@ -16,6 +16,7 @@ use crate::model::{
     Transport, normalize_name,
 };
 use crate::name::{DnsName, same_name};
+use crate::time::millis;
 
 /// Why the authoritative servers of a name could not be found. The texts go into the report.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -98,9 +99,7 @@ pub(crate) struct Authorities {
     pub servers: Vec<(String, SocketAddr)>,
 }
 
-/// The most SRV records of one RRset that a scan examines (resolves, probes). A KMS domain has
-/// a few; thousands (a hostile or broken server) would only cost time and memory.
-pub const MAX_RRSET: usize = 256;
+pub use crate::model::MAX_RRSET;
 
 /// Asks DNS questions under the scan's concurrency bound and timeout.
 #[derive(Clone)]
@@ -661,11 +660,6 @@ pub(crate) fn soa_of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Optio
         RData::SOA(soa) => Some((r.name.clone(), soa.mname.clone())),
         _ => None,
     })
-}
-
-/// Milliseconds with one decimal, as reports show durations.
-pub(crate) fn millis(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 /// Addresses of `name` in a CNAME chain within `records`; also the first alias, if any.

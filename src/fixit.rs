@@ -647,7 +647,7 @@ fn clean_command(
     unauthorized: bool,
     rrset_fits: bool,
 ) -> Option<Commands> {
-    if !crate::config::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
+    if !crate::model::validate_domain(&obs.domain).is_ok_and(|d| d == obs.domain) {
         return None;
     }
     let flags = if unauthorized {

@@ -620,6 +620,28 @@ impl DomainObservation {
     }
 }
 
+/// The most SRV records of one RRset that a scan examines (resolves, probes). A KMS domain has
+/// a few; thousands (a hostile or broken server) would only cost time and memory.
+pub const MAX_RRSET: usize = 256;
+
+/// Checks a domain name given by the user; returns it lower-cased without the trailing dot.
+pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
+    let name = normalize_name(text);
+    if name.starts_with("_vlmcs._tcp") {
+        return Err(format!(
+            "`{}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name",
+            crate::quote::for_message(text)
+        ));
+    }
+    match HostPattern::parse(&name) {
+        Ok(HostPattern::Name(n)) if n.contains('.') || !n.is_empty() => Ok(n),
+        _ => Err(format!(
+            "`{}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)",
+            crate::quote::for_message(text)
+        )),
+    }
+}
+
 /// A host entry of an allowlist: a host name or an address / network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

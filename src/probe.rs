@@ -14,13 +14,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
-use crate::discover::millis;
 use crate::model::{EmulatorEvidence, EmulatorTell, ProbeObservation, ProbeOutcome};
 use crate::name::DnsName;
 use crate::rpc::{
     self, Bind, BindAck, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId,
     parse_bind_reply, parse_header,
 };
+use crate::time::millis;
 
 /// The call id of our bind; any constant works, the reply must echo it.
 const CALL_ID: u32 = 2;

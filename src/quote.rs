@@ -60,6 +60,14 @@ pub fn message_for_terminal(text: &str) -> String {
     out
 }
 
+/// DNS data can carry any bytes: never let control characters (escape sequences) reach a
+/// terminal.
+pub(crate) fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
 /// POSIX sh: single quotes, with `'` written as `'\''`. Safe for any string.
 pub fn sh(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))

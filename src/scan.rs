@@ -153,7 +153,7 @@ pub async fn run_into<K: DomainSink>(
     .await?;
     let mut report = tally.head(settings.allowlist_configured, notes);
     report.started_at = started_at;
-    report.duration_ms = discover::millis(clock.elapsed());
+    report.duration_ms = crate::time::millis(clock.elapsed());
     report.timeout_ms = settings.timeout.as_millis() as u64;
     Ok(report)
 }
@@ -434,7 +434,7 @@ async fn domain_dns(
         &mut observation,
     )
     .await;
-    observation.dns_ms = discover::millis(started.elapsed());
+    observation.dns_ms = crate::time::millis(started.elapsed());
     observation
 }
 

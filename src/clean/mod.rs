@@ -278,8 +278,8 @@ pub fn render_table(clean: &CleanReport) -> String {
         .set_header(["domain", "record", "reason", "plan", "why"]);
     for item in &clean.plan.items {
         table.add_row(vec![
-            crate::report::terminal_safe(&item.domain),
-            crate::report::terminal_safe(&format!(
+            crate::quote::terminal_safe(&item.domain),
+            crate::quote::terminal_safe(&format!(
                 "SRV {} {} {} {}",
                 item.record.priority, item.record.weight, item.record.port, item.record.target
             )),
@@ -289,7 +289,7 @@ pub fn render_table(clean: &CleanReport) -> String {
             } else {
                 "keep".into()
             },
-            crate::report::terminal_safe(item.keep_because.as_deref().unwrap_or(&item.detail)),
+            crate::quote::terminal_safe(item.keep_because.as_deref().unwrap_or(&item.detail)),
         ]);
     }
     out.push_str(&table.to_string());
@@ -303,14 +303,14 @@ pub fn render_table(clean: &CleanReport) -> String {
             .set_header(["domain", "record", "result", "server", "message"]);
         for r in &clean.results {
             table.add_row(vec![
-                crate::report::terminal_safe(&r.domain),
-                crate::report::terminal_safe(&format!(
+                crate::quote::terminal_safe(&r.domain),
+                crate::quote::terminal_safe(&format!(
                     "SRV {} {} {} {}",
                     r.record.priority, r.record.weight, r.record.port, r.record.target
                 )),
                 r.result.to_string(),
                 r.server.clone().unwrap_or_default(),
-                crate::report::terminal_safe(&r.message),
+                crate::quote::terminal_safe(&r.message),
             ]);
         }
         out.push_str(&table.to_string());
@@ -323,7 +323,7 @@ pub fn render_table(clean: &CleanReport) -> String {
         out.push_str(&format!("audit log: {log}\n"));
     }
     for note in &clean.notes {
-        out.push_str(&format!("note: {}\n", crate::report::terminal_safe(note)));
+        out.push_str(&format!("note: {}\n", crate::quote::terminal_safe(note)));
     }
     out
 }

@@ -285,7 +285,7 @@ fn check_owner(owner: &Name) -> Result<(), UndoProblem> {
     }
     let domain =
         Name::from_labels(labels[2..].iter().copied()).map_err(|_| UndoProblem::OwnerDomainName)?;
-    crate::config::validate_domain(&crate::dns::presentation(&domain))
+    crate::model::validate_domain(&crate::dns::presentation(&domain))
         .map(|_| ())
         .map_err(|_| UndoProblem::OwnerDomain)
 }

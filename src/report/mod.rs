@@ -7,7 +7,7 @@ pub(crate) mod prometheus;
 pub mod saved;
 pub mod spool;
 mod table;
-pub(crate) use table::clean as terminal_safe;
+pub(crate) use crate::quote::terminal_safe;
 pub(crate) mod view;
 
 use std::io;

@@ -163,10 +163,4 @@ fn severity_cell(severity: Severity, color: bool) -> Cell {
     })
 }
 
-/// DNS data can carry any bytes: never let control characters (escape sequences) reach a
-/// terminal.
-pub(crate) fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
+pub(crate) use crate::quote::terminal_safe as clean;

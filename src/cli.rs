@@ -609,14 +609,8 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let now = std::time::SystemTime::now();
-    let settled = locked.state.settle_unknown_deletes(&report);
-    report.notes.extend(settled);
-    let before = locked.state.clone();
-    locked.state.observe(&report, now);
-    locked.state.finish_scan(now);
-    vlmcs_audit::drift::apply(&mut report, &before, &locked.state, now);
-    locked.save().map_err(|e| e.to_string())?;
+    vlmcs_audit::drift::record_scan(&mut locked, &mut report, std::time::SystemTime::now(), true)
+        .map_err(|e| e.to_string())?;
     if args.since_last {
         vlmcs_audit::drift::keep_changes(&mut report);
         // Nothing changed: nothing to say (cron mails only when there is output).

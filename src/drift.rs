@@ -11,6 +11,27 @@ use crate::state::{State, record_key};
 /// A record that changed healthy/failing this many times or more is flapping.
 pub(crate) const FLAPPING_TRANSITIONS: u32 = 3;
 
+/// Folds a finished scan into the locked state, the one sequence every command that scans with
+/// a state file runs: settle the deletes whose outcome was unknown (their notes go into the
+/// report), observe every record, mark the scan, save; with `drift`, the report also gets what
+/// changed since the previous scan ([`apply`]).
+pub fn record_scan(
+    locked: &mut crate::state::LockedState,
+    report: &mut Report,
+    now: SystemTime,
+    drift: bool,
+) -> Result<(), crate::state::StateError> {
+    let settled = locked.state.settle_unknown_deletes(report);
+    report.notes.extend(settled);
+    let before = drift.then(|| locked.state.clone());
+    locked.state.observe(report, now);
+    locked.state.finish_scan(now);
+    if let Some(before) = &before {
+        apply(report, before, &locked.state, now);
+    }
+    locked.save()
+}
+
 /// Compares the state before this scan with the state after it and adds drift findings to the
 /// report (its worst severity and exit code are updated). The first scan of a state file
 /// reports no drift: there is nothing to compare with.

@@ -126,11 +126,7 @@ async fn scan_and_plan(
 ) -> Result<CleanReport, CleanError> {
     let mut report = crate::scan::run(settings).await;
     let now = SystemTime::now();
-    let settled = locked.state.settle_unknown_deletes(&report);
-    report.notes.extend(settled);
-    locked.state.observe(&report, now);
-    locked.state.finish_scan(now);
-    locked.save()?;
+    crate::drift::record_scan(locked, &mut report, now, false)?;
     let plan = plan::plan(&report, &locked.state, now, &request.options);
     let mut notes = Vec::new();
     if !report.complete {

@@ -312,9 +312,10 @@ struct RestoreArgs {
     /// Send the updates here instead of the server named in the undo file.
     #[arg(short, long = "server", value_name = "ADDR[:PORT]", value_parser = config::parse_server)]
     server: Option<std::net::SocketAddr>,
-    /// Timeout of each update (1ms to 10m).
-    #[arg(short, long, value_name = "DURATION", default_value = "5s", value_parser = config::Timeout::parse)]
-    timeout: config::Timeout,
+    /// Timeout of each update and of the read-back before it (1ms to 10m) [default: 3s, as for
+    /// scan and clean].
+    #[arg(short, long, value_name = "DURATION", value_parser = config::Timeout::parse)]
+    timeout: Option<config::Timeout>,
     /// JSON-lines audit log to append to.
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -513,8 +514,13 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let mut zones_only: Vec<String> = Vec::new();
     if ad {
         let dc = args.dc.clone().or(file_ad.and_then(|a| a.dc));
-        let (found, hosts, session) =
-            ad_domains(dc.as_deref(), &groups, args.target.timeout).await?;
+        // The config file's `timeout:` reaches the directory too.
+        let timeout = config::ad_timeout(
+            args.target
+                .timeout
+                .or(file.as_ref().and_then(|f| f.timeout)),
+        );
+        let (found, hosts, session) = ad_domains(dc.as_deref(), &groups, timeout).await?;
         directory = Some(session);
         let dc = dc.unwrap_or_else(|| "the domain controller".into());
         for host in hosts {
@@ -735,7 +741,7 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
     let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())
         .map_err(|e| e.to_string())?;
     let server = args.server;
-    let timeout = args.timeout.0;
+    let timeout = args.timeout.map_or(config::DEFAULT_TIMEOUT, |t| t.0);
     let mut audit = match &args.audit_log {
         Some(path) => Some(
             clean::trail::AuditLog::open(path)
@@ -901,10 +907,9 @@ where
 async fn ad_domains(
     dc: Option<&str>,
     groups: &[String],
-    timeout: Option<config::Timeout>,
+    timeout: Duration,
 ) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
     use vlmcs_audit::ad::ldap::{Directory, find_dcs};
-    let timeout = timeout.map_or(Duration::from_secs(10), |t| t.0.max(Duration::from_secs(5)));
     let candidates = match dc {
         Some(dc) => vec![dc.to_string()],
         None => {
@@ -948,7 +953,7 @@ async fn ad_domains(
 async fn ad_domains(
     _dc: Option<&str>,
     _groups: &[String],
-    _timeout: Option<config::Timeout>,
+    _timeout: Duration,
 ) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
     Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
 }

@@ -10,7 +10,20 @@ use serde::{Deserialize, Deserializer};
 use crate::model::{DomainPolicy, HostPattern};
 
 /// Defaults an administrator can rely on (and README documents).
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Each DNS query, probe and update (scan, clean and restore alike): long enough for a distant
+/// server, short enough that a scan of dead hosts, which costs about one timeout, ends soon.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Active Directory over LDAP needs more: a Kerberos bind is several round trips (the KDC for a
+/// ticket, then the DC), so the directory gets the timeout set for the scan but at least
+/// [`AD_TIMEOUT_FLOOR`], and [`DEFAULT_AD_TIMEOUT`] when none is set.
+pub const DEFAULT_AD_TIMEOUT: Duration = Duration::from_secs(10);
+pub const AD_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
+
+/// The timeout of the directory's operations, from the timeout set for the scan (flag, else
+/// config file), if any.
+pub fn ad_timeout(set: Option<Timeout>) -> Duration {
+    set.map_or(DEFAULT_AD_TIMEOUT, |t| t.0.max(AD_TIMEOUT_FLOOR))
+}
 pub(crate) const DEFAULT_CONCURRENCY: usize = 256;
 pub(crate) const DEFAULT_NAMESERVER_PORT: u16 = 53;
 /// Queries per second towards one DNS server: far below what a domain controller serves, and
@@ -920,6 +933,13 @@ mod tests {
     fn a_bare_number_of_seconds_is_a_duration() {
         assert_eq!(Timeout::parse("2").unwrap().0, Duration::from_secs(2));
         assert_eq!(Grace::parse("0").unwrap().0, Duration::ZERO);
+        // The directory's timeout follows the scan's, with a floor; its own default otherwise.
+        assert_eq!(ad_timeout(None), DEFAULT_AD_TIMEOUT);
+        assert_eq!(ad_timeout(Timeout::parse("1s").ok()), AD_TIMEOUT_FLOOR);
+        assert_eq!(
+            ad_timeout(Timeout::parse("20s").ok()),
+            Duration::from_secs(20)
+        );
         // README says up to ten years: as humantime counts them.
         assert!(Grace::parse("10y").is_ok());
         assert!(Grace::parse("3652days").is_ok());

@@ -529,7 +529,14 @@ pub struct ScanSettings {
     /// Queries per second towards any one DNS server (0: no limit).
     pub qps: u32,
     pub check_emulator: bool,
-    pub allowlist_configured: bool,
+}
+
+impl ScanSettings {
+    /// Whether an allowlist is configured (the domains' policies say it: each has one, or none
+    /// has).
+    pub fn allowlist_configured(&self) -> bool {
+        self.domains.iter().any(|d| d.policy.authorized.is_some())
+    }
 }
 
 /// Which domains, each with whether records must be there: the command line, else the file,
@@ -658,7 +665,6 @@ pub fn build(
         concurrency,
         qps,
         check_emulator: !overrides.no_emulator_check && file.check_emulator.unwrap_or(true),
-        allowlist_configured,
     })
 }
 
@@ -820,7 +826,7 @@ mod tests {
         }
         assert_eq!(s.timeout, Duration::from_millis(1500));
         assert_eq!(s.concurrency, 10);
-        assert!(s.allowlist_configured);
+        assert!(s.allowlist_configured());
     }
 
     #[test]
@@ -901,7 +907,7 @@ mod tests {
             vec!["192.0.2.9:5353".parse().unwrap()]
         );
         assert_eq!(s.timeout, Duration::from_secs(1));
-        assert!(s.allowlist_configured);
+        assert!(s.allowlist_configured());
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub async fn run_into<K: DomainSink>(
         Ok::<_, K::Error>(())
     })
     .await?;
-    let mut report = tally.head(settings.allowlist_configured, notes);
+    let mut report = tally.head(settings.allowlist_configured(), notes);
     report.started_at = started_at;
     report.duration_ms = crate::time::millis(clock.elapsed());
     report.timeout_ms = settings.timeout.as_millis() as u64;

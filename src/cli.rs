@@ -141,8 +141,10 @@ enum ReportFormat {
 struct ReportArgs {
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    directory: AdArgs,
     /// Build the report from a saved `scan --format json` instead of scanning.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "servers", "config"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["domains", "servers", "config", "ad", "allow_group"])]
     from: Option<PathBuf>,
     /// Report format.
     #[arg(short, long, value_enum, default_value = "markdown")]
@@ -208,6 +210,22 @@ struct OutputArgs {
 struct ScanArgs {
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    directory: AdArgs,
+    /// Keep a state file across scans and report drift: new and gone records, status changes,
+    /// hosts failing since earlier scans, flapping hosts.
+    #[arg(long = "state", value_name = "FILE")]
+    state_file: Option<PathBuf>,
+    /// With --state: show only what changed since the last scan.
+    #[arg(long, requires = "state_file")]
+    since_last: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Active Directory as a source of domains and authorized hosts: shared by `scan` and `report`.
+#[derive(Debug, Args)]
+struct AdArgs {
     /// Audit the domains Active Directory knows — the forest's domains and its AD-integrated
     /// zones — read over LDAP with Kerberos (the ticket from `kinit`) from a domain controller
     /// of this machine's domain (`_ldap._tcp.dc._msdcs`), or --dc; added to any DOMAIN given
@@ -222,15 +240,6 @@ struct ScanArgs {
     /// adds to --allow and the config's lists; config: `authorized_groups:`).
     #[arg(long, value_name = "GROUP")]
     allow_group: Vec<String>,
-    /// Keep a state file across scans and report drift: new and gone records, status changes,
-    /// hosts failing since earlier scans, flapping hosts.
-    #[arg(long = "state", value_name = "FILE")]
-    state_file: Option<PathBuf>,
-    /// With --state: show only what changed since the last scan.
-    #[arg(long, requires = "state_file")]
-    since_last: bool,
-    #[command(flatten)]
-    output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -489,44 +498,41 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
-    let lock = args.state_file.as_deref().map(state::lock_path);
-    distinct(&[
-        ("-o", args.output.output.as_deref()),
-        ("the state file (--state)", args.state_file.as_deref()),
-        ("the state's lock file", lock.as_deref()),
-    ])?;
-    let file = config_file(&args.target)?;
+/// The audit's settings from the flags, the config file and, with --ad or the config's `ad:`,
+/// the directory (its domains and zones, the hosts of the authorized groups, what it says of the
+/// nodes): the one place `scan` and `report` build them, so that the same file means the same
+/// audit. Also the notes the directory adds to the report.
+async fn audit_settings(
+    mut target: TargetArgs,
+    directory: &AdArgs,
+) -> Result<(ScanSettings, Vec<String>), String> {
+    let file = config_file(&target)?;
     let file_ad = file.as_ref().and_then(|f| f.ad.clone());
-    let groups: Vec<String> = args
+    let groups: Vec<String> = directory
         .allow_group
         .iter()
         .chain(file.iter().flat_map(|f| &f.authorized_groups))
         .cloned()
         .collect();
-    let ad = args.ad || file_ad.is_some();
+    let ad = directory.ad || file_ad.is_some();
     if !ad && !groups.is_empty() {
         return Err("--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)".into());
     }
-    let mut directory = None;
+    let mut session_found = None;
     // AD-integrated zones that are not a forest domain: KMS hosts publish in their own
     // domain, so an empty one is only worth knowing.
     let mut zones_only: Vec<String> = Vec::new();
     if ad {
-        let dc = args.dc.clone().or(file_ad.and_then(|a| a.dc));
+        let dc = directory.dc.clone().or(file_ad.and_then(|a| a.dc));
         // The config file's `timeout:` reaches the directory too.
-        let timeout = config::ad_timeout(
-            args.target
-                .timeout
-                .or(file.as_ref().and_then(|f| f.timeout)),
-        );
+        let timeout = config::ad_timeout(target.timeout.or(file.as_ref().and_then(|f| f.timeout)));
         let (found, hosts, session) = ad_domains(dc.as_deref(), &groups, timeout).await?;
-        directory = Some(session);
+        session_found = Some(session);
         let dc = dc.unwrap_or_else(|| "the domain controller".into());
         for host in hosts {
             let pattern = vlmcs_audit::model::HostPattern::parse(&host)
                 .map_err(|e| format!("a host name from AD: {e}"))?;
-            args.target.allow.push(pattern);
+            target.allow.push(pattern);
         }
         if found.is_empty() {
             return Err(format!(
@@ -535,22 +541,22 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
         }
         tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
         for (domain, forest_domain) in found {
-            if !args.target.domains.contains(&domain) {
+            if !target.domains.contains(&domain) {
                 if !forest_domain {
                     zones_only.push(domain.clone());
                 }
-                args.target.domains.push(domain);
+                target.domains.push(domain);
             }
         }
     }
-    let (mut settings, _) = settings_with(args.target, file)?;
+    let (mut settings, _) = settings_with(target, file)?;
     for domain in &mut settings.domains {
         if zones_only.contains(&domain.name) {
             domain.policy.expect_records = false;
         }
     }
     let mut ad_notes = Vec::new();
-    if let Some(mut session) = directory {
+    if let Some(mut session) = session_found {
         // What AD says of the nodes adds to the scan; a directory that stops answering here
         // leaves those findings out, said in the report, rather than the scan undone.
         ad_notes = attach_ad_nodes(&mut session, &mut settings, groups.first())
@@ -561,6 +567,17 @@ async fn scan_command(mut args: ScanArgs, quiet: bool) -> Result<i32, String> {
                 )]
             });
     }
+    Ok((settings, ad_notes))
+}
+
+async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
+    let lock = args.state_file.as_deref().map(state::lock_path);
+    distinct(&[
+        ("-o", args.output.output.as_deref()),
+        ("the state file (--state)", args.state_file.as_deref()),
+        ("the state's lock file", lock.as_deref()),
+    ])?;
+    let (settings, ad_notes) = audit_settings(args.target, &args.directory).await?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {
@@ -709,8 +726,11 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
             &saved
         }
         None => {
-            let (settings, _) = settings_from(args.target)?;
-            scanned = scan::run(&settings).await;
+            // The same audit as `scan` with the same file: the directory included.
+            let (settings, ad_notes) = audit_settings(args.target, &args.directory).await?;
+            let mut report = scan::run(&settings).await;
+            report.notes.extend(ad_notes);
+            scanned = report;
             &scanned
         }
     };

@@ -789,6 +789,51 @@ fn samba_allowlist_from_an_ad_group_with_nested_membership() {
         codes(&stdout, &stderr).contains(&"unauthorized-host".to_string()),
         "{stdout}"
     );
+    // `report` with the same file audits the same as `scan` (it ignored `ad:` and
+    // `authorized_groups:`: no allowlist, nothing unauthorized, exit 0).
+    let other = bed.dir.join("other-groups.yaml");
+    std::fs::write(
+        &other,
+        "ad:\n  dc: dc1.ad.test\nauthorized_groups: [\"Other Hosts\"]\n",
+    )
+    .unwrap();
+    let report = |config: &std::path::Path| {
+        let out = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+            .envs(bed.env.iter().cloned())
+            .args([
+                "report",
+                "sample.ad.test",
+                "--server",
+                "127.0.0.2",
+                "--config",
+            ])
+            .arg(config)
+            .args(["--timeout", "2s", "--no-emulator-check"])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The section of sample.ad.test (the directory adds its other domains after it).
+    let sample = |markdown: &str| -> String {
+        let start = markdown
+            .find("\n## sample.ad.test\n")
+            .expect("the domain's section");
+        let rest = &markdown[start + 1..];
+        rest[..rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3)].to_string()
+    };
+    let (stdout, stderr) = report(&other);
+    assert!(
+        sample(&stdout).contains("— unauthorized-host: kms1.ad.test."),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("no allowlist is configured"), "{stdout}");
+    let (stdout, stderr) = report(&config);
+    let section = sample(&stdout);
+    assert!(section.contains("1 healthy"), "{section}{stderr}");
+    assert!(!section.contains("unauthorized-host"), "{section}");
     let (code, stdout, stderr) = scan(&[&dc[..], &["--allow-group", "No Such Group"]].concat());
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stdout.is_empty());

@@ -433,11 +433,6 @@ where
 }
 
 /// Merges the config file and the flags into validated settings.
-fn settings_from(target: TargetArgs) -> Result<(ScanSettings, config::CleanFileConfig), String> {
-    let file = config_file(&target)?;
-    settings_with(target, file)
-}
-
 /// The config file the flags name, read and checked.
 fn config_file(target: &TargetArgs) -> Result<Option<config::FileConfig>, String> {
     target
@@ -447,7 +442,7 @@ fn config_file(target: &TargetArgs) -> Result<Option<config::FileConfig>, String
         .transpose()
 }
 
-/// [`settings_from`] with the config file already read.
+/// The settings of flags and the config file (already read), and its `clean:` section.
 fn settings_with(
     target: TargetArgs,
     file: Option<config::FileConfig>,
@@ -501,11 +496,12 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
 /// The audit's settings from the flags, the config file and, with --ad or the config's `ad:`,
 /// the directory (its domains and zones, the hosts of the authorized groups, what it says of the
 /// nodes): the one place `scan` and `report` build them, so that the same file means the same
-/// audit. Also the notes the directory adds to the report.
+/// audit (`clean` included). Also the notes the directory adds to the report, and the config's
+/// `clean:` section.
 async fn audit_settings(
     mut target: TargetArgs,
     directory: &AdArgs,
-) -> Result<(ScanSettings, Vec<String>), String> {
+) -> Result<(ScanSettings, Vec<String>, config::CleanFileConfig), String> {
     let file = config_file(&target)?;
     let file_ad = file.as_ref().and_then(|f| f.ad.clone());
     let groups: Vec<String> = directory
@@ -549,7 +545,7 @@ async fn audit_settings(
             }
         }
     }
-    let (mut settings, _) = settings_with(target, file)?;
+    let (mut settings, clean_section) = settings_with(target, file)?;
     for domain in &mut settings.domains {
         if zones_only.contains(&domain.name) {
             domain.policy.expect_records = false;
@@ -567,7 +563,7 @@ async fn audit_settings(
                 )]
             });
     }
-    Ok((settings, ad_notes))
+    Ok((settings, ad_notes, clean_section))
 }
 
 async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
@@ -577,7 +573,7 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
         ("the state file (--state)", args.state_file.as_deref()),
         ("the state's lock file", lock.as_deref()),
     ])?;
-    let (settings, ad_notes) = audit_settings(args.target, &args.directory).await?;
+    let (settings, ad_notes, _) = audit_settings(args.target, &args.directory).await?;
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {
@@ -648,7 +644,14 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
 }
 
 async fn clean_command(args: CleanArgs) -> Result<i32, String> {
-    let (settings, section) = settings_from(args.target)?;
+    // The config's `ad:` and `authorized_groups:` count here too: who is authorized decides
+    // what --include-unauthorized may delete.
+    let no_directory_flags = AdArgs {
+        ad: false,
+        dc: None,
+        allow_group: Vec::new(),
+    };
+    let (settings, ad_notes, section) = audit_settings(args.target, &no_directory_flags).await?;
     let clean_settings = config::CleanSettings::resolve(
         config::CleanOverrides {
             dead_for: args.dead_for,
@@ -696,9 +699,10 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         primary: clean_settings.primary,
         confirm: Box::new(move |plan| yes || confirm_on_terminal(plan)),
     };
-    let result = clean::run(&settings, request)
+    let mut result = clean::run(&settings, request)
         .await
         .map_err(|e| e.to_string())?;
+    result.scan.notes.extend(ad_notes);
     let (format, _) = output_format(&args.output);
     let text = match format {
         Format::Table => clean::render_table(&result),
@@ -727,7 +731,7 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
         }
         None => {
             // The same audit as `scan` with the same file: the directory included.
-            let (settings, ad_notes) = audit_settings(args.target, &args.directory).await?;
+            let (settings, ad_notes, _) = audit_settings(args.target, &args.directory).await?;
             let mut report = scan::run(&settings).await;
             report.notes.extend(ad_notes);
             scanned = report;

@@ -834,6 +834,41 @@ fn samba_allowlist_from_an_ad_group_with_nested_membership() {
     let section = sample(&stdout);
     assert!(section.contains("1 healthy"), "{section}{stderr}");
     assert!(!section.contains("unauthorized-host"), "{section}");
+    // And `clean` plans from the same audit: with --include-unauthorized, kms1 is a deletion
+    // candidate only where the file's group does not hold it (a plan: nothing is sent). Its
+    // only record, so the last-record rail keeps it.
+    let plan = |config: &std::path::Path| -> Vec<String> {
+        let out = in_netns(bed, env!("CARGO_BIN_EXE_vlmcs-audit"))
+            .envs(bed.env.iter().cloned())
+            .args([
+                "clean",
+                "sample.ad.test",
+                "--server",
+                "127.0.0.2",
+                "--config",
+            ])
+            .arg(config)
+            .arg("--state")
+            .arg(
+                bed.dir
+                    .join(format!("plan-{}.json", config.display().to_string().len())),
+            )
+            .args(["--timeout", "2s", "--no-emulator-check", "--dead-for", "0"])
+            .args(["--include-unauthorized", "--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        report["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["domain"] == "sample.ad.test")
+            .map(|i| format!("{} {}", i["reason"].as_str().unwrap(), i["delete"]))
+            .collect()
+    };
+    assert_eq!(plan(&other), ["unauthorized-host false"]);
+    assert!(plan(&config).is_empty());
     let (code, stdout, stderr) = scan(&[&dc[..], &["--allow-group", "No Such Group"]].concat());
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stdout.is_empty());

@@ -616,8 +616,8 @@ fn delete_commands(
     let owner = obs.query_name.trim_end_matches('.');
     let zone = obs
         .zone
-        .as_deref()
-        .unwrap_or(&obs.domain)
+        .as_ref()
+        .map_or_else(|| obs.domain.clone(), ToString::to_string)
         .trim_end_matches('.')
         .to_string();
     let names_fit = quote::is_valid_hostname(owner) && quote::is_valid_hostname(&zone);
@@ -757,11 +757,11 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
         })
         .collect();
     let owner = obs.query_name.trim_end_matches('.');
-    let zone = obs
+    let zone_text = obs
         .zone
-        .as_deref()
-        .unwrap_or(&obs.domain)
-        .trim_end_matches('.');
+        .as_ref()
+        .map_or_else(|| obs.domain.clone(), ToString::to_string);
+    let zone = zone_text.trim_end_matches('.');
     let fits = quote::is_valid_hostname(owner)
         && quote::is_valid_hostname(zone)
         && obs
@@ -772,11 +772,8 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
         return Vec::new();
     }
     // The server the scan asked when servers were given, else the zone's primary (MNAME).
-    let server = match (
-        obs.servers_from,
-        obs.servers.first(),
-        obs.primary.as_deref(),
-    ) {
+    let primary = obs.primary.as_ref().map(ToString::to_string);
+    let server = match (obs.servers_from, obs.servers.first(), primary.as_deref()) {
         (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
             s.address.ip().to_string()
         }

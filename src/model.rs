@@ -582,9 +582,9 @@ pub struct DomainObservation {
     pub domain: String,
     pub query_name: String,
     /// The zone that holds the query name (from SOA), where discovery found it.
-    pub zone: Option<String>,
+    pub zone: Option<DnsName>,
     /// The zone's primary server (SOA MNAME), where dynamic updates go, when discovered.
-    pub primary: Option<String>,
+    pub primary: Option<DnsName>,
     /// Where the list of servers came from: `discovered` (SOA + NS), `configured`.
     pub servers_from: ServersFrom,
     /// Discovery failed before any authoritative server could be asked.

@@ -457,8 +457,8 @@ async fn servers_to_ask(
         .await
     {
         Ok(found) => {
-            observation.zone = Some(crate::dns::presentation(&found.zone));
-            observation.primary = Some(crate::dns::presentation(&found.primary));
+            observation.zone = Some(DnsName::new(found.zone));
+            observation.primary = Some(DnsName::new(found.primary));
             Some(found.servers)
         }
         Err(e) => {
@@ -540,8 +540,8 @@ async fn learn_zone(
         (None, None) => None,
     };
     if let Some((zone, primary)) = found {
-        observation.zone = Some(crate::dns::presentation(&zone));
-        observation.primary = Some(crate::dns::presentation(&primary));
+        observation.zone = Some(DnsName::new(zone));
+        observation.primary = Some(DnsName::new(primary));
     }
 }
 
@@ -564,7 +564,7 @@ async fn resolve_targets(
         .map(|r| &r.target)
         .filter(|t| seen.insert(*t))
         .collect();
-    let zone = observation.zone.as_deref().and_then(DnsName::parse);
+    let zone = observation.zone.clone();
     let targets = join_all(target_names.iter().map(|t| {
         let in_zone = zone.as_ref().is_none_or(|zone| t.is_within(zone));
         let replies = if in_zone { replies } else { &[] };

@@ -15,6 +15,7 @@ use crate::config::ScanSettings;
 use crate::discover::Asker;
 use crate::dns;
 use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord};
+use crate::name::DnsName;
 use crate::probe::{self, ProbeOptions};
 use crate::update::{self, Change, Destination, Scope, UpdateError};
 
@@ -435,13 +436,11 @@ impl Applier<'_> {
             (Some(p), _) => p,
             (None, Some(s)) => s,
             (None, None) => {
-                let mname = obs
-                    .primary
-                    .as_deref()
-                    .and_then(dns::parse_presentation)
-                    .ok_or_else(|| DestinationError::PrimaryUnknown {
+                let mname = obs.primary.as_ref().map(DnsName::to_name).ok_or_else(|| {
+                    DestinationError::PrimaryUnknown {
                         owner: obs.query_name.clone(),
-                    })?;
+                    }
+                })?;
                 let address = self.resolve(asker, &mname).await.ok_or_else(|| {
                     DestinationError::PrimaryUnresolved {
                         primary: dns::presentation(&mname),
@@ -452,9 +451,9 @@ impl Applier<'_> {
         };
         let known = obs
             .zone
-            .as_deref()
-            .and_then(dns::parse_presentation)
-            .zip(obs.primary.as_deref().and_then(dns::parse_presentation));
+            .as_ref()
+            .map(DnsName::to_name)
+            .zip(obs.primary.as_ref().map(DnsName::to_name));
         let (zone, server_name) = match known {
             Some(found) => found,
             None => asker.zone_of(server, &owner).await.map_err(|source| {

@@ -122,7 +122,7 @@ fn servers_line(d: &crate::model::DomainReport) -> String {
         .collect();
     let zone = o
         .zone
-        .as_deref()
+        .as_ref()
         .map(|z| format!("zone {z}, "))
         .unwrap_or_default();
     if servers.is_empty() {

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use vlmcs_audit::auth::{self, Auth};
 use vlmcs_audit::clean;
-use vlmcs_audit::config::{self, Overrides, ScanSettings};
-use vlmcs_audit::discover;
+use vlmcs_audit::config::{self, Overrides};
 use vlmcs_audit::model::exit_code;
 use vlmcs_audit::report::{self, Format, ReportError};
 
@@ -432,39 +431,30 @@ where
     }
 }
 
-/// Merges the config file and the flags into validated settings.
-/// The config file the flags name, read and checked.
-fn config_file(target: &TargetArgs) -> Result<Option<config::FileConfig>, String> {
-    target
-        .config
-        .as_deref()
-        .map(|path| config::load_file(path).map_err(|e| e.to_string()))
-        .transpose()
-}
-
-/// The settings of flags and the config file (already read), and its `clean:` section.
-fn settings_with(
+/// What the flags say about the audit, for the library's one settings path.
+fn audit_request(
     target: TargetArgs,
-    file: Option<config::FileConfig>,
-) -> Result<(ScanSettings, config::CleanFileConfig), String> {
-    let overrides = Overrides {
-        domains: target.domains,
-        servers: target.servers,
-        resolvers: target.resolvers,
-        allow: target.allow,
-        timeout: target.timeout,
-        concurrency: target.concurrency,
-        qps: target.qps,
-        nameserver_port: target.nameserver_port,
-        no_emulator_check: target.no_emulator_check,
-    };
-    let clean_section = file
-        .as_ref()
-        .and_then(|f| f.clean.clone())
-        .unwrap_or_default();
-    let settings = config::build(file, &overrides, discover::system_search_domains)
-        .map_err(|e| e.to_string())?;
-    Ok((settings, clean_section))
+    directory: &AdArgs,
+) -> vlmcs_audit::command::settings::Request {
+    vlmcs_audit::command::settings::Request {
+        overrides: Overrides {
+            domains: target.domains,
+            servers: target.servers,
+            resolvers: target.resolvers,
+            allow: target.allow,
+            timeout: target.timeout,
+            concurrency: target.concurrency,
+            qps: target.qps,
+            nameserver_port: target.nameserver_port,
+            no_emulator_check: target.no_emulator_check,
+        },
+        config: target.config,
+        directory: vlmcs_audit::command::settings::DirectoryRequest {
+            ad: directory.ad,
+            dc: directory.dc.clone(),
+            allow_groups: directory.allow_group.clone(),
+        },
+    }
 }
 
 /// A progress bar on stderr when a person is watching: stdout and stderr on a terminal, no
@@ -493,79 +483,6 @@ fn progress_bar(domains: usize, quiet: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// The audit's settings from the flags, the config file and, with --ad or the config's `ad:`,
-/// the directory (its domains and zones, the hosts of the authorized groups, what it says of the
-/// nodes): the one place `scan` and `report` build them, so that the same file means the same
-/// audit (`clean` included). Also the notes the directory adds to the report, and the config's
-/// `clean:` section.
-async fn audit_settings(
-    mut target: TargetArgs,
-    directory: &AdArgs,
-) -> Result<(ScanSettings, Vec<String>, config::CleanFileConfig), String> {
-    let file = config_file(&target)?;
-    let file_ad = file.as_ref().and_then(|f| f.ad.clone());
-    let groups: Vec<String> = directory
-        .allow_group
-        .iter()
-        .chain(file.iter().flat_map(|f| &f.authorized_groups))
-        .cloned()
-        .collect();
-    let ad = directory.ad || file_ad.is_some();
-    if !ad && !groups.is_empty() {
-        return Err("--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)".into());
-    }
-    let mut session_found = None;
-    // AD-integrated zones that are not a forest domain: KMS hosts publish in their own
-    // domain, so an empty one is only worth knowing.
-    let mut zones_only: Vec<String> = Vec::new();
-    if ad {
-        let dc = directory.dc.clone().or(file_ad.and_then(|a| a.dc));
-        // The config file's `timeout:` reaches the directory too.
-        let timeout = config::ad_timeout(target.timeout.or(file.as_ref().and_then(|f| f.timeout)));
-        let (found, hosts, session) = ad_domains(dc.as_deref(), &groups, timeout).await?;
-        session_found = Some(session);
-        let dc = dc.unwrap_or_else(|| "the domain controller".into());
-        for host in hosts {
-            let pattern = vlmcs_audit::model::HostPattern::parse(&host)
-                .map_err(|e| format!("a host name from AD: {e}"))?;
-            target.allow.push(pattern);
-        }
-        if found.is_empty() {
-            return Err(format!(
-                "{dc} knows no domain or AD-integrated zone that KMS clients could search"
-            ));
-        }
-        tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
-        for (domain, forest_domain) in found {
-            if !target.domains.contains(&domain) {
-                if !forest_domain {
-                    zones_only.push(domain.clone());
-                }
-                target.domains.push(domain);
-            }
-        }
-    }
-    let (mut settings, clean_section) = settings_with(target, file)?;
-    for domain in &mut settings.domains {
-        if zones_only.contains(&domain.name) {
-            domain.policy.expect_records = false;
-        }
-    }
-    let mut ad_notes = Vec::new();
-    if let Some(mut session) = session_found {
-        // What AD says of the nodes adds to the scan; a directory that stops answering here
-        // leaves those findings out, said in the report, rather than the scan undone.
-        ad_notes = attach_ad_nodes(&mut session, &mut settings, groups.first())
-            .await
-            .unwrap_or_else(|e| {
-                vec![format!(
-                    "the _vlmcs._tcp nodes could not be read from Active Directory ({e}): who registered the records, the nodes' permissions and their stamps are not reported"
-                )]
-            });
-    }
-    Ok((settings, ad_notes, clean_section))
-}
-
 async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
     let lock = args.state_file.as_deref().map(state::lock_path);
     distinct(&[
@@ -573,7 +490,9 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
         ("the state file (--state)", args.state_file.as_deref()),
         ("the state's lock file", lock.as_deref()),
     ])?;
-    let (settings, ad_notes, _) = audit_settings(args.target, &args.directory).await?;
+    let audit =
+        vlmcs_audit::command::settings::build(audit_request(args.target, &args.directory)).await?;
+    let (settings, ad_notes) = (audit.settings, audit.notes);
     tracing::info!(domains = settings.domains.len(), timeout = ?settings.timeout, "scan starting");
     // Lock the state before scanning, so two scans never interleave their updates.
     let locked = match &args.state_file {
@@ -651,7 +570,10 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         dc: None,
         allow_group: Vec::new(),
     };
-    let (settings, ad_notes, section) = audit_settings(args.target, &no_directory_flags).await?;
+    let audit =
+        vlmcs_audit::command::settings::build(audit_request(args.target, &no_directory_flags))
+            .await?;
+    let (settings, ad_notes, section) = (audit.settings, audit.notes, audit.clean);
     let clean_settings = config::CleanSettings::resolve(
         config::CleanOverrides {
             dead_for: args.dead_for,
@@ -731,9 +653,11 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
         }
         None => {
             // The same audit as `scan` with the same file: the directory included.
-            let (settings, ad_notes, _) = audit_settings(args.target, &args.directory).await?;
-            let mut report = scan::run(&settings).await;
-            report.notes.extend(ad_notes);
+            let audit =
+                vlmcs_audit::command::settings::build(audit_request(args.target, &args.directory))
+                    .await?;
+            let mut report = scan::run(&audit.settings).await;
+            report.notes.extend(audit.notes);
             scanned = report;
             &scanned
         }
@@ -858,55 +782,6 @@ fn gss_auth(args: &AuthArgs) -> Result<Auth, String> {
     }))
 }
 
-/// A bound connection to a domain controller (nothing without feature `ad`).
-#[cfg(feature = "ad")]
-type AdSession = vlmcs_audit::ad::ldap::Directory;
-#[cfg(not(feature = "ad"))]
-type AdSession = std::convert::Infallible;
-
-/// Reads what AD holds about each domain's `_vlmcs._tcp` node into its settings; returns the
-/// report notes for what could not be read.
-#[cfg(feature = "ad")]
-async fn attach_ad_nodes(
-    session: &mut AdSession,
-    settings: &mut config::ScanSettings,
-    hosts_group: Option<&String>,
-) -> Result<Vec<String>, String> {
-    let names: Vec<String> = settings.domains.iter().map(|d| d.name.clone()).collect();
-    let mut nodes = session
-        .vlmcs_nodes(&names, hosts_group.map(String::as_str))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut notes = Vec::new();
-    let mut outside = Vec::new();
-    for domain in &mut settings.domains {
-        domain.ad = nodes
-            .remove(&domain.name.to_ascii_lowercase())
-            .map(Box::new);
-        match &domain.ad {
-            Some(node) => notes.extend(node.notes.iter().map(|n| format!("{}: {n}", domain.name))),
-            None => outside.push(domain.name.clone()),
-        }
-    }
-    if !outside.is_empty() {
-        notes.push(format!(
-            "{} domain(s) lie in no AD-integrated zone, so AD says nothing about who registered their records: {}",
-            outside.len(),
-            outside.join(", ")
-        ));
-    }
-    Ok(notes)
-}
-
-#[cfg(not(feature = "ad"))]
-async fn attach_ad_nodes(
-    session: &mut AdSession,
-    _settings: &mut config::ScanSettings,
-    _hosts_group: Option<&String>,
-) -> Result<Vec<String>, String> {
-    match *session {}
-}
-
 /// A scan whose domains go to `sink` as they are finished; the report's head.
 async fn spooled_scan<K: scan::DomainSink>(
     settings: &config::ScanSettings,
@@ -922,64 +797,6 @@ where
             std::env::temp_dir().display()
         )
     })
-}
-
-/// The domains and zones the directory knows, the host names of the computers in `groups`,
-/// and the bound connection: from `dc`, else from the first domain controller of this
-/// machine's domain that answers.
-#[cfg(feature = "ad")]
-async fn ad_domains(
-    dc: Option<&str>,
-    groups: &[String],
-    timeout: Duration,
-) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
-    use vlmcs_audit::ad::ldap::{Directory, find_dcs};
-    let candidates = match dc {
-        Some(dc) => vec![dc.to_string()],
-        None => {
-            let domain = discover::system_search_domains()?
-                .into_iter()
-                .next()
-                .ok_or("--ad: this machine has no DNS domain to find a domain controller in: give --dc HOST")?;
-            find_dcs(&domain, timeout)
-                .await
-                .map_err(|e| e.to_string())?
-        }
-    };
-    let mut failures = Vec::new();
-    let mut bound = None;
-    for candidate in &candidates {
-        match Directory::connect(candidate, timeout).await {
-            Ok(directory) => {
-                bound = Some(directory);
-                break;
-            }
-            Err(e) => failures.push(e.to_string()),
-        }
-    }
-    let Some(mut directory) = bound else {
-        return Err(failures.join("; "));
-    };
-    let domains = directory.dns_domains().await.map_err(|e| e.to_string())?;
-    let mut hosts = Vec::new();
-    for group in groups {
-        hosts.extend(
-            directory
-                .group_hosts(group)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    Ok((domains, hosts, directory))
-}
-
-#[cfg(not(feature = "ad"))]
-async fn ad_domains(
-    _dc: Option<&str>,
-    _groups: &[String],
-    _timeout: Duration,
-) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
-    Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
 }
 
 #[cfg(not(feature = "gss"))]

@@ -8,6 +8,7 @@ pub mod ad;
 pub mod auth;
 pub mod classify;
 pub mod clean;
+pub mod command;
 pub mod config;
 pub mod discover;
 pub mod dns;

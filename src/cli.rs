@@ -684,25 +684,19 @@ async fn restore_command(args: RestoreArgs) -> Result<i32, String> {
         ("-o", args.output.output.as_deref()),
     ])?;
     let auth = resolve_auth(&args.auth, None, true)?;
-    let text = vlmcs_audit::fsio::read_text(&args.undo_file, vlmcs_audit::fsio::UNDO)
-        .map_err(|e| e.to_string())?;
-    let entries = clean::trail::parse_undo(&text, &args.undo_file.display().to_string())
-        .map_err(|e| e.to_string())?;
-    let server = args.server;
-    let timeout = args.timeout.map_or(config::DEFAULT_TIMEOUT, |t| t.0);
-    let mut audit = match &args.audit_log {
-        Some(path) => Some(
-            clean::trail::AuditLog::open(path)
-                .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?,
-        ),
-        None => None,
-    };
     let options = clean::RestoreOptions {
-        server,
-        timeout,
+        server: args.server,
+        timeout: args.timeout.map_or(config::DEFAULT_TIMEOUT, |t| t.0),
         keep_live_ttl: args.keep_live_ttl,
     };
-    let (results, code) = clean::restore(&entries, &auth, options, audit.as_mut()).await;
+    let (results, code) = vlmcs_audit::command::restore::run(
+        &args.undo_file,
+        args.audit_log.as_deref(),
+        &auth,
+        options,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (format, _) = output_format(&args.output);
     let text = match format {
         Format::Table => results

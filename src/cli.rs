@@ -643,25 +643,14 @@ async fn report_command(args: ReportArgs) -> Result<i32, String> {
         ("the saved scan (--from)", args.from.as_deref()),
         ("-o", args.output.as_deref()),
     ])?;
-    // A saved scan is read as a stream (its domains spooled to disk); a fresh scan is held.
-    let saved;
-    let scanned;
-    let view: &dyn vlmcs_audit::report::ReportView = match &args.from {
-        Some(path) => {
-            saved = vlmcs_audit::report::saved::load(path).map_err(|e| e.to_string())?;
-            &saved
-        }
-        None => {
-            // The same audit as `scan` with the same file: the directory included.
-            let audit =
-                vlmcs_audit::command::settings::build(audit_request(args.target, &args.directory))
-                    .await?;
-            let mut report = scan::run(&audit.settings).await;
-            report.notes.extend(audit.notes);
-            scanned = report;
-            &scanned
-        }
-    };
+    // A saved scan is read as a stream; otherwise the same audit as `scan` with the same file.
+    let source = vlmcs_audit::command::report::source(
+        args.from.as_deref(),
+        audit_request(args.target, &args.directory),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let view = source.view();
     let output = OutputArgs {
         format: None,
         output: args.output,

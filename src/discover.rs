@@ -731,6 +731,35 @@ fn cname_of<'a>(records: &'a [Record], name: &Name) -> Option<&'a Name> {
     })
 }
 
+/// The SRV RRset at `owner` as `server` serves it with authority, read over TCP as an update
+/// goes (what `clean` reads back before a delete, `restore` before an addition); `Err` says why
+/// it could not be read (a failed query, an answer without authority or with another rcode).
+pub(crate) async fn live_srv_rrset(
+    server: SocketAddr,
+    owner: &Name,
+    timeout: Duration,
+) -> Result<Vec<SrvRecord>, String> {
+    let options = QueryOptions {
+        recursion_desired: false,
+        timeout,
+    };
+    let reply = dns::query_tcp(server, owner, RecordType::SRV, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rcode = reply.response_code();
+    if !reply.authoritative() || !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
+        return Err(format!(
+            "{rcode}{}",
+            if reply.authoritative() {
+                ""
+            } else {
+                ", not authoritative"
+            }
+        ));
+    }
+    Ok(srv_records(&reply.message.answers, owner))
+}
+
 /// SRV records for `owner` in an answer section, in presentation form.
 pub(crate) fn srv_records(answers: &[Record], owner: &Name) -> Vec<SrvRecord> {
     let mut out: Vec<SrvRecord> = answers

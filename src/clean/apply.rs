@@ -322,36 +322,13 @@ impl Applier<'_> {
         owner: &Name,
         expected: &[SrvRecord],
     ) -> Result<(), RereadError> {
-        let options = crate::dns::QueryOptions {
-            recursion_desired: false,
-            timeout: self.settings.timeout,
-        };
-        let unreadable = |why: String| {
-            RereadError::Unreadable(format!(
-                "cannot read the RRset back from {server} before deleting ({why}); nothing was changed"
-            ))
-        };
-        let reply = crate::dns::query_tcp(server, owner, RecordType::SRV, options)
+        let seen = crate::discover::live_srv_rrset(server, owner, self.settings.timeout)
             .await
-            .map_err(|e| unreadable(e.to_string()))?;
-        let rcode = reply.response_code();
-        if !reply.authoritative()
-            || !matches!(
-                rcode,
-                hickory_proto::op::ResponseCode::NoError
-                    | hickory_proto::op::ResponseCode::NXDomain
-            )
-        {
-            return Err(unreadable(format!(
-                "{rcode}{}",
-                if reply.authoritative() {
-                    ""
-                } else {
-                    ", not authoritative"
-                }
-            )));
-        }
-        let seen = crate::discover::srv_records(&reply.message.answers, owner);
+            .map_err(|why| {
+                RereadError::Unreadable(format!(
+                    "cannot read the RRset back from {server} before deleting ({why}); nothing was changed"
+                ))
+            })?;
         let mut want: Vec<&SrvRecord> = expected.iter().collect();
         let mut have: Vec<&SrvRecord> = seen.iter().collect();
         want.sort();

@@ -489,9 +489,13 @@ async fn restore_one(
     auth: &Auth,
     options: RestoreOptions,
 ) -> Result<RestoreStep, RestoreError> {
-    let live = live_rrset(server, &entry.owner, options.timeout)
+    let live = crate::discover::live_srv_rrset(server, &entry.owner, options.timeout)
         .await
-        .map_err(RestoreError::Refused)?;
+        .map_err(|why| {
+            RestoreError::Refused(format!(
+                "cannot read the records at this name from {server} before adding ({why}); nothing was sent"
+            ))
+        })?;
     if live
         .iter()
         .any(|r| r.rdata_key() == entry.record.rdata_key())
@@ -533,42 +537,4 @@ async fn restore_one(
         .await
         .map_err(RestoreError::Update)?;
     Ok(RestoreStep::Added(record))
-}
-
-/// The SRV RRset at `owner` as `server` serves it (over TCP, as the update will go), or why
-/// it could not be read (then nothing is sent).
-async fn live_rrset(
-    server: SocketAddr,
-    owner: &hickory_proto::rr::Name,
-    timeout: Duration,
-) -> Result<Vec<crate::model::SrvRecord>, String> {
-    let options = crate::dns::QueryOptions {
-        recursion_desired: false,
-        timeout,
-    };
-    let unreadable = |why: String| {
-        format!(
-            "cannot read the records at this name from {server} before adding ({why}); nothing was sent"
-        )
-    };
-    let reply = crate::dns::query_tcp(server, owner, hickory_proto::rr::RecordType::SRV, options)
-        .await
-        .map_err(|e| unreadable(e.to_string()))?;
-    let rcode = reply.response_code();
-    if !reply.authoritative()
-        || !matches!(
-            rcode,
-            hickory_proto::op::ResponseCode::NoError | hickory_proto::op::ResponseCode::NXDomain
-        )
-    {
-        return Err(unreadable(format!(
-            "{rcode}{}",
-            if reply.authoritative() {
-                ""
-            } else {
-                ", not authoritative"
-            }
-        )));
-    }
-    Ok(crate::discover::srv_records(&reply.message.answers, owner))
 }

@@ -916,27 +916,11 @@ fn md_section(section: &Section) -> String {
                 let _ = writeln!(out, "{}. {}", i + 1, md_text(step));
             }
         }
-        for c in &item.commands {
-            let _ = write!(
-                out,
-                "\n_{}_\n\n```{}\n{}\n```\n",
-                md_text(&c.context),
-                c.shell,
-                c.code
-            );
-        }
+        md_commands(&mut out, &item.commands);
     }
     if !section.cleanup.is_empty() {
         out.push_str("\n**Clean up this domain**\n");
-        for c in &section.cleanup {
-            let _ = write!(
-                out,
-                "\n_{}_\n\n```{}\n{}\n```\n",
-                md_text(&c.context),
-                c.shell,
-                c.code
-            );
-        }
+        md_commands(&mut out, &section.cleanup);
     }
     if !section.load.is_empty() {
         out.push_str("\n**Load**\n\n");
@@ -945,6 +929,19 @@ fn md_section(section: &Section) -> String {
         }
     }
     out
+}
+
+/// Blocks of commands, each under its context in italics.
+fn md_commands(out: &mut String, commands: &[Commands]) {
+    for c in commands {
+        let _ = write!(
+            out,
+            "\n_{}_\n\n```{}\n{}\n```\n",
+            md_text(&c.context),
+            c.shell,
+            c.code
+        );
+    }
 }
 
 /// The tool's prose (its `code` spans kept) with the data in it shown literally.

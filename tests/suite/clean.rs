@@ -57,6 +57,14 @@ fn clean(zone: &str, extra: &[&str]) -> Run {
     bed().clean(zone, extra)
 }
 
+/// `clean --apply --yes` of the zone's domain with the bed's key, failing records deleted at
+/// once (`--dead-for 0`), and `extra` flags.
+fn clean_applied(zone: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"];
+    args.extend(extra);
+    clean(zone, &args)
+}
+
 fn files(zone: &str) -> crate::common::updates::Files {
     bed().files(zone)
 }
@@ -110,10 +118,7 @@ fn plan_only_changes_nothing() {
 fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them_back() {
     let before = bed().dig_full("apply");
     assert!(before[0].contains(" 300 IN SRV "), "{before:?}");
-    let run = clean(
-        "apply",
-        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
-    );
+    let run = clean_applied("apply", &[]);
     let report = run.json();
     assert_eq!(
         dig("apply"),
@@ -193,10 +198,7 @@ fn apply_deletes_dead_and_dangling_keeps_healthy_and_rogue_and_restore_puts_them
 
 #[test]
 fn unauthorized_hosts_go_only_with_include_unauthorized() {
-    let run = clean(
-        "unauth",
-        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
-    );
+    let run = clean_applied("unauth", &[]);
     assert_eq!(dig("unauth").len(), 2, "{}", run.stdout);
     let run = clean(
         "unauth",
@@ -355,10 +357,7 @@ fn rrset_changed_between_scan_and_delete_is_left_alone() {
 #[test]
 fn partition_deletes_nothing_without_force() {
     let before = dig("partition");
-    let run = clean(
-        "partition",
-        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
-    );
+    let run = clean_applied("partition", &[]);
     let report = run.json();
     assert!(
         report["plan"]["refused"]
@@ -506,10 +505,7 @@ fn a_second_run_on_the_same_state_waits_then_fails_clearly() {
 #[test]
 fn undo_file_works_with_nsupdate_too() {
     let before = dig("nsupdate");
-    clean(
-        "nsupdate",
-        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
-    );
+    clean_applied("nsupdate", &[]);
     assert_eq!(dig("nsupdate").len(), 1);
     let status = Command::new("nsupdate")
         .arg("-k")
@@ -940,19 +936,7 @@ fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes()
     let bed = bed();
     // The read-back and the delete of the first record, then nothing.
     let proxy = proxy(bed.server, vec![Relay::Both, Relay::Both]).to_string();
-    let run = clean(
-        "outage",
-        &[
-            "--dead-for",
-            "0",
-            "--tsig-key",
-            key(),
-            "--apply",
-            "--yes",
-            "--primary",
-            &proxy,
-        ],
-    );
+    let run = clean_applied("outage", &["--primary", &proxy]);
     let report = run.json();
     let results: Vec<(&str, &str)> = report["results"]
         .as_array()
@@ -1001,10 +985,7 @@ fn the_primary_going_away_between_two_deletes_is_recorded_and_a_rerun_finishes()
     let undo = std::fs::read_to_string(&f.undo).unwrap();
     assert_eq!(undo.matches("update add ").count(), 1, "{undo}");
     // A rerun against the real primary continues where the first stopped.
-    let rerun = clean(
-        "outage",
-        &["--dead-for", "0", "--tsig-key", key(), "--apply", "--yes"],
-    );
+    let rerun = clean_applied("outage", &[]);
     assert_eq!(rerun.code, 0, "{}", rerun.stdout);
     assert_eq!(dig("outage"), vec![rr("outage", "kms1")]);
 }
@@ -1014,19 +995,7 @@ fn an_update_whose_reply_is_lost_is_unknown_and_the_next_scan_settles_it() {
     let bed = bed();
     // Read-back over the proxy, then the delete: applied upstream, the reply never arrives.
     let proxy = proxy(bed.server, vec![Relay::Both, Relay::SwallowReply]).to_string();
-    let run = clean(
-        "unknown",
-        &[
-            "--dead-for",
-            "0",
-            "--tsig-key",
-            key(),
-            "--apply",
-            "--yes",
-            "--primary",
-            &proxy,
-        ],
-    );
+    let run = clean_applied("unknown", &["--primary", &proxy]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     let report = run.json();
     let result = &report["results"][0];
@@ -1192,19 +1161,7 @@ fn an_audit_log_that_cannot_be_written_stops_the_run_before_the_next_delete() {
     // /dev/full takes the open and fails every write with ENOSPC: a full disk.
     let before = dig("full");
     assert_eq!(before.len(), 3);
-    let run = clean(
-        "full",
-        &[
-            "--dead-for",
-            "0",
-            "--tsig-key",
-            key(),
-            "--apply",
-            "--yes",
-            "--audit-log",
-            "/dev/full",
-        ],
-    );
+    let run = clean_applied("full", &["--audit-log", "/dev/full"]);
     let report = run.json();
     let results: Vec<&str> = report["results"]
         .as_array()
@@ -1248,19 +1205,7 @@ fn a_fifo_as_the_audit_log_gets_every_line_and_no_sync_error() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    let run = clean(
-        "fifo",
-        &[
-            "--dead-for",
-            "0",
-            "--tsig-key",
-            key(),
-            "--apply",
-            "--yes",
-            "--audit-log",
-            fifo.to_str().unwrap(),
-        ],
-    );
+    let run = clean_applied("fifo", &["--audit-log", fifo.to_str().unwrap()]);
     let lines = reader.join().unwrap();
     assert_eq!(dig("fifo"), vec![rr("fifo", "kms1")], "{}", run.stdout);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
@@ -1281,19 +1226,7 @@ fn an_applied_delete_whose_reply_cannot_be_verified_is_unknown() {
         ("unsignedfail", Relay::UnsignedServfail),
     ] {
         let proxy = proxy(bed.server, vec![Relay::Both, relay]).to_string();
-        let run = clean(
-            zone,
-            &[
-                "--dead-for",
-                "0",
-                "--tsig-key",
-                key(),
-                "--apply",
-                "--yes",
-                "--primary",
-                &proxy,
-            ],
-        );
+        let run = clean_applied(zone, &["--primary", &proxy]);
         let report = run.json();
         let result = &report["results"][0];
         assert_eq!(result["result"], "unknown", "{zone}: {}", run.stdout);

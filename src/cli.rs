@@ -574,7 +574,7 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
         vlmcs_audit::command::settings::build(audit_request(args.target, &no_directory_flags))
             .await?;
     let (settings, ad_notes, section) = (audit.settings, audit.notes, audit.clean);
-    let clean_settings = config::CleanSettings::resolve(
+    let clean_settings = vlmcs_audit::command::clean::settings(
         config::CleanOverrides {
             dead_for: args.dead_for,
             max_dead_percent: args.max_dead_percent,
@@ -588,23 +588,9 @@ async fn clean_command(args: CleanArgs) -> Result<i32, String> {
             tsig_key: args.auth.tsig_key.clone(),
         },
         section,
-        state::default_path(),
-        std::time::SystemTime::now(),
-    );
-    let lock = state::lock_path(&clean_settings.state_path);
-    distinct(&[
-        ("-o", args.output.output.as_deref()),
-        ("the state file (--state)", Some(&clean_settings.state_path)),
-        ("the state's lock file", Some(&lock)),
-        (
-            "the undo file (--undo-file)",
-            Some(&clean_settings.undo_path),
-        ),
-        (
-            "the audit log (--audit-log)",
-            Some(&clean_settings.audit_path),
-        ),
-    ])?;
+        args.output.output.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     let auth = resolve_auth(&args.auth, clean_settings.tsig_key.as_deref(), args.apply)?;
     if args.apply && !args.yes && !std::io::stdin().is_terminal() {
         return Err("refusing to change DNS without confirmation: standard input is not a terminal; add --yes for unattended runs".into());

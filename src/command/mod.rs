@@ -2,6 +2,7 @@
 //! library user): in come flags, a config file and a directory; out goes one audit's settings.
 //! What comes next in the pipeline — scan, classify, report, clean — takes those settings.
 
+pub mod clean;
 pub mod report;
 pub mod restore;
 pub mod settings;

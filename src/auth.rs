@@ -151,20 +151,15 @@ pub enum AuthError {
 pub fn load_key_file(path: &Path, given_by: &str) -> Result<TsigKey, AuthError> {
     let shown = path.display().to_string();
     if could_be_key_material(&shown) {
-        return Err(
-            match crate::fsio::read_secret(path, crate::fsio::TSIG_KEY) {
-                Err(e) => AuthError::KeyAsPath {
-                    given_by: given_by.to_string(),
-                    cause: e.without_path(),
-                },
-                // A file by that name exists; its name still looks like a key, so say nothing of it.
-                Ok(_) => AuthError::KeyAsPath {
-                    given_by: given_by.to_string(),
-                    cause: "a file of that name exists, but a key's name must not look like a key"
-                        .into(),
-                },
-            },
-        );
+        let cause = match crate::fsio::read_secret(path, crate::fsio::TSIG_KEY) {
+            Err(e) => e.without_path(),
+            // A file by that name exists; its name still looks like a key, so say nothing of it.
+            Ok(_) => "a file of that name exists, but a key's name must not look like a key".into(),
+        };
+        return Err(AuthError::KeyAsPath {
+            given_by: given_by.to_string(),
+            cause,
+        });
     }
     let bytes = crate::fsio::read_secret(path, crate::fsio::TSIG_KEY)?;
     // Never quote the bytes: a non-UTF-8 file may still hold the secret.

@@ -223,7 +223,7 @@ struct ScanArgs {
 }
 
 /// Active Directory as a source of domains and authorized hosts: shared by `scan` and `report`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 struct AdArgs {
     /// Audit the domains Active Directory knows — the forest's domains and its AD-integrated
     /// zones — read over LDAP with Kerberos (the ticket from `kinit`) from a domain controller
@@ -565,13 +565,8 @@ async fn scan_command(args: ScanArgs, quiet: bool) -> Result<i32, String> {
 async fn clean_command(args: CleanArgs) -> Result<i32, String> {
     // The config's `ad:` and `authorized_groups:` count here too: who is authorized decides
     // what --include-unauthorized may delete.
-    let no_directory_flags = AdArgs {
-        ad: false,
-        dc: None,
-        allow_group: Vec::new(),
-    };
     let audit =
-        vlmcs_audit::command::settings::build(audit_request(args.target, &no_directory_flags))
+        vlmcs_audit::command::settings::build(audit_request(args.target, &AdArgs::default()))
             .await?;
     let (settings, ad_notes, section) = (audit.settings, audit.notes, audit.clean);
     let clean_settings = vlmcs_audit::command::clean::settings(

@@ -1109,7 +1109,7 @@ fn html_escape(text: &str) -> String {
 
 /// One self-contained HTML file: inline CSS, no scripts, no external assets.
 pub fn html(fix: &FixIt) -> String {
-    let rows: Vec<Row<'_>> = fix.sections.iter().enumerate().map(Row::of).collect();
+    let rows: Vec<Row> = fix.sections.iter().enumerate().map(Row::of).collect();
     let mut out = html_front(fix, &rows);
     for row in worst_first(&rows) {
         out.push_str(&html_section(row.index, &fix.sections[row.index]));
@@ -1131,38 +1131,22 @@ pub fn html_to(view: &dyn ReportView, out: &mut dyn std::io::Write) -> Result<()
             crate::report::spool::anonymous_file().map_err(ReportError::Spool)?,
         ));
     }
-    let mut owned: Vec<(usize, Severity, usize, String, String)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     view.for_each_domain(&mut |d, findings| {
         let section = section(d, findings);
-        let worst = worst_of(&section);
+        let row = Row::of((rows.len(), &section));
         let rank = SEVERITIES_WORST_FIRST
             .iter()
-            .position(|s| *s == worst)
+            .position(|s| *s == row.worst)
             .unwrap_or(SEVERITIES_WORST_FIRST.len() - 1);
         std::io::Write::write_all(
             &mut spools[rank],
-            html_section(owned.len(), &section).as_bytes(),
+            html_section(row.index, &section).as_bytes(),
         )
         .map_err(ReportError::Spool)?;
-        owned.push((
-            owned.len(),
-            worst,
-            section.items.len(),
-            section.domain,
-            section.summary,
-        ));
+        rows.push(row);
         Ok(())
     })?;
-    let rows: Vec<Row<'_>> = owned
-        .iter()
-        .map(|(index, worst, items, domain, summary)| Row {
-            index: *index,
-            worst: *worst,
-            items: *items,
-            domain,
-            summary,
-        })
-        .collect();
     out.write_all(html_front(&head, &rows).as_bytes())?;
     for spool in spools {
         let mut file = spool
@@ -1184,23 +1168,24 @@ const SEVERITIES_WORST_FIRST: [Severity; 4] = [
 
 const HTML_END: &str = "</main>\n</body>\n</html>\n";
 
-/// What the banner and the table of domains need of a section.
-struct Row<'a> {
+/// What the banner and the table of domains need of a section (a line per domain is all
+/// that the streaming renderer keeps).
+struct Row {
     index: usize,
     worst: Severity,
     items: usize,
-    domain: &'a str,
-    summary: &'a str,
+    domain: String,
+    summary: String,
 }
 
-impl<'a> Row<'a> {
-    fn of((index, section): (usize, &'a Section)) -> Self {
+impl Row {
+    fn of((index, section): (usize, &Section)) -> Self {
         Self {
             index,
             worst: worst_of(section),
             items: section.items.len(),
-            domain: &section.domain,
-            summary: &section.summary,
+            domain: section.domain.clone(),
+            summary: section.summary.clone(),
         }
     }
 }
@@ -1216,14 +1201,14 @@ fn worst_of(section: &Section) -> Severity {
 }
 
 /// Worst domains first, in report order within a severity; each keeps its anchor.
-fn worst_first<'r, 'a>(rows: &'r [Row<'a>]) -> Vec<&'r Row<'a>> {
-    let mut order: Vec<&Row<'a>> = rows.iter().collect();
+fn worst_first(rows: &[Row]) -> Vec<&Row> {
+    let mut order: Vec<&Row> = rows.iter().collect();
     order.sort_by_key(|row| std::cmp::Reverse(row.worst));
     order
 }
 
 /// Everything before the sections: head, banner, notes, the table of domains.
-fn html_front(fix: &FixIt, rows: &[Row<'_>]) -> String {
+fn html_front(fix: &FixIt, rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -1243,9 +1228,9 @@ fn html_front(fix: &FixIt, rows: &[Row<'_>]) -> String {
         let _ = writeln!(
             out,
             "<tr><td><a href=\"#d{i}\">{}</a></td><td><span class=\"sev {worst}\">{worst}</span></td><td>{}</td><td>{}</td></tr>",
-            html_escape(row.domain),
+            html_escape(&row.domain),
             row.items,
-            html_escape(row.summary),
+            html_escape(&row.summary),
             i = row.index,
             worst = row.worst,
         );
@@ -1285,7 +1270,7 @@ fn html_section(i: usize, section: &Section) -> String {
 }
 
 /// One line for the whole report: the worst severity and how many domains are at each.
-fn html_banner(out: &mut String, order: &[&Row<'_>]) {
+fn html_banner(out: &mut String, order: &[&Row]) {
     let overall = order.first().map_or(Severity::Ok, |row| row.worst);
     let mut counts = Vec::new();
     for severity in SEVERITIES_WORST_FIRST {

@@ -22,36 +22,25 @@ pub(crate) fn is_valid_hostname(name: &str) -> bool {
 /// escaped (a NUL or an escape sequence must not reach the terminal or a log) and a long value
 /// cut, with its length said (a 60 MB value is not worth 60 MB on stderr).
 pub fn for_message(text: &str) -> String {
-    const SHOWN: usize = 80;
-    let mut out = String::new();
-    for (count, c) in text.chars().enumerate() {
-        if count == SHOWN {
-            out.push_str(&format!("… ({} bytes in all)", text.len()));
-            break;
-        }
-        if c.is_control() || c == '\u{feff}' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    escaped_and_cut(text, 80, "")
 }
 
 /// A whole message whose parts were not all ours (a parser's, quoting the input): the same
 /// treatment, with room for a sentence.
 pub fn message_for_terminal(text: &str) -> String {
-    const SHOWN: usize = 600;
-    if text.chars().count() <= SHOWN && !text.chars().any(char::is_control) {
-        return text.to_string();
-    }
+    escaped_and_cut(text, 600, "message cut; ")
+}
+
+/// `text` with control characters (and a byte-order mark) escaped, cut after `shown`
+/// characters with `… (<cut_note>N bytes in all)`.
+fn escaped_and_cut(text: &str, shown: usize, cut_note: &str) -> String {
     let mut out = String::new();
     for (count, c) in text.chars().enumerate() {
-        if count == SHOWN {
-            out.push_str(&format!("… (message cut; {} bytes in all)", text.len()));
+        if count == shown {
+            out.push_str(&format!("… ({cut_note}{} bytes in all)", text.len()));
             break;
         }
-        if c.is_control() {
+        if c.is_control() || c == '\u{feff}' {
             out.extend(c.escape_default());
         } else {
             out.push(c);

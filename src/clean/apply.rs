@@ -543,10 +543,7 @@ impl Applier<'_> {
             server: server.map(|s| s.to_string()).unwrap_or_default(),
             zone,
             owner: &item.owner,
-            record: format!(
-                "SRV {} {} {} {}",
-                item.record.priority, item.record.weight, item.record.port, item.record.target
-            ),
+            record: item.record.to_string(),
             ttl: item.record.ttl,
             auth: self.auth.describe(),
             result: result.to_string(),

@@ -275,10 +275,7 @@ pub fn render_table(clean: &CleanReport) -> String {
     for item in &clean.plan.items {
         table.add_row(vec![
             crate::quote::terminal_safe(&item.domain),
-            crate::quote::terminal_safe(&format!(
-                "SRV {} {} {} {}",
-                item.record.priority, item.record.weight, item.record.port, item.record.target
-            )),
+            crate::quote::terminal_safe(&item.record.to_string()),
             item.reason.as_str().to_string(),
             if item.delete {
                 "delete".into()
@@ -300,10 +297,7 @@ pub fn render_table(clean: &CleanReport) -> String {
         for r in &clean.results {
             table.add_row(vec![
                 crate::quote::terminal_safe(&r.domain),
-                crate::quote::terminal_safe(&format!(
-                    "SRV {} {} {} {}",
-                    r.record.priority, r.record.weight, r.record.port, r.record.target
-                )),
+                crate::quote::terminal_safe(&r.record.to_string()),
                 r.result.to_string(),
                 r.server.clone().unwrap_or_default(),
                 crate::quote::terminal_safe(&r.message),
@@ -373,7 +367,7 @@ pub async fn restore(
                 results.push(RestoreResult {
                     line: rest.line,
                     owner: crate::dns::presentation(&rest.owner),
-                    record: record_text(&rest.record),
+                    record: rest.record.to_string(),
                     server: options.server.unwrap_or(rest.server).to_string(),
                     result: format!(
                         "not attempted: {RESTORE_MAX_FAILURES_IN_A_ROW} entries in a row failed; fix the server and run restore again (records already back are left alone)"
@@ -428,14 +422,15 @@ pub async fn restore(
             Ok(RestoreStep::Added(record)) => record.clone(),
             _ => entry.record.clone(),
         };
+        let owner = crate::dns::presentation(&entry.owner);
         if let Some(log) = audit.as_deref_mut() {
             let _ = log.write(&trail::AuditEntry {
                 time: crate::time::rfc3339(SystemTime::now()),
                 action: "add",
                 server: server.to_string(),
                 zone: &crate::dns::presentation(&entry.zone),
-                owner: &crate::dns::presentation(&entry.owner),
-                record: record_text(&record),
+                owner: &owner,
+                record: record.to_string(),
                 ttl: record.ttl,
                 auth: auth.describe(),
                 result: logged,
@@ -443,8 +438,8 @@ pub async fn restore(
         }
         results.push(RestoreResult {
             line: entry.line,
-            owner: crate::dns::presentation(&entry.owner),
-            record: record_text(&record),
+            owner,
+            record: record.to_string(),
             server: server.to_string(),
             result,
         });
@@ -459,13 +454,6 @@ pub async fn restore(
         }
     }
     (results, code)
-}
-
-fn record_text(record: &crate::model::SrvRecord) -> String {
-    format!(
-        "SRV {} {} {} {}",
-        record.priority, record.weight, record.port, record.target
-    )
 }
 
 /// What restoring one entry did.

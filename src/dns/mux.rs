@@ -178,8 +178,8 @@ impl Pending {
         );
     }
 
-    pub(crate) fn remove(&mut self, id: u16) -> Option<String> {
-        self.waiting.remove(&id).and_then(|w| w.rejected)
+    pub(crate) fn remove(&mut self, id: u16) {
+        self.waiting.remove(&id);
     }
 
     /// Why the replies with this ID so far were unusable, if any came.
@@ -384,28 +384,21 @@ impl Mux {
                 Err(_) => {
                     let now = Instant::now();
                     lock(&channel.window).on_trouble(now);
-                    if now >= deadline
-                        && let Some(why) = lock(&channel.pending).rejected(registered.id)
-                    {
-                        // It answered, unusably: that is what to report, not silence; and a
-                        // server that only ever answers so is held back like a silent one.
-                        if self
-                            .liveness
-                            .unanswered(server, Transport::Udp, started, timeout, now)
-                        {
-                            channel.opened.notify_waiters();
-                        }
-                        return Err(QueryError::Malformed(why));
-                    }
                     if now >= deadline {
+                        // No usable answer, silence or only unusable replies, counts against
+                        // the server; once it is held back, the queries waiting for a place
+                        // are refused now.
                         if self
                             .liveness
                             .unanswered(server, Transport::Udp, started, timeout, now)
                         {
-                            // The queries waiting for a place: refused now.
                             channel.opened.notify_waiters();
                         }
-                        return Err(QueryError::Timeout(budget));
+                        // An unusable reply is what to report, not silence.
+                        return Err(match lock(&channel.pending).rejected(registered.id) {
+                            Some(why) => QueryError::Malformed(why),
+                            None => QueryError::Timeout(budget),
+                        });
                     }
                 }
             }

@@ -63,23 +63,12 @@ impl Liveness {
         timeout: Duration,
         now: Instant,
     ) -> Result<Admission, QueryError> {
-        let mut servers = lock(&self.servers);
-        let Some(entry) = servers.get_mut(&(server, transport)) else {
-            return Ok(Admission::Ordinary);
-        };
-        let Some(held) = entry.held_back.as_mut() else {
-            return Ok(Admission::Ordinary);
-        };
-        if !held.rechecking && now >= held.next_recheck {
-            held.rechecking = true;
-            return Ok(Admission::Recheck);
-        }
-        held.unanswered += 1;
-        Err(refusal(held, transport, timeout, now))
+        self.decide(server, transport, timeout, now, true)
     }
 
-    /// Whether queries to `server` are being refused right now (without counting one):
-    /// lets a caller skip its pacing and concurrency queues for a query that cannot go out.
+    /// The error a query to `server` would meet right now, without taking the re-check when
+    /// one is due (that query then goes on to [`Self::admit`]): lets a caller skip its pacing
+    /// and concurrency queues for a query that cannot go out.
     pub(crate) fn refusal(
         &self,
         server: SocketAddr,
@@ -87,13 +76,31 @@ impl Liveness {
         timeout: Duration,
         now: Instant,
     ) -> Option<QueryError> {
+        self.decide(server, transport, timeout, now, false).err()
+    }
+
+    /// A refused query counts as unanswered; a due re-check is taken only with `take_recheck`.
+    fn decide(
+        &self,
+        server: SocketAddr,
+        transport: Transport,
+        timeout: Duration,
+        now: Instant,
+        take_recheck: bool,
+    ) -> Result<Admission, QueryError> {
         let mut servers = lock(&self.servers);
-        let held = servers.get_mut(&(server, transport))?.held_back.as_mut()?;
+        let Some(held) = servers
+            .get_mut(&(server, transport))
+            .and_then(|s| s.held_back.as_mut())
+        else {
+            return Ok(Admission::Ordinary);
+        };
         if !held.rechecking && now >= held.next_recheck {
-            return None;
+            held.rechecking |= take_recheck;
+            return Ok(Admission::Recheck);
         }
         held.unanswered += 1;
-        Some(refusal(held, transport, timeout, now))
+        Err(refusal(held, transport, timeout, now))
     }
 
     #[cfg(test)]

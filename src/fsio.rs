@@ -241,8 +241,10 @@ pub fn check_distinct(files: &[RunFile<'_>]) -> Result<(), Collision> {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Identity {
-    /// A file that exists: its device and inode (Unix), or its resolved path elsewhere.
+    /// A file that exists: its device and inode.
+    #[cfg(unix)]
     Existing(u64, u64),
+    /// A file by its resolved path: one still to be made, or any file where there is no inode.
     Resolved(PathBuf),
 }
 
@@ -681,6 +683,9 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, kind: Kind) -> io::Result<(Pa
                 .custom_flags(open_flags(OFlags::NOFOLLOW))
                 .mode(if kind == REPORT { 0o666 } else { 0o600 });
         }
+        // The kind sets the mode, which only Unix has.
+        #[cfg(not(unix))]
+        let _ = kind;
         match options.open(&tmp) {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,

@@ -181,6 +181,7 @@ impl Prober {
 /// nothing but its socket, and a blackholed host holds it for the whole timeout, so a budget
 /// smaller than the dead hosts of a large scan makes the scan wait one timeout per budgetful.
 pub fn socket_budget(concurrency: usize) -> usize {
+    #[cfg(unix)]
     const RESERVE: u64 = 1024;
     #[cfg(unix)]
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)

@@ -144,6 +144,94 @@ pub enum AuthError {
     KeyAsPath { given_by: String, cause: String },
 }
 
+/// How a front end asked updates to be authenticated (`--tsig-key`, `--no-auth`, `--gss` and
+/// its `--keytab`, `--principal`, `--gss-spn`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthRequest {
+    /// A TSIG key file.
+    pub tsig_key: Option<std::path::PathBuf>,
+    /// Unsigned updates, asked for explicitly.
+    pub no_auth: bool,
+    /// GSS-TSIG with Kerberos.
+    pub gss: bool,
+    /// With `gss`: a keytab for unattended runs.
+    pub keytab: Option<std::path::PathBuf>,
+    /// With `gss`: the client principal (default: the ticket cache's).
+    pub principal: Option<String>,
+    /// With `gss`: the DNS server's host name for its `DNS/<host>` principal.
+    pub spn_host: Option<String>,
+}
+
+/// Why no authentication could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The key (or keytab) that was named cannot be used.
+    #[error(transparent)]
+    Key(#[from] AuthError),
+    /// An update was asked for and nothing authenticates it.
+    #[error(
+        "an update needs authentication: give --tsig-key FILE (or set {KEY_ENV}), or --no-auth for a zone that accepts unsigned updates"
+    )]
+    Missing,
+    /// The keytab is not a file only this user can read.
+    #[error("--keytab: {0}")]
+    Keytab(#[source] crate::fsio::FileError),
+    /// GSS-TSIG was asked for and this build has none.
+    #[error(
+        "this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)"
+    )]
+    GssNotBuiltIn,
+}
+
+/// The authentication `request` asks for: GSS-TSIG; else the key file from the request or from
+/// `config_key` (the config's `clean: tsig_key:`); else `--no-auth`; else the key in
+/// [`KEY_ENV`]. An update (`needed`) must have one of them; a plan need not, but a key that is
+/// named is checked at once.
+pub fn resolve(
+    request: &AuthRequest,
+    config_key: Option<&Path>,
+    needed: bool,
+) -> Result<Auth, ResolveError> {
+    if request.gss {
+        return gss(request);
+    }
+    if let Some(path) = request.tsig_key.as_deref().or(config_key) {
+        let given_by = if request.tsig_key.is_some() {
+            "--tsig-key"
+        } else {
+            "the config's `clean: tsig_key:`"
+        };
+        return Ok(Auth::Tsig(load_key_file(path, given_by)?));
+    }
+    if request.no_auth {
+        return Ok(Auth::None);
+    }
+    if let Some(key) = key_from_env(KEY_ENV)? {
+        return Ok(Auth::Tsig(key));
+    }
+    if needed {
+        return Err(ResolveError::Missing);
+    }
+    Ok(Auth::None)
+}
+
+#[cfg(feature = "gss")]
+fn gss(request: &AuthRequest) -> Result<Auth, ResolveError> {
+    if let Some(keytab) = &request.keytab {
+        crate::fsio::check_secret(keytab, crate::fsio::KEYTAB).map_err(ResolveError::Keytab)?;
+    }
+    Ok(Auth::Gss(crate::gss::GssSettings {
+        principal: request.principal.clone(),
+        keytab: request.keytab.clone(),
+        spn_host: request.spn_host.clone(),
+    }))
+}
+
+#[cfg(not(feature = "gss"))]
+fn gss(_request: &AuthRequest) -> Result<Auth, ResolveError> {
+    Err(ResolveError::GssNotBuiltIn)
+}
+
 /// Reads a key file in the format `tsig-keygen` and `ddns-confgen` write: a regular file of
 /// this user's (or root's) that no one else can read or write. `given_by` names where the path
 /// came from (`--tsig-key`, a config key): a path that looks like a key itself (the

@@ -504,6 +504,12 @@ pub struct Overrides {
     pub qps: Option<Qps>,
     pub nameserver_port: Option<Port>,
     pub no_emulator_check: bool,
+    /// Of `domains`, those where no record is no problem (AD-integrated zones that are not a
+    /// forest domain: KMS hosts publish in their own domain).
+    pub optional_domains: Vec<String>,
+    /// What Active Directory holds about each domain's `_vlmcs._tcp` node, by lower-case
+    /// domain name.
+    pub directory_nodes: std::collections::HashMap<String, crate::model::ad_node::AdNode>,
 }
 
 /// One domain to scan, validated.
@@ -542,10 +548,10 @@ impl ScanSettings {
 /// Which domains, each with whether records must be there: the command line, else the file,
 /// else this machine's search list (the first search domain is its own: records must be
 /// there; the others are where clients look next, so an empty one is only worth knowing).
-fn domains_to_scan(
+fn domains_to_scan<SearchError: std::fmt::Display>(
     file: &FileConfig,
     overrides: &Overrides,
-    search_domains: impl FnOnce() -> Result<Vec<String>, String>,
+    search_domains: impl FnOnce() -> Result<Vec<String>, SearchError>,
 ) -> Result<Vec<(DomainEntry, bool)>, ConfigError> {
     let arg = ConfigError::Argument;
     let mut entries: Vec<(DomainEntry, bool)> = Vec::new();
@@ -553,13 +559,14 @@ fn domains_to_scan(
         for d in &overrides.domains {
             let name = validate_domain(d).map_err(arg)?;
             let from_file = file.domains.iter().find(|e| e.name == name).cloned();
+            let expect_records = !overrides.optional_domains.contains(d);
             entries.push((
                 from_file.unwrap_or(DomainEntry {
                     name,
                     kms_hosts: vec![],
                     servers: vec![],
                 }),
-                true,
+                expect_records,
             ));
         }
     } else if !file.domains.is_empty() {
@@ -594,10 +601,10 @@ fn domains_to_scan(
 
 /// Merges the file (if any) and the command line. `search_domains` is called only when
 /// neither names a domain: where a KMS client would look.
-pub fn build(
+pub fn build<SearchError: std::fmt::Display>(
     file: Option<FileConfig>,
     overrides: &Overrides,
-    search_domains: impl FnOnce() -> Result<Vec<String>, String>,
+    search_domains: impl FnOnce() -> Result<Vec<String>, SearchError>,
 ) -> Result<ScanSettings, ConfigError> {
     let file = file.unwrap_or_default();
 
@@ -631,11 +638,16 @@ pub fn build(
                 file_servers.clone()
             };
             let policy = domain_policy(&entry, &shared, allowlist_configured, expect_records);
+            let ad = overrides
+                .directory_nodes
+                .get(&entry.name.to_ascii_lowercase())
+                .cloned()
+                .map(Box::new);
             DomainSettings {
                 name: entry.name,
                 servers,
                 policy,
-                ad: None,
+                ad,
             }
         })
         .collect();
@@ -725,7 +737,6 @@ pub struct CleanOverrides {
     pub state_file: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
     pub undo_file: Option<PathBuf>,
-    pub tsig_key: Option<PathBuf>,
 }
 
 /// Everything `clean` needs beyond the scan settings, resolved once: flag, else the file's
@@ -738,6 +749,7 @@ pub struct CleanSettings {
     pub state_path: PathBuf,
     pub audit_path: PathBuf,
     pub undo_path: PathBuf,
+    /// The config's `clean: tsig_key:` (a flag's key is the authentication request's).
     pub tsig_key: Option<PathBuf>,
 }
 
@@ -783,7 +795,7 @@ impl CleanSettings {
             state_path,
             audit_path,
             undo_path,
-            tsig_key: flags.tsig_key.or(file.tsig_key),
+            tsig_key: file.tsig_key,
         }
     }
 }
@@ -913,7 +925,7 @@ mod tests {
     #[test]
     fn without_domains_the_search_list_is_used() {
         let s = build(None, &Overrides::default(), || {
-            Ok(vec!["corp.example.com".into(), "example.com".into()])
+            Ok::<_, std::convert::Infallible>(vec!["corp.example.com".into(), "example.com".into()])
         })
         .unwrap();
         let names: Vec<_> = s.domains.iter().map(|d| d.name.as_str()).collect();
@@ -921,7 +933,10 @@ mod tests {
         assert!(s.domains[0].policy.expect_records);
         assert!(!s.domains[1].policy.expect_records);
         assert!(s.domains[0].policy.authorized.is_none());
-        let err = build(None, &Overrides::default(), || Ok(vec![])).unwrap_err();
+        let err = build(None, &Overrides::default(), || {
+            Ok::<_, std::convert::Infallible>(vec![])
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("no DNS search domains"));
     }
 

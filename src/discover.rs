@@ -62,6 +62,15 @@ pub(crate) enum ResolverFailure {
     Failed(#[source] QueryError),
 }
 
+/// This machine's DNS configuration (`/etc/resolv.conf`, the Windows registry) could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read this machine's DNS configuration: {0}")]
+pub struct SystemConfigError(
+    /// hickory's error, whose type differs by platform.
+    #[source]
+    Box<dyn std::error::Error + Send + Sync>,
+);
+
 /// The recursive resolvers used for discovery: configured ones, else the system's.
 pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, DiscoveryError> {
     let (config, _) = hickory_resolver::system_conf::read_system_conf()
@@ -77,9 +86,9 @@ pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, DiscoveryError> {
 
 /// The machine's DNS suffix search list (the primary domain first), where a KMS client
 /// running here would look for `_vlmcs._tcp` records.
-pub fn system_search_domains() -> Result<Vec<String>, String> {
-    let (config, _) =
-        hickory_resolver::system_conf::read_system_conf().map_err(|e| e.to_string())?;
+pub fn system_search_domains() -> Result<Vec<String>, SystemConfigError> {
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| SystemConfigError(Box::new(e)))?;
     let mut out: Vec<String> = Vec::new();
     for name in config.domain().into_iter().chain(config.search()) {
         let n = normalize_name(&name.to_ascii());

@@ -303,6 +303,10 @@ pub enum StateError {
     },
 }
 
+/// How long a run waits for another run that holds the state file's lock (`clean
+/// --lock-wait` changes it): a scheduled scan outlasts a cleanup in progress rather than fail.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
+
 /// An exclusive hold on a state file for the length of a run. Released when dropped.
 pub struct LockedState {
     path: PathBuf,

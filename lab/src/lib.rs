@@ -14,6 +14,7 @@ pub mod listeners;
 pub mod named;
 pub mod netns;
 pub mod pdns;
+pub mod rpc_server;
 pub mod samba;
 pub mod slapd;
 

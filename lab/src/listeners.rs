@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::rpc_server;
 use vlmcs_audit::rpc::{self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
 
 /// How a stand-in answers a connection.
@@ -213,11 +214,11 @@ pub fn answer_bind(
     port: u16,
     assoc_group: u32,
 ) -> Option<Vec<u8>> {
-    let bind = rpc::parse_bind(request).ok()?;
+    let bind = rpc_server::parse_bind(request).ok()?;
     let port = port.to_string();
     let reply = match behavior {
-        Behavior::Nak => return Some(rpc::encode_bind_nak(bind.call_id, 4)),
-        Behavior::WrongAck => BindAck::new(
+        Behavior::Nak => return Some(rpc_server::encode_nak(bind.call_id, 4)),
+        Behavior::WrongAck => rpc_server::plain_ack(
             bind.call_id,
             &port,
             &vec![ContextResult::acceptance(rpc::MADE_UP_INTERFACE); bind.contexts.len()],
@@ -245,7 +246,7 @@ pub fn answer_bind(
         },
         Behavior::OtherRpc => BindAck {
             assoc_group,
-            ..BindAck::new(
+            ..rpc_server::plain_ack(
                 bind.call_id,
                 &port,
                 &vec![ContextResult::rejection(1); bind.contexts.len()],
@@ -272,7 +273,7 @@ pub fn answer_bind(
             }
         }
     };
-    Some(reply.encode())
+    Some(rpc_server::encode_ack(&reply))
 }
 
 /// A `bind_ack` whose header is the request's, retyped (flags and auth_length come back) and

@@ -8,7 +8,8 @@ use crate::report::ReportView;
 use crate::report::saved::{SavedError, load};
 use crate::report::spool::Spooled;
 
-use super::settings::{Request, build};
+use super::files::{FileRoles, check_run_files};
+use super::settings::{Request, SettingsError, build};
 
 /// The scan a report is made from.
 pub enum Source {
@@ -31,19 +32,33 @@ impl Source {
 /// Why there is nothing to report from.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// Two of the run's files are one.
+    #[error(transparent)]
+    Files(#[from] crate::fsio::Collision),
+    /// The saved scan could not be read.
     #[error(transparent)]
     Saved(#[from] SavedError),
     /// The settings could not be built (flags, config file, directory).
-    #[error("{0}")]
-    Settings(String),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
-/// The saved scan at `from`, else a scan of what `request` describes.
-pub async fn source(from: Option<&Path>, request: Request) -> Result<Source, SourceError> {
+/// The saved scan at `from`, else a scan of what `request` describes; `output` (where the
+/// report goes) is checked not to be the saved scan.
+pub async fn source(
+    from: Option<&Path>,
+    request: Request,
+    output: Option<&Path>,
+) -> Result<Source, SourceError> {
+    check_run_files(&FileRoles {
+        output,
+        saved_scan: from,
+        ..FileRoles::default()
+    })?;
     if let Some(path) = from {
         return Ok(Source::Saved(load(path)?));
     }
-    let audit = build(request).await.map_err(SourceError::Settings)?;
+    let audit = build(request).await?;
     let mut report = crate::scan::run(&audit.settings).await;
     report.notes.extend(audit.notes);
     Ok(Source::Scanned(report))

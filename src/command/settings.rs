@@ -4,11 +4,13 @@
 //! `_vlmcs._tcp` node). The one place `scan`, `report` and `clean` build them, so that the same
 //! file is the same audit for every command.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{self, CleanFileConfig, Overrides, ScanSettings};
+use crate::config::{self, CleanFileConfig, ConfigError, Overrides, ScanSettings};
 use crate::discover;
+use crate::model::ad_node::AdNode;
 
 /// What a front end was given.
 #[derive(Debug, Clone, Default)]
@@ -37,7 +39,7 @@ pub struct DirectoryRequest {
 /// `clean:` section (for `clean`).
 #[derive(Debug)]
 pub struct Audit {
-    /// Built once; nothing after this changes them.
+    /// Built once, here; nothing changes them afterwards.
     pub settings: ScanSettings,
     /// What the directory could not say, for the report.
     pub notes: Vec<String>,
@@ -45,17 +47,65 @@ pub struct Audit {
     pub clean: CleanFileConfig,
 }
 
-/// Builds the audit's settings from `request`.
-pub async fn build(request: Request) -> Result<Audit, String> {
+/// Why an audit's settings could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file or a flag.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Groups are read from the directory, which was not asked for.
+    #[error(
+        "--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)"
+    )]
+    GroupsNeedDirectory,
+    /// Active Directory could not say what to audit.
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// Why Active Directory could not say which domains to audit or who is authorized.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// This build has no LDAP client.
+    #[error(
+        "this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)"
+    )]
+    NotBuiltIn,
+    /// No DC was named and this machine's domain could not be read.
+    #[error("--ad: give --dc HOST: {0}")]
+    SystemConfig(#[from] discover::SystemConfigError),
+    /// No DC was named and this machine has no domain to look one up in.
+    #[error("--ad: this machine has no DNS domain to find a domain controller in: give --dc HOST")]
+    NoLocalDomain,
+    /// The directory's answer or its absence.
+    #[cfg(feature = "ad")]
+    #[error(transparent)]
+    Ad(#[from] crate::ad::ldap::AdError),
+    /// Every domain controller tried failed; what each said.
+    #[cfg(feature = "ad")]
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    NoDcAnswered(Vec<crate::ad::ldap::AdError>),
+    /// The directory knows nothing a KMS client could search.
+    #[error("{dc} knows no domain or AD-integrated zone that KMS clients could search")]
+    NoDomains {
+        /// The DC asked, or "the domain controller".
+        dc: String,
+    },
+    /// A group member's host name is not a host name.
+    #[error("a host name from AD: {0}")]
+    HostName(String),
+}
+
+/// Builds the audit's settings from `request`: the directory first (it adds domains, hosts and
+/// what it holds about each node), then the file and the flags, merged once by
+/// [`config::build`].
+pub async fn build(request: Request) -> Result<Audit, SettingsError> {
     let Request {
         mut overrides,
         config: config_path,
         directory,
     } = request;
-    let file = config_path
-        .as_deref()
-        .map(|path| config::load_file(path).map_err(|e| e.to_string()))
-        .transpose()?;
+    let file = config_path.as_deref().map(config::load_file).transpose()?;
     let file_ad = file.as_ref().and_then(|f| f.ad.clone());
     let groups: Vec<String> = directory
         .allow_groups
@@ -65,63 +115,21 @@ pub async fn build(request: Request) -> Result<Audit, String> {
         .collect();
     let ad = directory.ad || file_ad.is_some();
     if !ad && !groups.is_empty() {
-        return Err("--allow-group (config `authorized_groups:`) reads the group from Active Directory: add --ad (config `ad:`)".into());
+        return Err(SettingsError::GroupsNeedDirectory);
     }
-    let mut session_found = None;
-    // AD-integrated zones that are not a forest domain: KMS hosts publish in their own
-    // domain, so an empty one is only worth knowing.
-    let mut zones_only: Vec<String> = Vec::new();
+    let mut notes = Vec::new();
     if ad {
         let dc = directory.dc.clone().or(file_ad.and_then(|a| a.dc));
         // The config file's `timeout:` reaches the directory too.
         let timeout =
             config::ad_timeout(overrides.timeout.or(file.as_ref().and_then(|f| f.timeout)));
-        let (found, hosts, session) = ad_domains(dc.as_deref(), &groups, timeout).await?;
-        session_found = Some(session);
-        let dc = dc.unwrap_or_else(|| "the domain controller".into());
-        for host in hosts {
-            let pattern = crate::model::HostPattern::parse(&host)
-                .map_err(|e| format!("a host name from AD: {e}"))?;
-            overrides.allow.push(pattern);
-        }
-        if found.is_empty() {
-            return Err(format!(
-                "{dc} knows no domain or AD-integrated zone that KMS clients could search"
-            ));
-        }
-        tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
-        for (domain, forest_domain) in found {
-            if !overrides.domains.contains(&domain) {
-                if !forest_domain {
-                    zones_only.push(domain.clone());
-                }
-                overrides.domains.push(domain);
-            }
-        }
+        notes = from_directory(dc, &groups, timeout, &mut overrides).await?;
     }
     let clean = file
         .as_ref()
         .and_then(|f| f.clean.clone())
         .unwrap_or_default();
-    let mut settings = config::build(file, &overrides, discover::system_search_domains)
-        .map_err(|e| e.to_string())?;
-    for domain in &mut settings.domains {
-        if zones_only.contains(&domain.name) {
-            domain.policy.expect_records = false;
-        }
-    }
-    let mut notes = Vec::new();
-    if let Some(mut session) = session_found {
-        // What AD says of the nodes adds to the scan; a directory that stops answering here
-        // leaves those findings out, said in the report, rather than the scan undone.
-        notes = attach_ad_nodes(&mut session, &mut settings, groups.first())
-            .await
-            .unwrap_or_else(|e| {
-                vec![format!(
-                    "the _vlmcs._tcp nodes could not be read from Active Directory ({e}): who registered the records, the nodes' permissions and their stamps are not reported"
-                )]
-            });
-    }
+    let settings = config::build(file, &overrides, discover::system_search_domains)?;
     Ok(Audit {
         settings,
         notes,
@@ -129,34 +137,62 @@ pub async fn build(request: Request) -> Result<Audit, String> {
     })
 }
 
-/// A bound connection to a domain controller (nothing without feature `ad`).
-#[cfg(feature = "ad")]
-type AdSession = crate::ad::ldap::Directory;
-#[cfg(not(feature = "ad"))]
-type AdSession = std::convert::Infallible;
+/// Adds what the directory says to `overrides`: its domains and zones (the zones that are no
+/// forest domain as optional), the hosts of `groups` to the allowlist, and what it holds about
+/// each domain's node. Returns the report's notes on what could not be read.
+async fn from_directory(
+    dc: Option<String>,
+    groups: &[String],
+    timeout: Duration,
+    overrides: &mut Overrides,
+) -> Result<Vec<String>, DirectoryError> {
+    let (found, hosts, mut session) = ad_domains(dc.as_deref(), groups, timeout).await?;
+    let dc = dc.unwrap_or_else(|| "the domain controller".into());
+    for host in hosts {
+        let pattern = crate::model::HostPattern::parse(&host).map_err(DirectoryError::HostName)?;
+        overrides.allow.push(pattern);
+    }
+    if found.is_empty() {
+        return Err(DirectoryError::NoDomains { dc });
+    }
+    tracing::info!(dc = %dc, domains = found.len(), "domains from Active Directory");
+    for (domain, forest_domain) in found {
+        if !overrides.domains.contains(&domain) {
+            // AD-integrated zones that are not a forest domain: KMS hosts publish in their
+            // own domain, so an empty one is only worth knowing.
+            if !forest_domain {
+                overrides.optional_domains.push(domain.clone());
+            }
+            overrides.domains.push(domain);
+        }
+    }
+    // What AD says of the nodes adds to the scan; a directory that stops answering here
+    // leaves those findings out, said in the report, rather than the scan undone.
+    let names: Vec<String> = overrides
+        .domains
+        .iter()
+        .filter_map(|d| crate::model::validate_domain(d).ok())
+        .collect();
+    match read_nodes(&mut session, &names, groups.first()).await {
+        Ok(nodes) => {
+            let notes = node_notes(&names, &nodes);
+            overrides.directory_nodes = nodes;
+            Ok(notes)
+        }
+        Err(e) => Ok(vec![format!(
+            "the _vlmcs._tcp nodes could not be read from Active Directory ({e}): who registered the records, the nodes' permissions and their stamps are not reported"
+        )]),
+    }
+}
 
-/// Reads what AD holds about each domain's `_vlmcs._tcp` node into its settings; returns the
-/// report notes for what could not be read.
-#[cfg(feature = "ad")]
-async fn attach_ad_nodes(
-    session: &mut AdSession,
-    settings: &mut ScanSettings,
-    hosts_group: Option<&String>,
-) -> Result<Vec<String>, String> {
-    let names: Vec<String> = settings.domains.iter().map(|d| d.name.clone()).collect();
-    let mut nodes = session
-        .vlmcs_nodes(&names, hosts_group.map(String::as_str))
-        .await
-        .map_err(|e| e.to_string())?;
+/// The notes of the nodes read, and which domains lie in no AD-integrated zone.
+fn node_notes(names: &[String], nodes: &HashMap<String, AdNode>) -> Vec<String> {
     let mut notes = Vec::new();
     let mut outside = Vec::new();
-    for domain in &mut settings.domains {
-        domain.ad = nodes
-            .remove(&domain.name.to_ascii_lowercase())
-            .map(Box::new);
-        match &domain.ad {
-            Some(node) => notes.extend(node.notes.iter().map(|n| format!("{}: {n}", domain.name))),
-            None => outside.push(domain.name.clone()),
+    for name in names {
+        match nodes.get(&name.to_ascii_lowercase()) {
+            Some(node) => notes.extend(node.notes.iter().map(|n| format!("{name}: {n}"))),
+            None => outside.push(name.clone()),
         }
     }
     if !outside.is_empty() {
@@ -166,15 +202,33 @@ async fn attach_ad_nodes(
             outside.join(", ")
         ));
     }
-    Ok(notes)
+    notes
+}
+
+/// A bound connection to a domain controller (nothing without feature `ad`).
+#[cfg(feature = "ad")]
+type AdSession = crate::ad::ldap::Directory;
+#[cfg(not(feature = "ad"))]
+type AdSession = std::convert::Infallible;
+
+/// What AD holds about each of `names`' `_vlmcs._tcp` node, by lower-case name.
+#[cfg(feature = "ad")]
+async fn read_nodes(
+    session: &mut AdSession,
+    names: &[String],
+    hosts_group: Option<&String>,
+) -> Result<HashMap<String, AdNode>, crate::ad::ldap::AdError> {
+    session
+        .vlmcs_nodes(names, hosts_group.map(String::as_str))
+        .await
 }
 
 #[cfg(not(feature = "ad"))]
-async fn attach_ad_nodes(
+async fn read_nodes(
     session: &mut AdSession,
-    _settings: &mut ScanSettings,
+    _names: &[String],
     _hosts_group: Option<&String>,
-) -> Result<Vec<String>, String> {
+) -> Result<HashMap<String, AdNode>, DirectoryError> {
     match *session {}
 }
 
@@ -186,7 +240,7 @@ async fn ad_domains(
     dc: Option<&str>,
     groups: &[String],
     timeout: Duration,
-) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
+) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), DirectoryError> {
     use crate::ad::ldap::{Directory, find_dcs};
     let candidates = match dc {
         Some(dc) => vec![dc.to_string()],
@@ -194,10 +248,8 @@ async fn ad_domains(
             let domain = discover::system_search_domains()?
                 .into_iter()
                 .next()
-                .ok_or("--ad: this machine has no DNS domain to find a domain controller in: give --dc HOST")?;
-            find_dcs(&domain, timeout)
-                .await
-                .map_err(|e| e.to_string())?
+                .ok_or(DirectoryError::NoLocalDomain)?;
+            find_dcs(&domain, timeout).await?
         }
     };
     let mut failures = Vec::new();
@@ -208,21 +260,16 @@ async fn ad_domains(
                 bound = Some(directory);
                 break;
             }
-            Err(e) => failures.push(e.to_string()),
+            Err(e) => failures.push(e),
         }
     }
     let Some(mut directory) = bound else {
-        return Err(failures.join("; "));
+        return Err(DirectoryError::NoDcAnswered(failures));
     };
-    let domains = directory.dns_domains().await.map_err(|e| e.to_string())?;
+    let domains = directory.dns_domains().await?;
     let mut hosts = Vec::new();
     for group in groups {
-        hosts.extend(
-            directory
-                .group_hosts(group)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        hosts.extend(directory.group_hosts(group).await?);
     }
     Ok((domains, hosts, directory))
 }
@@ -232,6 +279,6 @@ async fn ad_domains(
     _dc: Option<&str>,
     _groups: &[String],
     _timeout: Duration,
-) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), String> {
-    Err("this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)".into())
+) -> Result<(Vec<(String, bool)>, Vec<String>, AdSession), DirectoryError> {
+    Err(DirectoryError::NotBuiltIn)
 }

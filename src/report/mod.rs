@@ -3,6 +3,7 @@
 
 pub mod json_spool;
 mod nagios;
+pub mod output;
 pub(crate) mod prometheus;
 pub mod saved;
 pub mod spool;
@@ -16,12 +17,14 @@ use std::io;
 use crate::model::Report;
 pub use view::ReportView;
 
-/// Output formats of `scan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output formats of `scan`. The default is JSON, what a scan writes when no person reads it
+/// (the command line picks a table on a terminal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Tables for people (default on a terminal).
     Table,
     /// The JSON document described in README (default when not on a terminal).
+    #[default]
     Json,
     /// The same document as YAML.
     Yaml,
@@ -45,6 +48,12 @@ pub enum ReportError {
     Json(#[source] serde_json::Error),
     #[error("encoding YAML: {0}")]
     Yaml(#[source] serde_norway::Error),
+    /// A command's result has no form in this format.
+    #[error("{command} prints table, json or yaml")]
+    Unsupported {
+        /// The command (`clean`, `restore`).
+        command: &'static str,
+    },
     /// The scan's spool file could not be read back.
     #[error("reading back the scan's spool file: {0}")]
     Spool(#[source] io::Error),

@@ -293,7 +293,7 @@ fn clean_with_a_change_in_between(
             timeout: Some(vlmcs_audit::config::Timeout::parse("1s").unwrap()),
             ..Default::default()
         },
-        || Ok(vec![]),
+        || Ok::<_, std::convert::Infallible>(vec![]),
     )
     .unwrap();
     let f = files(zone);

@@ -160,10 +160,13 @@ async fn floor(server: SocketAddr, names: Vec<Name>, timeout: Duration) -> Strin
         })
     };
     let bind = Arc::new(
-        vlmcs_audit::rpc::Bind::new(
+        vlmcs_audit::probe::rpc::Bind::new(
             2,
-            vlmcs_audit::rpc::KMS_INTERFACE,
-            &[vlmcs_audit::rpc::NDR32, vlmcs_audit::rpc::NDR64],
+            vlmcs_audit::probe::rpc::KMS_INTERFACE,
+            &[
+                vlmcs_audit::probe::rpc::NDR32,
+                vlmcs_audit::probe::rpc::NDR64,
+            ],
         )
         .encode(),
     );

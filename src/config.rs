@@ -36,7 +36,7 @@ pub(crate) const DEFAULT_QPS: u32 = 0;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(transparent)]
-    File(crate::fsio::FileError),
+    File(crate::support::fsio::FileError),
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
         path: PathBuf,
@@ -118,7 +118,7 @@ impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
         let value: u64 = text.trim().parse().map_err(|_| {
             format!(
                 "`{}` is not a whole number; allowed: {MIN} to {MAX}",
-                crate::quote::for_message(text)
+                crate::support::quote::for_message(text)
             )
         })?;
         Self::new(value)
@@ -170,14 +170,14 @@ impl<const MIN_MS: u64, const MAX_MS: u64> BoundedDuration<MIN_MS, MAX_MS> {
             humantime::parse_duration(trimmed).map_err(|e| {
                 format!(
                     "`{}` is not a duration ({e}); write e.g. `2s`, `500ms` or `24h`; {allowed}",
-                    crate::quote::for_message(trimmed)
+                    crate::support::quote::for_message(trimmed)
                 )
             })?
         };
         if d < Duration::from_millis(MIN_MS) || d > Duration::from_millis(MAX_MS) {
             return Err(format!(
                 "`{}` is out of range; {allowed}",
-                crate::quote::for_message(trimmed)
+                crate::support::quote::for_message(trimmed)
             ));
         }
         Ok(Self(d))
@@ -325,7 +325,7 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     } else {
         return Err(format!(
             "`{}` is not a DNS server address: write an IP address with an optional port, {examples}",
-            crate::quote::for_message(text)
+            crate::support::quote::for_message(text)
         ));
     };
     if address.ip().is_unspecified() {
@@ -345,7 +345,8 @@ pub(crate) use crate::model::validate_domain;
 /// Loads and parses a config file (a regular file of bounded size). Errors name the file, line
 /// and column.
 pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let bytes = crate::fsio::read(path, crate::fsio::CONFIG).map_err(ConfigError::File)?;
+    let bytes = crate::support::fsio::read(path, crate::support::fsio::CONFIG)
+        .map_err(ConfigError::File)?;
     // A byte-order mark (Notepad writes one) is not part of the YAML.
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -447,7 +448,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             None => message,
         };
         // The parser quotes the input: no control bytes, no megabytes, on the terminal.
-        let message = crate::quote::message_for_terminal(&message);
+        let message = crate::support::quote::message_for_terminal(&message);
         ConfigError::Syntax {
             path: path.to_path_buf(),
             line,
@@ -520,7 +521,7 @@ pub struct DomainSettings {
     pub servers: Vec<SocketAddr>,
     pub policy: DomainPolicy,
     /// What Active Directory holds about the domain's `_vlmcs._tcp` node (`scan --ad`).
-    pub ad: Option<Box<crate::ad::node::AdNode>>,
+    pub ad: Option<Box<crate::model::ad_node::AdNode>>,
 }
 
 /// Everything a scan needs, validated.
@@ -780,7 +781,7 @@ impl CleanSettings {
             .or(file.audit_log)
             .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
         let undo_path = flags.undo_file.unwrap_or_else(|| {
-            let stamp = crate::time::rfc3339(now).replace(':', "");
+            let stamp = crate::support::time::rfc3339(now).replace(':', "");
             PathBuf::from(format!("undo-{stamp}.txt"))
         });
         Self {

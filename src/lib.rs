@@ -1,31 +1,20 @@
 //! vlmcs-audit: audit the `_vlmcs._tcp` SRV records that announce Microsoft KMS hosts.
 //!
-//! The pipeline, one module per step: [`config`] → [`discover`] (DNS, through [`dns`]) →
-//! [`probe`] (TCP + DCE/RPC, through [`rpc`]) → [`classify`] → [`report`]. [`scan`] runs it;
-//! [`model`] holds what flows between the steps. [`lab`] builds real loopback test beds.
+//! The pipeline, a folder per step: [`config`] (flags and the YAML file → settings) →
+//! [`audit`] (discover through [`dns`], [`probe`] each host, classify) → [`report`] (tables,
+//! JSON, metrics, fix-it pages), with [`state`] for what persists between scans and [`clean`]
+//! for the one command that changes DNS. [`command`] runs each command from one request;
+//! [`model`] holds what flows between the steps; [`ad`] reads Active Directory; [`support`] is
+//! what all of them use.
 
 pub mod ad;
-pub mod auth;
-pub mod classify;
+pub mod audit;
 pub mod clean;
 pub mod command;
 pub mod config;
-pub mod discover;
 pub mod dns;
-pub mod drift;
-pub mod fixit;
-pub mod fsio;
-#[cfg(feature = "gss")]
-pub mod gss;
 pub mod model;
-pub mod name;
 pub mod probe;
-pub mod quote;
 pub mod report;
-pub mod rpc;
-pub mod scan;
 pub mod state;
-pub mod time;
-pub mod tkey;
-pub mod tsig;
-pub mod update;
+pub mod support;

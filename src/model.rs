@@ -1,16 +1,18 @@
 //! The audit model: what was observed (DNS answers, target addresses, probe results) and what
 //! it means (findings). Discovery and probing fill in observations, classification turns them
 //! into findings, and every renderer reads the same [`Report`]. Field names here are the JSON
-//! contract documented in README: add fields, never rename or remove them.
+//! contract documented in README: add fields, never rename or remove them. [`name`] holds DNS
+//! names as they travel between the steps.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::name::DnsName;
+use crate::model::name::DnsName;
 use serde::{Deserialize, Serialize};
 
 pub mod ad_node;
 mod allowlist;
+pub mod name;
 pub use allowlist::Allowlist;
 
 /// How bad a finding is. Ordered: `Ok < Info < Warning < Critical`.
@@ -630,14 +632,14 @@ pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
     if name.starts_with("_vlmcs._tcp") {
         return Err(format!(
             "`{}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name",
-            crate::quote::for_message(text)
+            crate::support::quote::for_message(text)
         ));
     }
     match HostPattern::parse(&name) {
         Ok(HostPattern::Name(n)) if n.contains('.') || !n.is_empty() => Ok(n),
         _ => Err(format!(
             "`{}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)",
-            crate::quote::for_message(text)
+            crate::support::quote::for_message(text)
         )),
     }
 }
@@ -664,7 +666,7 @@ impl HostPattern {
         if name.is_empty() || name.len() > 253 {
             return Err(format!(
                 "`{}` is neither an IP address, a network nor a host name",
-                crate::quote::for_message(text)
+                crate::support::quote::for_message(text)
             ));
         }
         let label_ok = |l: &str| {
@@ -676,7 +678,7 @@ impl HostPattern {
         if !name.split('.').all(label_ok) {
             return Err(format!(
                 "`{}` is not a valid host name (labels of letters, digits, `-` and `_`, separated by dots)",
-                crate::quote::for_message(text)
+                crate::support::quote::for_message(text)
             ));
         }
         Ok(Self::Name(name))
@@ -823,7 +825,7 @@ pub struct Report {
     pub tool: String,
     pub version: String,
     /// When the scan started (RFC 3339 in JSON).
-    pub started_at: crate::time::Timestamp,
+    pub started_at: crate::support::time::Timestamp,
     pub duration_ms: f64,
     pub timeout_ms: u64,
     pub allowlist_configured: bool,

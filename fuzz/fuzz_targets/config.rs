@@ -5,7 +5,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let path = std::path::Path::new("fuzz.yaml");
         if let Ok(file) = vlmcs_audit::config::parse_file(path, text) {
             let _ =
-                vlmcs_audit::config::build(Some(file), &Default::default(), || Ok(vec![]));
+                vlmcs_audit::config::build(Some(file), &Default::default(), || {
+                Ok::<_, std::convert::Infallible>(vec![])
+            });
         }
     }
 });

@@ -12,7 +12,9 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::rpc_server;
-use vlmcs_audit::rpc::{self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId};
+use vlmcs_audit::probe::rpc::{
+    self, BindAck, ContextResult, KMS_INTERFACE, NDR32, NDR64, SyntaxId,
+};
 
 /// How a stand-in answers a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -443,7 +445,7 @@ impl Blackhole {
 mod tests {
     //! Each emulator's answers, row by row from `shared/notes/kms-emulators.md`.
     use super::*;
-    use vlmcs_audit::rpc::{Bind, BindReply, MADE_UP_INTERFACE, parse_bind_reply};
+    use vlmcs_audit::probe::rpc::{Bind, BindReply, MADE_UP_INTERFACE, parse_bind_reply};
 
     const EMULATORS: [Behavior; 4] = [
         Behavior::Vlmcsd,

@@ -1,8 +1,8 @@
 //! The server side of a DCE/RPC bind (C706 chapter 12), for the stand-in KMS hosts: read a
 //! `bind`, write a `bind_ack` or a `bind_nak`. The auditor only ever writes binds and reads
-//! replies ([`vlmcs_audit::rpc`]); this is the other half, which only the test bed needs.
+//! replies ([`vlmcs_audit::probe::rpc`]); this is the other half, which only the test bed needs.
 
-use vlmcs_audit::rpc::{
+use vlmcs_audit::probe::rpc::{
     Bind, BindAck, ContextResult, HEADER_LEN, OfferedContext, PFC_FIRST_FRAG, PFC_LAST_FRAG,
     PacketType, ParseError, RPC_VERSION, RPC_VERSION_MINOR, STANDARD_FRAG, SyntaxId, encode_header,
     parse_header,
@@ -162,7 +162,7 @@ impl Reader<'_> {
 mod tests {
     //! The auditor's reply parser against this server side: what it writes, it reads back.
     use super::*;
-    use vlmcs_audit::rpc::{BindReply, KMS_INTERFACE, NDR32, NDR64, parse_bind_reply};
+    use vlmcs_audit::probe::rpc::{BindReply, KMS_INTERFACE, NDR32, NDR64, parse_bind_reply};
 
     fn ack_pdu(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Vec<u8> {
         encode_ack(&plain_ack(call_id, secondary_address, results))

@@ -21,7 +21,7 @@ use std::fmt;
 
 use hickory_proto::rr::Name;
 
-use crate::name::DnsName;
+use crate::model::name::DnsName;
 
 /// The record types this tool reads.
 pub const TYPE_TOMBSTONE: u16 = 0;

@@ -310,7 +310,7 @@ impl Directory {
         let mut node = AdNode {
             zone: zone.name.clone(),
             node_dn: None,
-            read_at: crate::time::Timestamp::now(),
+            read_at: crate::support::time::Timestamp::now(),
             aging,
             owner: None,
             broad_grants: Vec::new(),
@@ -385,7 +385,7 @@ impl Directory {
                 target,
                 ttl: record.ttl,
                 stamp: record.stamp.unix_seconds().map(|s| {
-                    crate::time::Timestamp(
+                    crate::support::time::Timestamp(
                         std::time::UNIX_EPOCH
                             + Duration::from_secs(u64::try_from(s).unwrap_or_default()),
                     )
@@ -655,7 +655,7 @@ pub async fn find_dcs(domain: &str, timeout: Duration) -> Result<Vec<String>, Ad
         detail,
     };
     let name = Name::from_ascii(&query).map_err(|e| failed(e.to_string()))?;
-    let resolvers = crate::discover::system_resolvers().map_err(|e| failed(e.to_string()))?;
+    let resolvers = crate::dns::system::resolvers().map_err(|e| failed(e.to_string()))?;
     let mut last = String::from("no resolver in the system's configuration");
     for resolver in resolvers {
         let options = crate::dns::QueryOptions {

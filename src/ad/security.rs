@@ -146,7 +146,7 @@ impl Guid {
     /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` at compile time (a typo is a build
     /// error): the first three fields go little-endian, as on the wire.
     pub const fn parse_const(text: &str) -> Self {
-        let b = crate::rpc::parse_uuid(text);
+        let b = crate::support::uuid::parse(text);
         Self([
             b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
             b[14], b[15],

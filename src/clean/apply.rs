@@ -10,14 +10,14 @@ use serde::Serialize;
 
 use super::plan::{Plan, PlanItem};
 use super::trail::{AuditEntry, AuditLog, UndoFile};
-use crate::auth::Auth;
+use crate::audit::discover::Asker;
 use crate::config::ScanSettings;
-use crate::discover::Asker;
 use crate::dns;
+use crate::dns::auth::Auth;
+use crate::dns::update::{self, Change, Destination, Scope, UpdateError};
+use crate::model::name::DnsName;
 use crate::model::{FindingCode, ProbeOutcome, Report, SrvRecord};
-use crate::name::DnsName;
 use crate::probe::{self, ProbeOptions};
-use crate::update::{self, Change, Destination, Scope, UpdateError};
 
 /// How one planned deletion ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,7 +70,7 @@ pub(crate) enum DestinationError {
         owner: String,
         server: SocketAddr,
         #[source]
-        source: crate::discover::DiscoveryError,
+        source: crate::audit::discover::DiscoveryError,
     },
 }
 
@@ -322,7 +322,7 @@ impl Applier<'_> {
         owner: &Name,
         expected: &[SrvRecord],
     ) -> Result<(), RereadError> {
-        let seen = crate::discover::live_srv_rrset(server, owner, self.settings.timeout)
+        let seen = crate::audit::discover::live_srv_rrset(server, owner, self.settings.timeout)
             .await
             .map_err(|why| {
                 RereadError::Unreadable(format!(
@@ -538,7 +538,7 @@ impl Applier<'_> {
         result: &str,
     ) -> std::io::Result<()> {
         let entry = AuditEntry {
-            time: crate::time::rfc3339(SystemTime::now()),
+            time: crate::support::time::rfc3339(SystemTime::now()),
             action: "delete",
             server: server.map(|s| s.to_string()).unwrap_or_default(),
             zone,

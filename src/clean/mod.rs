@@ -14,8 +14,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::auth::Auth;
 use crate::config::ScanSettings;
+use crate::dns::auth::Auth;
 use crate::model::{Report, exit_code};
 use crate::state::LockedState;
 pub use apply::{ActionOutcome, ActionResult};
@@ -64,7 +64,7 @@ pub enum CleanError {
     AuditLog {
         path: std::path::PathBuf,
         #[source]
-        source: crate::fsio::FileError,
+        source: crate::support::fsio::FileError,
     },
 }
 
@@ -124,9 +124,9 @@ async fn scan_and_plan(
     request: &CleanRequest,
     locked: &mut LockedState,
 ) -> Result<CleanReport, CleanError> {
-    let mut report = crate::scan::run(settings).await;
+    let mut report = crate::audit::scan::run(settings).await;
     let now = SystemTime::now();
-    crate::drift::record_scan(locked, &mut report, now, false)?;
+    crate::state::drift::record_scan(locked, &mut report, now, false)?;
     let plan = plan::plan(&report, &locked.state, now, &request.options);
     let mut notes = Vec::new();
     if !report.complete {
@@ -159,7 +159,7 @@ async fn apply_plan(
     clean: &mut CleanReport,
 ) -> Result<(), CleanError> {
     let resolvers = if settings.resolvers.is_empty() {
-        crate::discover::system_resolvers().unwrap_or_default()
+        crate::dns::system::resolvers().unwrap_or_default()
     } else {
         settings.resolvers.clone()
     };
@@ -204,7 +204,7 @@ fn remember_unaudited_deletes(
         let key = crate::state::record_key(&item.domain, &item.record);
         if let Some(entry) = locked.state.records.get_mut(&key) {
             entry.delete_unaudited = Some(crate::state::UnauditedDelete {
-                at: crate::time::Timestamp::now(),
+                at: crate::support::time::Timestamp::now(),
                 why: why.clone(),
             });
         }
@@ -228,7 +228,7 @@ fn remember_unknown_outcomes(
         unknown = true;
         let key = crate::state::record_key(&r.domain, &r.record);
         if let Some(entry) = locked.state.records.get_mut(&key) {
-            entry.delete_unknown_since = Some(crate::time::Timestamp::now());
+            entry.delete_unknown_since = Some(crate::support::time::Timestamp::now());
         }
     }
     if unknown {
@@ -274,15 +274,17 @@ pub fn render_table(clean: &CleanReport) -> String {
         .set_header(["domain", "record", "reason", "plan", "why"]);
     for item in &clean.plan.items {
         table.add_row(vec![
-            crate::quote::terminal_safe(&item.domain),
-            crate::quote::terminal_safe(&item.record.to_string()),
+            crate::support::quote::terminal_safe(&item.domain),
+            crate::support::quote::terminal_safe(&item.record.to_string()),
             item.reason.as_str().to_string(),
             if item.delete {
                 "delete".into()
             } else {
                 "keep".into()
             },
-            crate::quote::terminal_safe(item.keep_because.as_deref().unwrap_or(&item.detail)),
+            crate::support::quote::terminal_safe(
+                item.keep_because.as_deref().unwrap_or(&item.detail),
+            ),
         ]);
     }
     out.push_str(&table.to_string());
@@ -296,11 +298,11 @@ pub fn render_table(clean: &CleanReport) -> String {
             .set_header(["domain", "record", "result", "server", "message"]);
         for r in &clean.results {
             table.add_row(vec![
-                crate::quote::terminal_safe(&r.domain),
-                crate::quote::terminal_safe(&r.record.to_string()),
+                crate::support::quote::terminal_safe(&r.domain),
+                crate::support::quote::terminal_safe(&r.record.to_string()),
                 r.result.to_string(),
                 r.server.clone().unwrap_or_default(),
-                crate::quote::terminal_safe(&r.message),
+                crate::support::quote::terminal_safe(&r.message),
             ]);
         }
         out.push_str(&table.to_string());
@@ -313,7 +315,10 @@ pub fn render_table(clean: &CleanReport) -> String {
         out.push_str(&format!("audit log: {log}\n"));
     }
     for note in &clean.notes {
-        out.push_str(&format!("note: {}\n", crate::quote::terminal_safe(note)));
+        out.push_str(&format!(
+            "note: {}\n",
+            crate::support::quote::terminal_safe(note)
+        ));
     }
     out
 }
@@ -414,7 +419,7 @@ pub async fn restore(
                     text.clone(),
                     text,
                     true,
-                    e.scope() == crate::update::Scope::Run,
+                    e.scope() == crate::dns::update::Scope::Run,
                 )
             }
         };
@@ -425,7 +430,7 @@ pub async fn restore(
         let owner = crate::dns::presentation(&entry.owner);
         if let Some(log) = audit.as_deref_mut() {
             let _ = log.write(&trail::AuditEntry {
-                time: crate::time::rfc3339(SystemTime::now()),
+                time: crate::support::time::rfc3339(SystemTime::now()),
                 action: "add",
                 server: server.to_string(),
                 zone: &crate::dns::presentation(&entry.zone),
@@ -467,7 +472,7 @@ enum RestoreStep {
 enum RestoreError {
     /// Not sent: what is live does not allow it, or could not be read.
     Refused(String),
-    Update(crate::update::UpdateError),
+    Update(crate::dns::update::UpdateError),
 }
 
 /// Reads the RRset at the entry's name from `server`, decides, and sends the addition.
@@ -477,7 +482,7 @@ async fn restore_one(
     auth: &Auth,
     options: RestoreOptions,
 ) -> Result<RestoreStep, RestoreError> {
-    let live = crate::discover::live_srv_rrset(server, &entry.owner, options.timeout)
+    let live = crate::audit::discover::live_srv_rrset(server, &entry.owner, options.timeout)
         .await
         .map_err(|why| {
             RestoreError::Refused(format!(
@@ -503,8 +508,8 @@ async fn restore_one(
         record.ttl = live_ttl;
     }
     // GSS-TSIG needs the server's name: the SOA MNAME, as the server itself reports it.
-    let server_name = if auth.kind() == crate::auth::AuthKind::Gss {
-        let asker = crate::discover::Asker::new(1, options.timeout, 0);
+    let server_name = if auth.kind() == crate::dns::auth::AuthKind::Gss {
+        let asker = crate::audit::discover::Asker::new(1, options.timeout, 0);
         asker
             .zone_of(server, &entry.owner)
             .await
@@ -513,15 +518,15 @@ async fn restore_one(
     } else {
         None
     };
-    let destination = crate::update::Destination {
+    let destination = crate::dns::update::Destination {
         server,
         zone: entry.zone.clone(),
         server_name,
     };
-    let change = crate::update::Change::Add {
+    let change = crate::dns::update::Change::Add {
         record: record.clone(),
     };
-    crate::update::send(&destination, &entry.owner, &change, auth, options.timeout)
+    crate::dns::update::send(&destination, &entry.owner, &change, auth, options.timeout)
         .await
         .map_err(RestoreError::Update)?;
     Ok(RestoreStep::Added(record))

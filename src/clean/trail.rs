@@ -38,23 +38,24 @@ impl UndoFile {
         zone: &Name,
         owner: &Name,
         record: &SrvRecord,
-    ) -> Result<(), crate::fsio::FileError> {
-        let failed = |source: std::io::Error| crate::fsio::FileError::Write {
-            what: crate::fsio::UNDO.what,
+    ) -> Result<(), crate::support::fsio::FileError> {
+        let failed = |source: std::io::Error| crate::support::fsio::FileError::Write {
+            what: crate::support::fsio::UNDO.what,
             path: self.path.clone(),
             source,
         };
         let block = undo_block(server, zone, owner, record)
             .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         if self.file.is_none() {
-            let mut file = crate::fsio::open_append(&self.path, crate::fsio::UNDO)?;
+            let mut file =
+                crate::support::fsio::open_append(&self.path, crate::support::fsio::UNDO)?;
             let shown = one_line(&self.path.display().to_string());
             // check-names: nsupdate refuses to add a target that is not a host name (a hostile
             // name is exactly what may have to be put back) and then misreads the rest.
             write!(
                 file,
                 "; vlmcs-audit undo file, {}\n; Puts back what `vlmcs-audit clean` deleted: `vlmcs-audit restore {shown}` or `nsupdate -k KEYFILE {shown}`\ncheck-names no\n",
-                crate::time::rfc3339(std::time::SystemTime::now()),
+                crate::support::time::rfc3339(std::time::SystemTime::now()),
             )
             .map_err(failed)?;
             self.file = Some(file);
@@ -245,7 +246,7 @@ fn add_line(
             priority: number(priority, "priority")?,
             weight: number(weight, "weight")?,
             port: number(port, "port")?,
-            target: crate::name::DnsName::new(target),
+            target: crate::model::name::DnsName::new(target),
             ttl,
         },
     ))
@@ -375,8 +376,8 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Opens (or creates, 0600) the log for appending; never through a symbolic link.
-    pub fn open(path: &Path) -> Result<Self, crate::fsio::FileError> {
-        let file = crate::fsio::open_append(path, crate::fsio::AUDIT_LOG)?;
+    pub fn open(path: &Path) -> Result<Self, crate::support::fsio::FileError> {
+        let file = crate::support::fsio::open_append(path, crate::support::fsio::AUDIT_LOG)?;
         let regular = file.metadata().is_ok_and(|m| m.is_file());
         Ok(Self { file, regular })
     }

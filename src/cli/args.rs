@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use vlmcs_audit::auth::AuthRequest;
 use vlmcs_audit::command::clean::CleanCommand;
 use vlmcs_audit::command::restore::RestoreRequest;
 use vlmcs_audit::command::scan::ScanRequest;
 use vlmcs_audit::command::settings::{DirectoryRequest, Request};
 use vlmcs_audit::config::{self, CleanOverrides, Overrides};
+use vlmcs_audit::dns::auth::AuthRequest;
 use vlmcs_audit::report::Format;
 
 /// `--format`: the library's [`Format`], with the help text of each value.

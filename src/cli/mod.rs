@@ -116,8 +116,8 @@ async fn report_command(args: ReportArgs) -> Result<i32, Failure> {
     .await?;
     let view = source.view();
     write_to(args.output.as_deref(), |out| match args.format {
-        ReportFormat::Markdown => vlmcs_audit::fixit::markdown_to(view, out),
-        ReportFormat::Html => vlmcs_audit::fixit::html_to(view, out),
+        ReportFormat::Markdown => vlmcs_audit::report::fixit::markdown_to(view, out),
+        ReportFormat::Html => vlmcs_audit::report::fixit::html_to(view, out),
         ReportFormat::Prometheus => report::write(view, Format::Prometheus, false, out),
     })?;
     // The report was written: that is this command's success. The scan's severity is `scan`'s

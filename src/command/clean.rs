@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{AuthRequest, ResolveError};
 use crate::clean::{CleanError, CleanReport, CleanRequest, Plan};
 use crate::config::{CleanFileConfig, CleanOverrides, CleanSettings, ScanSettings};
-use crate::fsio::Collision;
+use crate::dns::auth::{AuthRequest, ResolveError};
 use crate::report::{Format, ReportError};
+use crate::support::fsio::Collision;
 
 use super::files::{FileRoles, check_run_files};
 use super::settings::{Request, SettingsError, build};
@@ -62,7 +62,7 @@ pub struct PreparedClean {
 pub async fn prepare(command: CleanCommand) -> Result<PreparedClean, CleanCommandError> {
     let audit = build(command.audit).await?;
     let clean = settings(command.flags, audit.clean, command.output.as_deref())?;
-    let auth = crate::auth::resolve(&command.auth, clean.tsig_key.as_deref(), command.apply)?;
+    let auth = crate::dns::auth::resolve(&command.auth, clean.tsig_key.as_deref(), command.apply)?;
     let request = CleanRequest {
         options: clean.options,
         apply: command.apply,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::fsio::{Collision, RunFile, check_distinct};
+use crate::support::fsio::{Collision, RunFile, check_distinct};
 
 /// Each file a command may use; `None` for those it does not.
 #[derive(Debug, Clone, Copy, Default)]

@@ -34,7 +34,7 @@ impl Source {
 pub enum SourceError {
     /// Two of the run's files are one.
     #[error(transparent)]
-    Files(#[from] crate::fsio::Collision),
+    Files(#[from] crate::support::fsio::Collision),
     /// The saved scan could not be read.
     #[error(transparent)]
     Saved(#[from] SavedError),
@@ -59,7 +59,7 @@ pub async fn source(
         return Ok(Source::Saved(load(path)?));
     }
     let audit = build(request).await?;
-    let mut report = crate::scan::run(&audit.settings).await;
+    let mut report = crate::audit::scan::run(&audit.settings).await;
     report.notes.extend(audit.notes);
     Ok(Source::Scanned(report))
 }

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{AuthRequest, ResolveError};
 use crate::clean::trail::{AuditLog, UndoError, parse_undo};
 use crate::clean::{RestoreOptions, RestoreResult, restore};
-use crate::fsio::{Collision, FileError};
+use crate::dns::auth::{AuthRequest, ResolveError};
 use crate::report::{Format, ReportError};
+use crate::support::fsio::{Collision, FileError};
 
 use super::files::{FileRoles, check_run_files};
 
@@ -66,10 +66,10 @@ pub async fn run(request: RestoreRequest) -> Result<(Vec<RestoreResult>, i32), R
         output: request.output.as_deref(),
         ..FileRoles::default()
     })?;
-    let auth = crate::auth::resolve(&request.auth, None, true)?;
+    let auth = crate::dns::auth::resolve(&request.auth, None, true)?;
     let undo_file = &request.undo_file;
-    let text =
-        crate::fsio::read_text(undo_file, crate::fsio::UNDO).map_err(RestoreError::UndoFile)?;
+    let text = crate::support::fsio::read_text(undo_file, crate::support::fsio::UNDO)
+        .map_err(RestoreError::UndoFile)?;
     let entries = parse_undo(&text, &undo_file.display().to_string())?;
     let mut audit = request
         .audit_log

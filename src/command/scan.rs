@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::audit::scan::{DomainSink, Progress};
 use crate::model::{Report, exit_code};
 use crate::report::json_spool::{JsonSpool, JsonSpooled};
 use crate::report::spool::{Spool, Spooled};
 use crate::report::{Format, ReportError};
-use crate::scan::{DomainSink, Progress};
 use crate::state::{LockedState, StateError};
 
 use super::files::{FileRoles, check_run_files};
@@ -79,7 +79,7 @@ impl ScanOutcome {
 pub enum ScanError {
     /// Two of the run's files are one.
     #[error(transparent)]
-    Files(#[from] crate::fsio::Collision),
+    Files(#[from] crate::support::fsio::Collision),
     /// The settings could not be built.
     #[error(transparent)]
     Settings(#[from] SettingsError),
@@ -144,11 +144,11 @@ pub async fn run(
     };
     // Locked before scanning, so that two scans never interleave their updates.
     let mut locked = LockedState::open_waiting(state_file, crate::state::DEFAULT_LOCK_WAIT).await?;
-    let mut report = crate::scan::run_with_progress(&settings, progress).await;
+    let mut report = crate::audit::scan::run_with_progress(&settings, progress).await;
     report.notes.extend(directory_notes);
-    crate::drift::record_scan(&mut locked, &mut report, SystemTime::now(), true)?;
+    crate::state::drift::record_scan(&mut locked, &mut report, SystemTime::now(), true)?;
     if request.since_last {
-        crate::drift::keep_changes(&mut report);
+        crate::state::drift::keep_changes(&mut report);
         if report.findings.is_empty() {
             return Ok(ScanOutcome::Unchanged);
         }
@@ -163,7 +163,7 @@ async fn spooled<K: DomainSink<Error = std::io::Error>>(
     sink: &mut K,
     notes: Vec<String>,
 ) -> Result<Report, ScanError> {
-    let mut head = crate::scan::run_into(settings, progress, sink)
+    let mut head = crate::audit::scan::run_into(settings, progress, sink)
         .await
         .map_err(|source| ScanError::Spool {
             dir: std::env::temp_dir(),

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{self, CleanFileConfig, ConfigError, Overrides, ScanSettings};
-use crate::discover;
 use crate::model::ad_node::AdNode;
 
 /// What a front end was given.
@@ -73,7 +72,7 @@ pub enum DirectoryError {
     NotBuiltIn,
     /// No DC was named and this machine's domain could not be read.
     #[error("--ad: give --dc HOST: {0}")]
-    SystemConfig(#[from] discover::SystemConfigError),
+    SystemConfig(#[from] crate::dns::system::SystemConfigError),
     /// No DC was named and this machine has no domain to look one up in.
     #[error("--ad: this machine has no DNS domain to find a domain controller in: give --dc HOST")]
     NoLocalDomain,
@@ -129,7 +128,7 @@ pub async fn build(request: Request) -> Result<Audit, SettingsError> {
         .as_ref()
         .and_then(|f| f.clean.clone())
         .unwrap_or_default();
-    let settings = config::build(file, &overrides, discover::system_search_domains)?;
+    let settings = config::build(file, &overrides, crate::dns::system::search_domains)?;
     Ok(Audit {
         settings,
         notes,
@@ -245,7 +244,7 @@ async fn ad_domains(
     let candidates = match dc {
         Some(dc) => vec![dc.to_string()],
         None => {
-            let domain = discover::system_search_domains()?
+            let domain = crate::dns::system::search_domains()?
                 .into_iter()
                 .next()
                 .ok_or(DirectoryError::NoLocalDomain)?;

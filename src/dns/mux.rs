@@ -217,7 +217,7 @@ impl Pending {
         }
         let matches = |q: &Query| match message.queries.as_slice() {
             [asked] => {
-                crate::name::same_name(asked.name(), q.name())
+                crate::model::name::same_name(asked.name(), q.name())
                     && asked.query_type() == q.query_type()
                     && asked.query_class() == q.query_class()
             }

@@ -8,8 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::SrvRecord;
-use crate::name::DnsName;
-use crate::time::Timestamp;
+use crate::model::name::DnsName;
+use crate::support::time::Timestamp;
 
 /// One domain's `_vlmcs._tcp` node as AD stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -228,6 +228,18 @@ fn copy(file: &mut File, out: &mut dyn Write) -> Result<(), ReportError> {
     }
 }
 
+/// Each domain goes to the spool as the scan finishes it.
+impl crate::audit::scan::DomainSink for JsonSpool {
+    type Error = std::io::Error;
+    fn domain(
+        &mut self,
+        domain: crate::model::DomainReport,
+        findings: Vec<crate::model::Finding>,
+    ) -> Result<(), Self::Error> {
+        self.push(&domain, &findings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

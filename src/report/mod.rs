@@ -1,6 +1,7 @@
 //! Renderers: one [`Report`] model, several formats. JSON is the stable contract for scripts
 //! and monitoring; YAML is the same document; the table is for people.
 
+pub mod fixit;
 pub mod json_spool;
 mod nagios;
 pub mod output;
@@ -8,7 +9,7 @@ pub(crate) mod prometheus;
 pub mod saved;
 pub mod spool;
 mod table;
-pub(crate) use crate::quote::terminal_safe;
+pub(crate) use crate::support::quote::terminal_safe;
 pub(crate) mod view;
 
 use std::io;

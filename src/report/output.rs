@@ -1,4 +1,4 @@
-//! Where a report goes: a file (see [`crate::fsio::write_report`]: replaced atomically, so a
+//! Where a report goes: a file (see [`crate::support::fsio::write_report`]: replaced atomically, so a
 //! textfile collector or a web server never sees half a file; a device or FIFO written
 //! directly) or standard output (`-` too). A closed pipe on standard output (`| head`) ends
 //! quietly; any other write error is an error, never a silently truncated report.
@@ -22,7 +22,7 @@ pub enum OutputError {
     },
     /// The file could not be written (or replaced).
     #[error(transparent)]
-    File(#[from] crate::fsio::FileError),
+    File(#[from] crate::support::fsio::FileError),
     /// Standard output refused the report.
     #[error("cannot write the report to standard output: {0}")]
     Stdout(#[source] ReportError),
@@ -45,15 +45,14 @@ pub fn write_to(
         out.flush()
     };
     match destination {
-        Some(path) if path != Path::new("-") => {
-            crate::fsio::write_report(path, run).map_err(|e| match failure.take() {
+        Some(path) if path != Path::new("-") => crate::support::fsio::write_report(path, run)
+            .map_err(|e| match failure.take() {
                 Some(source) => OutputError::Render {
                     path: path.to_path_buf(),
                     source,
                 },
                 None => OutputError::File(e),
-            })
-        }
+            }),
         _ => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
             let result = run(&mut stdout);

@@ -19,7 +19,7 @@ use crate::model::{DomainReport, Finding, Report};
 #[derive(Debug, thiserror::Error)]
 pub enum SavedError {
     #[error(transparent)]
-    File(#[from] crate::fsio::FileError),
+    File(#[from] crate::support::fsio::FileError),
     #[error(
         "{path}:{line}:{column}: not a vlmcs-audit JSON scan ({message}); write one with `vlmcs-audit scan --format json`"
     )]
@@ -37,24 +37,24 @@ pub enum SavedError {
     },
 }
 
-/// Reads the saved scan at `path` (a regular file within [`crate::fsio::SAVED_SCAN`]'s bound).
+/// Reads the saved scan at `path` (a regular file within [`crate::support::fsio::SAVED_SCAN`]'s bound).
 pub fn load(path: &Path) -> Result<Spooled, SavedError> {
     let shown = path.display().to_string();
     let json_error = |e: serde_json::Error| SavedError::Json {
         path: shown.clone(),
         line: e.line(),
         column: e.column(),
-        message: crate::quote::message_for_terminal(&e.to_string()),
+        message: crate::support::quote::message_for_terminal(&e.to_string()),
     };
     let spool_error = |source: io::Error| SavedError::Spool {
         path: shown.clone(),
         source,
     };
-    let file = crate::fsio::open_bounded(path, crate::fsio::SAVED_SCAN)?;
+    let file = crate::support::fsio::open_bounded(path, crate::support::fsio::SAVED_SCAN)?;
     let mut spool = Spool::new().map_err(spool_error)?;
     let mut deserializer = serde_json::Deserializer::from_reader(BufReader::with_capacity(
         1 << 20,
-        file.take(crate::fsio::SAVED_SCAN.max_bytes),
+        file.take(crate::support::fsio::SAVED_SCAN.max_bytes),
     ));
     let streamed = deserializer.deserialize_map(Document { spool: &mut spool });
     let head = match streamed {
@@ -74,10 +74,10 @@ fn load_whole(
     spool_error: impl Fn(io::Error) -> SavedError,
     json_error: impl Fn(serde_json::Error) -> SavedError,
 ) -> Result<Spooled, SavedError> {
-    let file = crate::fsio::open_bounded(path, crate::fsio::SAVED_SCAN)?;
+    let file = crate::support::fsio::open_bounded(path, crate::support::fsio::SAVED_SCAN)?;
     let mut report: Report = serde_json::from_reader(BufReader::with_capacity(
         1 << 20,
-        file.take(crate::fsio::SAVED_SCAN.max_bytes),
+        file.take(crate::support::fsio::SAVED_SCAN.max_bytes),
     ))
     .map_err(json_error)?;
     let mut spool = Spool::new().map_err(&spool_error)?;
@@ -163,7 +163,7 @@ impl<'de> Visitor<'de> for Document<'_> {
 struct Head {
     tool: Option<String>,
     version: Option<String>,
-    started_at: Option<crate::time::Timestamp>,
+    started_at: Option<crate::support::time::Timestamp>,
     duration_ms: Option<f64>,
     timeout_ms: Option<u64>,
     allowlist_configured: Option<bool>,

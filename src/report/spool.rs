@@ -94,7 +94,9 @@ pub(crate) fn anonymous_file() -> io::Result<File> {
             use std::os::unix::fs::OpenOptionsExt;
             options
                 .mode(0o600)
-                .custom_flags(crate::fsio::open_flags(rustix::fs::OFlags::NOFOLLOW));
+                .custom_flags(crate::support::fsio::open_flags(
+                    rustix::fs::OFlags::NOFOLLOW,
+                ));
         }
         match options.open(&path) {
             Ok(file) => {
@@ -167,6 +169,18 @@ impl ReportView for Spooled {
             };
             visit(&domain, &findings)
         })
+    }
+}
+
+/// Each domain goes to the spool as the scan finishes it.
+impl crate::audit::scan::DomainSink for Spool {
+    type Error = std::io::Error;
+    fn domain(
+        &mut self,
+        domain: crate::model::DomainReport,
+        findings: Vec<crate::model::Finding>,
+    ) -> Result<(), Self::Error> {
+        self.push(&domain, &findings)
     }
 }
 

@@ -163,4 +163,4 @@ fn severity_cell(severity: Severity, color: bool) -> Cell {
     })
 }
 
-pub(crate) use crate::quote::terminal_safe as clean;
+pub(crate) use crate::support::quote::terminal_safe as clean;

@@ -297,14 +297,14 @@ fn clean_with_a_change_in_between(
     )
     .unwrap();
     let f = files(zone);
-    let key = vlmcs_audit::auth::load_key_file(Path::new(key()), "the test").unwrap();
+    let key = vlmcs_audit::dns::auth::load_key_file(Path::new(key()), "the test").unwrap();
     let request = vlmcs_audit::clean::CleanRequest {
         options: vlmcs_audit::clean::CleanOptions {
             dead_for: std::time::Duration::ZERO,
             ..Default::default()
         },
         apply: true,
-        auth: vlmcs_audit::auth::Auth::Tsig(key),
+        auth: vlmcs_audit::dns::auth::Auth::Tsig(key),
         state_path: f.state,
         lock_wait: std::time::Duration::from_secs(5),
         undo_path: f.undo,
@@ -1126,7 +1126,7 @@ fn an_undo_file_with_hostile_names_replays_in_nsupdate() {
             priority: 0,
             weight: 0,
             port: 1688,
-            target: vlmcs_audit::name::DnsName::parse(target).unwrap(),
+            target: vlmcs_audit::model::name::DnsName::parse(target).unwrap(),
             ttl: 300,
         };
         text.push_str(&undo_block(bed.server, &zone, &owner, &record).unwrap());

@@ -61,19 +61,19 @@ fn assert_key_failure(stdout: &str, code: i32) {
 #[test]
 fn pdns_answers_a_stale_prerequisite_with_nxrrset() {
     use vlmcs_audit::dns::parse_presentation;
+    use vlmcs_audit::dns::update::{Change, Destination, UpdateError, send};
     use vlmcs_audit::model::SrvRecord;
-    use vlmcs_audit::update::{Change, Destination, UpdateError, send};
     let bed = bed();
     let before = bed.dig("pnxrrset");
     let record = |host: &str| SrvRecord {
         priority: 0,
         weight: 0,
         port: 1688,
-        target: vlmcs_audit::name::DnsName::parse(&format!("{host}.{}", origin("pnxrrset")))
+        target: vlmcs_audit::model::name::DnsName::parse(&format!("{host}.{}", origin("pnxrrset")))
             .unwrap(),
         ttl: 300,
     };
-    let key = vlmcs_audit::auth::load_key_file(Path::new(bed.key()), "the test").unwrap();
+    let key = vlmcs_audit::dns::auth::load_key_file(Path::new(bed.key()), "the test").unwrap();
     let destination = Destination {
         server: bed.server,
         zone: parse_presentation(&origin("pnxrrset")).unwrap(),
@@ -89,7 +89,7 @@ fn pdns_answers_a_stale_prerequisite_with_nxrrset() {
         &destination,
         &owner,
         &change,
-        &vlmcs_audit::auth::Auth::Tsig(key),
+        &vlmcs_audit::dns::auth::Auth::Tsig(key),
         std::time::Duration::from_secs(2),
     ));
     assert!(

@@ -40,7 +40,7 @@ struct Bed {
 static BED: OnceLock<Option<Bed>> = OnceLock::new();
 
 fn is_root() -> bool {
-    vlmcs_audit::fsio::current_uid() == 0
+    vlmcs_audit::support::fsio::current_uid() == 0
 }
 
 /// The bed, or `None` (test skipped, said on stderr) when not root.

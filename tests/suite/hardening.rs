@@ -14,7 +14,7 @@ const KEYGEN: &str = "key \"ddns-key\" {\n\talgorithm hmac-sha256;\n\tsecret \"c
 const LAB_SCAN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lab-scan.json");
 
 fn is_root() -> bool {
-    vlmcs_audit::fsio::current_uid() == 0
+    vlmcs_audit::support::fsio::current_uid() == 0
 }
 
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {

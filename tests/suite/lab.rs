@@ -25,7 +25,9 @@ fn the_demo_lab_shows_every_finding_code() {
     // Drift codes need a state file and earlier scans, AD's need a DC (tests/suite/gss_samba.rs);
     // everything else shows in one scan.
     for code in FindingCode::ALL.into_iter().filter(|c| {
-        !vlmcs_audit::drift::is_drift(*c) && *c != FindingCode::StillFailing && !c.from_directory()
+        !vlmcs_audit::state::drift::is_drift(*c)
+            && *c != FindingCode::StillFailing
+            && !c.from_directory()
     }) {
         assert!(
             seen.contains(code.as_str()),

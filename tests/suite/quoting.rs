@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use proptest::prelude::*;
-use vlmcs_audit::quote;
+use vlmcs_audit::support::quote;
 
 /// Strings rich in what breaks shells: quotes, `$()`, backticks, `;`, `&`, `|`, newlines, `%`.
 fn hostile() -> impl Strategy<Value = String> {

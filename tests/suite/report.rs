@@ -371,7 +371,7 @@ fn markdown_shows_every_hostile_name_as_it_is_in_dns() {
             heading.1
         );
         // The record line spells the target in presentation form (RFC 1035 escapes).
-        let presented = vlmcs_audit::name::DnsName::parse(&name)
+        let presented = vlmcs_audit::model::name::DnsName::parse(&name)
             .unwrap()
             .to_string();
         let record = format!("_vlmcs._tcp.corp.kms-lab.test. 300 IN SRV 0 0 1688 {presented}");

@@ -9,8 +9,8 @@ fn only_domain(report: &Value) -> &Value {
     &domains[0]
 }
 
-fn name(text: &str) -> vlmcs_audit::name::DnsName {
-    vlmcs_audit::name::DnsName::parse(text).unwrap()
+fn name(text: &str) -> vlmcs_audit::model::name::DnsName {
+    vlmcs_audit::model::name::DnsName::parse(text).unwrap()
 }
 
 fn pair(code: &str, severity: &str) -> (String, String) {
@@ -818,7 +818,7 @@ fn hostile_target_names_reach_no_terminal_raw() {
 #[test]
 fn without_domains_the_machines_search_list_is_scanned() {
     // A private /etc/resolv.conf needs a mount namespace, which needs root (CI runs as root).
-    if vlmcs_audit::fsio::current_uid() != 0 {
+    if vlmcs_audit::support::fsio::current_uid() != 0 {
         eprintln!("skipped: needs root to give the scan a private /etc/resolv.conf");
         return;
     }
@@ -1401,7 +1401,7 @@ fn a_huge_rrset_is_bounded_and_said_to_be() {
     assert_eq!(observed["records_answered"], 2_501, "{observed:#}");
     assert_eq!(
         report["domains"][0]["records"].as_array().unwrap().len(),
-        vlmcs_audit::discover::MAX_RRSET
+        vlmcs_audit::audit::discover::MAX_RRSET
     );
     let said = |needle: &str| {
         report["findings"].as_array().unwrap().iter().any(|f| {
@@ -1926,7 +1926,7 @@ fn lost_replies_are_resent_without_losing_domains_or_flooding_the_server() {
 /// (`numgen`) and counts the queries it is sent. Root only.
 #[test]
 fn replies_dropped_by_the_kernel_are_resent_without_losing_domains() {
-    if vlmcs_audit::fsio::current_uid() != 0 {
+    if vlmcs_audit::support::fsio::current_uid() != 0 {
         eprintln!("skipped: a network namespace and nftables rules need root");
         return;
     }

@@ -97,7 +97,7 @@ fn policy() -> DomainPolicy {
 
 fn plan_for(obs: DomainObservation, options: &CleanOptions) -> Plan {
     let policy = policy();
-    let report = crate::scan::assemble(vec![(obs, &policy)], true, vec![]);
+    let report = crate::audit::scan::assemble(vec![(obs, &policy)], true, vec![]);
     let mut state = State::default();
     let now = SystemTime::now();
     state.observe(&report, now);
@@ -269,7 +269,7 @@ fn a_lookup_that_timed_out_is_never_a_deletion_candidate_whatever_the_flags() {
         allow_empty: true,
         ..now_options()
     };
-    let report = crate::scan::assemble(vec![(obs, &policy())], true, vec![]);
+    let report = crate::audit::scan::assemble(vec![(obs, &policy())], true, vec![]);
     let verdict = &report.domains[0].verdicts[1];
     assert_eq!(verdict.status, FindingCode::NoAddress);
     assert!(!verdict.certain);
@@ -371,7 +371,7 @@ fn root_target_is_a_candidate_and_a_working_alias_is_not() {
         authorized: None,
         ..policy()
     };
-    let report = crate::scan::assemble(vec![(obs, &policy)], false, vec![]);
+    let report = crate::audit::scan::assemble(vec![(obs, &policy)], false, vec![]);
     let mut state = State::default();
     state.observe(&report, SystemTime::now());
     let aliased = super::plan(&report, &state, SystemTime::now(), &now_options());

@@ -13,10 +13,10 @@ use hickory_proto::rr::rdata::SRV;
 use hickory_proto::rr::rdata::tsig::TsigError;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use crate::auth::{Auth, AuthKind};
+use crate::dns::auth::{Auth, AuthKind};
+use crate::dns::tsig::{self, MacProvider};
 use crate::dns::{self, ExchangeError, exchange_tcp};
 use crate::model::SrvRecord;
-use crate::tsig::{self, MacProvider};
 
 /// One change to send.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub enum UpdateError {
     )]
     UnsignedReply { rcode: String },
     #[error("authentication failed: {0}")]
-    Auth(#[source] crate::auth::SigningError),
+    Auth(#[source] crate::dns::auth::SigningError),
     #[error("{0}")]
     Local(String),
 }

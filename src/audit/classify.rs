@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use crate::model::name::DnsName;
 use crate::model::{
     DomainObservation, DomainPolicy, DomainSummary, Finding, FindingCode, ProbeObservation,
     ProbeOutcome, QueryStatus, RecordVerdict, ServerObservation, Severity, SrvRecord, display_addr,
 };
-use crate::name::DnsName;
 
 /// The port KMS hosts listen on unless `slmgr /sprt` changed it.
 pub(crate) const KMS_PORT: u16 = 1688;

@@ -4,8 +4,8 @@
 
 use std::time::SystemTime;
 
+use crate::model::name::DnsName;
 use crate::model::{Finding, FindingCode, Report, Severity};
-use crate::name::DnsName;
 use crate::state::{State, record_key};
 
 /// A record that changed healthy/failing this many times or more is flapping.
@@ -280,7 +280,7 @@ mod tests {
             dns_ms: 0.0,
             ad: None,
         };
-        crate::scan::assemble(vec![(obs, &DomainPolicy::default())], true, vec![])
+        crate::audit::scan::assemble(vec![(obs, &DomainPolicy::default())], true, vec![])
     }
 
     #[test]

@@ -131,7 +131,7 @@ mod tests {
     use super::*;
     use crate::ad::node::{BroadGrant, Principal};
     use crate::model::{Finding, HostPattern};
-    use crate::time::Timestamp;
+    use crate::support::time::Timestamp;
 
     const READ_AT: u64 = 1_800_000_000;
 

@@ -19,7 +19,7 @@ impl SyntaxId {
     /// Builds a syntax id from a UUID in its usual text form (`8-4-4-4-12` hex digits).
     pub(crate) const fn new(uuid: &str, version_major: u16, version_minor: u16) -> Self {
         Self {
-            uuid: parse_uuid(uuid),
+            uuid: crate::support::uuid::parse(uuid),
             version_major,
             version_minor,
         }
@@ -573,36 +573,6 @@ impl<'a> Reader<'a> {
         } else {
             u32::from_be_bytes(b)
         })
-    }
-}
-
-/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` into its 16 bytes in text order.
-/// Used only on constants, so a malformed literal fails at compile time.
-pub(crate) const fn parse_uuid(text: &str) -> [u8; 16] {
-    let s = text.as_bytes();
-    assert!(s.len() == 36, "UUID literal must be 36 characters");
-    let mut out = [0u8; 16];
-    let mut i = 0;
-    let mut n = 0;
-    while i < s.len() {
-        if s[i] == b'-' {
-            i += 1;
-            continue;
-        }
-        out[n] = hex_value(s[i]) << 4 | hex_value(s[i + 1]);
-        n += 1;
-        i += 2;
-    }
-    assert!(n == 16, "UUID literal must hold 32 hex digits");
-    out
-}
-
-const fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => panic!("bad hex digit in UUID literal"),
     }
 }
 

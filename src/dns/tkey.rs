@@ -102,7 +102,7 @@ pub fn parse_answer(reply: &[u8], id: u16, context: &Name) -> Result<Answer, Ans
     for record in &message.answers {
         if let RData::Unknown { code, rdata } = &record.data
             && *code == TYPE_TKEY
-            && crate::name::same_name(&record.name, context)
+            && crate::model::name::same_name(&record.name, context)
         {
             return Ok(Answer {
                 rcode,

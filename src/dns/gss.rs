@@ -13,8 +13,8 @@ use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::name::Name as GssName;
 use libgssapi::oid::{GSS_MECH_SPNEGO, GSS_NT_KRB5_PRINCIPAL};
 
-use crate::tkey;
-use crate::tsig::{self, MacError, MacProvider};
+use crate::dns::tkey;
+use crate::dns::tsig::{self, MacError, MacProvider};
 
 /// How to authenticate with Kerberos.
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,9 @@
 //! The state file: what each record looked like across scans (first seen, last seen, last
 //! healthy, failing since). One small JSON file, written atomically (temp file + rename) and
-//! locked against concurrent runs. `clean --dead-for` reads it; drift reports will too.
+//! locked against concurrent runs. `clean --dead-for` reads it; [`drift`] compares a scan with
+//! it. In comes a finished report; out go the report's drift findings and the saved file.
+
+pub mod drift;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -11,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{FindingCode, Report, SrvRecord, normalize_name};
-pub use crate::time::Timestamp;
+pub use crate::support::time::Timestamp;
 
 /// The state file format this build writes. Version 1 is the first; a later format adds a
 /// migration in [`State::from_json`].
@@ -288,7 +291,7 @@ impl State {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error(transparent)]
-    File(#[from] crate::fsio::FileError),
+    File(#[from] crate::support::fsio::FileError),
     #[error("state file {path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("state file {path} is not valid: {message}; move it aside to start over")]
@@ -338,11 +341,11 @@ impl LockedState {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.exists()
         {
-            crate::fsio::create_private_dir(dir)
+            crate::support::fsio::create_private_dir(dir)
                 .map_err(|e| io(format!("creating {}: {e}", dir.display())))?;
         }
         // Refuse a link or a device before taking the lock, and again when reading.
-        crate::fsio::own_file_metadata(path, crate::fsio::STATE)?;
+        crate::support::fsio::own_file_metadata(path, crate::support::fsio::STATE)?;
         let lock_path = lock_path(path);
         let mut options = OpenOptions::new();
         options.create(true).truncate(false).read(true).write(true);
@@ -350,7 +353,7 @@ impl LockedState {
         {
             use std::os::unix::fs::OpenOptionsExt;
             options
-                .custom_flags(crate::fsio::open_flags(
+                .custom_flags(crate::support::fsio::open_flags(
                     rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK,
                 ))
                 .mode(0o600);
@@ -389,16 +392,17 @@ impl LockedState {
         }
         let _ = lock.set_len(0);
         let _ = write!(lock, "pid {}", std::process::id());
-        let state = match crate::fsio::own_file_metadata(path, crate::fsio::STATE)? {
-            None => State::default(),
-            Some(_) => {
-                let bytes = crate::fsio::read(path, crate::fsio::STATE)?;
-                State::from_json(&bytes).map_err(|message| StateError::Corrupt {
-                    path: path.to_path_buf(),
-                    message,
-                })?
-            }
-        };
+        let state =
+            match crate::support::fsio::own_file_metadata(path, crate::support::fsio::STATE)? {
+                None => State::default(),
+                Some(_) => {
+                    let bytes = crate::support::fsio::read(path, crate::support::fsio::STATE)?;
+                    State::from_json(&bytes).map_err(|message| StateError::Corrupt {
+                        path: path.to_path_buf(),
+                        message,
+                    })?
+                }
+            };
         Ok(Self {
             path: path.to_path_buf(),
             _lock: lock,
@@ -408,7 +412,7 @@ impl LockedState {
 
     /// Writes the state atomically: a temp file in the same directory, fsync, rename.
     pub fn save(&self) -> Result<(), StateError> {
-        crate::fsio::write_private(&self.path, crate::fsio::STATE, |out| {
+        crate::support::fsio::write_private(&self.path, crate::support::fsio::STATE, |out| {
             serde_json::to_writer_pretty(&mut *out, &self.state).map_err(std::io::Error::other)?;
             out.write_all(b"\n")
         })?;
@@ -438,7 +442,7 @@ pub fn default_path() -> PathBuf {
 
 #[cfg(unix)]
 fn is_root() -> bool {
-    crate::fsio::current_uid() == 0
+    crate::support::fsio::current_uid() == 0
 }
 
 #[cfg(not(unix))]

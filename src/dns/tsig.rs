@@ -189,7 +189,7 @@ mod tests {
     }
 
     fn update_bytes() -> Vec<u8> {
-        use crate::update::{Change, build};
+        use crate::dns::update::{Change, build};
         let zone = Name::from_ascii("corp.example.com.").unwrap();
         let owner = Name::from_ascii("_vlmcs._tcp.corp.example.com.").unwrap();
         let record = crate::model::SrvRecord {

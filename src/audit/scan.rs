@@ -12,14 +12,14 @@ use futures_util::future::join_all;
 use hickory_proto::rr::Name;
 use tokio::sync::Semaphore;
 
-use crate::classify::classify;
+use crate::audit::classify::classify;
+use crate::audit::discover::{self, Asker};
 use crate::config::{DomainSettings, ScanSettings};
-use crate::discover::{self, Asker};
+use crate::model::name::DnsName;
 use crate::model::{
     DomainObservation, DomainReport, Finding, ProbeObservation, Report, Severity, SrvRecord,
     normalize_name,
 };
-use crate::name::DnsName;
 use crate::probe::{self, PendingProbe, ProbeOptions, Prober};
 
 /// Runs a whole scan, held in memory. Never fails: what could not be done is in the report
@@ -68,20 +68,6 @@ impl DomainSink for Collect {
     }
 }
 
-impl DomainSink for crate::report::spool::Spool {
-    type Error = std::io::Error;
-    fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error> {
-        self.push(&domain, &findings)
-    }
-}
-
-impl DomainSink for crate::report::json_spool::JsonSpool {
-    type Error = std::io::Error;
-    fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error> {
-        self.push(&domain, &findings)
-    }
-}
-
 /// Runs a whole scan, handing each domain to `sink` as it is finished; returns the report's
 /// head (its `findings` and `domains` are the sink's). Fails only when the sink does.
 pub async fn run_into<K: DomainSink>(
@@ -89,7 +75,7 @@ pub async fn run_into<K: DomainSink>(
     progress: Option<Progress<'_>>,
     sink: &mut K,
 ) -> Result<Report, K::Error> {
-    let started_at = crate::time::Timestamp::now();
+    let started_at = crate::support::time::Timestamp::now();
     let clock = Instant::now();
     let asker = Asker::new(settings.concurrency, settings.timeout, settings.qps);
     let prober = Prober::new(
@@ -102,7 +88,7 @@ pub async fn run_into<K: DomainSink>(
     let mut notes = Vec::new();
     let needs_resolvers = settings.resolvers.is_empty();
     let resolvers = if needs_resolvers {
-        match discover::system_resolvers() {
+        match crate::dns::system::resolvers() {
             Ok(list) => list,
             Err(e) => {
                 notes.push(format!(
@@ -153,7 +139,7 @@ pub async fn run_into<K: DomainSink>(
     .await?;
     let mut report = tally.head(settings.allowlist_configured(), notes);
     report.started_at = started_at;
-    report.duration_ms = crate::time::millis(clock.elapsed());
+    report.duration_ms = crate::support::time::millis(clock.elapsed());
     report.timeout_ms = settings.timeout.as_millis() as u64;
     Ok(report)
 }
@@ -274,7 +260,7 @@ fn classify_domain(
     policy: &crate::model::DomainPolicy,
 ) -> (DomainReport, Vec<Finding>) {
     let (findings, summary) = classify(&observation, policy);
-    let verdicts = crate::classify::verdicts(&observation, &findings);
+    let verdicts = crate::audit::classify::verdicts(&observation, &findings);
     (
         DomainReport {
             observation,
@@ -311,7 +297,7 @@ impl Tally {
         Report {
             tool: "vlmcs-audit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            started_at: crate::time::Timestamp::now(),
+            started_at: crate::support::time::Timestamp::now(),
             duration_ms: 0.0,
             timeout_ms: 0,
             allowlist_configured,
@@ -434,7 +420,7 @@ async fn domain_dns(
         &mut observation,
     )
     .await;
-    observation.dns_ms = crate::time::millis(started.elapsed());
+    observation.dns_ms = crate::support::time::millis(started.elapsed());
     observation
 }
 

@@ -1,7 +1,7 @@
 //! Fix-it reports: for each finding, what was seen, why it matters to KMS clients, and the
 //! exact steps to fix it, as a model rendered to Markdown and to one self-contained HTML file.
 //!
-//! Every name that came from DNS goes through [`crate::quote`]: a command is generated only for
+//! Every name that came from DNS goes through [`crate::support::quote`]: a command is generated only for
 //! valid host names (and quoted even then); anything else is shown, never put into a command.
 //!
 //! Shown, data is shown as it is: the fields that are data (an item's title and what was seen,
@@ -10,15 +10,15 @@
 
 use std::fmt::Write as _;
 
-use crate::classify::KMS_PORT;
+use crate::audit::classify::KMS_PORT;
 use crate::model::ServersFrom;
 use crate::model::display_addr;
+use crate::model::name::DnsName;
 use crate::model::{
     DomainObservation, DomainReport, Finding, FindingCode, Report, Severity, SrvRecord,
 };
-use crate::name::DnsName;
-use crate::quote;
 use crate::report::{ReportError, ReportView};
+use crate::support::quote;
 
 const GVLK_WINDOWS: &str =
     "https://learn.microsoft.com/en-us/windows-server/get-started/kms-client-activation-keys";
@@ -723,7 +723,10 @@ fn verdicts_of<'a>(
 ) -> std::borrow::Cow<'a, [crate::model::RecordVerdict]> {
     if domain.verdicts.is_empty() {
         let owned: Vec<Finding> = findings.iter().map(|f| (*f).clone()).collect();
-        std::borrow::Cow::Owned(crate::classify::verdicts(&domain.observation, &owned))
+        std::borrow::Cow::Owned(crate::audit::classify::verdicts(
+            &domain.observation,
+            &owned,
+        ))
     } else {
         std::borrow::Cow::Borrowed(&domain.verdicts)
     }

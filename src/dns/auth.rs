@@ -11,7 +11,7 @@ use base64::Engine as _;
 use hickory_proto::rr::Name;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 
-use crate::tsig::{HmacProvider, MacProvider};
+use crate::dns::tsig::{HmacProvider, MacProvider};
 
 /// Environment variable that may hold a TSIG key (BIND `key { ... };` text, or
 /// `[algorithm:]name:base64secret` as `dig -y` takes it).
@@ -25,7 +25,7 @@ pub enum Auth {
     Tsig(TsigKey),
     /// GSS-TSIG with Kerberos (Active Directory secure updates).
     #[cfg(feature = "gss")]
-    Gss(crate::gss::GssSettings),
+    Gss(crate::dns::gss::GssSettings),
 }
 
 impl Auth {
@@ -56,7 +56,7 @@ impl Auth {
                         return Err(SigningError::SpnUnknown);
                     }
                 };
-                let provider = crate::gss::negotiate(server, &host, settings, timeout).await?;
+                let provider = crate::dns::gss::negotiate(server, &host, settings, timeout).await?;
                 Ok(Some(Box::new(provider)))
             }
         }
@@ -100,7 +100,7 @@ pub enum SigningError {
     SpnUnknown,
     #[cfg(feature = "gss")]
     #[error("{0}")]
-    Gss(#[from] crate::gss::GssError),
+    Gss(#[from] crate::dns::gss::GssError),
 }
 
 /// Which mechanism signs updates.
@@ -133,7 +133,7 @@ impl fmt::Debug for TsigKey {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error(transparent)]
-    File(#[from] crate::fsio::FileError),
+    File(#[from] crate::support::fsio::FileError),
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
     #[error("{0}")]
@@ -175,7 +175,7 @@ pub enum ResolveError {
     Missing,
     /// The keytab is not a file only this user can read.
     #[error("--keytab: {0}")]
-    Keytab(#[source] crate::fsio::FileError),
+    Keytab(#[source] crate::support::fsio::FileError),
     /// GSS-TSIG was asked for and this build has none.
     #[error(
         "this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)"
@@ -218,9 +218,10 @@ pub fn resolve(
 #[cfg(feature = "gss")]
 fn gss(request: &AuthRequest) -> Result<Auth, ResolveError> {
     if let Some(keytab) = &request.keytab {
-        crate::fsio::check_secret(keytab, crate::fsio::KEYTAB).map_err(ResolveError::Keytab)?;
+        crate::support::fsio::check_secret(keytab, crate::support::fsio::KEYTAB)
+            .map_err(ResolveError::Keytab)?;
     }
-    Ok(Auth::Gss(crate::gss::GssSettings {
+    Ok(Auth::Gss(crate::dns::gss::GssSettings {
         principal: request.principal.clone(),
         keytab: request.keytab.clone(),
         spn_host: request.spn_host.clone(),
@@ -239,7 +240,7 @@ fn gss(_request: &AuthRequest) -> Result<Auth, ResolveError> {
 pub fn load_key_file(path: &Path, given_by: &str) -> Result<TsigKey, AuthError> {
     let shown = path.display().to_string();
     if could_be_key_material(&shown) {
-        let cause = match crate::fsio::read_secret(path, crate::fsio::TSIG_KEY) {
+        let cause = match crate::support::fsio::read_secret(path, crate::support::fsio::TSIG_KEY) {
             Err(e) => e.without_path(),
             // A file by that name exists; its name still looks like a key, so say nothing of it.
             Ok(_) => "a file of that name exists, but a key's name must not look like a key".into(),
@@ -249,7 +250,7 @@ pub fn load_key_file(path: &Path, given_by: &str) -> Result<TsigKey, AuthError> 
             cause,
         });
     }
-    let bytes = crate::fsio::read_secret(path, crate::fsio::TSIG_KEY)?;
+    let bytes = crate::support::fsio::read_secret(path, crate::support::fsio::TSIG_KEY)?;
     // Never quote the bytes: a non-UTF-8 file may still hold the secret.
     let text = String::from_utf8(bytes).map_err(|_| AuthError::Parse {
         origin: shown.clone(),

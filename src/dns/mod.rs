@@ -1,6 +1,15 @@
-//! One DNS question to one server, through hickory's client: UDP first, TCP when the answer
-//! comes back truncated. No cache and no resolver logic: the auditor wants to see exactly what
-//! each server says, including the response code and the AA bit.
+//! DNS on the wire, everything the audit and the cleanup say to a DNS server. In come names
+//! and servers; out go answers as each server gave them, and updates with their outcome.
+//!
+//! - here: one DNS question to one server, through hickory's client: UDP first, TCP when the
+//!   answer comes back truncated. No cache and no resolver logic: the auditor wants to see
+//!   exactly what each server says, including the response code and the AA bit.
+//! - [`mux`]: many questions over one UDP socket per server, paced, with servers that fall
+//!   silent held back.
+//! - [`system`]: this machine's resolvers and search domains.
+//! - [`update`]: RFC 2136 dynamic updates (exact-record deletes and adds, with prerequisites),
+//!   signed through [`auth`]: TSIG ([`tsig`], RFC 8945) or GSS-TSIG (`gss`, RFC 3645, after
+//!   the TKEY exchange of [`tkey`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,12 +27,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// UDP channels and TCP connections shared by a scan's queries.
+pub mod auth;
+#[cfg(feature = "gss")]
+pub mod gss;
 pub(crate) mod mux;
+pub mod system;
+pub mod tkey;
+pub mod tsig;
+pub mod update;
 
 pub(crate) use crate::model::Transport;
 // Names in presentation form live with the names; kept here too for the callers that read DNS.
-pub use crate::name::parse_presentation;
-pub(crate) use crate::name::{escaped, presentation};
+pub use crate::model::name::parse_presentation;
+pub(crate) use crate::model::name::{escaped, presentation};
 
 /// A reply from a server, whatever its response code.
 #[derive(Debug, Clone)]

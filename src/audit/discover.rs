@@ -1,7 +1,6 @@
 //! Discovery: which servers are authoritative for `_vlmcs._tcp.<domain>`, what each of them
 //! publishes there, and which addresses the SRV targets have.
 
-use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,18 +10,16 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::sync::Semaphore;
 
 use crate::dns::{self, QueryError, QueryOptions, Reply};
+use crate::model::name::{DnsName, same_name};
 use crate::model::{
     AddressSource, QueryStatus, ResolutionError, ServerObservation, SrvRecord, TargetObservation,
-    Transport, normalize_name,
+    Transport,
 };
-use crate::name::{DnsName, same_name};
-use crate::time::millis;
+use crate::support::time::millis;
 
 /// Why the authoritative servers of a name could not be found. The texts go into the report.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum DiscoveryError {
-    #[error("{0}")]
-    SystemConfig(String),
     #[error("no resolver configured")]
     NoResolver,
     /// Every resolver failed; what each said.
@@ -60,43 +57,6 @@ pub(crate) enum ResolverFailure {
     Answered(ResponseCode),
     #[error("{0}")]
     Failed(#[source] QueryError),
-}
-
-/// This machine's DNS configuration (`/etc/resolv.conf`, the Windows registry) could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read this machine's DNS configuration: {0}")]
-pub struct SystemConfigError(
-    /// hickory's error, whose type differs by platform.
-    #[source]
-    Box<dyn std::error::Error + Send + Sync>,
-);
-
-/// The recursive resolvers used for discovery: configured ones, else the system's.
-pub(crate) fn system_resolvers() -> Result<Vec<SocketAddr>, DiscoveryError> {
-    let (config, _) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|e| DiscoveryError::SystemConfig(e.to_string()))?;
-    Ok(config
-        .name_servers()
-        .iter()
-        .map(|ns| SocketAddr::new(ns.ip, 53))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect())
-}
-
-/// The machine's DNS suffix search list (the primary domain first), where a KMS client
-/// running here would look for `_vlmcs._tcp` records.
-pub fn system_search_domains() -> Result<Vec<String>, SystemConfigError> {
-    let (config, _) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|e| SystemConfigError(Box::new(e)))?;
-    let mut out: Vec<String> = Vec::new();
-    for name in config.domain().into_iter().chain(config.search()) {
-        let n = normalize_name(&name.to_ascii());
-        if !n.is_empty() && !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    Ok(out)
 }
 
 /// The authoritative servers of the zone that holds a name.

@@ -1,5 +1,9 @@
 //! Probing one address: TCP connect, DCE/RPC `bind` for the KMS interface, read the answer.
 //! Side-effect free: no RPC request is sent, so the KMS host's client count never changes.
+//! In comes an address and port; out goes what answered there ([`crate::model`]'s probe
+//! result). [`rpc`] holds the PDUs: the bind written, the reply read.
+
+pub mod rpc;
 
 use std::collections::HashMap;
 use std::io;
@@ -14,13 +18,13 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
+use crate::model::name::DnsName;
 use crate::model::{EmulatorEvidence, EmulatorTell, ProbeObservation, ProbeOutcome};
-use crate::name::DnsName;
-use crate::rpc::{
-    self, Bind, BindAck, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId,
+use crate::support::time::millis;
+use rpc::{
+    Bind, BindAck, BindReply, KMS_INTERFACE, MADE_UP_INTERFACE, NDR32, NDR64, SyntaxId,
     parse_bind_reply, parse_header,
 };
-use crate::time::millis;
 
 /// The call id of our bind; any constant works, the reply must echo it.
 const CALL_ID: u32 = 2;

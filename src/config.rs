@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::model::{DomainPolicy, HostPattern};
+use crate::support::value::{ValueError, shown};
 
 /// Defaults an administrator can rely on (and README documents).
 /// Each DNS query, probe and update (scan, clean and restore alike): long enough for a distant
@@ -46,6 +47,9 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     Argument(String),
+    /// A value named on the command line.
+    #[error(transparent)]
+    Value(#[from] ValueError),
 }
 
 /// The config file as written. Unknown keys are errors: a typo must not silently disable a
@@ -114,23 +118,24 @@ pub type Port = Ranged<1, 65_535>;
 
 impl<const MIN: u64, const MAX: u64> Ranged<MIN, MAX> {
     /// Parses a flag's value.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let value: u64 = text.trim().parse().map_err(|_| {
-            format!(
-                "`{}` is not a whole number; allowed: {MIN} to {MAX}",
-                crate::support::quote::for_message(text)
-            )
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        let value: u64 = text.trim().parse().map_err(|_| ValueError::NotANumber {
+            text: shown(text),
+            min: MIN,
+            max: MAX,
         })?;
         Self::new(value)
     }
 
-    pub(crate) fn new(value: u64) -> Result<Self, String> {
+    pub(crate) fn new(value: u64) -> Result<Self, ValueError> {
         if (MIN..=MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(format!(
-                "`{value}` is out of range; allowed: {MIN} to {MAX}"
-            ))
+            Err(ValueError::NumberOutOfRange {
+                value,
+                min: MIN,
+                max: MAX,
+            })
         }
     }
 }
@@ -156,29 +161,30 @@ pub type Grace = BoundedDuration<0, 315_576_000_000>;
 pub type LockWait = BoundedDuration<0, 3_600_000>;
 
 impl<const MIN_MS: u64, const MAX_MS: u64> BoundedDuration<MIN_MS, MAX_MS> {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Parses a flag's or the file's value: `2s`, `500ms`, `24h`, or a bare number of seconds.
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let trimmed = text.trim();
-        let allowed = format!(
-            "allowed: {} to {}",
+        let (min, max) = (
             show_duration(Duration::from_millis(MIN_MS)),
-            show_duration(Duration::from_millis(MAX_MS))
+            show_duration(Duration::from_millis(MAX_MS)),
         );
         // A bare number is seconds, as dig and nc take it (`--timeout 2`).
         let d = if let Ok(seconds) = trimmed.parse::<u64>() {
             Duration::from_secs(seconds)
         } else {
-            humantime::parse_duration(trimmed).map_err(|e| {
-                format!(
-                    "`{}` is not a duration ({e}); write e.g. `2s`, `500ms` or `24h`; {allowed}",
-                    crate::support::quote::for_message(trimmed)
-                )
+            humantime::parse_duration(trimmed).map_err(|e| ValueError::NotADuration {
+                text: shown(trimmed),
+                cause: e.to_string(),
+                min: min.clone(),
+                max: max.clone(),
             })?
         };
         if d < Duration::from_millis(MIN_MS) || d > Duration::from_millis(MAX_MS) {
-            return Err(format!(
-                "`{}` is out of range; {allowed}",
-                crate::support::quote::for_message(trimmed)
-            ));
+            return Err(ValueError::DurationOutOfRange {
+                text: shown(trimmed),
+                min,
+                max,
+            });
         }
         Ok(Self(d))
     }
@@ -269,9 +275,9 @@ impl<'de> Deserialize<'de> for DomainEntry {
 struct DomainName(String);
 
 impl TryFrom<String> for DomainName {
-    type Error = String;
+    type Error = ValueError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, ValueError> {
         validate_domain(&text).map(Self)
     }
 }
@@ -282,9 +288,9 @@ impl TryFrom<String> for DomainName {
 pub struct HostEntry(pub HostPattern);
 
 impl TryFrom<String> for HostEntry {
-    type Error = String;
+    type Error = ValueError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, ValueError> {
         HostPattern::parse(&text).map(Self)
     }
 }
@@ -295,9 +301,9 @@ impl TryFrom<String> for HostEntry {
 pub struct ServerEntry(pub SocketAddr);
 
 impl TryFrom<String> for ServerEntry {
-    type Error = String;
+    type Error = ValueError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, ValueError> {
         parse_server(&text).map(Self)
     }
 }
@@ -305,9 +311,8 @@ impl TryFrom<String> for ServerEntry {
 /// Parses `ADDR[:PORT]`; port 53 when none is given. IPv6 addresses go in brackets
 /// (`[2001:db8::53]`, `[::1]:5353`): without them `::1:53` would silently be the address
 /// `::0.1.0.83`, not `::1` port 53.
-pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+pub fn parse_server(text: &str) -> Result<SocketAddr, ValueError> {
     let text = text.trim();
-    let examples = "e.g. `10.0.0.5`, `10.0.0.5:5353`, `[2001:db8::53]` or `[2001:db8::53]:5353`";
     let address = if let Ok(addr) = text.parse::<SocketAddr>() {
         addr
     } else if let Ok(ip) = text.parse::<std::net::Ipv4Addr>() {
@@ -319,23 +324,18 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     {
         SocketAddr::new(IpAddr::V6(ip), DEFAULT_NAMESERVER_PORT)
     } else if text.parse::<std::net::Ipv6Addr>().is_ok() {
-        return Err(format!(
-            "`{text}`: write an IPv6 address in brackets, `[{text}]` (port 53) or `[ADDRESS]:PORT`: without them a port cannot be told from the address's last group"
-        ));
+        return Err(ValueError::Ipv6WithoutBrackets { text: shown(text) });
     } else {
-        return Err(format!(
-            "`{}` is not a DNS server address: write an IP address with an optional port, {examples}",
-            crate::support::quote::for_message(text)
-        ));
+        return Err(ValueError::NotAServer { text: shown(text) });
     };
     if address.ip().is_unspecified() {
-        return Err(format!(
-            "`{text}`: {} means \"any address\" and is not a server to ask; write the server's own address (e.g. 127.0.0.1 for this machine)",
-            address.ip()
-        ));
+        return Err(ValueError::UnspecifiedServer {
+            text: shown(text),
+            address: address.ip(),
+        });
     }
     if address.port() == 0 {
-        return Err(format!("`{text}`: port 0 is not a port to send to"));
+        return Err(ValueError::PortZero { text: shown(text) });
     }
     Ok(address)
 }
@@ -558,7 +558,7 @@ fn domains_to_scan<SearchError: std::fmt::Display>(
     let mut entries: Vec<(DomainEntry, bool)> = Vec::new();
     if !overrides.domains.is_empty() {
         for d in &overrides.domains {
-            let name = validate_domain(d).map_err(arg)?;
+            let name = validate_domain(d)?;
             let from_file = file.domains.iter().find(|e| e.name == name).cloned();
             let expect_records = !overrides.optional_domains.contains(d);
             entries.push((
@@ -586,7 +586,7 @@ fn domains_to_scan<SearchError: std::fmt::Display>(
         // The first search domain is the machine's own: records must be there. The others
         // are where clients look next, so an empty one is only worth knowing.
         for (i, d) in found.iter().enumerate() {
-            let name = validate_domain(d).map_err(arg)?;
+            let name = validate_domain(d)?;
             entries.push((
                 DomainEntry {
                     name,
@@ -809,8 +809,8 @@ mod tests {
         parse_file(Path::new("audit.yaml"), text)
     }
 
-    fn no_search() -> Result<Vec<String>, String> {
-        Err("not expected".into())
+    fn no_search() -> Result<Vec<String>, std::io::Error> {
+        Err(std::io::Error::other("not expected"))
     }
 
     #[test]
@@ -969,6 +969,7 @@ mod tests {
         assert!(
             Timeout::parse("0")
                 .unwrap_err()
+                .to_string()
                 .contains("allowed: 1ms to 10m")
         );
         assert!(Timeout::parse("601").is_err());
@@ -989,12 +990,12 @@ mod tests {
             "[2001:db8::1]:53".parse().unwrap()
         );
         // `::1:53` is a valid address (`::0.1.0.83`): never guess that it meant a port.
-        let err = parse_server("::1:53").unwrap_err();
+        let err = parse_server("::1:53").unwrap_err().to_string();
         assert!(
             err.contains("brackets") && err.contains("[::1:53]"),
             "{err}"
         );
-        let err = parse_server("0.0.0.0:53").unwrap_err();
+        let err = parse_server("0.0.0.0:53").unwrap_err().to_string();
         assert!(err.contains("any address"), "{err}");
         assert!(parse_server("[::]:53").is_err());
         assert!(parse_server("10.0.0.5:0").is_err());

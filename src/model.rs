@@ -4,6 +4,7 @@
 //! contract documented in README: add fields, never rename or remove them. [`name`] holds DNS
 //! names as they travel between the steps.
 
+use crate::support::value::{ValueError, shown};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -627,20 +628,14 @@ impl DomainObservation {
 pub const MAX_RRSET: usize = 256;
 
 /// Checks a domain name given by the user; returns it lower-cased without the trailing dot.
-pub(crate) fn validate_domain(text: &str) -> Result<String, String> {
+pub(crate) fn validate_domain(text: &str) -> Result<String, ValueError> {
     let name = normalize_name(text);
     if name.starts_with("_vlmcs._tcp") {
-        return Err(format!(
-            "`{}`: give the domain (e.g. `corp.example.com`), not the `_vlmcs._tcp` name",
-            crate::support::quote::for_message(text)
-        ));
+        return Err(ValueError::VlmcsOwnerName { text: shown(text) });
     }
     match HostPattern::parse(&name) {
         Ok(HostPattern::Name(n)) if n.contains('.') || !n.is_empty() => Ok(n),
-        _ => Err(format!(
-            "`{}` is not a valid domain name (labels of letters, digits and `-`, separated by dots)",
-            crate::support::quote::for_message(text)
-        )),
+        _ => Err(ValueError::NotADomain { text: shown(text) }),
     }
 }
 
@@ -654,7 +649,7 @@ pub enum HostPattern {
 
 impl HostPattern {
     /// Parses a name or an address (`10.0.0.5`, `2001:db8::5`, `10.0.0.0/24`).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let text = text.trim();
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(Self::Network(ipnet::IpNet::from(ip)));
@@ -664,10 +659,7 @@ impl HostPattern {
         }
         let name = normalize_name(text);
         if name.is_empty() || name.len() > 253 {
-            return Err(format!(
-                "`{}` is neither an IP address, a network nor a host name",
-                crate::support::quote::for_message(text)
-            ));
+            return Err(ValueError::NotAHost { text: shown(text) });
         }
         let label_ok = |l: &str| {
             !l.is_empty()
@@ -676,10 +668,7 @@ impl HostPattern {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         };
         if !name.split('.').all(label_ok) {
-            return Err(format!(
-                "`{}` is not a valid host name (labels of letters, digits, `-` and `_`, separated by dots)",
-                crate::support::quote::for_message(text)
-            ));
+            return Err(ValueError::NotAHostName { text: shown(text) });
         }
         Ok(Self::Name(name))
     }

@@ -707,26 +707,34 @@ pub(crate) async fn live_srv_rrset(
     server: SocketAddr,
     owner: &Name,
     timeout: Duration,
-) -> Result<Vec<SrvRecord>, String> {
+) -> Result<Vec<SrvRecord>, LiveRrsetError> {
     let options = QueryOptions {
         recursion_desired: false,
         timeout,
     };
-    let reply = dns::query_tcp(server, owner, RecordType::SRV, options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let reply = dns::query_tcp(server, owner, RecordType::SRV, options).await?;
     let rcode = reply.response_code();
     if !reply.authoritative() || !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
-        return Err(format!(
-            "{rcode}{}",
-            if reply.authoritative() {
-                ""
-            } else {
-                ", not authoritative"
-            }
-        ));
+        return Err(LiveRrsetError::Answer {
+            rcode,
+            authoritative: reply.authoritative(),
+        });
     }
     Ok(srv_records(&reply.message.answers, owner))
+}
+
+/// Why a live RRset could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LiveRrsetError {
+    /// The query failed.
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// An answer that does not say what is there: another rcode, or without authority.
+    #[error("{rcode}{}", if *.authoritative { "" } else { ", not authoritative" })]
+    Answer {
+        rcode: ResponseCode,
+        authoritative: bool,
+    },
 }
 
 /// SRV records for `owner` in an answer section, in presentation form.

@@ -92,7 +92,7 @@ pub enum DirectoryError {
     },
     /// A group member's host name is not a host name.
     #[error("a host name from AD: {0}")]
-    HostName(String),
+    HostName(#[source] crate::support::value::ValueError),
 }
 
 /// Builds the audit's settings from `request`: the directory first (it adds domains, hosts and

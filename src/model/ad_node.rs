@@ -114,31 +114,51 @@ impl AdRecord {
 /// One `dNSProperty` value (MS-DNSP 2.3.2.1): its property id and data. Layout, all
 /// little-endian: DataLength (4), NameLength (4), Flag (4), Version (4, = 1), Id (4), Data
 /// (DataLength bytes), Name (measured: 1 byte after a 1-byte datum, 4 after a DWORD).
-pub fn parse_property(value: &[u8]) -> Result<(u32, &[u8]), String> {
+pub fn parse_property(value: &[u8]) -> Result<(u32, &[u8]), PropertyError> {
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_le_bytes(value.get(at..at + 4)?.try_into().ok()?))
     };
     let (Some(length), Some(version), Some(id)) = (word(0), word(12), word(16)) else {
-        return Err(format!(
-            "a dNSProperty value of {} bytes (the header alone is 20)",
-            value.len()
-        ));
+        return Err(PropertyError::ShortHeader(value.len()));
     };
     if version != 1 {
-        return Err(format!(
-            "a dNSProperty value of version {version} (only 1 is defined)"
-        ));
+        return Err(PropertyError::Version(version));
     }
     let data = usize::try_from(length)
         .ok()
         .and_then(|len| value.get(20..20usize.checked_add(len)?))
-        .ok_or_else(|| {
-            format!(
-                "a dNSProperty value declares {length} bytes of data but holds {}",
-                value.len() - 20
-            )
+        .ok_or(PropertyError::ShortData {
+            declared: length,
+            held: value.len() - 20,
         })?;
     Ok((id, data))
+}
+
+/// Why a zone's `dNSProperty` value could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertyError {
+    /// Fewer bytes than the 20-byte header.
+    #[error("a dNSProperty value of {0} bytes (the header alone is 20)")]
+    ShortHeader(usize),
+    /// A version the specification does not define.
+    #[error("a dNSProperty value of version {0} (only 1 is defined)")]
+    Version(u32),
+    /// Less data than the header declares.
+    #[error("a dNSProperty value declares {declared} bytes of data but holds {held}")]
+    ShortData {
+        /// What the header says.
+        declared: u32,
+        /// What follows the header.
+        held: usize,
+    },
+    /// A property that is a DWORD holds another size.
+    #[error("dNSProperty {id:#x} holds {len} bytes, not 4")]
+    NotADword {
+        /// The property id.
+        id: u32,
+        /// Its data's size.
+        len: usize,
+    },
 }
 
 const PROPERTY_NOREFRESH_INTERVAL: u32 = 0x10;
@@ -151,7 +171,9 @@ impl ZoneAging {
     /// The aging settings from a zone's `dNSProperty` values. A property that is absent or
     /// has no data takes the specification's default (aging off, 168 hours); one that is
     /// present but unreadable is an error: aging is then unknown, not assumed off.
-    pub fn from_properties<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, String> {
+    pub fn from_properties<'a>(
+        values: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Self, PropertyError> {
         let mut aging = Self {
             enabled: false,
             no_refresh_hours: DEFAULT_INTERVAL_HOURS,
@@ -162,9 +184,10 @@ impl ZoneAging {
             if data.is_empty() {
                 continue;
             }
-            let dword = || -> Result<u32, String> {
-                let bytes: [u8; 4] = data.try_into().map_err(|_| {
-                    format!("dNSProperty {id:#x} holds {} bytes, not 4", data.len())
+            let dword = || -> Result<u32, PropertyError> {
+                let bytes: [u8; 4] = data.try_into().map_err(|_| PropertyError::NotADword {
+                    id,
+                    len: data.len(),
                 })?;
                 Ok(u32::from_le_bytes(bytes))
             };

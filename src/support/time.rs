@@ -1,5 +1,6 @@
 //! Points in time as the tool writes them: RFC 3339, UTC, whole seconds.
 
+use crate::support::value::{ValueError, shown};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -21,10 +22,10 @@ impl Timestamp {
             .map_or(0, |d| d.as_secs())
     }
 
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ValueError> {
         humantime::parse_rfc3339_weak(text)
             .map(Self)
-            .map_err(|_| format!("`{text}` is not an RFC 3339 time such as 2026-11-28T10:15:00Z"))
+            .map_err(|_| ValueError::NotATime { text: shown(text) })
     }
 }
 
@@ -35,9 +36,9 @@ impl std::fmt::Display for Timestamp {
 }
 
 impl TryFrom<String> for Timestamp {
-    type Error = String;
+    type Error = ValueError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, ValueError> {
         Self::parse(&text)
     }
 }

@@ -284,6 +284,9 @@ impl Directory {
         Ok(nodes)
     }
 
+    /// What AD holds about `domain`'s `_vlmcs._tcp` node in `zone`: the zone's aging, the
+    /// node's owner and broad grants, its SRV records with the computer account each names.
+    /// A node that is absent or tombstoned has none of these; what could not be read is a note.
     async fn node(
         &mut self,
         domain: &str,
@@ -291,32 +294,10 @@ impl Directory {
         hosts_group: Option<&str>,
         accounts: &mut Accounts,
     ) -> Result<AdNode, AdError> {
-        let mut notes = Vec::new();
-        let aging = match ZoneAging::from_properties(zone.properties.iter().map(Vec::as_slice)) {
-            Ok(aging) => Some(aging),
-            Err(e) => {
-                notes.push(format!(
-                    "the aging settings of zone {} could not be read ({e}): no record is judged stale",
-                    zone.name
-                ));
-                None
-            }
-        };
+        let mut node = unread_node(zone, hosts_group);
         let relative = match domain.strip_suffix(&zone.name) {
-            Some("") => "_vlmcs._tcp".to_string(),
+            Some("") | None => "_vlmcs._tcp".to_string(),
             Some(rest) => format!("_vlmcs._tcp.{}", rest.trim_end_matches('.')),
-            None => "_vlmcs._tcp".to_string(),
-        };
-        let mut node = AdNode {
-            zone: zone.name.clone(),
-            node_dn: None,
-            read_at: crate::support::time::Timestamp::now(),
-            aging,
-            owner: None,
-            broad_grants: Vec::new(),
-            records: Vec::new(),
-            hosts_group: hosts_group.map(str::to_owned),
-            notes,
         };
         let found = self
             .search_with(
@@ -341,6 +322,18 @@ impl Directory {
             return Ok(node);
         }
         node.node_dn = Some(entry.dn.clone());
+        self.read_security(&mut node, &entry, accounts).await?;
+        self.read_records(&mut node, &entry, accounts).await?;
+        Ok(node)
+    }
+
+    /// The node's owner and broad grants, from its security descriptor.
+    async fn read_security(
+        &mut self,
+        node: &mut AdNode,
+        entry: &Entry,
+        accounts: &mut Accounts,
+    ) -> Result<(), AdError> {
         match entry.attributes.get("ntsecuritydescriptor").and_then(|v| v.first()) {
             None => node.notes.push(format!(
                 "the security descriptor of {} was not returned (the account lacks the right to read it): its owner and permissions are not reported",
@@ -359,6 +352,16 @@ impl Directory {
                 }
             },
         }
+        Ok(())
+    }
+
+    /// The node's SRV records, each with the computer account its target names, in rdata order.
+    async fn read_records(
+        &mut self,
+        node: &mut AdNode,
+        entry: &Entry,
+        accounts: &mut Accounts,
+    ) -> Result<(), AdError> {
         for value in entry.attributes.get("dnsrecord").into_iter().flatten() {
             let record = match dns_record::parse(value) {
                 Ok(record) => record,
@@ -394,7 +397,7 @@ impl Directory {
             });
         }
         node.records.sort_by(|a, b| a.rdata().cmp(&b.rdata()));
-        Ok(node)
+        Ok(())
     }
 
     /// The account a SID names (searched by `objectSid`), once per SID.
@@ -719,6 +722,33 @@ fn sd_flags_owner_and_dacl() -> RawControl {
         ctype: "1.2.840.113556.1.4.801".into(),
         crit: false,
         val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x05]),
+    }
+}
+
+/// A node before its entry is read: the zone's aging (a note when it cannot be read: no
+/// record is then judged stale) and nothing else.
+fn unread_node(zone: &Zone, hosts_group: Option<&str>) -> AdNode {
+    let mut notes = Vec::new();
+    let aging = match ZoneAging::from_properties(zone.properties.iter().map(Vec::as_slice)) {
+        Ok(aging) => Some(aging),
+        Err(e) => {
+            notes.push(format!(
+                "the aging settings of zone {} could not be read ({e}): no record is judged stale",
+                zone.name
+            ));
+            None
+        }
+    };
+    AdNode {
+        zone: zone.name.clone(),
+        node_dn: None,
+        read_at: crate::support::time::Timestamp::now(),
+        aging,
+        owner: None,
+        broad_grants: Vec::new(),
+        records: Vec::new(),
+        hosts_group: hosts_group.map(str::to_owned),
+        notes,
     }
 }
 

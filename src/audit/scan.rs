@@ -160,30 +160,11 @@ async fn resolve_identities(
     BTreeMap<Vec<SocketAddr>, std::sync::Arc<crate::model::Identities>>,
     Vec<String>,
 ) {
-    // The global allowlist is one list shared by every domain: walked once, not per domain.
-    let mut lists: Vec<&std::sync::Arc<crate::model::Allowlist>> = Vec::new();
-    let mut expected: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
-    let mut server_sets = std::collections::BTreeSet::new();
-    for d in &settings.domains {
-        if let Some(list) = &d.policy.authorized
-            && !lists.iter().any(|l| std::sync::Arc::ptr_eq(l, list))
-        {
-            lists.push(list);
-        }
-        for pattern in &d.policy.expected {
-            if let crate::model::HostPattern::Name(name) = pattern {
-                expected.insert(std::sync::Arc::from(name.as_str()));
-            }
-        }
-        server_sets.insert(d.servers.clone());
-    }
-    let mut names: Vec<std::sync::Arc<str>> = lists
-        .iter()
-        .flat_map(|l| l.names().cloned())
-        .chain(expected.iter().cloned())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
+    let AllowlistNames {
+        names,
+        expected,
+        server_sets,
+    } = allowlisted_names(settings);
     let mut by_servers = BTreeMap::new();
     if names.is_empty() {
         return (by_servers, Vec::new());
@@ -224,7 +205,59 @@ async fn resolve_identities(
         }
         by_servers.insert(servers.clone(), std::sync::Arc::new(identities));
     }
-    let mut notes: Vec<String> = unresolved_named
+    let notes = unresolved_notes(unresolved_named, unresolved.len(), names.len());
+    (by_servers, notes)
+}
+
+/// The names of every host on an allowlist (the global one, walked once: every domain shares
+/// it) or expected in a domain, sorted and once each; the expected ones; and the sets of
+/// servers the domains are scanned with.
+fn allowlisted_names(settings: &ScanSettings) -> AllowlistNames {
+    let mut lists: Vec<&std::sync::Arc<crate::model::Allowlist>> = Vec::new();
+    let mut expected: std::collections::HashSet<std::sync::Arc<str>> = Default::default();
+    let mut server_sets = std::collections::BTreeSet::new();
+    for d in &settings.domains {
+        if let Some(list) = &d.policy.authorized
+            && !lists.iter().any(|l| std::sync::Arc::ptr_eq(l, list))
+        {
+            lists.push(list);
+        }
+        for pattern in &d.policy.expected {
+            if let crate::model::HostPattern::Name(name) = pattern {
+                expected.insert(std::sync::Arc::from(name.as_str()));
+            }
+        }
+        server_sets.insert(d.servers.clone());
+    }
+    let mut names: Vec<std::sync::Arc<str>> = lists
+        .iter()
+        .flat_map(|l| l.names().cloned())
+        .chain(expected.iter().cloned())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    AllowlistNames {
+        names,
+        expected,
+        server_sets,
+    }
+}
+
+/// What [`resolve_identities`] resolves, and through which servers.
+struct AllowlistNames {
+    names: Vec<std::sync::Arc<str>>,
+    expected: std::collections::HashSet<std::sync::Arc<str>>,
+    server_sets: std::collections::BTreeSet<Vec<SocketAddr>>,
+}
+
+/// The report's notes on the allowlisted names that resolve nowhere: the first few by name
+/// (with why), then how many more.
+fn unresolved_notes(
+    named: BTreeMap<std::sync::Arc<str>, String>,
+    unresolved: usize,
+    listed: usize,
+) -> Vec<String> {
+    let mut notes: Vec<String> = named
         .into_iter()
         .map(|(name, why)| {
             format!(
@@ -232,15 +265,15 @@ async fn resolve_identities(
             )
         })
         .collect();
-    if unresolved.len() > UNRESOLVED_NAMED {
+    if unresolved > UNRESOLVED_NAMED {
         notes.push(format!(
             "{} more authorized host names do not resolve ({} in all, of {} on the allowlist): the allowlist is stale",
-            unresolved.len() - UNRESOLVED_NAMED,
-            unresolved.len(),
-            names.len()
+            unresolved - UNRESOLVED_NAMED,
+            unresolved,
+            listed
         ));
     }
-    (by_servers, notes)
+    notes
 }
 
 /// How many domains are scanned at once: four per concurrency slot, at least as many as the

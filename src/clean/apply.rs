@@ -56,6 +56,21 @@ pub struct ActionResult {
     pub still_served_by: Vec<String>,
 }
 
+impl ActionResult {
+    /// The result of `item` before anything was tried: skipped, until a phase says otherwise.
+    fn untried(item: &PlanItem) -> Self {
+        Self {
+            domain: item.domain.clone(),
+            record: item.record.clone(),
+            result: ActionOutcome::Skipped,
+            message: String::new(),
+            server: None,
+            zone: None,
+            still_served_by: Vec::new(),
+        }
+    }
+}
+
 /// Why a domain's updates have nowhere to go.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum DestinationError {
@@ -156,15 +171,7 @@ impl Applier<'_> {
         item: &PlanItem,
         progress: &mut Progress,
     ) -> ActionResult {
-        let mut result = ActionResult {
-            domain: item.domain.clone(),
-            record: item.record.clone(),
-            result: ActionOutcome::Skipped,
-            message: String::new(),
-            server: None,
-            zone: None,
-            still_served_by: Vec::new(),
-        };
+        let mut result = ActionResult::untried(item);
         if let Some(why) = progress.stopped(&item.domain) {
             result.message = format!("not attempted: {why}");
             return result;

@@ -383,46 +383,7 @@ pub async fn restore(
         }
         let server = options.server.unwrap_or(entry.server);
         let outcome = restore_one(entry, server, auth, options).await;
-        let (result, logged, failed, stop) = match &outcome {
-            Ok(RestoreStep::Added(record)) => (
-                if record.ttl == entry.record.ttl {
-                    "restored".to_string()
-                } else {
-                    format!(
-                        "restored with the live TTL {} (the undo file said {})",
-                        record.ttl, entry.record.ttl
-                    )
-                },
-                "ok".to_string(),
-                false,
-                false,
-            ),
-            Ok(RestoreStep::AlreadyThere) => (
-                "already there: nothing sent".to_string(),
-                "skipped: already there".to_string(),
-                false,
-                false,
-            ),
-            Err(RestoreError::Refused(why)) => (
-                format!("refused: {why}"),
-                format!("refused: {why}"),
-                true,
-                false,
-            ),
-            Err(RestoreError::Update(e)) if e.outcome_unknown() => {
-                let text = format!("unknown: {e}");
-                (text.clone(), text, true, true)
-            }
-            Err(RestoreError::Update(e)) => {
-                let text = format!("failed: {e}");
-                (
-                    text.clone(),
-                    text,
-                    true,
-                    e.scope() == crate::dns::update::Scope::Run,
-                )
-            }
-        };
+        let (result, logged, failed, stop) = judge_restore(&outcome, entry);
         let record = match &outcome {
             Ok(RestoreStep::Added(record)) => record.clone(),
             _ => entry.record.clone(),
@@ -459,6 +420,54 @@ pub async fn restore(
         }
     }
     (results, code)
+}
+
+/// What one entry's outcome says: the result shown, the audit log's result, whether it failed,
+/// and whether the run stops (the rest would fail the same way, or its outcome is unknown).
+fn judge_restore(
+    outcome: &Result<RestoreStep, RestoreError>,
+    entry: &trail::UndoEntry,
+) -> (String, String, bool, bool) {
+    match outcome {
+        Ok(RestoreStep::Added(record)) => (
+            if record.ttl == entry.record.ttl {
+                "restored".to_string()
+            } else {
+                format!(
+                    "restored with the live TTL {} (the undo file said {})",
+                    record.ttl, entry.record.ttl
+                )
+            },
+            "ok".to_string(),
+            false,
+            false,
+        ),
+        Ok(RestoreStep::AlreadyThere) => (
+            "already there: nothing sent".to_string(),
+            "skipped: already there".to_string(),
+            false,
+            false,
+        ),
+        Err(RestoreError::Refused(why)) => (
+            format!("refused: {why}"),
+            format!("refused: {why}"),
+            true,
+            false,
+        ),
+        Err(RestoreError::Update(e)) if e.outcome_unknown() => {
+            let text = format!("unknown: {e}");
+            (text.clone(), text, true, true)
+        }
+        Err(RestoreError::Update(e)) => {
+            let text = format!("failed: {e}");
+            (
+                text.clone(),
+                text,
+                true,
+                e.scope() == crate::dns::update::Scope::Run,
+            )
+        }
+    }
 }
 
 /// What restoring one entry did.

@@ -189,19 +189,7 @@ pub(crate) async fn send_bytes(
     kind: AuthKind,
     timeout: Duration,
 ) -> Result<Applied, UpdateError> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (request, request_mac, key) = match mac.as_deref_mut() {
-        None => (unsigned, Vec::new(), String::new()),
-        Some(provider) => {
-            let key = dns::presentation(&provider.key_name());
-            let signed = tsig::sign(&unsigned, provider, now, 300)
-                .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
-            (signed.bytes, signed.mac, key)
-        }
-    };
+    let (request, request_mac, key) = sign_request(unsigned, mac.as_deref_mut())?;
     let request_id = u16::from_be_bytes([request[0], request[1]]);
     let reply_bytes = exchange_tcp(server, &request, timeout).await?;
     let reply = Message::from_vec(&reply_bytes)
@@ -262,6 +250,25 @@ pub(crate) async fn send_bytes(
     outcome.map(|()| Applied {
         verified: verified.into(),
     })
+}
+
+/// The request as sent (signed now when `mac` is given), its MAC (the reply's MAC covers it)
+/// and the key's name for errors.
+fn sign_request(
+    unsigned: Vec<u8>,
+    mac: Option<&mut (dyn MacProvider + Send + 'static)>,
+) -> Result<(Vec<u8>, Vec<u8>, String), UpdateError> {
+    let Some(provider) = mac else {
+        return Ok((unsigned, Vec::new(), String::new()));
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key = dns::presentation(&provider.key_name());
+    let signed = tsig::sign(&unsigned, provider, now, 300)
+        .map_err(|e| UpdateError::Local(format!("signing the update: {e}")))?;
+    Ok((signed.bytes, signed.mac, key))
 }
 
 fn map_rcode(rcode: ResponseCode, zone: &Name, kind: AuthKind) -> Result<(), UpdateError> {

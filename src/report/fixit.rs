@@ -739,26 +739,7 @@ fn verdicts_of<'a>(
 /// working; never a live host off the allowlist. None when a name is unfit for a command.
 fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands> {
     let obs = &domain.observation;
-    let verdicts = verdicts_of(domain, findings);
-    let stale: Vec<&SrvRecord> = obs
-        .records
-        .iter()
-        .filter(|r| {
-            verdicts.iter().any(|v| {
-                v.is_for(r)
-                    && v.certain
-                    && match v.status {
-                        FindingCode::DeadHost | FindingCode::NotKms | FindingCode::NoAddress => {
-                            true
-                        }
-                        FindingCode::InvalidTarget => !obs
-                            .probes_of(r)
-                            .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc),
-                        _ => false,
-                    }
-            })
-        })
-        .collect();
+    let stale = stale_records(domain, findings);
     let owner = obs.query_name.trim_end_matches('.');
     let zone_text = obs
         .zone
@@ -774,18 +755,7 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
     if stale.is_empty() || !fits {
         return Vec::new();
     }
-    // The server the scan asked when servers were given, else the zone's primary (MNAME).
-    let primary = obs.primary.as_ref().map(ToString::to_string);
-    let server = match (obs.servers_from, obs.servers.first(), primary.as_deref()) {
-        (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
-            s.address.ip().to_string()
-        }
-        (ServersFrom::Configured, Some(s), _) => {
-            format!("{} {}", s.address.ip(), s.address.port())
-        }
-        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
-        _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
-    };
+    let server = update_server(obs);
     let mut script = format!("server {server}\nzone {zone}.\n");
     for r in &obs.records {
         let _ = writeln!(
@@ -817,6 +787,47 @@ fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands>
             code: format!("kinit REPLACE-WITH-ADMIN@REALM\nnsupdate -g <<'EOF'\n{script}"),
         },
     ]
+}
+
+/// The records a domain's verdicts say are stale for certain: dead, not KMS, without an
+/// address, or an invalid target that no KMS host answers behind.
+fn stale_records<'a>(domain: &'a DomainReport, findings: &[&Finding]) -> Vec<&'a SrvRecord> {
+    let obs = &domain.observation;
+    let verdicts = verdicts_of(domain, findings);
+    obs.records
+        .iter()
+        .filter(|r| {
+            verdicts.iter().any(|v| {
+                v.is_for(r)
+                    && v.certain
+                    && match v.status {
+                        FindingCode::DeadHost | FindingCode::NotKms | FindingCode::NoAddress => {
+                            true
+                        }
+                        FindingCode::InvalidTarget => !obs
+                            .probes_of(r)
+                            .any(|p| p.outcome == crate::model::ProbeOutcome::KmsRpc),
+                        _ => false,
+                    }
+            })
+        })
+        .collect()
+}
+
+/// Where nsupdate sends: the server the scan asked when servers were given, else the zone's
+/// primary (MNAME), else a placeholder to replace.
+fn update_server(obs: &crate::model::DomainObservation) -> String {
+    let primary = obs.primary.as_ref().map(ToString::to_string);
+    match (obs.servers_from, obs.servers.first(), primary.as_deref()) {
+        (ServersFrom::Configured, Some(s), _) if s.address.port() == 53 => {
+            s.address.ip().to_string()
+        }
+        (ServersFrom::Configured, Some(s), _) => {
+            format!("{} {}", s.address.ip(), s.address.port())
+        }
+        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
+        _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
+    }
 }
 
 /// Load notes: the spread of the hosts clients can really use — authorized, genuine (no

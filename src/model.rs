@@ -607,6 +607,19 @@ pub struct DomainObservation {
 }
 
 impl DomainObservation {
+    /// The owner name (`_vlmcs._tcp.<domain>`) and its zone (the domain when no zone was
+    /// found), written as commands write them: without the final dot.
+    pub fn owner_and_zone(&self) -> (String, String) {
+        let zone = self
+            .zone
+            .as_ref()
+            .map_or_else(|| self.domain.clone(), ToString::to_string);
+        (
+            name::without_final_dot(&self.query_name).to_string(),
+            name::without_final_dot(&zone).to_string(),
+        )
+    }
+
     /// What was learned about the addresses of `target` (names compared case-insensitively).
     pub(crate) fn target(&self, target: &DnsName) -> Option<&TargetObservation> {
         self.targets.iter().find(|t| &t.target == target)

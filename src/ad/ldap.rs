@@ -3,6 +3,8 @@
 //! the Kerberos ticket cache, then plain searches. Entries are read from the BER the server
 //! sent with every step checked: a hostile or broken server gets an error, never a panic.
 
+use crate::model::name::without_final_dot;
+use crate::model::normalize_name;
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
@@ -194,7 +196,7 @@ impl Directory {
         names.extend(self.zones().await?.iter().map(|z| (z.name.clone(), false)));
         let mut names: Vec<(String, bool)> = names
             .into_iter()
-            .map(|(n, domain)| (n.trim_end_matches('.').to_ascii_lowercase(), domain))
+            .map(|(n, domain)| (normalize_name(&n), domain))
             .filter(|(n, _)| is_client_domain(n))
             .collect();
         // A forest domain sorts before the zone of the same name, and is the one kept.
@@ -242,7 +244,7 @@ impl Directory {
                 Err(e) => return Err(e),
             };
             zones.extend(found.into_iter().filter_map(|mut e| {
-                let name = e.text("dc")?.trim_end_matches('.').to_ascii_lowercase();
+                let name = normalize_name(&e.text("dc")?);
                 let properties = e.attributes.remove("dnsproperty").unwrap_or_default();
                 Some(Zone {
                     name,
@@ -269,7 +271,7 @@ impl Directory {
         let mut accounts = Accounts::default();
         let mut nodes = HashMap::new();
         for domain in domains {
-            let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+            let domain = normalize_name(domain);
             // The zone that holds `_vlmcs._tcp.<domain>`: the longest one it ends in.
             let Some(zone) = zones
                 .iter()
@@ -297,7 +299,7 @@ impl Directory {
         let mut node = unread_node(zone, hosts_group);
         let relative = match domain.strip_suffix(&zone.name) {
             Some("") | None => "_vlmcs._tcp".to_string(),
-            Some(rest) => format!("_vlmcs._tcp.{}", rest.trim_end_matches('.')),
+            Some(rest) => format!("_vlmcs._tcp.{}", without_final_dot(rest)),
         };
         let found = self
             .search_with(
@@ -423,7 +425,7 @@ impl Directory {
             host: entry
                 .as_ref()
                 .and_then(|e| e.text("dNSHostName"))
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase()),
+                .map(|h| normalize_name(&h)),
         };
         accounts.by_sid.insert(text, principal.clone());
         Ok(principal)
@@ -435,7 +437,7 @@ impl Directory {
         target: &str,
         accounts: &mut Accounts,
     ) -> Result<Option<Principal>, AdError> {
-        let host = target.trim_end_matches('.').to_ascii_lowercase();
+        let host = normalize_name(target);
         if let Some(known) = accounts.by_host.get(&host) {
             return Ok(known.clone());
         }
@@ -519,7 +521,7 @@ impl Directory {
         let mut hosts: Vec<String> = members
             .iter()
             .filter_map(|m| m.text("dNSHostName"))
-            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .map(|h| normalize_name(&h))
             .filter(|h| !h.is_empty())
             .collect();
         hosts.sort();
@@ -652,7 +654,7 @@ async fn announces_active_directory(
 /// then highest weight).
 pub async fn find_dcs(domain: &str, timeout: Duration) -> Result<Vec<String>, AdError> {
     use hickory_proto::rr::{Name, RData, RecordType};
-    let query = format!("_ldap._tcp.dc._msdcs.{}.", domain.trim_end_matches('.'));
+    let query = format!("_ldap._tcp.dc._msdcs.{}.", without_final_dot(domain));
     let failed = |detail: String| AdError::Search {
         what: format!("the domain controllers of {domain} ({query} SRV)"),
         detail,
@@ -680,10 +682,7 @@ pub async fn find_dcs(domain: &str, timeout: Duration) -> Result<Vec<String>, Ad
                 RData::SRV(srv) if !srv.target.is_root() => Some((
                     srv.priority,
                     std::cmp::Reverse(srv.weight),
-                    srv.target
-                        .to_ascii()
-                        .trim_end_matches('.')
-                        .to_ascii_lowercase(),
+                    normalize_name(&srv.target.to_ascii()),
                 )),
                 _ => None,
             })

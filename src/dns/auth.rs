@@ -404,12 +404,7 @@ fn build_key(
         origin: origin.to_string(),
         message,
     };
-    let algorithm = match algorithm
-        .trim()
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    let algorithm = match crate::model::normalize_name(algorithm).as_str() {
         "hmac-sha256" => TsigAlgorithm::HmacSha256,
         "hmac-sha384" => TsigAlgorithm::HmacSha384,
         "hmac-sha512" => TsigAlgorithm::HmacSha512,
@@ -434,7 +429,7 @@ fn build_key(
             "the key name contains `+`, `/` or `=` and looks like a base64 secret: check the order of the fields (`[algorithm:]name:secret`)".into(),
         ));
     }
-    let name_bytes = decoded_len(name.trim_end_matches('.'));
+    let name_bytes = decoded_len(crate::model::name::without_final_dot(name));
     let secret_bytes = decoded_len(secret);
     let name_could_be_secret = name_bytes.is_some_and(|n| n >= PLAUSIBLE_SECRET_BYTES);
     let secret_could_be_secret = secret_bytes.is_some_and(|n| n >= PLAUSIBLE_SECRET_BYTES);
@@ -463,11 +458,7 @@ fn build_key(
 }
 
 pub(crate) fn algorithm_name(algorithm: &TsigAlgorithm) -> String {
-    algorithm
-        .to_name()
-        .to_ascii()
-        .trim_end_matches('.')
-        .to_string()
+    crate::model::name::without_final_dot(&algorithm.to_name().to_ascii()).to_string()
 }
 
 struct Token {

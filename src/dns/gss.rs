@@ -149,7 +149,7 @@ pub(crate) async fn negotiate(
     settings: &GssSettings,
     timeout: Duration,
 ) -> Result<GssProvider, GssError> {
-    let spn = format!("DNS/{}", spn_host.trim_end_matches('.'));
+    let spn = format!("DNS/{}", crate::model::name::without_final_dot(spn_host));
     let kerberos = |source: libgssapi::error::Error| GssError::Kerberos {
         explanation: explain(&source, &spn),
         source,

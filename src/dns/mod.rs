@@ -192,47 +192,21 @@ pub(crate) async fn query_via(
     options: QueryOptions,
 ) -> Result<Reply, QueryError> {
     let started = Instant::now();
-    let deadline = started + options.timeout;
-    let ask = |edns: Edns| async move {
-        match mux {
-            Some(mux) => {
-                // All of the timeout for the first question, what is left of it for a retry
-                // without EDNS; a timeout is the query's own.
-                let budget = match edns {
-                    Edns::On => options.timeout,
-                    Edns::Off => deadline.saturating_duration_since(Instant::now()),
-                };
-                match mux
-                    .exchange(
-                        server,
-                        request_message(name, record_type, options, edns),
-                        budget,
-                        options.timeout,
-                    )
-                    .await
-                {
-                    Err(QueryError::Timeout(_)) => Err(QueryError::Timeout(options.timeout)),
-                    other => other,
-                }
-            }
-            None => {
-                bounded(
-                    deadline,
-                    options.timeout,
-                    ask_udp(server, name, record_type, options, edns),
-                )
-                .await
-            }
-        }
+    let question = Question {
+        server,
+        name,
+        record_type,
+        options,
+        deadline: started + options.timeout,
     };
     let mut edns = Edns::On;
-    let mut udp = ask(edns).await;
+    let mut udp = udp_leg(mux, &question, edns).await;
     if let Ok(received) = &udp
         && knows_no_edns(&received.message)
     {
         tracing::debug!(%server, name = %presentation(name), "FORMERR without OPT: asking again without EDNS");
         edns = Edns::Off;
-        udp = ask(edns).await;
+        udp = udp_leg(mux, &question, edns).await;
     }
     let udp_failure = match udp {
         Ok(received) if !received.message.metadata.truncation => {
@@ -260,7 +234,7 @@ pub(crate) async fn query_via(
             .exchange_tcp(
                 server,
                 request_message(name, record_type, options, edns),
-                deadline,
+                question.deadline,
                 options.timeout,
             )
             .await
@@ -279,6 +253,57 @@ pub(crate) async fn query_via(
     })?;
     reply.truncated_over_udp = truncated_over_udp;
     Ok(reply)
+}
+
+/// One question to one server, and when its time is up.
+struct Question<'a> {
+    server: SocketAddr,
+    name: &'a Name,
+    record_type: RecordType,
+    options: QueryOptions,
+    deadline: Instant,
+}
+
+/// The question over UDP: through the scan's channels when `mux` is given, else through a
+/// client of its own.
+async fn udp_leg(
+    mux: Option<&crate::dns::mux::Mux>,
+    question: &Question<'_>,
+    edns: Edns,
+) -> Result<Received, QueryError> {
+    let Question {
+        server,
+        name,
+        record_type,
+        options,
+        deadline,
+    } = *question;
+    let Some(mux) = mux else {
+        return bounded(
+            deadline,
+            options.timeout,
+            ask_udp(server, name, record_type, options, edns),
+        )
+        .await;
+    };
+    // All of the timeout for the first question, what is left of it for a retry without
+    // EDNS; a timeout is the query's own.
+    let budget = match edns {
+        Edns::On => options.timeout,
+        Edns::Off => deadline.saturating_duration_since(Instant::now()),
+    };
+    match mux
+        .exchange(
+            server,
+            request_message(name, record_type, options, edns),
+            budget,
+            options.timeout,
+        )
+        .await
+    {
+        Err(QueryError::Timeout(_)) => Err(QueryError::Timeout(options.timeout)),
+        other => other,
+    }
 }
 
 /// Asks `server` over TCP only: for reading back what an update (always over TCP) will meet.

@@ -356,22 +356,10 @@ impl Mux {
                 .min(deadline.saturating_duration_since(Instant::now()));
             match tokio::time::timeout(wait, &mut rx).await {
                 Ok(Ok(received)) => {
-                    let now = Instant::now();
-                    self.liveness.heard(server, Transport::Udp, now);
-                    if attempt == 0 {
-                        lock(&channel.rtt).sample(started.elapsed());
-                    }
-                    let troubled = matches!(
-                        received.message.metadata.response_code,
-                        hickory_proto::op::ResponseCode::ServFail
-                            | hickory_proto::op::ResponseCode::Refused
-                    );
-                    let mut window = lock(&channel.window);
-                    if troubled {
-                        window.on_trouble(now);
-                    } else {
-                        window.on_answer();
-                    }
+                    // Only a first attempt's answer times the server: a resent query's answer
+                    // could be to either copy.
+                    let rtt = (attempt == 0).then(|| started.elapsed());
+                    self.answered(server, &channel, rtt, &received);
                     return Ok(received);
                 }
                 // The reader dropped the query: the port is unreachable (ICMP), or the socket
@@ -404,6 +392,33 @@ impl Mux {
             }
         }
         Err(QueryError::Timeout(budget))
+    }
+
+    /// What an answer from `server` teaches: it is alive, its round trip (when `rtt` is
+    /// known), and whether its window may grow (an answer) or must shrink (SERVFAIL, REFUSED:
+    /// a server in trouble).
+    fn answered(
+        &self,
+        server: SocketAddr,
+        channel: &Channel,
+        rtt: Option<Duration>,
+        received: &Received,
+    ) {
+        let now = Instant::now();
+        self.liveness.heard(server, Transport::Udp, now);
+        if let Some(rtt) = rtt {
+            lock(&channel.rtt).sample(rtt);
+        }
+        let troubled = matches!(
+            received.message.metadata.response_code,
+            hickory_proto::op::ResponseCode::ServFail | hickory_proto::op::ResponseCode::Refused
+        );
+        let mut window = lock(&channel.window);
+        if troubled {
+            window.on_trouble(now);
+        } else {
+            window.on_answer();
+        }
     }
 
     /// Sends `request` over the server's shared TCP connection (opened on first use, opened

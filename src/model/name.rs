@@ -229,6 +229,13 @@ impl From<DnsName> for String {
 /// A name in RFC 1035 presentation form, as BIND and `nsupdate` read it: special characters
 /// backslash-escaped, bytes outside printable ASCII as `\DDD` (decimal), trailing dot when
 /// fully qualified, `.` for the root. (hickory's own text form is not always re-readable by
+/// A name written without its final dot (`corp.example.com`, not `corp.example.com.`): how
+/// commands, messages and AD's attributes write names. The one place a dot is trimmed;
+/// comparisons go through [`crate::model::normalize_name`] or [`DnsName`].
+pub fn without_final_dot(text: &str) -> &str {
+    text.strip_suffix('.').unwrap_or(text)
+}
+
 /// BIND, and names from DNS can carry any byte.)
 pub(crate) fn presentation(name: &Name) -> String {
     escaped(name, |byte| {

@@ -8,6 +8,7 @@
 //! the domain, the summary, the notes) are rendered literally, and data inside prose (steps,
 //! load notes) is delimited (see [`lit`]), so that no name can become Markdown or HTML markup.
 
+use crate::model::name::without_final_dot;
 use std::fmt::Write as _;
 
 use crate::audit::classify::KMS_PORT;
@@ -613,13 +614,8 @@ fn delete_commands(
     if records.is_empty() {
         return Vec::new();
     }
-    let owner = obs.query_name.trim_end_matches('.');
-    let zone = obs
-        .zone
-        .as_ref()
-        .map_or_else(|| obs.domain.clone(), ToString::to_string)
-        .trim_end_matches('.')
-        .to_string();
+    let (owner, zone) = obs.owner_and_zone();
+    let owner = owner.as_str();
     let names_fit = quote::is_valid_hostname(owner) && quote::is_valid_hostname(&zone);
     let rrset_fits = names_fit
         && obs
@@ -679,7 +675,7 @@ fn clean_command(
 fn powershell_removal(owner: &str, zone: &str, records: &[&SrvRecord]) -> Commands {
     let relative = owner
         .strip_suffix(zone)
-        .map(|r| r.trim_end_matches('.'))
+        .map(without_final_dot)
         .filter(|r| !r.is_empty())
         .unwrap_or("@");
     let zone_q = quote::powershell(zone);
@@ -740,12 +736,8 @@ fn verdicts_of<'a>(
 fn domain_cleanup(domain: &DomainReport, findings: &[&Finding]) -> Vec<Commands> {
     let obs = &domain.observation;
     let stale = stale_records(domain, findings);
-    let owner = obs.query_name.trim_end_matches('.');
-    let zone_text = obs
-        .zone
-        .as_ref()
-        .map_or_else(|| obs.domain.clone(), ToString::to_string);
-    let zone = zone_text.trim_end_matches('.');
+    let (owner, zone) = obs.owner_and_zone();
+    let (owner, zone) = (owner.as_str(), zone.as_str());
     let fits = quote::is_valid_hostname(owner)
         && quote::is_valid_hostname(zone)
         && obs
@@ -825,7 +817,7 @@ fn update_server(obs: &crate::model::DomainObservation) -> String {
         (ServersFrom::Configured, Some(s), _) => {
             format!("{} {}", s.address.ip(), s.address.port())
         }
-        (_, _, Some(p)) if quote::is_valid_hostname(p) => p.trim_end_matches('.').to_string(),
+        (_, _, Some(p)) if quote::is_valid_hostname(p) => without_final_dot(p).to_string(),
         _ => "REPLACE-WITH-PRIMARY-SERVER".into(),
     }
 }

@@ -64,7 +64,7 @@ fn registration(node: &AdNode, record: &AdRecord, policy: &DomainPolicy, out: &m
         None => "; no computer account of the domain has this host name".to_string(),
     };
     let owner_host = node.owner.as_ref().and_then(|o| o.host.as_deref());
-    let host = target.trim_end_matches('.').to_ascii_lowercase();
+    let host = crate::model::normalize_name(&target);
     let owner = match &node.owner {
         Some(owner) => format!("; the node's owner is {owner}"),
         None => String::new(),

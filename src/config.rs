@@ -18,7 +18,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 /// ticket, then the DC), so the directory gets the timeout set for the scan but at least
 /// [`AD_TIMEOUT_FLOOR`], and [`DEFAULT_AD_TIMEOUT`] when none is set.
 pub const DEFAULT_AD_TIMEOUT: Duration = Duration::from_secs(10);
-pub const AD_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
+pub(crate) const AD_TIMEOUT_FLOOR: Duration = Duration::from_secs(5);
 
 /// The timeout of the directory's operations, from the timeout set for the scan (flag, else
 /// config file), if any.
@@ -36,15 +36,22 @@ pub(crate) const DEFAULT_QPS: u32 = 0;
 /// What went wrong with the configuration; always says where and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read (missing, too large, not a regular file, ...).
     #[error(transparent)]
     File(crate::support::fsio::FileError),
+    /// The YAML is malformed or holds a value that is refused.
     #[error("{path}:{line}:{column}: {message}")]
     Syntax {
+        /// The config file.
         path: PathBuf,
+        /// Where in it (1-based).
         line: usize,
+        /// The column (1-based).
         column: usize,
+        /// What is wrong, and what would do.
         message: String,
     },
+    /// A flag's value, or what the file and the flags say together.
     #[error("{0}")]
     Argument(String),
     /// A value named on the command line.
@@ -57,19 +64,29 @@ pub enum ConfigError {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// The domains to audit: names, or maps with `name`, `kms_hosts` and `servers`.
     #[serde(default)]
     pub domains: Vec<DomainEntry>,
+    /// Hosts (names, addresses, networks) authorized to serve KMS anywhere.
     #[serde(default)]
     pub authorized_hosts: Vec<HostEntry>,
+    /// DNS servers to ask instead of discovering the authoritative ones.
     #[serde(default)]
     pub servers: Vec<ServerEntry>,
+    /// Recursive resolvers for discovery and target lookups.
     #[serde(default)]
     pub resolvers: Vec<ServerEntry>,
+    /// Port of the authoritative servers found through NS records.
     pub nameserver_port: Option<Port>,
+    /// Timeout of each DNS query and each probe.
     pub timeout: Option<Timeout>,
+    /// How many DNS queries and probes run at once.
     pub concurrency: Option<Concurrency>,
+    /// A cap on queries per second towards any one DNS server.
     pub qps: Option<Qps>,
+    /// `false` skips the extra bind that tells KMS emulators from Windows KMS hosts.
     pub check_emulator: Option<bool>,
+    /// Defaults for `clean`.
     pub clean: Option<CleanFileConfig>,
     /// `ad:` — audit the domains Active Directory knows (feature `ad`).
     pub ad: Option<AdFileConfig>,
@@ -94,7 +111,9 @@ pub struct CleanFileConfig {
     pub dead_for: Option<Grace>,
     /// Refuse to delete anything when more than this percentage of probed hosts look dead.
     pub max_dead_percent: Option<Percent>,
+    /// The state file (history of every record across scans).
     pub state_file: Option<PathBuf>,
+    /// The JSON-lines audit log.
     pub audit_log: Option<PathBuf>,
     /// TSIG key file (BIND `key { ... };` format).
     pub tsig_key: Option<PathBuf>,
@@ -223,8 +242,11 @@ impl<'de, const MIN_MS: u64, const MAX_MS: u64> Deserialize<'de>
 /// A domain: either a bare name or a map with per-domain settings.
 #[derive(Debug, Clone)]
 pub struct DomainEntry {
+    /// The domain, lower-case, without the final dot.
     pub name: String,
+    /// Hosts that should be published in this domain (and are authorized in it).
     pub kms_hosts: Vec<HostEntry>,
+    /// DNS servers to ask for this domain.
     pub servers: Vec<ServerEntry>,
 }
 
@@ -496,14 +518,23 @@ fn refine_location(text: &str, from: usize, message: &str) -> Option<(usize, usi
 /// Settings from the command line that override or extend the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// The domains named on the command line.
     pub domains: Vec<String>,
+    /// `--server`: servers to ask instead of discovering the authoritative ones.
     pub servers: Vec<SocketAddr>,
+    /// `--resolver`: recursive resolvers for discovery and target lookups.
     pub resolvers: Vec<SocketAddr>,
+    /// `--allow`: hosts authorized on top of the file's.
     pub allow: Vec<HostPattern>,
+    /// `--timeout`.
     pub timeout: Option<Timeout>,
+    /// `--concurrency`.
     pub concurrency: Option<Concurrency>,
+    /// `--qps`.
     pub qps: Option<Qps>,
+    /// `--nameserver-port`.
     pub nameserver_port: Option<Port>,
+    /// `--no-emulator-check`.
     pub no_emulator_check: bool,
     /// Of `domains`, those where no record is no problem (AD-integrated zones that are not a
     /// forest domain: KMS hosts publish in their own domain).
@@ -516,9 +547,11 @@ pub struct Overrides {
 /// One domain to scan, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DomainSettings {
+    /// The domain, lower-case, without the final dot.
     pub name: String,
     /// Servers to ask instead of discovering the authoritative ones.
     pub servers: Vec<SocketAddr>,
+    /// Who may serve KMS for it.
     pub policy: DomainPolicy,
     /// What Active Directory holds about the domain's `_vlmcs._tcp` node (`scan --ad`).
     pub ad: Option<Box<crate::model::ad_node::AdNode>>,
@@ -527,14 +560,19 @@ pub struct DomainSettings {
 /// Everything a scan needs, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanSettings {
+    /// The domains, each once, in the order given.
     pub domains: Vec<DomainSettings>,
     /// Recursive resolvers for discovery (SOA, NS, target addresses); empty: the system's.
     pub resolvers: Vec<SocketAddr>,
+    /// Port of the authoritative servers found through NS records.
     pub nameserver_port: u16,
+    /// Timeout of each DNS query and each probe.
     pub timeout: Duration,
+    /// How many DNS queries and probes run at once.
     pub concurrency: usize,
     /// Queries per second towards any one DNS server (0: no limit).
     pub qps: u32,
+    /// Whether to run the extra bind that tells KMS emulators from Windows KMS hosts.
     pub check_emulator: bool,
 }
 
@@ -729,14 +767,23 @@ impl Default for CleanOptions {
 /// `clean`'s own flags, as parsed (each range-checked by its value parser).
 #[derive(Debug, Clone, Default)]
 pub struct CleanOverrides {
+    /// `--dead-for`.
     pub dead_for: Option<Grace>,
+    /// `--max-dead-percent`.
     pub max_dead_percent: Option<Percent>,
+    /// `--include-unauthorized`.
     pub include_unauthorized: bool,
+    /// `--force`.
     pub force: bool,
+    /// `--allow-empty`.
     pub allow_empty: bool,
+    /// `--primary`.
     pub primary: Option<SocketAddr>,
+    /// `--state`.
     pub state_file: Option<PathBuf>,
+    /// `--audit-log`.
     pub audit_log: Option<PathBuf>,
+    /// `--undo-file`.
     pub undo_file: Option<PathBuf>,
 }
 
@@ -744,11 +791,15 @@ pub struct CleanOverrides {
 /// `clean:` section, else the default.
 #[derive(Debug, Clone)]
 pub struct CleanSettings {
+    /// The safety rails.
     pub options: CleanOptions,
     /// Send updates here instead of the zone's primary.
     pub primary: Option<SocketAddr>,
+    /// The state file.
     pub state_path: PathBuf,
+    /// The JSON-lines audit log.
     pub audit_path: PathBuf,
+    /// The undo file deleted records are appended to.
     pub undo_path: PathBuf,
     /// The config's `clean: tsig_key:` (a flag's key is the authentication request's).
     pub tsig_key: Option<PathBuf>,

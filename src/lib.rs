@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! vlmcs-audit: audit the `_vlmcs._tcp` SRV records that announce Microsoft KMS hosts.
 //!
 //! The pipeline, a folder per step: [`config`] (flags and the YAML file → settings) →

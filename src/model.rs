@@ -22,10 +22,14 @@ pub use allowlist::Allowlist;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Nothing to report.
     #[default]
     Ok,
+    /// Worth knowing; nothing is broken.
     Info,
+    /// Something clients may trip over; fix it soon.
     Warning,
+    /// Clients fail, or activations go where they must not: fix it now.
     Critical,
 }
 
@@ -44,19 +48,33 @@ impl fmt::Display for Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingCode {
+    /// A record that leads to a working, authorized KMS host.
     Healthy,
+    /// Nothing answers on the record's port (refused, unreachable or silent).
     DeadHost,
+    /// Something answers on the port, but not the KMS RPC interface.
     NotKms,
+    /// A live KMS host that is not on the allowlist (a client with a KMS host key?).
     UnauthorizedHost,
+    /// An endpoint that accepts binds no conforming RPC runtime accepts: a KMS emulator.
     KmsEmulator,
+    /// The record's target has no address (NXDOMAIN or NODATA): the record dangles.
     NoAddress,
+    /// A target that is an alias (CNAME), `.` (no service) or port 0.
     InvalidTarget,
+    /// The same host and port published more than once.
     DuplicateRecord,
+    /// A record on another port than 1688.
     NonstandardPort,
+    /// No `_vlmcs._tcp` record where records are expected.
     NoRecords,
+    /// No record of the domain leads to a working, authorized KMS host.
     NoHealthyHost,
+    /// The authoritative servers give different record sets.
     ServerDisagreement,
+    /// An authoritative server did not answer usably.
     ServerFailure,
+    /// A host the config expects in this domain (`kms_hosts`) is not published there.
     AuthorizedHostMissing,
     /// An authorized host reached under a name that is not its own (a CNAME, or another A
     /// name for its address).
@@ -87,6 +105,7 @@ pub enum FindingCode {
 }
 
 impl FindingCode {
+    /// Every code, in the order README lists them.
     pub const ALL: [FindingCode; 26] = [
         Self::Healthy,
         Self::DeadHost,
@@ -124,6 +143,7 @@ impl FindingCode {
         )
     }
 
+    /// The code as the JSON contract spells it (kebab-case).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
@@ -165,12 +185,19 @@ impl fmt::Display for FindingCode {
 /// One conclusion about one domain, record, target or address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The domain the finding is about.
     pub domain: String,
+    /// What was found.
     pub code: FindingCode,
+    /// How bad it is.
     pub severity: Severity,
+    /// The SRV target (or host name) concerned, when one is.
     pub target: Option<String>,
+    /// The port concerned, when one is.
     pub port: Option<u16>,
+    /// The address concerned, when one is.
     pub address: Option<IpAddr>,
+    /// What was seen, in words.
     pub detail: String,
 }
 
@@ -178,10 +205,15 @@ pub struct Finding {
 /// with the trailing dot, so that `.` (no service) stays distinguishable.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SrvRecord {
+    /// Lower is tried first (RFC 2782).
     pub priority: u16,
+    /// Share among records of equal priority.
     pub weight: u16,
+    /// The port clients connect to.
     pub port: u16,
+    /// The host clients are sent to.
     pub target: DnsName,
+    /// Time to live, in seconds.
     pub ttl: u32,
 }
 
@@ -224,11 +256,14 @@ pub enum QueryStatus {
     /// NXDOMAIN, authoritative: the name does not exist.
     #[serde(rename = "nxdomain")]
     NxDomain,
+    /// SERVFAIL: the server failed to answer.
     #[serde(rename = "servfail")]
     ServFail,
+    /// REFUSED: the server refused to answer.
     Refused,
     /// The server answered without the AA bit: it is not authoritative for the zone (lame).
     NotAuthoritative,
+    /// No answer within the timeout.
     Timeout,
     /// Could not reach the server (connection refused, unreachable, socket error).
     NetworkError,
@@ -278,7 +313,9 @@ impl QueryStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
+    /// UDP.
     Udp,
+    /// TCP (the UDP answer was truncated, or UDP failed).
     Tcp,
 }
 
@@ -327,11 +364,15 @@ pub enum AddressSource {
 pub struct ServerObservation {
     /// The server's host name where known (from NS), else its address.
     pub name: String,
+    /// The address the question went to.
     pub address: SocketAddr,
+    /// How the server answered.
     pub status: QueryStatus,
     /// `udp`, or `tcp` when the UDP answer was truncated (or UDP failed over to TCP).
     pub transport: Transport,
+    /// The UDP answer was truncated, so the question was asked again over TCP.
     pub truncated_over_udp: bool,
+    /// The SRV records in the answer, sorted.
     pub records: Vec<SrvRecord>,
     /// How many SRV records the server answered, when that was more than a scan examines
     /// (`records` then holds the first ones).
@@ -341,19 +382,24 @@ pub struct ServerObservation {
     /// `_vlmcs._tcp` name is an alias (clients follow it): `records` are that name's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<DnsName>,
+    /// The response code as the server gave it, when it answered.
     pub response_code: Option<String>,
+    /// What went wrong, when something did.
     pub detail: Option<String>,
+    /// Time from the question to the answer (or the failure).
     pub duration_ms: f64,
 }
 
 /// What the addresses of one SRV target turned out to be.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetObservation {
+    /// The SRV target.
     pub target: DnsName,
     /// Where the addresses came from: `additional` (the SRV answer), `lookup` or `none`.
     pub source: AddressSource,
     /// The alias this target points to, when the target is a CNAME (RFC 2782 forbids it).
     pub cname: Option<String>,
+    /// Its IPv4 and IPv6 addresses.
     pub addresses: Vec<IpAddr>,
     /// Why there are no addresses (NXDOMAIN, NODATA, lookup failure), when there are none.
     pub resolution_error: Option<ResolutionError>,
@@ -365,7 +411,10 @@ pub struct TargetObservation {
 #[serde(from = "String", into = "String")]
 pub enum ResolutionError {
     /// The name does not exist (an authoritative or recursive NXDOMAIN).
-    NxDomain { name: String },
+    NxDomain {
+        /// The name that does not exist (the target, or the end of its alias chain).
+        name: String,
+    },
     /// The name exists, without A or AAAA records.
     NoData,
     /// No server gave a usable answer (timeouts, SERVFAIL, REFUSED...).
@@ -437,12 +486,19 @@ impl From<ResolutionError> for String {
 /// support a deletion (a failed lookup is not a dangling record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordVerdict {
+    /// The record's priority.
     pub priority: u16,
+    /// The record's weight.
     pub weight: u16,
+    /// The record's port.
     pub port: u16,
+    /// The record's target.
     pub target: DnsName,
+    /// The record's worst-news finding code.
     pub status: FindingCode,
+    /// Whether the evidence would support deleting the record.
     pub certain: bool,
+    /// Why it would not, when `certain` is false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uncertain_because: Option<String>,
     /// The finding that decided it, for people.
@@ -495,14 +551,19 @@ impl ProbeOutcome {
 /// One probe of one address of one target on one port.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeObservation {
+    /// The SRV target probed.
     pub target: DnsName,
+    /// The address probed.
     pub address: IpAddr,
+    /// The port probed.
     pub port: u16,
+    /// What answered there.
     pub outcome: ProbeOutcome,
     /// Time from the start of the connect to the end of the probe.
     pub duration_ms: f64,
     /// Time to establish the TCP connection, when it was established.
     pub connect_ms: Option<f64>,
+    /// What the probe saw, in words.
     pub detail: String,
     /// The transfer syntax the endpoint accepted (`NDR` or `NDR64`).
     pub transfer_syntax: Option<String>,
@@ -524,6 +585,7 @@ impl ProbeObservation {
 /// One thing a bind showed about the RPC runtime behind an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmulatorEvidence {
+    /// What the bind showed.
     pub tell: EmulatorTell,
     /// `strong` (a conforming runtime never shows it) or `supporting`.
     pub strength: TellStrength,
@@ -567,22 +629,28 @@ pub enum EmulatorTell {
 }
 
 impl EmulatorTell {
+    /// Whether a conforming RPC runtime can never show this tell.
     pub fn is_strong(self) -> bool {
         matches!(self, Self::AcceptsWrongVersion | Self::AcceptsAnyInterface)
     }
 }
 
+/// How much one tell says about the runtime behind an endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TellStrength {
+    /// A conforming runtime never shows it: an emulator.
     Strong,
+    /// Seen in emulators, though not proof on its own.
     Supporting,
 }
 
 /// Everything observed about one domain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainObservation {
+    /// The domain, lower-case, without the final dot.
     pub domain: String,
+    /// The name asked: `_vlmcs._tcp.<domain>.`.
     pub query_name: String,
     /// The zone that holds the query name (from SOA), where discovery found it.
     pub zone: Option<DnsName>,
@@ -592,10 +660,13 @@ pub struct DomainObservation {
     pub servers_from: ServersFrom,
     /// Discovery failed before any authoritative server could be asked.
     pub discovery_error: Option<String>,
+    /// What each authoritative server answered.
     pub servers: Vec<ServerObservation>,
     /// The union of the SRV records that any server returned, sorted.
     pub records: Vec<SrvRecord>,
+    /// What each target's addresses turned out to be.
     pub targets: Vec<TargetObservation>,
+    /// Every probe of every address of every target.
     pub probes: Vec<ProbeObservation>,
     /// Time from the start of this domain's scan until its DNS work (discovery, SRV queries,
     /// target lookups) was done and probing began.
@@ -656,7 +727,9 @@ pub(crate) fn validate_domain(text: &str) -> Result<String, ValueError> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum HostPattern {
+    /// An address (a one-address network) or a network.
     Network(ipnet::IpNet),
+    /// A host name, lower-case, without the final dot.
     Name(String),
 }
 
@@ -792,12 +865,17 @@ impl Identities {
 /// Counts per domain, for the summary line and for monitoring.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainSummary {
+    /// How many records the domain publishes.
     pub records: usize,
-    pub hosts_probed: usize,
+    pub(crate) hosts_probed: usize,
+    /// Records that lead to a working, authorized KMS host.
     pub healthy: usize,
+    /// Records whose host does not answer.
     pub dead: usize,
-    pub not_kms: usize,
+    pub(crate) not_kms: usize,
+    /// Live KMS hosts that are not on the allowlist.
     pub unauthorized: usize,
+    /// The worst severity among the domain's findings.
     pub worst: Option<Severity>,
     /// False when no authoritative server gave a usable answer: the state is unknown.
     pub complete: bool,
@@ -806,8 +884,10 @@ pub struct DomainSummary {
 /// One domain in the report: what was seen, and the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DomainReport {
+    /// What was seen.
     #[serde(flatten)]
     pub observation: DomainObservation,
+    /// The counts.
     pub summary: DomainSummary,
     /// One per record of `observation.records`, in the same order.
     #[serde(default)]
@@ -824,12 +904,17 @@ impl DomainReport {
 /// The whole result of a scan: the one model every renderer reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// `vlmcs-audit`.
     pub tool: String,
+    /// This build's version.
     pub version: String,
     /// When the scan started (RFC 3339 in JSON).
     pub started_at: crate::support::time::Timestamp,
+    /// How long the scan took.
     pub duration_ms: f64,
+    /// The timeout of each query and probe.
     pub timeout_ms: u64,
+    /// Whether an allowlist was configured (without one, rogue hosts cannot be told apart).
     pub allowlist_configured: bool,
     /// True when every domain could be scanned (exit code 3 otherwise).
     pub complete: bool,
@@ -837,16 +922,21 @@ pub struct Report {
     pub worst_severity: Severity,
     /// The Nagios-style exit code this report maps to.
     pub exit_code: i32,
+    /// What the scan could not do or check, for people.
     pub notes: Vec<String>,
+    /// Every finding, domain by domain.
     pub findings: Vec<Finding>,
+    /// Every domain scanned.
     pub domains: Vec<DomainReport>,
 }
 
 /// Nagios / Icinga plugin exit codes.
 pub mod exit_code {
+    /// Nothing above info.
     pub const OK: i32 = 0;
     pub(crate) const WARNING: i32 = 1;
     pub(crate) const CRITICAL: i32 = 2;
+    /// The scan could not run or complete.
     pub const UNKNOWN: i32 = 3;
 }
 

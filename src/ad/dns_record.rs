@@ -25,7 +25,7 @@ use crate::model::name::DnsName;
 
 /// The record types this tool reads.
 pub const TYPE_TOMBSTONE: u16 = 0;
-pub const TYPE_SRV: u16 = 33;
+pub(crate) const TYPE_SRV: u16 = 33;
 /// The only version MS-DNSP defines.
 const VERSION: u8 = 5;
 const HEADER_LEN: usize = 24;
@@ -35,14 +35,19 @@ const WINDOWS_TO_UNIX_SECONDS: i64 = 11_644_473_600;
 /// One parsed `dnsRecord` value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DnsRecordValue {
+    /// The record's type (33 for SRV).
     pub record_type: u16,
-    pub rank: u8,
+    pub(crate) rank: u8,
+    /// The value's flags (unused by AD, kept as read).
     pub flags: u16,
     /// Rewritten for every value of a node whenever the node is rewritten (measured on Samba):
     /// it says nothing about when this record was added.
     pub serial: u32,
+    /// Time to live, in seconds.
     pub ttl: u32,
+    /// When the record was registered or last refreshed, or static.
     pub stamp: Stamp,
+    /// The record's data.
     pub data: RecordData,
 }
 
@@ -68,14 +73,22 @@ impl Stamp {
 /// The record's data, for the types this tool reads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordData {
+    /// An SRV record.
     Srv {
+        /// Lower is tried first.
         priority: u16,
+        /// Share among records of equal priority.
         weight: u16,
+        /// The port clients connect to.
         port: u16,
+        /// The host clients are sent to.
         target: DnsName,
     },
     /// A deleted node's one value: when it was deleted (a FILETIME, 100 ns since 1601).
-    Tombstone { deleted_filetime: u64 },
+    Tombstone {
+        /// When it was deleted (a Windows FILETIME).
+        deleted_filetime: u64,
+    },
     /// Any other type, kept as bytes.
     Other(Vec<u8>),
 }
@@ -85,13 +98,17 @@ pub enum RecordData {
 pub enum DnsRecordError {
     /// Fewer bytes than the 24-byte header.
     Short {
+        /// Bytes present.
         len: usize,
     },
     /// The header's DataLength does not match the bytes after the header.
     DataLength {
+        /// Bytes the header declares.
         declared: usize,
+        /// Bytes present.
         present: usize,
     },
+    /// A version other than 5.
     Version(u8),
     /// The type's data is malformed (what, where).
     Data(String),

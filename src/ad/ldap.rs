@@ -21,15 +21,40 @@ use super::security::{SecurityDescriptor, Sid};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdError {
     /// No TCP connection to the DC.
-    Connect { dc: String, detail: String },
+    Connect {
+        /// The domain controller.
+        dc: String,
+        /// What the network said.
+        detail: String,
+    },
     /// The Kerberos bind failed (no ticket, wrong realm, no such service principal).
-    Bind { dc: String, detail: String },
+    Bind {
+        /// The domain controller.
+        dc: String,
+        /// What SASL or Kerberos said.
+        detail: String,
+    },
     /// The server answered, but not as an Active Directory DC does.
-    NotAd { dc: String, detail: String },
+    NotAd {
+        /// The server.
+        dc: String,
+        /// What it lacks.
+        detail: String,
+    },
     /// A search failed or its answer could not be read.
-    Search { what: String, detail: String },
+    Search {
+        /// What was read.
+        what: String,
+        /// What the server said.
+        detail: String,
+    },
     /// The allowlist group is not in the directory, or not one group.
-    Group { group: String, detail: String },
+    Group {
+        /// The group as given.
+        group: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl fmt::Display for AdError {
@@ -63,9 +88,9 @@ impl std::error::Error for AdError {}
 /// The naming contexts a DC announces in its rootDSE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootDse {
-    pub default_naming_context: String,
-    pub configuration_naming_context: String,
-    pub naming_contexts: Vec<String>,
+    pub(crate) default_naming_context: String,
+    pub(crate) configuration_naming_context: String,
+    pub(crate) naming_contexts: Vec<String>,
 }
 
 /// A bound connection to a DC.
@@ -74,6 +99,7 @@ pub struct Directory {
     dc: String,
     /// For every operation: ldap3 applies a timeout to the next operation only.
     timeout: Duration,
+    /// What the DC's root DSE says (naming contexts, DNS host name).
     pub root: RootDse,
     /// The AD-integrated zones, read once: the domains to audit and their nodes both need them.
     zones: Option<std::sync::Arc<[Zone]>>,
@@ -82,7 +108,9 @@ pub struct Directory {
 /// One entry: its DN and its attributes (names lower-cased), every value as bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Entry {
+    /// The entry's distinguished name.
     pub dn: String,
+    /// Its attributes by lower-cased name, every value as bytes.
     pub attributes: HashMap<String, Vec<Vec<u8>>>,
 }
 

@@ -12,12 +12,12 @@ use std::fmt;
 
 /// Access rights that let a principal put a host into a node (ADS_RIGHTS_ENUM).
 pub const CREATE_CHILD: u32 = 0x0000_0001;
-pub const WRITE_PROPERTY: u32 = 0x0000_0020;
-pub const WRITE_DAC: u32 = 0x0004_0000;
-pub const WRITE_OWNER: u32 = 0x0008_0000;
+pub(crate) const WRITE_PROPERTY: u32 = 0x0000_0020;
+pub(crate) const WRITE_DAC: u32 = 0x0004_0000;
+pub(crate) const WRITE_OWNER: u32 = 0x0008_0000;
 /// Never stored in a descriptor AD returns (it maps them), but honoured if one comes.
 pub const GENERIC_ALL: u32 = 0x1000_0000;
-pub const GENERIC_WRITE: u32 = 0x4000_0000;
+pub(crate) const GENERIC_WRITE: u32 = 0x4000_0000;
 
 /// `schemaIDGUID` of the `dnsRecord` attribute: an object ACE for it grants writing records.
 pub const DNS_RECORD_ATTRIBUTE: Guid = Guid::parse_const("e0fa1e69-9b45-11d0-afdd-00c04fd930c9");
@@ -39,9 +39,10 @@ const INHERITED_OBJECT_TYPE_PRESENT: u32 = 0x2;
 /// A security identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid {
-    pub revision: u8,
+    pub(crate) revision: u8,
     /// 48 bits.
     pub authority: u64,
+    /// The sub-authorities, the last of them the RID.
     pub sub_authorities: Vec<u32>,
 }
 
@@ -169,9 +170,13 @@ impl fmt::Display for Guid {
 /// What an entry does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AceKind {
+    /// ACCESS_ALLOWED_ACE.
     Allowed,
+    /// ACCESS_DENIED_ACE.
     Denied,
+    /// ACCESS_ALLOWED_OBJECT_ACE: limited to a property, property set or class.
     AllowedObject,
+    /// ACCESS_DENIED_OBJECT_ACE.
     DeniedObject,
     /// Another type (audit, callback, ...): kept so the count is right, never read.
     Other(u8),
@@ -180,17 +185,20 @@ pub enum AceKind {
 /// One access control entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ace {
+    /// What the entry does.
     pub kind: AceKind,
+    /// Inheritance flags (INHERITED_ACE, ...).
     pub flags: u8,
-    pub mask: u32,
+    pub(crate) mask: u32,
     /// For an object ACE: the property, property set or class it is limited to.
     pub object_type: Option<Guid>,
-    pub inherited_object_type: Option<Guid>,
+    pub(crate) inherited_object_type: Option<Guid>,
     /// `None` for an entry of another type, whose body is not read.
     pub sid: Option<Sid>,
 }
 
 impl Ace {
+    /// Whether the entry came from a parent (the zone, or above): to be changed there.
     pub fn inherited(&self) -> bool {
         self.flags & INHERITED_ACE != 0
     }
@@ -244,8 +252,11 @@ impl Ace {
 /// The parts of a descriptor this tool reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecurityDescriptor {
+    /// The descriptor's control flags.
     pub control: u16,
+    /// The owner, when present.
     pub owner: Option<Sid>,
+    /// The primary group, when present.
     pub group: Option<Sid>,
     /// `None` when the descriptor has no DACL (everyone has every right) — a different thing
     /// from an empty DACL (nobody has any).

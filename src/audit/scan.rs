@@ -44,7 +44,9 @@ pub async fn run_with_progress(settings: &ScanSettings, progress: Option<Progres
 
 /// Receives each domain as soon as it is classified, in the order of the settings.
 pub trait DomainSink {
+    /// Why a domain could not be kept.
     type Error;
+    /// Keeps one finished domain and its findings.
     fn domain(&mut self, domain: DomainReport, findings: Vec<Finding>) -> Result<(), Self::Error>;
 }
 

@@ -23,6 +23,7 @@ use crate::probe::{self, ProbeOptions};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ActionOutcome {
+    /// Deleted, and checked gone.
     Deleted,
     /// Not attempted: a safety rail or an earlier failure kept it.
     Skipped,
@@ -46,11 +47,17 @@ impl std::fmt::Display for ActionOutcome {
 /// What happened to one planned deletion.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionResult {
+    /// The record's domain.
     pub domain: String,
+    /// The record.
     pub record: SrvRecord,
+    /// How it ended.
     pub result: ActionOutcome,
+    /// What happened, in words.
     pub message: String,
+    /// The server the delete went to, when one was chosen.
     pub server: Option<String>,
+    /// The zone the delete was for, when it was found.
     pub zone: Option<String>,
     /// Authoritative servers that still served the record after the delete.
     pub still_served_by: Vec<String>,

@@ -23,13 +23,21 @@ pub use plan::{CleanOptions, Plan, PlanItem};
 
 /// Everything `clean` needs beyond the scan settings.
 pub struct CleanRequest {
+    /// The safety rails.
     pub options: CleanOptions,
+    /// Really delete; without it only the plan is made.
     pub apply: bool,
+    /// How updates are authenticated.
     pub auth: Auth,
+    /// The state file (locked for the whole run).
     pub state_path: PathBuf,
+    /// How long to wait for another run's lock.
     pub lock_wait: Duration,
+    /// The undo file deleted records are appended to, before each delete.
     pub undo_path: PathBuf,
+    /// The JSON-lines audit log.
     pub audit_path: PathBuf,
+    /// Send updates here instead of the zone's primary (SOA MNAME).
     pub primary: Option<SocketAddr>,
     /// Asked before anything is changed; returns false to abort. Not called without `apply`.
     pub confirm: Box<dyn FnOnce(&Plan) -> bool + Send>,
@@ -38,13 +46,21 @@ pub struct CleanRequest {
 /// What `clean` did, for every renderer.
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanReport {
+    /// Whether deletes were sent (`--apply`, confirmed).
     pub applied: bool,
+    /// How updates were authenticated, in words (never a secret).
     pub auth: String,
+    /// What the plan deletes and keeps, and why.
     pub plan: Plan,
+    /// What became of each delete.
     pub results: Vec<ActionResult>,
+    /// The undo file, when anything was deleted.
     pub undo_file: Option<String>,
+    /// The audit log, when anything was sent.
     pub audit_log: Option<String>,
+    /// What people should know about the run.
     pub notes: Vec<String>,
+    /// The process exit code (see `clean --help`).
     pub exit_code: i32,
     /// The scan the plan was made from.
     pub scan: Report,
@@ -56,13 +72,18 @@ pub struct CleanReport {
 /// Why a cleanup stopped before deleting anything, or could not record what it did.
 #[derive(Debug, thiserror::Error)]
 pub enum CleanError {
+    /// The state file could not be locked, read or saved.
     #[error("{0}")]
     State(#[from] crate::state::StateError),
+    /// The plan was not confirmed.
     #[error("not confirmed: nothing was changed")]
     NotConfirmed,
+    /// The audit log could not be opened.
     #[error("cannot open the audit log {}: {source}; nothing was changed", path.display())]
     AuditLog {
+        /// The log.
         path: std::path::PathBuf,
+        /// Why.
         #[source]
         source: crate::support::fsio::FileError,
     },
@@ -326,10 +347,15 @@ pub fn render_table(clean: &CleanReport) -> String {
 /// Result of putting one undo entry back.
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreResult {
+    /// The undo file's line.
     pub line: usize,
+    /// The record's owner name.
     pub owner: String,
+    /// The record.
     pub record: String,
+    /// The server the addition went to.
     pub server: String,
+    /// What became of it, in words.
     pub result: String,
 }
 
@@ -338,6 +364,7 @@ pub struct RestoreResult {
 pub struct RestoreOptions {
     /// Send every update here instead of the server named in the undo file.
     pub server: Option<SocketAddr>,
+    /// Each update's and read-back's timeout.
     pub timeout: Duration,
     /// An entry whose TTL differs from the records already at its name is added with their TTL
     /// (DNS keeps one TTL per RRset: adding it with its own would move them all); without this

@@ -14,12 +14,15 @@ pub use crate::config::CleanOptions;
 /// One record the plan talks about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanItem {
+    /// The record's domain.
     pub domain: String,
     /// The owner name, `_vlmcs._tcp.<domain>.`
     pub owner: String,
+    /// The record.
     pub record: SrvRecord,
     /// The finding code that makes it a candidate.
     pub reason: FindingCode,
+    /// The finding's detail.
     pub detail: String,
     /// True when the plan deletes it.
     pub delete: bool,
@@ -32,14 +35,18 @@ pub struct PlanItem {
 /// The plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
+    /// How many records were probed.
     pub probed: usize,
+    /// How many of them look dead.
     pub dead: usize,
     /// Set when the plan refuses to delete anything at all, and why.
     pub refused: Option<String>,
+    /// Every failing record, deleted or kept.
     pub items: Vec<PlanItem>,
 }
 
 impl Plan {
+    /// The items the plan deletes.
     pub fn deletions(&self) -> impl Iterator<Item = &PlanItem> {
         self.items.iter().filter(|i| i.delete)
     }

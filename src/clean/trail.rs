@@ -117,10 +117,15 @@ pub fn undo_block(
 /// `_vlmcs._tcp.<domain>` inside its zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UndoEntry {
+    /// The server the record was deleted from (where it goes back).
     pub server: SocketAddr,
+    /// The record's zone.
     pub zone: Name,
+    /// The record's owner name.
     pub owner: Name,
+    /// The record, with its TTL.
     pub record: SrvRecord,
+    /// The undo file's line.
     pub line: usize,
 }
 
@@ -296,57 +301,81 @@ fn check_owner(owner: &Name) -> Result<(), UndoProblem> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
 pub struct UndoError {
+    /// The undo file.
     pub origin: String,
+    /// The line, when the problem is one line's.
     pub line: Option<usize>,
+    /// What is wrong.
     pub problem: UndoProblem,
 }
 
+/// What is wrong with an undo file or one of its lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UndoProblem {
+    /// A `server` line without an IP address.
     #[error("`server` needs an IP address")]
     ServerAddress,
+    /// A `server` line with a bad port.
     #[error("`server`: bad port")]
     ServerPort,
+    /// A `zone` line without a valid name.
     #[error("`zone` is not a valid fully qualified name")]
     Zone,
+    /// A record of another type.
     #[error("only SRV records are restored")]
     NotSrv,
+    /// An `update add` line of another shape.
     #[error("expected `update add OWNER TTL IN SRV PRIORITY WEIGHT PORT TARGET`")]
     Shape,
+    /// An owner that is not a valid name.
     #[error("the owner is not a valid fully qualified name")]
     OwnerName,
+    /// An owner outside `_vlmcs._tcp`.
     #[error("the owner is not `_vlmcs._tcp.<domain>`: restore only puts back KMS SRV records")]
     NotVlmcs,
+    /// An owner whose domain is not a valid name.
     #[error("the owner's domain is not a valid name")]
     OwnerDomainName,
+    /// An owner whose domain `clean` would not scan.
     #[error("the owner's domain is not a host name that `clean` scans")]
     OwnerDomain,
+    /// An addition before any `zone` line.
     #[error("`update add` before any `zone` line")]
     NoZone,
+    /// An owner outside its zone.
     #[error("the owner is not inside the zone named above it")]
     OutsideZone,
+    /// A priority, weight or port out of range (named).
     #[error("the {0} is not a number from 0 to 65535")]
     Number(&'static str),
+    /// A TTL out of range.
     #[error("the TTL is not a number from 0 to 2147483647")]
     Ttl,
+    /// A target that is not a valid name.
     #[error("the target is not a valid fully qualified name")]
     Target,
+    /// An addition before any `server` line.
     #[error("`update add` before any `server` line")]
     NoServer,
+    /// A delete: restore only adds.
     #[error("`update delete`: restore only adds records back")]
     Delete,
+    /// An nsupdate command that no undo file holds (`key`, ...).
     #[error(
         "`{0}` lines are not part of an undo file (give keys with --tsig-key or VLMCS_TSIG_KEY, never inside it)"
     )]
     NsupdateCommand(&'static str),
+    /// Any other line.
     #[error(
         "not a line an undo file contains (only `server`, `zone`, `update add ... SRV ...`, `send` and `; comments`)"
     )]
     Unknown,
+    /// A raw control character.
     #[error(
         "a raw control character (a NUL, an escape): names in an undo file are written escaped, as \\000"
     )]
     ControlCharacter,
+    /// Nothing to restore.
     #[error("no `update add` line: nothing to restore")]
     Empty,
 }

@@ -22,6 +22,7 @@ pub const KEY_ENV: &str = "VLMCS_TSIG_KEY";
 pub enum Auth {
     /// Unsigned updates, for zones that accept them (`--no-auth`, explicit).
     None,
+    /// TSIG (RFC 8945) with a shared key.
     Tsig(TsigKey),
     /// GSS-TSIG with Kerberos (Active Directory secure updates).
     #[cfg(feature = "gss")]
@@ -96,8 +97,10 @@ impl Auth {
 /// Why updates cannot be signed.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
+    /// GSS-TSIG without a known DNS server host name.
     #[error("the DNS server's principal is unknown: pass --gss-spn HOST (the server's FQDN)")]
     SpnUnknown,
+    /// The GSS-TSIG negotiation failed.
     #[cfg(feature = "gss")]
     #[error("{0}")]
     Gss(#[from] crate::dns::gss::GssError),
@@ -114,7 +117,9 @@ pub(crate) enum AuthKind {
 /// A TSIG key. `Debug` and `Display` show the name and algorithm only.
 #[derive(Clone)]
 pub struct TsigKey {
+    /// The key's name, as the server knows it.
     pub name: Name,
+    /// The HMAC algorithm.
     pub algorithm: TsigAlgorithm,
     secret: Vec<u8>,
 }
@@ -132,16 +137,30 @@ impl fmt::Debug for TsigKey {
 /// Why a key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The key file could not be read, or is not a secret's file.
     #[error(transparent)]
     File(#[from] crate::support::fsio::FileError),
+    /// The key text is not one tsig-keygen or `dig -y` writes.
     #[error("{origin}: {message}")]
-    Parse { origin: String, message: String },
+    Parse {
+        /// Where the text came from (a file, the environment).
+        origin: String,
+        /// What is wrong (never the secret).
+        message: String,
+    },
+    /// The key is unusable (an unknown algorithm, a short secret).
     #[error("{0}")]
     Key(String),
+    /// A key given where a path was expected (not shown).
     #[error(
         "{given_by} takes the path of a key file, and its value looks like a key itself, so it is not shown ({cause}): put the key in a file only you can read (`tsig-keygen NAME > FILE; chmod 600 FILE`) and give that file, or set {KEY_ENV}"
     )]
-    KeyAsPath { given_by: String, cause: String },
+    KeyAsPath {
+        /// The flag or config key that gave it.
+        given_by: String,
+        /// Why the path did not open.
+        cause: String,
+    },
 }
 
 /// How a front end asked updates to be authenticated (`--tsig-key`, `--no-auth`, `--gss` and

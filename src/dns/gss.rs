@@ -98,46 +98,75 @@ pub enum GssError {
     /// Kerberos said no; the text is [`explain`]'s.
     #[error("{explanation}")]
     Kerberos {
+        /// What Kerberos said, with what to do.
         explanation: String,
+        /// GSS-API's error.
         #[source]
         source: libgssapi::error::Error,
     },
+    /// The client principal is not a valid name.
     #[error("--principal {principal}: {source}")]
     Principal {
+        /// The principal given.
         principal: String,
+        /// GSS-API's error.
         #[source]
         source: libgssapi::error::Error,
     },
+    /// The service principal is not a valid name.
     #[error("SPN {spn}: {source}")]
     Spn {
+        /// The service principal.
         spn: String,
+        /// GSS-API's error.
         #[source]
         source: libgssapi::error::Error,
     },
+    /// The TKEY query could not be built.
     #[error("building the TKEY query: {0}")]
     Query(#[source] hickory_proto::ProtoError),
+    /// No TKEY answer in time.
     #[error("no TKEY answer from {server} within {timeout:?}")]
     NoAnswer {
+        /// The DNS server.
         server: SocketAddr,
+        /// How long was waited.
         timeout: Duration,
     },
+    /// The TKEY exchange over TCP failed.
     #[error("{0}")]
     Exchange(#[source] crate::dns::ExchangeError),
+    /// The TKEY answer could not be read.
     #[error("{0}")]
     Answer(#[source] tkey::AnswerError),
+    /// The server answered the negotiation with an error rcode.
     #[error(
         "the server answered the TKEY negotiation with {code}: it does not do GSS-TSIG for us (is this the zone's Windows/Samba/BIND server with a DNS/{spn_host} key?)"
     )]
     Refused {
+        /// The response code.
         code: hickory_proto::op::ResponseCode,
+        /// The host of the DNS/<host> principal.
         spn_host: String,
     },
+    /// An answer without a TKEY record.
     #[error("the server's TKEY answer holds no TKEY record")]
     NoTkey,
+    /// A TKEY record with an error code.
     #[error("TKEY negotiation failed: {} (for {spn})", tkey::describe_error(*code))]
-    Tkey { code: u16, spn: String },
+    Tkey {
+        /// The TKEY error code.
+        code: u16,
+        /// The service principal.
+        spn: String,
+    },
+    /// The exchange ended before the context was established.
     #[error("the GSS context with {server} did not complete")]
-    Incomplete { server: SocketAddr },
+    Incomplete {
+        /// The DNS server.
+        server: SocketAddr,
+    },
+    /// The final TKEY answer's signature did not verify.
     #[error("the TKEY answer: {0}")]
     AnswerSignature(#[source] tsig::SignatureError),
 }

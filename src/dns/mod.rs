@@ -44,10 +44,13 @@ pub(crate) use crate::model::name::{escaped, presentation};
 /// A reply from a server, whatever its response code.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The message as the server sent it.
     pub message: Message,
+    /// The transport of the final answer.
     pub transport: Transport,
     /// The UDP answer had the TC bit and the question was asked again over TCP.
     pub truncated_over_udp: bool,
+    /// Time from the first question to the final answer.
     pub elapsed: Duration,
     /// The reply's size on the wire, in bytes.
     pub wire_len: usize,
@@ -68,6 +71,7 @@ impl Reply {
         self.message.metadata.response_code
     }
 
+    /// Whether the server answered with authority (the AA bit).
     pub fn authoritative(&self) -> bool {
         self.message.metadata.authoritative
     }
@@ -108,10 +112,13 @@ impl Reply {
 /// Why no reply came back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
+    /// No answer within the timeout.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The question could not be sent or the connection failed.
     #[error("{0}")]
     Network(String),
+    /// Only replies that could not be used (malformed, another question, ...).
     #[error("unusable reply: {0}")]
     Malformed(String),
     /// The server left a query without a usable answer for a whole timeout and has sent none
@@ -124,17 +131,24 @@ pub enum QueryError {
         seconds(*recheck)
     )]
     HeldBack {
+        /// The transport the server is silent on.
         transport: Transport,
+        /// How long it has given no usable answer.
         silent_for: Duration,
+        /// Queries left unanswered or held back since.
         unanswered: u64,
+        /// The scan's timeout.
         timeout: Duration,
+        /// How often it is asked again.
         recheck: Duration,
     },
     /// The TCP leg failed: after a truncated UDP answer (`udp_failure: None`), or after UDP
     /// itself failed (nothing listening there, say) and TCP was tried before concluding.
     #[error("over TCP{}: {error}", match udp_failure { Some(u) => format!(" (UDP: {u})"), None => " after a truncated UDP answer".into() })]
     OverTcp {
+        /// How UDP failed, when it did.
         udp_failure: Option<String>,
+        /// How TCP failed.
         error: Box<QueryError>,
     },
 }
@@ -168,6 +182,7 @@ pub struct QueryOptions {
     /// Set RD. Off for authoritative servers (a recursing server would answer from its
     /// cache), on for the bootstrap resolver.
     pub recursion_desired: bool,
+    /// The whole question's time, both legs included.
     pub timeout: Duration,
 }
 
@@ -494,16 +509,29 @@ fn net_error(error: NetError, timeout: Duration) -> QueryError {
 pub enum ExchangeError {
     /// Nothing was sent, or only part of it (a server discards a partial message).
     #[error("cannot reach {server}: {message}")]
-    NotSent { server: SocketAddr, message: String },
+    NotSent {
+        /// The server.
+        server: SocketAddr,
+        /// What the network said.
+        message: String,
+    },
     /// Sent, and no reply within the time: the outcome is unknown.
     #[error("no reply from {server} within {timeout:?}")]
     NoReply {
+        /// The server.
         server: SocketAddr,
+        /// How long was waited.
         timeout: Duration,
     },
     /// Sent, then the connection failed: the outcome is unknown.
     #[error("the connection to {server} failed after the request was sent ({message})")]
-    AfterSend { server: SocketAddr, message: String },
+    AfterSend {
+        /// The server.
+        server: SocketAddr,
+        /// What the network said.
+        message: String,
+    },
+    /// More than 65,535 bytes.
     #[error("the request is larger than a DNS message over TCP can be")]
     TooLarge,
 }

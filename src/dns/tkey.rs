@@ -73,9 +73,12 @@ pub struct Answer {
     pub tkey: Option<Tkey>,
 }
 
+/// A TKEY record (RFC 2930) as a server answers a negotiation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tkey {
+    /// The algorithm (`gss-tsig`).
     pub algorithm: Name,
+    /// The mode (3: GSS-API negotiation).
     pub mode: u16,
     /// TKEY error (RFC 2930 / 8945 codes: 16 BADSIG, 17 BADKEY, 18 BADTIME, 19 BADMODE, 20 BADNAME, 21 BADALG).
     pub error: u16,
@@ -86,8 +89,10 @@ pub struct Tkey {
 /// Why a TKEY answer could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AnswerError {
+    /// Not a DNS message.
     #[error("the TKEY answer is not a DNS message: {0}")]
     Malformed(#[from] DecodeError),
+    /// A reply to another query.
     #[error("the reply's id does not match the TKEY query")]
     WrongId,
 }

@@ -31,16 +31,22 @@ pub(crate) trait MacProvider {
 /// Why a message could not be signed or a reply's signature not be checked.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
+    /// Not a DNS message.
     #[error("the message is not a DNS message: {0}")]
     Decode(#[source] DecodeError),
+    /// The message could not be encoded.
     #[error("the message could not be encoded: {0}")]
     Encode(#[source] ProtoError),
+    /// The reply carries no TSIG record.
     #[error("the reply is not signed")]
     Unsigned,
+    /// The reply's TSIG record carries an error.
     #[error("the reply carries TSIG error {0}")]
     ServerError(u16),
+    /// The MAC could not be computed.
     #[error("computing the MAC: {0}")]
     Mac(#[source] MacError),
+    /// The MAC does not match.
     #[error("the reply's signature does not verify ({0})")]
     Mismatch(#[source] MacError),
 }

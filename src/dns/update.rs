@@ -23,77 +23,131 @@ use crate::model::SrvRecord;
 pub enum Change {
     /// Delete exactly `victim`, only if the RRset at the owner is still exactly `rrset`.
     DeleteExact {
+        /// The RRset as audited: the delete's prerequisite.
         rrset: Vec<SrvRecord>,
+        /// The record to delete.
         victim: SrvRecord,
     },
     /// Add `record` (with its TTL); used by `restore`.
-    Add { record: SrvRecord },
+    Add {
+        /// The record to add.
+        record: SrvRecord,
+    },
 }
 
 /// Why an update did not succeed. Each variant says what it means and what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
+    /// TSIG BADKEY: the server does not know the key.
     #[error(
         "authentication failed: the server does not know the key `{key}` (TSIG BADKEY); check the key name and that the server's configuration includes it"
     )]
-    BadKey { key: String },
+    BadKey {
+        /// The key's name.
+        key: String,
+    },
+    /// TSIG BADSIG: the secrets differ.
     #[error(
         "authentication failed: the signature did not verify (TSIG BADSIG): the secret of key `{key}` differs from the server's"
     )]
-    BadSig { key: String },
+    BadSig {
+        /// The key's name.
+        key: String,
+    },
+    /// TSIG BADTIME: the clocks differ.
     #[error(
         "authentication failed: the server rejected the signature's time (TSIG BADTIME): this machine's clock and the server's differ by more than 5 minutes; fix time sync (NTP)"
     )]
     BadTime,
+    /// An unsigned refusal of a signed update: the server could not verify it.
     #[error(
         "authentication failed: the server did not accept our signature (an unsigned {rcode} to a signed update): wrong secret, unknown key name, or clock skew — the server's log says which (PowerDNS answers this way); check the key file against the server's key and this machine's clock (NTP)"
     )]
-    SignatureNotAccepted { rcode: String },
+    SignatureNotAccepted {
+        /// The response code.
+        rcode: String,
+    },
+    /// NOTAUTH to a signed update: the key is not allowed for the zone.
     #[error("authentication failed: NOTAUTH{0}; the server does not accept this key for the zone")]
     NotAuth(String),
+    /// REFUSED: the server's policy.
     #[error("refused by the server's policy (REFUSED): {0}")]
     Refused(String),
+    /// NOTAUTH to an unsigned update.
     #[error(
         "the server answered NOTAUTH to an unsigned update: either it requires authentication for this zone (Knot says NOTAUTH when no ACL allows the update; give a key with --tsig-key) or it is not authoritative for zone {zone} (check the primary, --primary)"
     )]
-    UnsignedNotAuth { zone: String },
+    UnsignedNotAuth {
+        /// The zone.
+        zone: String,
+    },
+    /// NXRRSET: the prerequisite failed, the RRset changed.
     #[error(
         "the RRset changed since it was audited (NXRRSET: a host re-registered or someone edited the records); nothing was changed, re-run to plan again"
     )]
     RrsetChanged,
+    /// NOTZONE: the server does not serve the zone.
     #[error(
         "the server is not authoritative for zone {zone} (NOTZONE/NOTAUTH for the zone): check which server is the zone's primary (SOA MNAME) or pass --server"
     )]
-    NotZone { zone: String },
+    NotZone {
+        /// The zone.
+        zone: String,
+    },
+    /// SERVFAIL: the server failed.
     #[error(
         "the server failed to process the update (SERVFAIL): check its logs (journal or zone file permissions, a read-only secondary)"
     )]
     ServFail,
+    /// Any other response code.
     #[error("the server answered {0}")]
     OtherResponse(String),
+    /// No reply in time: the outcome is unknown.
     #[error(
         "no reply from {server} within {timeout:?}: the update may or may not have been applied; re-scan before doing anything else"
     )]
     Timeout {
+        /// The server.
         server: SocketAddr,
+        /// How long was waited.
         timeout: Duration,
     },
+    /// The update could not be sent.
     #[error("cannot reach {server}: {message}")]
-    Network { server: SocketAddr, message: String },
+    Network {
+        /// The server.
+        server: SocketAddr,
+        /// What the network said.
+        message: String,
+    },
+    /// The connection failed after sending: the outcome is unknown.
     #[error(
         "the connection to {server} failed after the update was sent ({message}): it may or may not have been applied; the next scan will tell, re-scan before anything else"
     )]
-    AfterSend { server: SocketAddr, message: String },
+    AfterSend {
+        /// The server.
+        server: SocketAddr,
+        /// What the network said.
+        message: String,
+    },
+    /// A reply that cannot be trusted (unparseable, another id, unsigned).
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     Unverified(String),
+    /// A reply whose signature did not verify.
     #[error("the reply could not be verified ({0}); the update may have been applied: re-scan")]
     UnverifiedSignature(#[source] tsig::SignatureError),
+    /// An unsigned error reply to a signed update: nobody vouches for it.
     #[error(
         "the server answered {rcode} without signing its reply to a signed update: the reply cannot be verified and the update may have been applied; re-scan before anything else"
     )]
-    UnsignedReply { rcode: String },
+    UnsignedReply {
+        /// The response code.
+        rcode: String,
+    },
+    /// The update could not be signed (a GSS-TSIG negotiation failed, say).
     #[error("authentication failed: {0}")]
     Auth(#[source] crate::dns::auth::SigningError),
+    /// This machine could not build or sign the update.
     #[error("{0}")]
     Local(String),
 }
@@ -149,8 +203,11 @@ pub struct Applied {
 /// which GSS-TSIG needs for the service principal.
 #[derive(Debug, Clone)]
 pub struct Destination {
+    /// The server the update goes to (the zone's primary, or --primary).
     pub server: SocketAddr,
+    /// The zone the update is for.
     pub zone: Name,
+    /// The server's host name, for GSS-TSIG's DNS/<host> principal.
     pub server_name: Option<Name>,
 }
 

@@ -52,15 +52,17 @@ impl AdNode {
 /// A zone's aging (scavenging) settings, MS-DNSP 2.3.2.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZoneAging {
+    /// Whether aging (scavenging) is on for the zone.
     pub enabled: bool,
     /// Hours after a refresh during which another refresh does not move the stamp.
     pub no_refresh_hours: u32,
-    pub refresh_hours: u32,
+    pub(crate) refresh_hours: u32,
 }
 
 /// An account as the directory names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
+    /// The SID, `S-1-5-21-...`.
     pub sid: String,
     /// `sAMAccountName` (`KMS1$` for a computer), when the SID is an account of the domain.
     pub account: Option<String>,
@@ -82,8 +84,11 @@ impl fmt::Display for Principal {
 /// Domain Users) a right that lets any of its members publish a host on the node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadGrant {
+    /// The group's name.
     pub group: String,
+    /// Its SID.
     pub sid: String,
+    /// The rights that let a member publish, in words.
     pub rights: Vec<String>,
     /// Inherited from the zone or above: to be changed there, not on the node.
     pub inherited: bool,
@@ -92,10 +97,15 @@ pub struct BroadGrant {
 /// One SRV value of the node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdRecord {
+    /// Lower is tried first.
     pub priority: u16,
+    /// Share among records of equal priority.
     pub weight: u16,
+    /// The port clients connect to.
     pub port: u16,
+    /// The host clients are sent to.
     pub target: DnsName,
+    /// Time to live, in seconds.
     pub ttl: u32,
     /// The registration (or, with aging on, last refresh) time; `None` for a static record.
     pub stamp: Option<Timestamp>,

@@ -21,10 +21,12 @@ pub struct Allowlist {
 }
 
 impl Allowlist {
+    /// How many names and networks the list holds.
     pub fn len(&self) -> usize {
         self.names.len() + self.networks
     }
 
+    /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

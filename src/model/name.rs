@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct DnsName(Arc<str>);
 
 impl DnsName {
+    /// The name in presentation form (escaped, with the final dot).
     pub fn new(name: Name) -> Self {
         Self(presentation(&name).into())
     }

@@ -202,13 +202,20 @@ pub fn socket_budget(concurrency: usize) -> usize {
 /// the address.
 #[derive(Debug, Clone)]
 pub struct EndpointProbe {
+    /// The address probed.
     pub address: IpAddr,
+    /// The port probed.
     pub port: u16,
+    /// What answered there.
     pub outcome: ProbeOutcome,
+    /// Time from the start of the connect to the end of the probe.
     pub duration_ms: f64,
-    pub connect_ms: Option<f64>,
+    pub(crate) connect_ms: Option<f64>,
+    /// What the probe saw, in words.
     pub detail: String,
+    /// The transfer syntax the endpoint accepted (`NDR` or `NDR64`).
     pub transfer_syntax: Option<String>,
+    /// What the endpoint's binds showed that a conforming runtime does not.
     pub emulator_evidence: Vec<EmulatorEvidence>,
 }
 

@@ -10,8 +10,11 @@ use std::fmt;
 /// An RPC interface or transfer syntax identifier: a UUID plus a `major.minor` version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyntaxId {
+    /// The UUID's 16 bytes in text order.
     pub uuid: [u8; 16],
+    /// The interface's major version.
     pub version_major: u16,
+    /// The interface's minor version.
     pub version_minor: u16,
 }
 
@@ -132,9 +135,11 @@ pub const HEADER_LEN: usize = 16;
 
 /// The protocol version every PDU carries (C706 12.6.3.1 `rpc_vers`, `rpc_vers_minor`).
 pub const RPC_VERSION: u8 = 5;
+/// See [`RPC_VERSION`].
 pub const RPC_VERSION_MINOR: u8 = 0;
 /// Header flags (C706 12.6.3.1 `pfc_flags`).
 pub const PFC_FIRST_FRAG: u8 = 0x01;
+/// The PDU is the last fragment of its call.
 pub const PFC_LAST_FRAG: u8 = 0x02;
 /// MS-RPCE 2.2.2.3: the client supports header signing; a server echoes it when it does too.
 pub const PFC_SUPPORT_HEADER_SIGN: u8 = 0x04;
@@ -161,12 +166,19 @@ pub const fn feature_negotiation(bitmask: u64) -> SyntaxId {
 /// Packet types (C706 12.6.4.1) that a reply to `bind` can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketType {
+    /// A call's request (0).
     Request,
+    /// A call's response (2).
     Response,
+    /// A fault (3).
     Fault,
+    /// A bind (11).
     Bind,
+    /// A bind accepted, context by context (12).
     BindAck,
+    /// A bind refused (13).
     BindNak,
+    /// Any other type, by number.
     Other(u8),
 }
 
@@ -204,6 +216,7 @@ pub struct ContextResult {
     pub result: u16,
     /// For a provider rejection: 1 abstract syntax not supported, 2 transfer syntax not supported.
     pub reason: u16,
+    /// The transfer syntax accepted (all zero when rejected).
     pub transfer_syntax: SyntaxId,
 }
 
@@ -248,11 +261,20 @@ pub enum BindReply {
     /// A `bind_ack`: the per-context results, in the order of the contexts we offered.
     Ack(BindAck),
     /// A `bind_nak` with its provider reject reason (C706 12.6.4.2).
-    Nak { reason: u16 },
+    Nak {
+        /// The provider reject reason (4: protocol version not supported, ...).
+        reason: u16,
+    },
     /// A `fault` PDU with its status code.
-    Fault { status: u32 },
+    Fault {
+        /// The fault's status code (`nca_s_*`, or a Windows status).
+        status: u32,
+    },
     /// Valid DCE/RPC, but a packet type that makes no sense as an answer to `bind`.
-    Unexpected { packet_type: u8 },
+    Unexpected {
+        /// The packet type's number.
+        packet_type: u8,
+    },
 }
 
 impl BindReply {
@@ -272,20 +294,43 @@ impl BindReply {
 /// Why a reply could not be understood as DCE/RPC.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    /// Another protocol, or another version of this one.
     #[error("not DCE/RPC (version {major}.{minor}, expected 5.0)")]
-    NotRpc { major: u8, minor: u8 },
+    NotRpc {
+        /// The major version read.
+        major: u8,
+        /// The minor version read.
+        minor: u8,
+    },
+    /// Fewer bytes than a length in the PDU promised.
     #[error("reply truncated: needed {needed} bytes, got {got}")]
-    Truncated { needed: usize, got: usize },
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// A fragment larger than an honest reply to a bind.
     #[error("reply fragment of {0} bytes is larger than the {MAX_REPLY_FRAGMENT}-byte limit")]
     Oversized(usize),
+    /// A fragment length smaller than the header it is part of.
     #[error("fragment length {0} is smaller than the 16-byte header")]
     BadFragmentLength(usize),
+    /// An answer to another call.
     #[error("reply call id {got} does not match request call id {expected}")]
-    CallIdMismatch { expected: u32, got: u32 },
+    CallIdMismatch {
+        /// The call id of the bind sent.
+        expected: u32,
+        /// The call id of the reply.
+        got: u32,
+    },
+    /// A middle or last fragment where a PDU starts.
     #[error("reply is not the first fragment of a PDU")]
     NotFirstFragment,
+    /// An integer representation other than little- or big-endian.
     #[error("unsupported data representation {0:#04x}")]
     UnsupportedDataRepresentation(u8),
+    /// A field that holds what it cannot (named).
     #[error("malformed {0}")]
     Malformed(&'static str),
 }
@@ -293,15 +338,19 @@ pub enum ParseError {
 /// A `bind` PDU: what a client offers, and what a server reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind {
+    /// Pairs the reply with the request.
     pub call_id: u32,
     /// The header's `pfc_flags`.
     pub flags: u8,
     /// The header's `auth_length` (we never send an auth verifier; servers may echo it).
     pub auth_length: u16,
+    /// The largest fragment the client sends.
     pub max_xmit_frag: u16,
+    /// The largest fragment the client takes.
     pub max_recv_frag: u16,
     /// 0 asks for a new association group.
     pub assoc_group: u32,
+    /// The presentation contexts offered.
     pub contexts: Vec<OfferedContext>,
 }
 
@@ -328,6 +377,7 @@ impl Bind {
         }
     }
 
+    /// The PDU's bytes (little-endian, as Windows clients send it).
     pub fn encode(&self) -> Vec<u8> {
         let mut body = Vec::with_capacity(12 + self.contexts.len() * 44);
         body.extend_from_slice(&self.max_xmit_frag.to_le_bytes());
@@ -365,15 +415,21 @@ fn encode_bind(call_id: u32, interface: SyntaxId, transfer_syntaxes: &[SyntaxId]
 /// A `bind_ack` PDU (C706 12.6.4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindAck {
+    /// The call id of the bind it answers.
     pub call_id: u32,
     /// The header's `pfc_flags`.
     pub flags: u8,
+    /// The header's `auth_length`.
     pub auth_length: u16,
+    /// The largest fragment the server sends.
     pub max_xmit_frag: u16,
+    /// The largest fragment the server takes.
     pub max_recv_frag: u16,
+    /// The association group the server assigned.
     pub assoc_group: u32,
     /// The server's port as text (NUL and control characters removed when parsed).
     pub secondary_address: String,
+    /// One result per context offered, in the offer's order.
     pub results: Vec<ContextResult>,
 }
 
@@ -407,18 +463,26 @@ pub fn encode_header(
 /// One presentation context of a `bind`: what the client offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferedContext {
+    /// Its number, answered by the result in the same place.
     pub context_id: u16,
+    /// The interface asked for.
     pub abstract_syntax: SyntaxId,
+    /// The transfer syntaxes offered for it.
     pub transfer_syntaxes: Vec<SyntaxId>,
 }
 
 /// The parts of the common header a reader needs before the body arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// What kind of PDU.
     pub packet_type: PacketType,
+    /// The header's `pfc_flags`.
     pub flags: u8,
+    /// Whether integers are little-endian.
     pub little_endian: bool,
+    /// The whole fragment's length, header included.
     pub frag_length: usize,
+    /// Pairs the reply with the request.
     pub call_id: u32,
 }
 

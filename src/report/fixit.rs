@@ -37,6 +37,7 @@ pub struct Commands {
     pub shell: &'static str,
     /// Where to run it, e.g. "on a machine with nsupdate and the zone's key".
     pub context: String,
+    /// The commands, to paste as they are.
     pub code: String,
 }
 
@@ -98,20 +99,28 @@ fn parts(text: &str) -> Vec<(bool, &str)> {
 /// delimited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    /// How bad it is.
     pub severity: Severity,
+    /// The finding.
     pub code: FindingCode,
+    /// What it is about (a record, a host).
     pub title: String,
+    /// What the scan saw.
     pub seen: Vec<String>,
-    pub impact: String,
+    pub(crate) impact: String,
+    /// What to do, in order.
     pub steps: Vec<String>,
-    pub commands: Vec<Commands>,
+    pub(crate) commands: Vec<Commands>,
 }
 
 /// One domain. `domain` and `summary` are data; `load` is prose whose data is delimited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
+    /// The domain.
     pub domain: String,
+    /// Its counts, in a line.
     pub summary: String,
+    /// What to fix, worst first.
     pub items: Vec<Item>,
     /// One script that deletes every stale record of the domain at once.
     pub cleanup: Vec<Commands>,
@@ -124,10 +133,14 @@ pub struct Section {
 /// tool's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixIt {
+    /// The page's title.
     pub title: String,
+    /// When and how the scan was made.
     pub generated: String,
-    pub overview: String,
+    pub(crate) overview: String,
+    /// The scan's notes.
     pub notes: Vec<String>,
+    /// One per domain with something to fix.
     pub sections: Vec<Section>,
 }
 

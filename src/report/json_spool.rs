@@ -158,6 +158,7 @@ pub struct JsonSpool {
 }
 
 impl JsonSpool {
+    /// Two empty spool files in the temporary directory.
     pub fn new() -> io::Result<Self> {
         Ok(Self {
             findings: Rendered::new()?,
@@ -184,6 +185,7 @@ impl JsonSpool {
 
 /// A JSON report whose findings and domains are rendered on disk.
 pub struct JsonSpooled {
+    /// The report without its findings and domains (they are on disk).
     pub head: Report,
     findings: (File, usize),
     domains: (File, usize),

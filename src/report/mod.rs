@@ -45,8 +45,10 @@ pub enum ReportError {
     /// The destination refused the bytes: a full disk, a closed pipe, ...
     #[error("{0}")]
     Write(#[source] io::Error),
+    /// The JSON encoder failed.
     #[error("encoding JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// The YAML encoder failed.
     #[error("encoding YAML: {0}")]
     Yaml(#[source] serde_norway::Error),
     /// A command's result has no form in this format.

@@ -18,20 +18,29 @@ use crate::model::{DomainReport, Finding, Report};
 /// Why a saved scan could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SavedError {
+    /// The file could not be read.
     #[error(transparent)]
     File(#[from] crate::support::fsio::FileError),
+    /// Not a JSON scan this tool wrote.
     #[error(
         "{path}:{line}:{column}: not a vlmcs-audit JSON scan ({message}); write one with `vlmcs-audit scan --format json`"
     )]
     Json {
+        /// The file.
         path: String,
+        /// Where in it (1-based).
         line: usize,
+        /// The column (1-based).
         column: usize,
+        /// What the JSON reader said.
         message: String,
     },
+    /// The spool file for its domains could not be written.
     #[error("{path}: keeping the scan's domains in a spool file: {source}")]
     Spool {
+        /// The saved scan.
         path: String,
+        /// What the file system said.
         #[source]
         source: io::Error,
     },

@@ -120,6 +120,7 @@ pub(crate) fn anonymous_file() -> io::Result<File> {
 
 /// A report whose domains are in a [`Spool`].
 pub struct Spooled {
+    /// The report without its findings and domains (they are in the spool).
     pub head: Report,
     file: File,
     domains: usize,

@@ -18,9 +18,12 @@ pub(crate) type DomainVisit<'v> =
 /// A callback for one finding.
 pub(crate) type FindingVisit<'v> = dyn FnMut(&Finding) -> Result<(), ReportError> + 'v;
 
+/// A report as the renderers read it, whether it is held in memory ([`Report`]) or spooled to
+/// disk: the head, then one pass over the findings and one over the domains.
 pub trait ReportView {
     /// The report's fields; its `findings` and `domains` may be empty (see the passes below).
     fn head(&self) -> &Report;
+    /// How many domains the report holds.
     fn domain_count(&self) -> usize;
     /// Every finding, in the report's order.
     fn for_each_finding(&self, visit: &mut FindingVisit<'_>) -> Result<(), ReportError>;

@@ -24,11 +24,13 @@ pub(crate) const STATE_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordState {
+    /// The record's domain.
     pub domain: String,
+    /// The record.
     pub record: SrvRecord,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub last_healthy: Option<Timestamp>,
+    pub(crate) first_seen: Timestamp,
+    pub(crate) last_seen: Timestamp,
+    pub(crate) last_healthy: Option<Timestamp>,
     /// Since when the record has been failing without interruption (dead, dangling, not KMS,
     /// invalid, unauthorized); `None` while healthy.
     pub failing_since: Option<Timestamp>,
@@ -43,7 +45,7 @@ pub struct RecordState {
     #[serde(default)]
     pub previous_status: Option<FindingCode>,
     #[serde(default)]
-    pub changed_at: Option<Timestamp>,
+    pub(crate) changed_at: Option<Timestamp>,
     /// A delete of this record was sent and its outcome is unknown (the connection failed after
     /// the request went out): the next scan settles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,18 +64,22 @@ pub struct RecordState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnauditedDelete {
+    /// When it was sent.
     pub at: Timestamp,
     /// Why the line could not be written, and what the delete's outcome was.
     pub why: String,
 }
 
+/// The whole state file: every record seen, by key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
+    /// The file's format version.
     pub version: u32,
     /// When the last scan was folded in.
     #[serde(default)]
     pub last_scan: Option<Timestamp>,
+    /// Every record seen, by its key (domain and record data).
     pub records: BTreeMap<String, RecordState>,
 }
 
@@ -290,18 +296,35 @@ impl State {
 /// Why the state file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The file is not one the tool keeps (a link, a device, another owner's).
     #[error(transparent)]
     File(#[from] crate::support::fsio::FileError),
+    /// The file or its lock could not be read or written.
     #[error("state file {path}: {message}")]
-    Io { path: PathBuf, message: String },
+    Io {
+        /// The state file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The file is not a state file this version reads.
     #[error("state file {path} is not valid: {message}; move it aside to start over")]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// Another run holds the lock.
     #[error(
         "another vlmcs-audit run holds the lock on {path} ({holder}); waited {waited:?}. Try again when it has finished"
     )]
     Locked {
+        /// The state file.
         path: PathBuf,
+        /// Who holds it, as the lock file says.
         holder: String,
+        /// How long was waited.
         waited: Duration,
     },
 }
@@ -314,6 +337,7 @@ pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 pub struct LockedState {
     path: PathBuf,
     _lock: File,
+    /// The state as read; [`LockedState::save`] writes it back.
     pub state: State,
 }
 

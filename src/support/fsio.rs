@@ -25,31 +25,33 @@ use rustix::fs::OFlags;
 /// below what would hurt the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind {
+    /// What the file is, for messages ("config file", "TSIG key file").
     pub what: &'static str,
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 pub(crate) const CONFIG: Kind = Kind {
     what: "config file",
     max_bytes: 64 << 20,
 };
-pub const TSIG_KEY: Kind = Kind {
+pub(crate) const TSIG_KEY: Kind = Kind {
     what: "TSIG key file",
     max_bytes: 64 << 10,
 };
+/// A Kerberos keytab (GSS-TSIG's `--keytab`).
 pub const KEYTAB: Kind = Kind {
     what: "keytab",
     max_bytes: 16 << 20,
 };
-pub const STATE: Kind = Kind {
+pub(crate) const STATE: Kind = Kind {
     what: "state file",
     max_bytes: 2 << 30,
 };
-pub const UNDO: Kind = Kind {
+pub(crate) const UNDO: Kind = Kind {
     what: "undo file",
     max_bytes: 64 << 20,
 };
-pub const SAVED_SCAN: Kind = Kind {
+pub(crate) const SAVED_SCAN: Kind = Kind {
     what: "saved scan",
     max_bytes: 4 << 30,
 };
@@ -65,70 +67,108 @@ pub(crate) const REPORT: Kind = Kind {
 /// Why a file could not be used. Each message says which file, what is wrong and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The file could not be opened.
     #[error("cannot open {what} {path}: {source}")]
     Open {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: io::Error,
     },
+    /// The file could not be read.
     #[error("cannot read {what} {path}: {source}")]
     Read {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: io::Error,
     },
+    /// The file could not be written.
     #[error("cannot write {what} {path}: {source}")]
     Write {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: io::Error,
     },
+    /// A directory, device, FIFO or socket where a file is read.
     #[error("{what} {path} is {found}, not a regular file: give the path of a file")]
     NotRegular {
+        /// What the file is.
         what: &'static str,
+        /// The path.
         path: PathBuf,
+        /// What is there instead.
         found: &'static str,
     },
+    /// Something a report cannot be written to (a directory, a socket).
     #[error(
         "{what} {path} is {found}: vlmcs-audit writes reports to files, character devices and FIFOs only"
     )]
     NotWritable {
+        /// What the file is.
         what: &'static str,
+        /// The path.
         path: PathBuf,
+        /// What is there instead.
         found: &'static str,
     },
+    /// Larger than such a file can honestly be.
     #[error(
         "{what} {path} is larger than {max} bytes ({size} bytes or more): this is not a file vlmcs-audit wrote or expects; check the path"
     )]
     TooLarge {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// Its size in bytes.
         size: u64,
+        /// The most this kind of file may hold.
         max: u64,
     },
+    /// A symbolic link where the tool keeps a file of its own (it could point anywhere).
     #[error(
         "{what} {path} is a symbolic link{target}: vlmcs-audit does not follow links for the files it keeps itself; give the real path"
     )]
     Symlink {
+        /// What the file is.
         what: &'static str,
+        /// The link.
         path: PathBuf,
+        /// Where it points, as a phrase (" to /x", or empty).
         target: String,
     },
+    /// A secret owned by another user than this one (or root).
     #[error(
         "{what} {path} belongs to another user (uid {owner}, this run is uid {me}): a secret must belong to the user who runs vlmcs-audit (or root); `chown` it or run as its owner"
     )]
     Owner {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// Its owner's uid.
         owner: u32,
+        /// This process's uid.
         me: u32,
     },
+    /// A secret that others may read or write.
     #[error(
         "{what} {path} can be read or written by other users (mode {mode:04o}): a key anyone can read lets anyone change your zone; run `chmod 600 {path}`"
     )]
     Permissions {
+        /// What the file is.
         what: &'static str,
+        /// The file.
         path: PathBuf,
+        /// Its permission bits.
         mode: u32,
     },
 }
@@ -201,7 +241,9 @@ impl FileError {
 /// One file a run reads or writes, under the name a person gave it (`--state`, `-o`, ...).
 #[derive(Debug, Clone, Copy)]
 pub struct RunFile<'a> {
+    /// Who gave the path (`--state`, `-o`, "the undo file").
     pub role: &'a str,
+    /// The path as given.
     pub path: &'a Path,
 }
 
@@ -211,8 +253,11 @@ pub struct RunFile<'a> {
     "{first} and {second} are the same file ({path}): the run would overwrite one with the other; give each its own path"
 )]
 pub struct Collision {
+    /// The first file's role.
     pub first: String,
+    /// The second file's role.
     pub second: String,
+    /// The one file both name.
     pub path: String,
 }
 
@@ -436,6 +481,7 @@ fn check_private(_path: &Path, _kind: Kind, _meta: &std::fs::Metadata) -> Result
     Ok(())
 }
 
+/// This process's effective user id.
 #[cfg(unix)]
 pub fn current_uid() -> u32 {
     rustix::process::geteuid().as_raw()

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(pub SystemTime);
 
 impl Timestamp {
+    /// This moment.
     pub fn now() -> Self {
         Self(SystemTime::now())
     }

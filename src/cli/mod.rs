@@ -171,15 +171,49 @@ fn man_page(subcommand: Option<ManPage>) -> Result<i32, Failure> {
 
 /// `error: …`, then each cause the message does not already say.
 fn print_error(error: &(dyn std::error::Error + 'static)) {
+    for line in error_lines(error) {
+        eprintln!("{line}");
+    }
+}
+
+fn error_lines(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut said = error.to_string();
-    eprintln!("error: {said}");
+    let mut lines = vec![format!("error: {said}")];
     let mut cause = error.source();
     while let Some(e) = cause {
         let text = e.to_string();
         if !said.contains(&text) {
-            eprintln!("  caused by: {text}");
+            lines.push(format!("  caused by: {text}"));
             said = text;
         }
         cause = e.source();
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_lines;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the state")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the state: {0}")]
+    struct Saying(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_printed_once() {
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(
+            error_lines(&Outer(io())),
+            ["error: cannot read the state", "  caused by: disk on fire"]
+        );
+        // A message that already says its cause does not repeat it.
+        assert_eq!(
+            error_lines(&Saying(io())),
+            ["error: cannot read the state: disk on fire"]
+        );
     }
 }

@@ -405,10 +405,20 @@ fn open_regular(path: &Path, kind: Kind) -> Result<(File, std::fs::Metadata), Fi
         // reads of a regular file, the only kind we go on to read.
         options.custom_flags(open_flags(OFlags::NONBLOCK | OFlags::NOCTTY));
     }
-    let file = options.open(path).map_err(|source| FileError::Open {
-        what: kind.what,
-        path: path.to_path_buf(),
-        source,
+    let file = options.open(path).map_err(|source| {
+        // Windows refuses to open a directory as a file ("Access denied"): say what is there.
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => FileError::NotRegular {
+                what: kind.what,
+                path: path.to_path_buf(),
+                found: describe_type(&meta.file_type()),
+            },
+            _ => FileError::Open {
+                what: kind.what,
+                path: path.to_path_buf(),
+                source,
+            },
+        }
     })?;
     let meta = file.metadata().map_err(|source| FileError::Read {
         what: kind.what,

@@ -41,6 +41,7 @@ const ZONES: &[(&str, &[&str])] = &[
     ("badmac", &["kms1", "dead"]),
     ("unsignedfail", &["kms1", "dead"]),
     ("rttl", &["kms1", "dead"]),
+    ("wine", &["kms1", "dead"]),
 ];
 
 static BED: OnceLock<UpdateBed> = OnceLock::new();

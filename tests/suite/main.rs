@@ -21,3 +21,4 @@ mod scan;
 mod scan_servers;
 mod silent_servers;
 mod structure;
+mod windows;

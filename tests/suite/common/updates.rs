@@ -295,7 +295,7 @@ impl UpdateBed {
     }
 
     /// `clean` of the zone's domain against this server, with this zone's own files.
-    fn clean_args(&self, zone: &str, extra: &[&str]) -> Vec<String> {
+    pub(crate) fn clean_args(&self, zone: &str, extra: &[&str]) -> Vec<String> {
         let f = self.files(zone);
         let domain = origin(zone);
         let mut argv: Vec<String> = vec![

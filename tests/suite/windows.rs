@@ -1,0 +1,338 @@
+//! The Windows build (`vlmcs-audit.exe`, cross-built by `scripts/windows`) run under wine
+//! against the same real beds as the Linux binary: BIND on loopback, the TCP stand-ins, the
+//! TSIG-signed update bed. `scripts/test` builds it and names it in `VLMCS_WINDOWS_EXE` (the
+//! test bed's `bcryptprimitives.dll`, which wine 8 lacks, lies beside it: see
+//! `lab/wine/bcryptprimitives.c`). Without that variable these tests say so and pass, unless
+//! `VLMCS_REQUIRE_WINDOWS` is set (as `scripts/test` sets it), when they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Run, check_report_schema, codes, findings};
+
+const WINE: &str = "/usr/lib/wine/wine64";
+
+/// The exe, or `None` (after saying why) when this run has none.
+fn exe() -> Option<&'static Path> {
+    static EXE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let found = std::env::var_os("VLMCS_WINDOWS_EXE").map(PathBuf::from);
+        match &found {
+            Some(path) => assert!(
+                path.is_file(),
+                "VLMCS_WINDOWS_EXE={} is not a file: run scripts/windows wine-bed",
+                path.display()
+            ),
+            None if std::env::var_os("VLMCS_REQUIRE_WINDOWS").is_some() => {
+                panic!("VLMCS_REQUIRE_WINDOWS is set but VLMCS_WINDOWS_EXE is not")
+            }
+            None => eprintln!(
+                "the Windows build is not tested in this run: scripts/test builds it (scripts/windows wine-bed) and sets VLMCS_WINDOWS_EXE"
+            ),
+        }
+        found
+    })
+    .as_deref()
+}
+
+/// A wine prefix of this test binary's own, made once (its first start takes seconds).
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let dir = common::scratch("wine-prefix");
+        let out = wine_command(&dir, Path::new("cmd"))
+            .args(["/c", "exit"])
+            .output()
+            .expect("wine64 (Debian package wine64) must be installed");
+        assert!(
+            out.status.success(),
+            "wine did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+fn wine_command(prefix: &Path, program: &Path) -> Command {
+    let mut command = Command::new(WINE);
+    command
+        .arg(program)
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        // No display: wine's console programs need none, and its probes for one only cost time.
+        .env_remove("DISPLAY")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the exe under wine with `args`.
+fn run_exe(exe: &Path, args: &[&str]) -> Run {
+    let output = wine_command(prefix(), exe)
+        .args(args)
+        .output()
+        .expect("run the exe under wine");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `scan --format json --timeout 2s` of `domains` (relative to the bed's zone) on the primary.
+fn scan_exe(exe: &Path, domains: &[&str], extra: &[&str]) -> Run {
+    let server = common::bed().primary.to_string();
+    let names: Vec<String> = domains.iter().map(|d| format!("{d}.audit.test")).collect();
+    let mut args = vec!["scan", "--timeout", "2s", "--server", server.as_str()];
+    if !extra.contains(&"--format") {
+        args.extend(["--format", "json"]);
+    }
+    args.extend(extra);
+    args.extend(names.iter().map(String::as_str));
+    run_exe(exe, &args)
+}
+
+#[test]
+fn the_exe_scans_with_the_findings_and_exit_codes_of_the_linux_build() {
+    let Some(exe) = exe() else { return };
+    // 0: a healthy domain; the JSON is the same document, schema and all.
+    let healthy = scan_exe(exe, &["healthy"], &[]);
+    assert_eq!(healthy.code, 0, "{}", healthy.stderr);
+    let report = healthy.json();
+    check_report_schema(&report);
+    assert_eq!(
+        findings(&report),
+        [("healthy".to_string(), "ok".to_string())]
+    );
+    assert_eq!(report["domains"][0]["probes"][0]["outcome"], "kms-rpc");
+    // 1: a warning (the same host published twice).
+    let dup = scan_exe(exe, &["dup"], &[]);
+    assert_eq!(dup.code, 1, "{}", dup.stdout);
+    assert_eq!(codes(&dup.json()), ["duplicate-record", "healthy"]);
+    // 2: a dead host, the domain's only one; and a web server that is no KMS host.
+    let dead = scan_exe(exe, &["closed", "notkms"], &[]);
+    assert_eq!(dead.code, 2, "{}", dead.stdout);
+    let found = codes(&dead.json());
+    for code in ["dead-host", "not-kms", "no-healthy-host"] {
+        assert!(found.contains(&code.to_string()), "{found:?}");
+    }
+    // 3: bad input, said on stderr.
+    let bad = run_exe(exe, &["scan", "--server", "127.0.0.1:9", "bad..name"]);
+    assert_eq!(bad.code, 3);
+    assert!(
+        bad.stderr.contains("is not a valid domain name"),
+        "{}",
+        bad.stderr
+    );
+    // The table, as a person reads it on a console.
+    let table = scan_exe(exe, &["closed"], &["--format", "table"]);
+    assert_eq!(table.code, 2);
+    assert!(
+        table.stdout.contains("closed.audit.test"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("dead-host"), "{}", table.stdout);
+}
+
+#[test]
+fn the_exe_deletes_with_tsig_and_restore_puts_the_record_back() {
+    let Some(exe) = exe() else { return };
+    let bed = crate::clean::bed();
+    let zone = "wine";
+    let before = bed.dig(zone);
+    assert!(before.iter().any(|r| r.contains("dead.")), "{before:?}");
+    let args = bed.clean_args(
+        zone,
+        &[
+            "--dead-for",
+            "0",
+            "--tsig-key",
+            bed.key(),
+            "--apply",
+            "--yes",
+        ],
+    );
+    let cleaned = run_exe(exe, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(cleaned.code, 0, "{}\n{}", cleaned.stdout, cleaned.stderr);
+    let after = bed.dig(zone);
+    assert!(!after.iter().any(|r| r.contains("dead.")), "{after:?}");
+    assert!(after.iter().any(|r| r.contains("kms1.")), "{after:?}");
+    let files = bed.files(zone);
+    let undo = std::fs::read_to_string(&files.undo).unwrap();
+    assert!(
+        undo.contains("update add _vlmcs._tcp.wine.clean.test."),
+        "{undo}"
+    );
+    assert!(
+        std::fs::read_to_string(&files.audit)
+            .unwrap()
+            .contains("\"delete\"")
+    );
+    // Put back from the undo file the exe wrote, with the same key.
+    let undo_path = files.undo.to_str().unwrap();
+    let restored = run_exe(
+        exe,
+        &[
+            "restore",
+            undo_path,
+            "--tsig-key",
+            bed.key(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(restored.code, 0, "{}\n{}", restored.stdout, restored.stderr);
+    assert_eq!(restored.json()[0]["result"], "restored");
+    assert_eq!(bed.dig(zone), before);
+}
+
+#[test]
+fn the_exe_writes_files_and_reports_from_a_saved_scan() {
+    let Some(exe) = exe() else { return };
+    let dir = common::scratch("wine-files");
+    let saved = dir.join("scan.json");
+    let scanned = scan_exe(
+        exe,
+        &["healthy", "closed"],
+        &["-o", saved.to_str().unwrap()],
+    );
+    assert_eq!(scanned.code, 2, "{}", scanned.stderr);
+    assert!(scanned.stdout.is_empty(), "{}", scanned.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    check_report_schema(&report);
+    let page = dir.join("page.html");
+    let made = run_exe(
+        exe,
+        &[
+            "report",
+            "--from",
+            saved.to_str().unwrap(),
+            "--format",
+            "html",
+            "-o",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("closed.audit.test") && html.contains("</html>"));
+    // The Linux build reads what the exe wrote, and makes the same page from it.
+    let linux_page = dir.join("linux.html");
+    let linux = common::run(&[
+        "report",
+        "--from",
+        saved.to_str().unwrap(),
+        "--format",
+        "html",
+        "-o",
+        linux_page.to_str().unwrap(),
+    ]);
+    assert_eq!(linux.code, 0, "{}", linux.stderr);
+    assert_eq!(std::fs::read_to_string(&linux_page).unwrap(), html);
+    // A key that is not a key file is refused before anything is sent.
+    let not_a_file = run_exe(
+        exe,
+        &[
+            "restore",
+            saved.to_str().unwrap(),
+            "--tsig-key",
+            dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(not_a_file.code, 3);
+    assert!(
+        not_a_file.stderr.contains("not a regular file"),
+        "{}",
+        not_a_file.stderr
+    );
+    let pasted = run_exe(
+        exe,
+        &[
+            "restore",
+            saved.to_str().unwrap(),
+            "--tsig-key",
+            "hmac-sha256:k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        ],
+    );
+    assert_eq!(pasted.code, 3);
+    assert!(
+        pasted.stderr.contains("looks like a key itself") && !pasted.stderr.contains("MDEyMzQ1"),
+        "{}",
+        pasted.stderr
+    );
+    // A config error names the file, line and column.
+    let config = dir.join("bad.yaml");
+    std::fs::write(&config, "domains: [a..b]\n").unwrap();
+    let bad = run_exe(exe, &["scan", "--config", config.to_str().unwrap()]);
+    assert_eq!(bad.code, 3);
+    assert!(bad.stderr.contains("bad.yaml:1:11"), "{}", bad.stderr);
+}
+
+#[test]
+fn the_exe_keeps_state_and_a_second_run_waits_for_its_lock() {
+    let Some(exe) = exe() else { return };
+    let dir = common::scratch("wine-state");
+    let state = dir.join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let first = scan_exe(exe, &["healthy"], &["--state", state_arg]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stdout.contains("first scan with this state file"));
+    let second = scan_exe(exe, &["healthy"], &["--state", state_arg]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(!second.stdout.contains("first scan with this state file"));
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["records"].as_object().unwrap().len(), 1, "{kept}");
+    // A scan that waits on a silent server holds the lock; a cleanup that may not wait is
+    // refused meanwhile, and says who holds it.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let mut holder = wine_command(prefix(), exe)
+        .args([
+            "scan",
+            "--state",
+            state_arg,
+            "--server",
+            &silent_addr,
+            "--timeout",
+            "6s",
+            "--format",
+            "json",
+            "healthy.audit.test",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The earlier runs left their pid in the lock file: the holder's is awaited.
+    let lock = dir.join("state.json.lock");
+    std::fs::remove_file(&lock).unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(&lock).map_or(true, |t| !t.starts_with("pid")) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no lock taken");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = run_exe(
+        exe,
+        &[
+            "clean",
+            "healthy.audit.test",
+            "--server",
+            &silent_addr,
+            "--state",
+            state_arg,
+            "--lock-wait",
+            "0",
+        ],
+    );
+    let _ = holder.wait();
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("holds the lock"),
+        "{}",
+        refused.stderr
+    );
+}

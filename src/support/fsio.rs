@@ -159,6 +159,9 @@ pub enum FileError {
         /// This process's uid.
         me: u32,
     },
+    /// A secret that another principal may read or change (Windows: its DACL).
+    #[error("{0}")]
+    SharedSecret(Box<SharedSecret>),
     /// A secret that others may read or write.
     #[error(
         "{what} {path} can be read or written by other users (mode {mode:04o}): a key anyone can read lets anyone change your zone; run `chmod 600 {path}`"
@@ -171,6 +174,24 @@ pub enum FileError {
         /// Its permission bits.
         mode: u32,
     },
+}
+
+/// Who else may read or change a secret, and the command that makes it private again.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{what} {path} can be {rights} by {principal}: a key others can read lets them change your zone; keep it to its owner, SYSTEM and Administrators: `{fix}`"
+)]
+pub struct SharedSecret {
+    /// What the file is.
+    pub what: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// The first such principal, by name where known, and SID.
+    pub principal: String,
+    /// What it may do (`read`, `change`).
+    pub rights: String,
+    /// The icacls command that leaves the owner, SYSTEM and Administrators alone.
+    pub fix: String,
 }
 
 impl FileError {
@@ -212,6 +233,12 @@ impl FileError {
                 size: *size,
                 max: *max,
             },
+            // The command names the path: only the principal and the rights are kept.
+            Self::SharedSecret(shared) => Self::SharedSecret(Box::new(SharedSecret {
+                path: hidden,
+                fix: "icacls FILE /inheritance:r ... (see `icacls /?`)".into(),
+                ..(**shared).clone()
+            })),
             // A link's target is a path too.
             Self::Symlink { what, .. } => Self::Symlink {
                 what,
@@ -381,14 +408,14 @@ pub fn open_bounded(path: &Path, kind: Kind) -> Result<File, FileError> {
 /// write.
 pub(crate) fn read_secret(path: &Path, kind: Kind) -> Result<Vec<u8>, FileError> {
     let (mut file, meta) = open_regular(path, kind)?;
-    check_private(path, kind, &meta)?;
+    check_private(path, kind, &file, &meta)?;
     read_bounded(&mut file, path, kind)
 }
 
 /// Checks a secret that another library reads (a keytab): the same rules as [`read_secret`].
 pub fn check_secret(path: &Path, kind: Kind) -> Result<(), FileError> {
-    let (_, meta) = open_regular(path, kind)?;
-    check_private(path, kind, &meta)?;
+    let (file, meta) = open_regular(path, kind)?;
+    check_private(path, kind, &file, &meta)?;
     if meta.len() > kind.max_bytes {
         return Err(too_large(path, kind, meta.len()));
     }
@@ -464,7 +491,12 @@ fn too_large(path: &Path, kind: Kind, size: u64) -> FileError {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path, kind: Kind, meta: &std::fs::Metadata) -> Result<(), FileError> {
+fn check_private(
+    path: &Path,
+    kind: Kind,
+    _file: &File,
+    meta: &std::fs::Metadata,
+) -> Result<(), FileError> {
     use std::os::unix::fs::MetadataExt;
     let me = current_uid();
     if meta.uid() != me && meta.uid() != 0 {
@@ -486,8 +518,59 @@ fn check_private(path: &Path, kind: Kind, meta: &std::fs::Metadata) -> Result<()
     Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_private(_path: &Path, _kind: Kind, _meta: &std::fs::Metadata) -> Result<(), FileError> {
+/// On Windows the open handle's DACL: nobody but the owner, SYSTEM and the Administrators may
+/// read or change a secret (see [`super::security::foreign_file_access`]).
+#[cfg(windows)]
+fn check_private(
+    path: &Path,
+    kind: Kind,
+    file: &File,
+    _meta: &std::fs::Metadata,
+) -> Result<(), FileError> {
+    use super::security::{SecurityDescriptor, foreign_file_access};
+    let unreadable = |source: io::Error| FileError::Read {
+        what: kind.what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = super::windows::descriptor_of(file).map_err(unreadable)?;
+    let descriptor = SecurityDescriptor::parse(&bytes)
+        .map_err(|e| unreadable(io::Error::new(io::ErrorKind::InvalidData, e.to_string())))?;
+    let Some(foreign) = foreign_file_access(&descriptor).into_iter().next() else {
+        return Ok(());
+    };
+    let named = |sid: &super::security::Sid| {
+        let name =
+            super::windows::account_name(sid).or_else(|| sid.well_known_name().map(str::to_owned));
+        match name {
+            Some(name) => format!("{name} ({sid})"),
+            None => sid.to_string(),
+        }
+    };
+    let owner = descriptor
+        .owner
+        .as_ref()
+        .map_or_else(|| "%USERNAME%".to_string(), |o| format!("*{o}"));
+    Err(FileError::SharedSecret(Box::new(SharedSecret {
+        what: kind.what,
+        path: path.to_path_buf(),
+        principal: named(&foreign.sid),
+        rights: foreign.rights.join(" and "),
+        fix: format!(
+            "icacls \"{}\" /inheritance:r /remove:g *{} /grant:r {owner}:F *S-1-5-18:F *S-1-5-32-544:F",
+            path.display(),
+            foreign.sid
+        ),
+    })))
+}
+
+#[cfg(not(any(unix, windows)))]
+fn check_private(
+    _path: &Path,
+    _kind: Kind,
+    _file: &File,
+    _meta: &std::fs::Metadata,
+) -> Result<(), FileError> {
     Ok(())
 }
 

@@ -9,3 +9,5 @@ pub mod security;
 pub mod time;
 pub mod uuid;
 pub mod value;
+#[cfg(windows)]
+pub(crate) mod windows;

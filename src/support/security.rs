@@ -97,6 +97,16 @@ impl Sid {
         }
     }
 
+    /// The SID in its binary form (MS-DTYP 2.4.2.2), as Windows functions take it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![self.revision, self.sub_authorities.len() as u8];
+        out.extend_from_slice(&self.authority.to_be_bytes()[2..]);
+        for sub in &self.sub_authorities {
+            out.extend_from_slice(&sub.to_le_bytes());
+        }
+        out
+    }
+
     /// The name Windows gives a well-known SID that file permissions often name, if it is one.
     pub fn well_known_name(&self) -> Option<&'static str> {
         match (self.authority, self.sub_authorities.as_slice()) {
@@ -477,12 +487,7 @@ pub(crate) mod encode {
     use super::*;
 
     pub(crate) fn sid_bytes(sid: &Sid) -> Vec<u8> {
-        let mut out = vec![sid.revision, sid.sub_authorities.len() as u8];
-        out.extend_from_slice(&sid.authority.to_be_bytes()[2..]);
-        for sub in &sid.sub_authorities {
-            out.extend_from_slice(&sub.to_le_bytes());
-        }
-        out
+        sid.to_bytes()
     }
 
     pub(crate) fn ace(kind: u8, flags: u8, mask: u32, object: Option<Guid>, sid: &Sid) -> Vec<u8> {

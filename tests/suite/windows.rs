@@ -264,6 +264,32 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
         "{}",
         pasted.stderr
     );
+    // A key file others may read: wine shows the host's mode 0644 as a DACL that lets Everyone
+    // read; the exe refuses it from that DACL, names who may read it and how to fix it.
+    let shared_key = dir.join("shared.key");
+    std::fs::copy(crate::clean::bed().key(), &shared_key).unwrap();
+    std::fs::set_permissions(
+        &shared_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let shared = run_exe(
+        exe,
+        &[
+            "restore",
+            saved.to_str().unwrap(),
+            "--tsig-key",
+            shared_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(shared.code, 3);
+    assert!(
+        shared.stderr.contains("can be read by Everyone (S-1-1-0)")
+            && shared.stderr.contains("icacls")
+            && shared.stderr.contains("/inheritance:r"),
+        "{}",
+        shared.stderr
+    );
     // A config error names the file, line and column.
     let config = dir.join("bad.yaml");
     std::fs::write(&config, "domains: [a..b]\n").unwrap();

@@ -382,9 +382,15 @@ impl LockedState {
                 ))
                 .mode(0o600);
         }
-        let mut lock = options
-            .open(&lock_path)
-            .map_err(|e| io(format!("opening lock file {}: {e}", lock_path.display())))?;
+        #[cfg(windows)]
+        let opened = crate::support::windows::open_private(
+            &lock_path,
+            crate::support::windows::Create::ReadWrite,
+        );
+        #[cfg(not(windows))]
+        let opened = options.open(&lock_path);
+        let mut lock =
+            opened.map_err(|e| io(format!("opening lock file {}: {e}", lock_path.display())))?;
         if !lock.metadata().is_ok_and(|m| m.is_file()) {
             return Err(io(format!(
                 "lock file {} is not a regular file",

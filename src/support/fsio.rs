@@ -822,10 +822,16 @@ fn create_temp(dir: &Path, name: &std::ffi::OsStr, kind: Kind) -> io::Result<(Pa
                 .custom_flags(open_flags(OFlags::NOFOLLOW))
                 .mode(if kind == REPORT { 0o666 } else { 0o600 });
         }
-        // The kind sets the mode, which only Unix has.
-        #[cfg(not(unix))]
-        let _ = kind;
-        match options.open(&tmp) {
+        // Windows: the tool's own files get a private DACL from the start; a report the folder's.
+        #[cfg(windows)]
+        let opened = if kind == REPORT {
+            options.open(&tmp)
+        } else {
+            super::windows::open_private(&tmp, super::windows::Create::New)
+        };
+        #[cfg(not(windows))]
+        let opened = options.open(&tmp);
+        match opened {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
             Err(e) => return Err(e),
@@ -885,7 +891,11 @@ pub(crate) fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
             ))
             .mode(0o600);
     }
-    let file = match options.open(path) {
+    #[cfg(windows)]
+    let opened = super::windows::open_private(path, super::windows::Create::Append);
+    #[cfg(not(windows))]
+    let opened = options.open(path);
+    let file = match opened {
         Ok(file) => file,
         Err(_) if is_symlink(path) => return Err(symlink_error(path, kind)),
         Err(e) => return Err(open_error(e)),

@@ -81,3 +81,95 @@ pub(crate) fn account_name(sid: &Sid) -> Option<String> {
         format!("{domain}\\{name}")
     })
 }
+
+/// How one of the tool's own files is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// A new file to write (a temporary file renamed over the real one).
+    New,
+    /// Appended to, created when missing (undo file, audit log).
+    Append,
+    /// Read and written, created when missing (the state's lock).
+    ReadWrite,
+}
+
+/// Only the owner (OWNER RIGHTS), SYSTEM and the Administrators, nothing inherited: what Unix
+/// gets with mode 0600.
+const PRIVATE_SDDL: &str = "D:P(A;;FA;;;OW)(A;;FA;;;SY)(A;;FA;;;BA)";
+
+/// Opens `path` as `how` says; a file it creates gets a protected DACL of the owner, SYSTEM and
+/// the Administrators from the start (an existing file keeps its own).
+#[allow(
+    unsafe_code,
+    reason = "CreateFileW with a security descriptor has no safe wrapper; the descriptor lives until the call returns"
+)]
+pub(crate) fn open_private(path: &std::path::Path, how: Create) -> io::Result<File> {
+    use std::os::windows::ffi::OsStrExt;
+    use std::os::windows::io::FromRawHandle;
+    use windows_sys::Win32::Foundation::{
+        GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE, LocalFree,
+    };
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    };
+    use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
+    use windows_sys::Win32::Storage::FileSystem::{
+        CREATE_NEW, CreateFileW, FILE_APPEND_DATA, FILE_ATTRIBUTE_NORMAL, FILE_READ_ATTRIBUTES,
+        FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_ATTRIBUTES, OPEN_ALWAYS,
+        READ_CONTROL, SYNCHRONIZE,
+    };
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+    let sddl: Vec<u16> = PRIVATE_SDDL.encode_utf16().chain([0]).collect();
+    let mut descriptor = std::ptr::null_mut();
+    // SAFETY: `sddl` is NUL-terminated; the descriptor is freed below with LocalFree.
+    let converted = unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl.as_ptr(),
+            SDDL_REVISION_1,
+            &mut descriptor,
+            std::ptr::null_mut(),
+        )
+    };
+    if converted == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let attributes = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: descriptor,
+        bInheritHandle: 0,
+    };
+    let (access, disposition) = match how {
+        Create::New => (GENERIC_WRITE | READ_CONTROL, CREATE_NEW),
+        Create::Append => (
+            FILE_APPEND_DATA
+                | FILE_WRITE_ATTRIBUTES
+                | FILE_READ_ATTRIBUTES
+                | READ_CONTROL
+                | SYNCHRONIZE,
+            OPEN_ALWAYS,
+        ),
+        Create::ReadWrite => (GENERIC_READ | GENERIC_WRITE, OPEN_ALWAYS),
+    };
+    // SAFETY: `wide` is NUL-terminated; `attributes` and the descriptor it points to outlive
+    // the call; the handle returned is owned by the File made from it.
+    let handle = unsafe {
+        CreateFileW(
+            wide.as_ptr(),
+            access,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            &attributes,
+            disposition,
+            FILE_ATTRIBUTE_NORMAL,
+            std::ptr::null_mut(),
+        )
+    };
+    let opened = if handle == INVALID_HANDLE_VALUE {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: a valid handle that nothing else owns.
+        Ok(unsafe { File::from_raw_handle(handle as _) })
+    };
+    // SAFETY: allocated by ConvertStringSecurityDescriptorToSecurityDescriptorW.
+    unsafe { LocalFree(descriptor) };
+    opened
+}

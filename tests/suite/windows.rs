@@ -171,6 +171,14 @@ fn the_exe_deletes_with_tsig_and_restore_puts_the_record_back() {
             .unwrap()
             .contains("\"delete\"")
     );
+    // The exe's own files get a protected DACL of the owner, SYSTEM and Administrators: wine
+    // shows it on the host as no permission for others (a report keeps the folder's default).
+    for file in [&files.undo, &files.audit, &files.state] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(file).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o007, 0, "{}: {mode:o}", file.display());
+    }
     // Put back from the undo file the exe wrote, with the same key.
     let undo_path = files.undo.to_str().unwrap();
     let restored = run_exe(
@@ -204,6 +212,13 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
     check_report_schema(&report);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
+    assert_eq!(
+        mode & 0o004,
+        0o004,
+        "a report is for others to read: {mode:o}"
+    );
     let page = dir.join("page.html");
     let made = run_exe(
         exe,

@@ -99,9 +99,14 @@ pub(crate) fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal (never in a log file, a pipe or a journal), and
+    // not on Windows, whose classic console shows escape sequences as they are.
+    let colour =
+        std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() && !cfg!(windows);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 

@@ -322,6 +322,9 @@ enum Identity {
 
 /// What makes `path` the file it is; `None` for a character device (shared harmlessly).
 fn identity(path: &Path) -> Option<Identity> {
+    if is_windows_device(path) {
+        return None;
+    }
     match std::fs::metadata(path) {
         Ok(meta) => {
             #[cfg(unix)]
@@ -627,6 +630,15 @@ pub fn write_report(
         path: path.to_path_buf(),
         source,
     };
+    if is_windows_device(path) {
+        // `-o NUL` discards, `-o CON` is the console: written directly, as /dev/null is.
+        let mut device = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(failed)?;
+        write(&mut device).map_err(failed)?;
+        return device.flush().map_err(failed);
+    }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => {
             // Replace the file the link points at, not the link.
@@ -706,6 +718,36 @@ fn open_stream(path: &Path, wait: std::time::Duration) -> io::Result<File> {
         let _ = wait;
         std::fs::OpenOptions::new().write(true).open(path)
     }
+}
+
+/// A Windows device (see [`names_windows_device`]); never on other systems.
+fn is_windows_device(path: &Path) -> bool {
+    cfg!(windows) && names_windows_device(path)
+}
+
+/// Whether Windows reads `path` as a device: `NUL`, `CON`, `COM1`, ... in any case, with or
+/// without a folder or an extension (`C:\out\nul.txt` is `NUL`), or a `\\.\` path.
+fn names_windows_device(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    if text.starts_with(r"\\.\") || text.starts_with(r"\\?\GLOBALROOT") {
+        return true;
+    }
+    // The last component, after either separator.
+    let name = text
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches([' ', ':']);
+    matches!(stem, "NUL" | "CON" | "PRN" | "AUX" | "CONIN$" | "CONOUT$")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit()
+            && stem.as_bytes()[3] != b'0')
 }
 
 fn is_stream(file_type: &std::fs::FileType) -> bool {
@@ -940,6 +982,36 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_device_names_are_known_as_windows_reads_them() {
+        for device in [
+            "NUL",
+            "nul",
+            "C:\\out\\nul.txt",
+            "con",
+            "CONOUT$",
+            "COM1",
+            "lpt9",
+            "aux.log",
+            r"\\.\pipe\x",
+            "NUL:",
+            "x/Nul",
+        ] {
+            assert!(names_windows_device(Path::new(device)), "{device}");
+        }
+        for file in [
+            "null",
+            "nul2",
+            "COM0",
+            "COM10",
+            "console.txt",
+            "C:\\nul\\report.json",
+            "report",
+        ] {
+            assert!(!names_windows_device(Path::new(file)), "{file}");
+        }
+    }
 
     #[cfg(unix)]
     #[test]

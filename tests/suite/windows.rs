@@ -70,8 +70,14 @@ fn wine_command(prefix: &Path, program: &Path) -> Command {
 
 /// Runs the exe under wine with `args`.
 fn run_exe(exe: &Path, args: &[&str]) -> Run {
+    run_exe_in(exe, Path::new("."), args)
+}
+
+/// Runs the exe under wine with `args`, in the folder `dir`.
+fn run_exe_in(exe: &Path, dir: &Path, args: &[&str]) -> Run {
     let output = wine_command(prefix(), exe)
         .args(args)
+        .current_dir(dir)
         .output()
         .expect("run the exe under wine");
     Run {
@@ -305,6 +311,25 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
         "{}",
         shared.stderr
     );
+    // `-o NUL` discards the report, as Windows users mean it: no file of that name is made.
+    let server = common::bed().primary.to_string();
+    let discarded = run_exe_in(
+        exe,
+        &dir,
+        &[
+            "scan",
+            "--server",
+            &server,
+            "-o",
+            "NUL",
+            "--format",
+            "csv",
+            "healthy.audit.test",
+        ],
+    );
+    assert_eq!(discarded.code, 0, "{}", discarded.stderr);
+    assert!(discarded.stdout.is_empty());
+    assert!(!dir.join("NUL").exists() && !dir.join("nul").exists());
     // A config error names the file, line and column.
     let config = dir.join("bad.yaml");
     std::fs::write(&config, "domains: [a..b]\n").unwrap();

@@ -659,6 +659,8 @@ async fn connected(server: SocketAddr) -> std::io::Result<UdpSocket> {
         "0.0.0.0:0".parse().expect("a socket address")
     };
     let socket = UdpSocket::bind(local).await?;
+    #[cfg(windows)]
+    crate::support::windows::ignore_udp_resets(&socket)?;
     socket.connect(server).await?;
     Ok(socket)
 }
@@ -680,8 +682,15 @@ async fn read_replies(
                 }
             }
             // ICMP port unreachable on a connected socket: nothing serves DNS there. Fail
-            // the waiting queries now rather than let each time out.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            // the waiting queries now rather than let each time out. Windows reports it as a
+            // reset (WSAECONNRESET) and, unlike Linux, on the next receive of any later reply
+            // too: the socket stays usable either way.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
                 lock(&pending).waiting.clear();
             }
             Err(_) => {

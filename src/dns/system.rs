@@ -30,6 +30,49 @@ pub fn resolvers() -> Result<Vec<SocketAddr>, SystemConfigError> {
 
 /// The machine's DNS suffix search list (the primary domain first), where a KMS client
 /// running here would look for `_vlmcs._tcp` records.
+#[cfg(windows)]
+pub fn search_domains() -> Result<Vec<String>, SystemConfigError> {
+    Ok(windows_search_domains())
+}
+
+/// Where a Windows KMS client looks: the primary DNS suffix first, then the suffix search list
+/// (Group Policy's, else the one configured), else each interface's own suffix (set by hand or
+/// by DHCP). Read from the registry, where Windows keeps them (hickory's reader looks for them
+/// as values of the wrong key and finds none).
+#[cfg(windows)]
+fn windows_search_domains() -> Vec<String> {
+    use crate::support::windows::{machine_string, machine_subkeys};
+    const TCPIP: &str = r"SYSTEM\CurrentControlSet\Services\Tcpip\Parameters";
+    const POLICY: &str = r"SOFTWARE\Policies\Microsoft\Windows NT\DNSClient";
+    let primary = machine_string(POLICY, "PrimaryDnsSuffix")
+        .or_else(|| machine_string(TCPIP, "Domain"))
+        .or_else(|| machine_string(TCPIP, "NV Domain"));
+    let mut names: Vec<String> = primary.into_iter().collect();
+    match machine_string(POLICY, "SearchList").or_else(|| machine_string(TCPIP, "SearchList")) {
+        Some(list) => names.extend(list.split([',', ' ']).map(str::to_owned)),
+        None => {
+            let interfaces = format!(r"{TCPIP}\Interfaces");
+            for interface in machine_subkeys(&interfaces) {
+                let key = format!(r"{interfaces}\{interface}");
+                names.extend(
+                    machine_string(&key, "Domain").or_else(|| machine_string(&key, "DhcpDomain")),
+                );
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let n = normalize_name(&name);
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The machine's DNS suffix search list (the primary domain first), where a KMS client
+/// running here would look for `_vlmcs._tcp` records.
+#[cfg(not(windows))]
 pub fn search_domains() -> Result<Vec<String>, SystemConfigError> {
     let (config, _) = hickory_resolver::system_conf::read_system_conf()
         .map_err(|e| SystemConfigError(Box::new(e)))?;

@@ -173,3 +173,129 @@ pub(crate) fn open_private(path: &std::path::Path, how: Create) -> io::Result<Fi
     unsafe { LocalFree(descriptor) };
     opened
 }
+
+/// A string value under `HKEY_LOCAL_MACHINE\{subkey}`, when it is there and not empty.
+#[allow(
+    unsafe_code,
+    reason = "RegGetValueW has no safe wrapper; the buffer is sized by its first call"
+)]
+pub(crate) fn machine_string(subkey: &str, value: &str) -> Option<String> {
+    use windows_sys::Win32::Foundation::ERROR_SUCCESS;
+    use windows_sys::Win32::System::Registry::{HKEY_LOCAL_MACHINE, RRF_RT_REG_SZ, RegGetValueW};
+    let subkey: Vec<u16> = subkey.encode_utf16().chain([0]).collect();
+    let value: Vec<u16> = value.encode_utf16().chain([0]).collect();
+    let mut bytes = 0u32;
+    // SAFETY: both names are NUL-terminated; a null buffer asks for the size in bytes.
+    let sized = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            subkey.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_SZ,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut bytes,
+        )
+    };
+    if sized != ERROR_SUCCESS || bytes < 2 {
+        return None;
+    }
+    let mut buffer = vec![0u16; (bytes as usize).div_ceil(2)];
+    // SAFETY: `buffer` holds `bytes` bytes, the length passed; the call NUL-terminates.
+    let read = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            subkey.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_SZ,
+            std::ptr::null_mut(),
+            buffer.as_mut_ptr().cast(),
+            &mut bytes,
+        )
+    };
+    if read != ERROR_SUCCESS {
+        return None;
+    }
+    let text = String::from_utf16_lossy(&buffer);
+    let text = text.trim_end_matches('\0').trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The names of the keys under `HKEY_LOCAL_MACHINE\{subkey}` (empty when it is not there).
+#[allow(
+    unsafe_code,
+    reason = "RegOpenKeyExW / RegEnumKeyExW have no safe wrapper; the key is closed before return"
+)]
+pub(crate) fn machine_subkeys(subkey: &str) -> Vec<String> {
+    use windows_sys::Win32::Foundation::ERROR_SUCCESS;
+    use windows_sys::Win32::System::Registry::{
+        HKEY, HKEY_LOCAL_MACHINE, KEY_READ, RegCloseKey, RegEnumKeyExW, RegOpenKeyExW,
+    };
+    let subkey: Vec<u16> = subkey.encode_utf16().chain([0]).collect();
+    let mut key: HKEY = std::ptr::null_mut();
+    // SAFETY: `subkey` is NUL-terminated; `key` receives an open key, closed below.
+    if unsafe { RegOpenKeyExW(HKEY_LOCAL_MACHINE, subkey.as_ptr(), 0, KEY_READ, &mut key) }
+        != ERROR_SUCCESS
+    {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    // A machine has a few dozen interfaces at most; the bound keeps a broken registry finite.
+    for index in 0..1024 {
+        let mut name = [0u16; 256];
+        let mut len = name.len() as u32;
+        // SAFETY: `name` holds `len` u16s; class and time are optional and null.
+        let status = unsafe {
+            RegEnumKeyExW(
+                key,
+                index,
+                name.as_mut_ptr(),
+                &mut len,
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if status != ERROR_SUCCESS {
+            break;
+        }
+        names.push(String::from_utf16_lossy(&name[..len as usize]));
+    }
+    // SAFETY: `key` was opened above and is closed once.
+    unsafe { RegCloseKey(key) };
+    names
+}
+
+/// Stops Windows from failing the next receive on a UDP socket with WSAECONNRESET after an
+/// ICMP "port unreachable" (SIO_UDP_CONNRESET off): a server that is not there then reads as
+/// silence, as it does to an unconnected socket elsewhere, instead of poisoning the socket's
+/// later receives (and, under wine 8, waking its reader without end).
+#[allow(
+    unsafe_code,
+    reason = "WSAIoctl has no safe wrapper; the in-buffer is a 4-byte BOOL that outlives the call"
+)]
+pub(crate) fn ignore_udp_resets(socket: &impl std::os::windows::io::AsRawSocket) -> io::Result<()> {
+    use windows_sys::Win32::Networking::WinSock::{SIO_UDP_CONNRESET, SOCKET, WSAIoctl};
+    let off: u32 = 0;
+    let mut returned = 0u32;
+    // SAFETY: a valid socket; `off` is the 4-byte BOOL the code takes; no output, no overlap.
+    let status = unsafe {
+        WSAIoctl(
+            socket.as_raw_socket() as SOCKET,
+            SIO_UDP_CONNRESET,
+            (&raw const off).cast(),
+            4,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+            None,
+        )
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -402,3 +402,43 @@ fn the_exe_keeps_state_and_a_second_run_waits_for_its_lock() {
         refused.stderr
     );
 }
+
+#[test]
+fn the_exe_scans_the_search_domains_windows_keeps_in_the_registry() {
+    let Some(exe) = exe() else { return };
+    // A domain member's primary DNS suffix and its suffix search list, where Windows keeps
+    // them (hickory's own reader finds neither: it looks them up as values of the wrong key).
+    let key = r"HKLM\System\CurrentControlSet\Services\Tcpip\Parameters";
+    for (value, data) in [
+        ("Domain", "dup.audit.test"),
+        ("SearchList", "healthy.audit.test,dup.audit.test"),
+    ] {
+        let out = wine_command(prefix(), Path::new("reg"))
+            .args(["add", key, "/v", value, "/t", "REG_SZ", "/d", data, "/f"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = common::bed().primary.to_string();
+    let scanned = run_exe(
+        exe,
+        &[
+            "scan",
+            "--server",
+            &server,
+            "--timeout",
+            "2s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(scanned.code, 1, "{}", scanned.stderr);
+    assert_eq!(
+        common::domain_names(&scanned.json()),
+        ["dup.audit.test", "healthy.audit.test"]
+    );
+}

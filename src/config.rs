@@ -833,7 +833,14 @@ impl CleanSettings {
             .unwrap_or_else(|| state_path.with_file_name("audit.jsonl"));
         let undo_path = flags.undo_file.unwrap_or_else(|| {
             let stamp = crate::support::time::rfc3339(now).replace(':', "");
-            PathBuf::from(format!("undo-{stamp}.txt"))
+            let name = format!("undo-{stamp}.txt");
+            // Windows: beside the state (`%ProgramData%\vlmcs-audit`), not wherever the task
+            // or the console happened to start (often C:\Windows\System32).
+            if cfg!(windows) {
+                state_path.with_file_name(name)
+            } else {
+                PathBuf::from(name)
+            }
         });
         Self {
             options: CleanOptions {

@@ -84,8 +84,20 @@ pub(crate) fn output_format(output: &OutputArgs) -> (Format, bool) {
         },
         Format::from,
     );
-    let color = to_terminal && !output.no_color && std::env::var_os("NO_COLOR").is_none();
+    let color = to_terminal
+        && !output.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && console_shows_colour();
     (format, color)
+}
+
+/// Whether colours written as escape sequences show as colours: always on Unix terminals; on
+/// Windows once the console's VT processing is on (Windows 10 and later).
+fn console_shows_colour() -> bool {
+    #[cfg(windows)]
+    return vlmcs_audit::support::windows::enable_virtual_terminal();
+    #[cfg(not(windows))]
+    true
 }
 
 /// Diagnostics on stderr: warnings, `-v` info, `-vv` debug; `RUST_LOG` wins.

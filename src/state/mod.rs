@@ -457,8 +457,16 @@ pub fn lock_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Where the state lives by default: /var/lib for root, the XDG state directory otherwise.
+/// Where the state lives by default: /var/lib for root, the XDG state directory otherwise; on
+/// Windows `%ProgramData%\vlmcs-audit`, where a scheduled task's account and an administrator
+/// find the same file (the files the tool makes there are private to their owner, SYSTEM and
+/// Administrators).
 pub fn default_path() -> PathBuf {
+    if cfg!(windows)
+        && let Some(data) = std::env::var_os("ProgramData")
+    {
+        return PathBuf::from(data).join("vlmcs-audit").join("state.json");
+    }
     if is_root() {
         return PathBuf::from("/var/lib/vlmcs-audit/state.json");
     }

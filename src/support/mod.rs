@@ -10,4 +10,4 @@ pub mod time;
 pub mod uuid;
 pub mod value;
 #[cfg(windows)]
-pub(crate) mod windows;
+pub mod windows;

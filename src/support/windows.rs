@@ -299,3 +299,26 @@ pub(crate) fn ignore_udp_resets(socket: &impl std::os::windows::io::AsRawSocket)
         Err(io::Error::last_os_error())
     }
 }
+
+/// Lets the console show colours written as escape sequences (VT processing), where it can:
+/// Windows 10 and later. Returns whether it can; without it colours must not be written.
+#[allow(
+    unsafe_code,
+    reason = "GetConsoleMode / SetConsoleMode have no safe wrapper; the handle is the process's own"
+)]
+pub fn enable_virtual_terminal() -> bool {
+    use windows_sys::Win32::System::Console::{
+        ENABLE_VIRTUAL_TERMINAL_PROCESSING, GetConsoleMode, GetStdHandle, STD_OUTPUT_HANDLE,
+        SetConsoleMode,
+    };
+    // SAFETY: the standard output handle of this process; the mode is a plain u32.
+    unsafe {
+        let out = GetStdHandle(STD_OUTPUT_HANDLE);
+        let mut mode = 0;
+        if GetConsoleMode(out, &mut mode) == 0 {
+            return false;
+        }
+        mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0
+            || SetConsoleMode(out, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0
+    }
+}

@@ -442,3 +442,26 @@ fn the_exe_scans_the_search_domains_windows_keeps_in_the_registry() {
         ["dup.audit.test", "healthy.audit.test"]
     );
 }
+
+#[test]
+fn the_exe_keeps_its_default_files_under_programdata() {
+    let Some(exe) = exe() else { return };
+    let server = common::bed().primary.to_string();
+    let state = prefix().join("drive_c/ProgramData/vlmcs-audit/state.json");
+    let _ = std::fs::remove_file(&state);
+    // A plan (no --apply) with no --state: the state goes to %ProgramData%\vlmcs-audit.
+    let planned = run_exe(
+        exe,
+        &[
+            "clean",
+            "healthy.audit.test",
+            "--server",
+            &server,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["records"].as_object().unwrap().len(), 1, "{kept}");
+}

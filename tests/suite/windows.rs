@@ -463,5 +463,89 @@ fn the_exe_keeps_its_default_files_under_programdata() {
     );
     assert_eq!(planned.code, 0, "{}", planned.stderr);
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    assert_eq!(kept["records"].as_object().unwrap().len(), 1, "{kept}");
+    // (The scheduled-task test keeps its state in the same place: other records may be there.)
+    let records = kept["records"].as_object().unwrap();
+    assert!(
+        records
+            .values()
+            .any(|r| r["domain"] == "healthy.audit.test"),
+        "{kept}"
+    );
+}
+
+/// The actions of the shipped Task Scheduler task (`examples/schedule/vlmcs-audit-task.xml`), run
+/// in order as the task runs them: one scan with the state, then the page and the metrics from
+/// that scan.
+#[test]
+fn the_shipped_scheduled_task_scans_once_and_makes_the_page_and_the_metrics() {
+    let Some(exe) = exe() else { return };
+    let task = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/schedule/vlmcs-audit-task.xml"),
+    )
+    .unwrap();
+    let actions: Vec<String> = task
+        .split("<Arguments>")
+        .skip(1)
+        .map(|rest| rest.split("</Arguments>").next().unwrap().to_string())
+        .collect();
+    assert_eq!(actions.len(), 3, "{task}");
+    assert!(actions[0].starts_with("scan ") && actions[0].contains("--state"));
+    assert!(actions[1..].iter().all(|a| a.starts_with("report --from ")));
+    // The task's folders in the prefix, and a config that names the bed's domains and server.
+    let drive = prefix().join("drive_c");
+    let data = drive.join("ProgramData/vlmcs-audit");
+    let textfiles = drive.join("Program Files/windows_exporter/textfile_inputs");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&textfiles).unwrap();
+    let server = common::bed().primary;
+    std::fs::write(
+        data.join("audit.yaml"),
+        format!(
+            "domains: [healthy.audit.test, closed.audit.test]\nservers: [\"{server}\"]\ntimeout: 2s\n"
+        ),
+    )
+    .unwrap();
+    for (i, action) in actions.iter().enumerate() {
+        // Task Scheduler splits the arguments as the C runtime does: quoted paths hold spaces.
+        let args = split_windows_arguments(action);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ran = run_exe(exe, &args);
+        let expected = if i == 0 { 2 } else { 0 };
+        assert_eq!(ran.code, expected, "{action}: {}", ran.stderr);
+    }
+    let page = std::fs::read_to_string(data.join("kms-report.html")).unwrap();
+    assert!(page.contains("closed.audit.test"));
+    let metrics = std::fs::read_to_string(textfiles.join("vlmcs_audit.prom")).unwrap();
+    assert!(metrics.contains("vlmcs_audit_"), "{metrics}");
+    assert!(data.join("state.json").is_file());
+}
+
+/// Splits a command line as Windows programs do for double quotes (no escapes needed here).
+fn split_windows_arguments(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    args.push(std::mem::take(&mut current));
+                    started = false;
+                }
+            }
+            c => {
+                current.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        args.push(current);
+    }
+    args
 }

@@ -66,9 +66,11 @@ pub enum SettingsError {
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     /// This build has no LDAP client.
-    #[error(
+    #[error("{}", if cfg!(windows) {
+        "reading Active Directory (--ad, `ad:`) is not in the Windows build yet: name the domains (and --allow the KMS hosts), or run the Linux build with --ad"
+    } else {
         "this vlmcs-audit was built without Active Directory support: rebuild with `cargo build --release --features ad` (needs libkrb5-dev and libclang-dev)"
-    )]
+    })]
     NotBuiltIn,
     /// No DC was named and this machine's domain could not be read.
     #[error("--ad: give --dc HOST: {0}")]

@@ -153,7 +153,8 @@ pub enum AuthError {
     Key(String),
     /// A key given where a path was expected (not shown).
     #[error(
-        "{given_by} takes the path of a key file, and its value looks like a key itself, so it is not shown ({cause}): put the key in a file only you can read (`tsig-keygen NAME > FILE; chmod 600 FILE`) and give that file, or set {KEY_ENV}"
+        "{given_by} takes the path of a key file, and its value looks like a key itself, so it is not shown ({cause}): put the key in a file only you can read ({}) and give that file, or set {KEY_ENV}",
+        PRIVATE_KEY_FILE
     )]
     KeyAsPath {
         /// The flag or config key that gave it.
@@ -181,6 +182,20 @@ pub struct AuthRequest {
     pub spn_host: Option<String>,
 }
 
+/// How to make a key file that only its owner can read, on this system.
+const PRIVATE_KEY_FILE: &str = if cfg!(windows) {
+    "`tsig-keygen NAME > FILE` on a BIND host, then `icacls FILE /inheritance:r /grant:r \"%USERNAME%:F\" *S-1-5-18:F *S-1-5-32-544:F`"
+} else {
+    "`tsig-keygen NAME > FILE; chmod 600 FILE`"
+};
+
+/// What to do when GSS-TSIG was asked of a build without it, on this system.
+const GSS_NOT_BUILT_IN: &str = if cfg!(windows) {
+    "GSS-TSIG (--gss) is not in the Windows build yet: sign with a TSIG key (--tsig-key), or run the Linux build with --gss"
+} else {
+    "this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)"
+};
+
 /// Why no authentication could be chosen.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -196,9 +211,7 @@ pub enum ResolveError {
     #[error("--keytab: {0}")]
     Keytab(#[source] crate::support::fsio::FileError),
     /// GSS-TSIG was asked for and this build has none.
-    #[error(
-        "this vlmcs-audit was built without GSS-TSIG support: rebuild with `cargo build --release --features gss` (needs libkrb5-dev and libclang-dev)"
-    )]
+    #[error("{}", GSS_NOT_BUILT_IN)]
     GssNotBuiltIn,
 }
 

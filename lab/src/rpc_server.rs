@@ -4,8 +4,8 @@
 
 use vlmcs_audit::probe::rpc::{
     Bind, BindAck, ContextResult, HEADER_LEN, OfferedContext, PFC_FIRST_FRAG, PFC_LAST_FRAG,
-    PacketType, ParseError, RPC_VERSION, RPC_VERSION_MINOR, STANDARD_FRAG, SyntaxId, encode_header,
-    parse_header,
+    PacketType, ParseError, PduReader, RPC_VERSION, RPC_VERSION_MINOR, STANDARD_FRAG,
+    encode_header, parse_header,
 };
 
 /// A plain acknowledgement: first + last fragment, 5840-byte fragments.
@@ -80,10 +80,7 @@ pub fn parse_bind(pdu: &[u8]) -> Result<Bind, ParseError> {
         needed: header.frag_length,
         got: pdu.len(),
     })?;
-    let reader = Reader {
-        bytes: pdu,
-        little_endian: header.little_endian,
-    };
+    let reader = PduReader::new(pdu, header.little_endian);
     let count = reader.u8_at(24)? as usize;
     let mut offset = 28;
     let mut contexts = Vec::with_capacity(count);
@@ -114,55 +111,13 @@ pub fn parse_bind(pdu: &[u8]) -> Result<Bind, ParseError> {
     })
 }
 
-/// Bounds-checked reads in the PDU's byte order.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    little_endian: bool,
-}
-
-impl Reader<'_> {
-    fn slice(&self, offset: usize, len: usize) -> Result<&[u8], ParseError> {
-        self.bytes
-            .get(offset..offset + len)
-            .ok_or(ParseError::Truncated {
-                needed: offset + len,
-                got: self.bytes.len(),
-            })
-    }
-
-    fn u8_at(&self, offset: usize) -> Result<u8, ParseError> {
-        Ok(self.slice(offset, 1)?[0])
-    }
-
-    fn u16_at(&self, offset: usize) -> Result<u16, ParseError> {
-        let b = [self.slice(offset, 2)?[0], self.slice(offset, 2)?[1]];
-        Ok(if self.little_endian {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
-    }
-
-    fn u32_at(&self, offset: usize) -> Result<u32, ParseError> {
-        let s = self.slice(offset, 4)?;
-        let b = [s[0], s[1], s[2], s[3]];
-        Ok(if self.little_endian {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    }
-
-    fn syntax_at(&self, offset: usize) -> Result<SyntaxId, ParseError> {
-        SyntaxId::decode(self.slice(offset, 20)?, self.little_endian)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The auditor's reply parser against this server side: what it writes, it reads back.
     use super::*;
-    use vlmcs_audit::probe::rpc::{BindReply, KMS_INTERFACE, NDR32, NDR64, parse_bind_reply};
+    use vlmcs_audit::probe::rpc::{
+        BindReply, KMS_INTERFACE, NDR32, NDR64, SyntaxId, parse_bind_reply,
+    };
 
     fn ack_pdu(call_id: u32, secondary_address: &str, results: &[ContextResult]) -> Vec<u8> {
         encode_ack(&plain_ack(call_id, secondary_address, results))

@@ -70,7 +70,7 @@ mod tests {
     use super::*;
     use crate::support::security::*;
 
-    use crate::support::security::encode::{ace, descriptor, sid_bytes};
+    use crate::support::security::encode::{ace, descriptor};
 
     fn sid(text: &str) -> Sid {
         Sid::from_text(text).unwrap()
@@ -83,7 +83,7 @@ mod tests {
             machine.to_string(),
             "S-1-5-21-1004336348-1177238915-682003330-1105"
         );
-        let (parsed, len) = Sid::parse(&sid_bytes(&machine)).unwrap();
+        let (parsed, len) = Sid::parse(&machine.to_bytes()).unwrap();
         assert_eq!((parsed, len), (machine.clone(), 28));
         assert_eq!(machine.rid(), Some(1105));
         assert_eq!(

@@ -105,6 +105,16 @@ pub trait ScanProgress: Sync {
     fn domain_done(&self);
 }
 
+impl ScanError {
+    /// A spool file in the temporary directory could not be written or read back.
+    fn spool(source: std::io::Error) -> Self {
+        Self::Spool {
+            dir: std::env::temp_dir(),
+            source,
+        }
+    }
+}
+
 /// Runs the scan `request` describes, telling `progress` how far it has come.
 pub async fn run(
     request: ScanRequest,
@@ -127,10 +137,7 @@ pub async fn run(
         // Without a state file nothing needs the whole scan at once: each domain goes to a
         // spool file as it is finished, and the report is rendered from there — for JSON,
         // rendered as it goes, so that writing the report is copying it.
-        let spool_failed = |source| ScanError::Spool {
-            dir: std::env::temp_dir(),
-            source,
-        };
+        let spool_failed = ScanError::spool;
         if request.format == Format::Json {
             let mut spool = JsonSpool::new().map_err(spool_failed)?;
             let head = spooled(&settings, progress, &mut spool, directory_notes).await?;
@@ -165,10 +172,7 @@ async fn spooled<K: DomainSink<Error = std::io::Error>>(
 ) -> Result<Report, ScanError> {
     let mut head = crate::audit::scan::run_into(settings, progress, sink)
         .await
-        .map_err(|source| ScanError::Spool {
-            dir: std::env::temp_dir(),
-            source,
-        })?;
+        .map_err(ScanError::spool)?;
     tracing::info!(ms = head.duration_ms, "scan finished, writing the report");
     head.notes.extend(notes);
     Ok(head)

@@ -60,14 +60,7 @@ fn windows_search_domains() -> Vec<String> {
             }
         }
     }
-    let mut out: Vec<String> = Vec::new();
-    for name in names {
-        let n = normalize_name(&name);
-        if !n.is_empty() && !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
+    distinct_names(names)
 }
 
 /// The machine's DNS suffix search list (the primary domain first), where a KMS client
@@ -76,12 +69,23 @@ fn windows_search_domains() -> Vec<String> {
 pub fn search_domains() -> Result<Vec<String>, SystemConfigError> {
     let (config, _) = hickory_resolver::system_conf::read_system_conf()
         .map_err(|e| SystemConfigError(Box::new(e)))?;
+    Ok(distinct_names(
+        config
+            .domain()
+            .into_iter()
+            .chain(config.search())
+            .map(|name| name.to_ascii()),
+    ))
+}
+
+/// The names normalized, each once, in their order; empty ones left out.
+fn distinct_names(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for name in config.domain().into_iter().chain(config.search()) {
-        let n = normalize_name(&name.to_ascii());
+    for name in names {
+        let n = normalize_name(&name);
         if !n.is_empty() && !out.contains(&n) {
             out.push(n);
         }
     }
-    Ok(out)
+    out
 }

@@ -503,7 +503,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, ParseError> {
         0 => false,
         _ => return Err(ParseError::UnsupportedDataRepresentation(head[4])),
     };
-    let reader = Reader::new(head, little_endian);
+    let reader = PduReader::new(head, little_endian);
     let frag_length = reader.u16_at(8)? as usize;
     if frag_length < HEADER_LEN {
         return Err(ParseError::BadFragmentLength(frag_length));
@@ -538,7 +538,7 @@ pub fn parse_bind_reply(pdu: &[u8], call_id: u32) -> Result<BindReply, ParseErro
             got: header.call_id,
         });
     }
-    let pdu = Reader::new(&pdu[..header.frag_length], header.little_endian);
+    let pdu = PduReader::new(&pdu[..header.frag_length], header.little_endian);
     match header.packet_type {
         PacketType::BindAck => parse_bind_ack(&pdu, header),
         PacketType::BindNak => Ok(BindReply::Nak {
@@ -554,7 +554,7 @@ pub fn parse_bind_reply(pdu: &[u8], call_id: u32) -> Result<BindReply, ParseErro
     }
 }
 
-fn parse_bind_ack(pdu: &Reader<'_>, header: Header) -> Result<BindReply, ParseError> {
+fn parse_bind_ack(pdu: &PduReader<'_>, header: Header) -> Result<BindReply, ParseError> {
     let max_xmit_frag = pdu.u16_at(16)?;
     let max_recv_frag = pdu.u16_at(18)?;
     let assoc_group = pdu.u32_at(20)?;
@@ -573,7 +573,7 @@ fn parse_bind_ack(pdu: &Reader<'_>, header: Header) -> Result<BindReply, ParseEr
     for _ in 0..n_results {
         let result = pdu.u16_at(offset)?;
         let reason = pdu.u16_at(offset + 2)?;
-        let transfer_syntax = SyntaxId::decode(pdu.slice(offset + 4, 20)?, pdu.little_endian)?;
+        let transfer_syntax = pdu.syntax_at(offset + 4)?;
         results.push(ContextResult {
             result,
             reason,
@@ -593,21 +593,25 @@ fn parse_bind_ack(pdu: &Reader<'_>, header: Header) -> Result<BindReply, ParseEr
     }))
 }
 
-/// Bounds-checked little/big-endian reads; every failure is a `Truncated` error.
-struct Reader<'a> {
+/// Bounds-checked reads of a PDU in its byte order: every read past the end is a
+/// `Truncated` error, never a panic. The reply parser's, and the test bed's for the binds it
+/// reads.
+pub struct PduReader<'a> {
     bytes: &'a [u8],
     little_endian: bool,
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], little_endian: bool) -> Self {
+impl<'a> PduReader<'a> {
+    /// A reader of `bytes`, whose integers are little-endian or not (the header's drep).
+    pub fn new(bytes: &'a [u8], little_endian: bool) -> Self {
         Self {
             bytes,
             little_endian,
         }
     }
 
-    fn slice(&self, offset: usize, len: usize) -> Result<&'a [u8], ParseError> {
+    /// `len` bytes at `offset`.
+    pub fn slice(&self, offset: usize, len: usize) -> Result<&'a [u8], ParseError> {
         let end = offset
             .checked_add(len)
             .ok_or(ParseError::Malformed("length"))?;
@@ -617,11 +621,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn u8_at(&self, offset: usize) -> Result<u8, ParseError> {
+    /// The byte at `offset`.
+    pub fn u8_at(&self, offset: usize) -> Result<u8, ParseError> {
         Ok(self.slice(offset, 1)?[0])
     }
 
-    fn u16_at(&self, offset: usize) -> Result<u16, ParseError> {
+    /// The 16-bit integer at `offset`.
+    pub fn u16_at(&self, offset: usize) -> Result<u16, ParseError> {
         let b: [u8; 2] = self.slice(offset, 2)?.try_into().expect("2 bytes");
         Ok(if self.little_endian {
             u16::from_le_bytes(b)
@@ -630,13 +636,19 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn u32_at(&self, offset: usize) -> Result<u32, ParseError> {
+    /// The 32-bit integer at `offset`.
+    pub fn u32_at(&self, offset: usize) -> Result<u32, ParseError> {
         let b: [u8; 4] = self.slice(offset, 4)?.try_into().expect("4 bytes");
         Ok(if self.little_endian {
             u32::from_le_bytes(b)
         } else {
             u32::from_be_bytes(b)
         })
+    }
+
+    /// The 20-byte syntax id at `offset`.
+    pub fn syntax_at(&self, offset: usize) -> Result<SyntaxId, ParseError> {
+        SyntaxId::decode(self.slice(offset, 20)?, self.little_endian)
     }
 }
 

@@ -6,7 +6,7 @@
 pub mod drift;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -371,24 +371,8 @@ impl LockedState {
         // Refuse a link or a device before taking the lock, and again when reading.
         crate::support::fsio::own_file_metadata(path, crate::support::fsio::STATE)?;
         let lock_path = lock_path(path);
-        let mut options = OpenOptions::new();
-        options.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options
-                .custom_flags(crate::support::fsio::open_flags(
-                    rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK,
-                ))
-                .mode(0o600);
-        }
-        #[cfg(windows)]
-        let opened = crate::support::windows::open_private(
-            &lock_path,
-            crate::support::windows::Create::ReadWrite,
-        );
-        #[cfg(not(windows))]
-        let opened = options.open(&lock_path);
+        let opened =
+            crate::support::fsio::open_own(&lock_path, crate::support::fsio::OwnOpen::ReadWrite);
         let mut lock =
             opened.map_err(|e| io(format!("opening lock file {}: {e}", lock_path.display())))?;
         if !lock.metadata().is_ok_and(|m| m.is_file()) {

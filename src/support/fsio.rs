@@ -922,22 +922,7 @@ pub(crate) fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
     {
         create_private_dir(dir).map_err(open_error)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options
-            .custom_flags(open_flags(
-                OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
-            ))
-            .mode(0o600);
-    }
-    #[cfg(windows)]
-    let opened = super::windows::open_private(path, super::windows::Create::Append);
-    #[cfg(not(windows))]
-    let opened = options.open(path);
-    let file = match opened {
+    let file = match open_own(path, OwnOpen::Append) {
         Ok(file) => file,
         Err(_) if is_symlink(path) => return Err(symlink_error(path, kind)),
         Err(e) => return Err(open_error(e)),
@@ -961,6 +946,48 @@ pub(crate) fn open_append(path: &Path, kind: Kind) -> Result<File, FileError> {
         }
     }
     Ok(file)
+}
+
+/// How one of the tool's own files is opened by [`open_own`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnOpen {
+    /// Appended to, created when missing (undo file, audit log).
+    Append,
+    /// Read and written, created when missing, never truncated (the state's lock).
+    ReadWrite,
+}
+
+/// Opens one of the tool's own files, creating it private: on Unix never through a symbolic
+/// link, without blocking on a FIFO or taking a terminal, mode 0600; on Windows with a
+/// protected DACL of the owner, SYSTEM and Administrators (see [`super::windows::open_private`]).
+/// An existing file keeps its own permissions.
+pub(crate) fn open_own(path: &Path, how: OwnOpen) -> io::Result<File> {
+    #[cfg(windows)]
+    {
+        let how = match how {
+            OwnOpen::Append => super::windows::Create::Append,
+            OwnOpen::ReadWrite => super::windows::Create::ReadWrite,
+        };
+        super::windows::open_private(path, how)
+    }
+    #[cfg(not(windows))]
+    {
+        let mut options = std::fs::OpenOptions::new();
+        match how {
+            OwnOpen::Append => options.append(true).create(true),
+            OwnOpen::ReadWrite => options.read(true).write(true).create(true).truncate(false),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options
+                .custom_flags(open_flags(
+                    OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+                ))
+                .mode(0o600);
+        }
+        options.open(path)
+    }
 }
 
 fn is_symlink(path: &Path) -> bool {

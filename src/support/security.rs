@@ -486,10 +486,6 @@ pub fn foreign_file_access(descriptor: &SecurityDescriptor) -> Vec<ForeignAccess
 pub(crate) mod encode {
     use super::*;
 
-    pub(crate) fn sid_bytes(sid: &Sid) -> Vec<u8> {
-        sid.to_bytes()
-    }
-
     pub(crate) fn ace(kind: u8, flags: u8, mask: u32, object: Option<Guid>, sid: &Sid) -> Vec<u8> {
         let mut body = mask.to_le_bytes().to_vec();
         if kind == ACE_ALLOWED_OBJECT || kind == ACE_DENIED_OBJECT {
@@ -498,7 +494,7 @@ pub(crate) mod encode {
                 body.extend_from_slice(&g.0);
             }
         }
-        body.extend_from_slice(&sid_bytes(sid));
+        body.extend_from_slice(&sid.to_bytes());
         while !body.len().is_multiple_of(4) {
             body.push(0);
         }
@@ -510,7 +506,7 @@ pub(crate) mod encode {
 
     /// A self-relative descriptor: owner, then a DACL of `aces`.
     pub(crate) fn descriptor(owner: &Sid, aces: &[Vec<u8>]) -> Vec<u8> {
-        let owner = sid_bytes(owner);
+        let owner = owner.to_bytes();
         let acl_size = 8 + aces.iter().map(Vec::len).sum::<usize>();
         let mut out = vec![1, 0];
         out.extend_from_slice(&(0x8000u16 | 0x0004).to_le_bytes());

@@ -255,38 +255,19 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
     assert_eq!(linux.code, 0, "{}", linux.stderr);
     assert_eq!(std::fs::read_to_string(&linux_page).unwrap(), html);
     // A key that is not a key file is refused before anything is sent.
-    let not_a_file = run_exe(
+    let not_a_file = refused_key(exe, &saved, dir.to_str().unwrap());
+    assert!(not_a_file.contains("not a regular file"), "{not_a_file}");
+    let pasted = refused_key(
         exe,
-        &[
-            "restore",
-            saved.to_str().unwrap(),
-            "--tsig-key",
-            dir.to_str().unwrap(),
-        ],
+        &saved,
+        "hmac-sha256:k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     );
-    assert_eq!(not_a_file.code, 3);
     assert!(
-        not_a_file.stderr.contains("not a regular file"),
-        "{}",
-        not_a_file.stderr
-    );
-    let pasted = run_exe(
-        exe,
-        &[
-            "restore",
-            saved.to_str().unwrap(),
-            "--tsig-key",
-            "hmac-sha256:k:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        ],
-    );
-    assert_eq!(pasted.code, 3);
-    assert!(
-        pasted.stderr.contains("looks like a key itself")
-            && pasted.stderr.contains("icacls")
-            && !pasted.stderr.contains("chmod")
-            && !pasted.stderr.contains("MDEyMzQ1"),
-        "{}",
-        pasted.stderr
+        pasted.contains("looks like a key itself")
+            && pasted.contains("icacls")
+            && !pasted.contains("chmod")
+            && !pasted.contains("MDEyMzQ1"),
+        "{pasted}"
     );
     // A key file others may read: wine shows the host's mode 0644 as a DACL that lets Everyone
     // read; the exe refuses it from that DACL, names who may read it and how to fix it.
@@ -297,22 +278,12 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
-    let shared = run_exe(
-        exe,
-        &[
-            "restore",
-            saved.to_str().unwrap(),
-            "--tsig-key",
-            shared_key.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(shared.code, 3);
+    let shared = refused_key(exe, &saved, shared_key.to_str().unwrap());
     assert!(
-        shared.stderr.contains("can be read by Everyone (S-1-1-0)")
-            && shared.stderr.contains("icacls")
-            && shared.stderr.contains("/inheritance:r"),
-        "{}",
-        shared.stderr
+        shared.contains("can be read by Everyone (S-1-1-0)")
+            && shared.contains("icacls")
+            && shared.contains("/inheritance:r"),
+        "{shared}"
     );
     // `-o NUL` discards the report, as Windows users mean it: no file of that name is made.
     let server = common::bed().primary.to_string();
@@ -354,6 +325,14 @@ fn the_exe_writes_files_and_reports_from_a_saved_scan() {
     let bad = run_exe(exe, &["scan", "--config", config.to_str().unwrap()]);
     assert_eq!(bad.code, 3);
     assert!(bad.stderr.contains("bad.yaml:1:11"), "{}", bad.stderr);
+}
+
+/// `restore UNDO --tsig-key KEY`, which must be refused before anything is sent (exit 3; the
+/// undo file is not even read): what it said.
+fn refused_key(exe: &Path, undo: &Path, key: &str) -> String {
+    let run = run_exe(exe, &["restore", undo.to_str().unwrap(), "--tsig-key", key]);
+    assert_eq!(run.code, 3, "{key}: {}", run.stderr);
+    run.stderr
 }
 
 #[test]
